@@ -1,0 +1,20 @@
+"""Chat adapters. The core talks to platforms only through `Adapter`."""
+
+from .base import (
+    Adapter,
+    Address,
+    Button,
+    Capabilities,
+    DeliveryError,
+    OutgoingMessage,
+    PermanentFailure,
+    SendResult,
+    TemporaryFailure,
+)
+from .registry import ENTRY_POINT_GROUP, available_adapters, load_adapters
+
+__all__ = [
+    "Adapter", "Address", "Button", "Capabilities", "DeliveryError", "OutgoingMessage",
+    "PermanentFailure", "SendResult", "TemporaryFailure", "ENTRY_POINT_GROUP",
+    "available_adapters", "load_adapters",
+]

@@ -1,0 +1,97 @@
+"""The adapter interface: what the core needs from a chat platform, and nothing more.
+
+The core never names a platform. An adapter declares its capabilities and the core
+picks the message form from them (buttons or a reply instruction, text length).
+Third-party adapters register under the entry-point group ``reminders.adapters``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import ClassVar
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    buttons: bool = False  # inline buttons that report a press back
+    groups: bool = True  # can post to group chats
+    edits: bool = False  # can edit a sent message (progress "2/3 đã xác nhận")
+    max_text: int = 2000  # characters per message
+    send_window: timedelta | None = None  # may only write this long after the user last wrote
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    action: str  # "done" | "snooze"
+    code: str  # the delivery's short code; fits easily in 64 bytes of callback data
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    text: str
+    buttons: tuple[Button, ...] = ()
+    code: str = ""  # the delivery's short code, for replies that quote it
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where a message goes on one platform."""
+
+    chat: str
+    is_group: bool
+    label: str  # a person's or team's name, for logs and the console
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message_id: str | None = None
+
+
+class DeliveryError(Exception):
+    """Base for failures an adapter reports while sending."""
+
+
+class TemporaryFailure(DeliveryError):
+    """Worth retrying (network, 5xx, rate limit). `retry_after` in seconds if the platform said."""
+
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class PermanentFailure(DeliveryError):
+    """Retrying will not help (blocked, removed from the group, outside the send window)."""
+
+
+class Adapter(ABC):
+    """A chat platform. Subclasses set `name` and `capabilities` and implement `send`."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Adapter:
+        """Build from environment variables; raise ConfigurationError naming a bad one."""
+        return cls()
+
+    def address_in(self, chats: Mapping[str, str], key: str) -> str | None:
+        """This platform's address among a roster entry's `chats` (`key` is its roster name)."""
+        return chats.get(key)
+
+    async def start(self) -> None:
+        """Open connections; called once per worker process on its event loop."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    @abstractmethod
+    async def send(self, address: Address, message: OutgoingMessage) -> SendResult:
+        """Send one message; raise TemporaryFailure or PermanentFailure on failure."""
+
+    async def edit(self, address: Address, message_id: str, message: OutgoingMessage) -> None:
+        """Replace a sent message's text and buttons (only if capabilities.edits)."""
+        raise NotImplementedError

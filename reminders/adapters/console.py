@@ -1,0 +1,53 @@
+"""The console adapter: prints each message in the terminal, for local use and dry runs.
+
+Buttons are shown as the `reminders ack` command that does the same thing, so the whole
+loop (remind -> acknowledge) works without any chat platform.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TextIO
+
+from ..timeutil import utcnow
+from .base import Adapter, Address, Capabilities, OutgoingMessage, SendResult
+
+
+class ConsoleAdapter(Adapter):
+    name = "console"
+    capabilities = Capabilities(buttons=True, groups=True, edits=False, max_text=4096)
+
+    def __init__(self, stream: TextIO | None = None, clock: Callable[[], datetime] = utcnow,
+                 timezone: str = "Asia/Ho_Chi_Minh"):
+        self.stream = stream
+        self.clock = clock
+        self.timezone = timezone
+        self._lock = threading.Lock()
+        self._count = 0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ConsoleAdapter:
+        return cls()
+
+    def address_in(self, chats: Mapping[str, str], key: str) -> str | None:
+        """The terminal reaches everyone, whether or not the roster names a console address."""
+        return chats.get(key) or "terminal"
+
+    async def send(self, address: Address, message: OutgoingMessage) -> SendResult:
+        from zoneinfo import ZoneInfo
+
+        when = self.clock().astimezone(ZoneInfo(self.timezone)).strftime("%Y-%m-%d %H:%M")
+        target = f"{address.label} [{'nhóm' if address.is_group else 'riêng'} {address.chat}]"
+        lines = [f"── {when} → {target}", message.text]
+        lines += [f"   [{b.label}] reminders ack {b.code}"
+                  + (" --snooze" if b.action == "snooze" else "") + " --member <id>"
+                  for b in message.buttons]
+        with self._lock:
+            self._count += 1
+            stream = self.stream or sys.stdout
+            stream.write("\n".join(lines) + "\n\n")
+            stream.flush()
+            return SendResult(message_id=str(self._count))

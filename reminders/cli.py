@@ -1,0 +1,283 @@
+"""The `reminders` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from datetime import date, datetime, timedelta
+from functools import wraps
+from zoneinfo import ZoneInfo
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .errors import InvalidInput, RemindersError
+from .i18n import format_when, t
+from .settings import load_settings
+from .timeutil import DEFAULT_TZ, utcnow
+
+LANG = os.environ.get("REMINDERS_LANGUAGE", "vi")
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(message, markup=False)
+    sys.exit(code)
+
+
+def friendly(func):
+    """Bad input ends in a clear message and a non-zero exit, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except InvalidInput as exc:
+            err.print(t(LANG, "{count} problem(s) found; nothing was changed:", count=len(exc.problems)),
+                      markup=False)
+            for problem in exc.problems:
+                err.print(f"  {problem}", markup=False)
+            sys.exit(1)
+        except RemindersError as exc:
+            _fail(t(LANG, "Error: {detail}", detail=exc))
+        except OSError as exc:
+            _fail(t(LANG, "Error: {detail}", detail=f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}"))
+        except Exception as exc:  # a database that cannot be reached, and the like
+            from sqlalchemy.exc import SQLAlchemyError
+
+            if isinstance(exc, SQLAlchemyError):
+                _fail(t(LANG, "Database error: {detail}", detail=str(exc).splitlines()[0]))
+            raise
+
+    return wrapper
+
+
+def definitions_options(func):
+    """--calendars and --roster on every command, defaulting to the shipped ones."""
+    func = click.option("--roster", "roster_path", type=click.Path(),
+                        help="Roster file (default: $REMINDERS_ROSTER or calendars/roster.yaml).")(func)
+    return click.option("--calendars", "calendars_dir", type=click.Path(),
+                        help="Directory of .ics duty files (default: $REMINDERS_CALENDARS or calendars).")(func)
+
+
+def settings_for(calendars_dir: str | None, roster_path: str | None):
+    from dataclasses import replace
+
+    settings = load_settings()
+    if calendars_dir:
+        settings = replace(settings, calendars=calendars_dir)
+        if not roster_path and not os.environ.get("REMINDERS_ROSTER"):
+            settings = replace(settings, roster=os.path.join(calendars_dir, "roster.yaml"))
+    if roster_path:
+        settings = replace(settings, roster=roster_path)
+    return settings
+
+
+def parse_day(value: str, name: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected a date like 2024-10-01, got {value!r}", param_hint=name) from None
+
+
+@click.group()
+@click.version_option(package_name="reminders")
+def main() -> None:
+    """Recurring duties from iCalendar files, reminded through chat adapters."""
+    logging.basicConfig(level=os.environ.get("REMINDERS_LOG_LEVEL", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@definitions_options
+@friendly
+def check(calendars_dir, roster_path) -> None:
+    """Validate calendars and roster; list every problem as file:line."""
+    from .service import load_definitions
+
+    settings = settings_for(calendars_dir, roster_path)
+    duties, roster = load_definitions(settings.calendars, settings.roster)
+    out.print(t(LANG, "OK: {duties} duties, {teams} teams, {people} people.",
+                duties=len(duties), teams=len(roster.teams), people=len(roster.people)), markup=False)
+
+
+@main.command()
+@click.argument("uid")
+@click.option("--from", "from_", required=True, help="First day, e.g. 2024-10-01.")
+@click.option("--to", "to", required=True, help="Last day (inclusive).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@definitions_options
+@friendly
+def preview(uid, from_, to, as_json, calendars_dir, roster_path) -> None:
+    """The occurrences and reminder times of one duty."""
+    from .preview import preview_occurrences
+    from .service import load_definitions
+
+    settings = settings_for(calendars_dir, roster_path)
+    duties, roster = load_definitions(settings.calendars, settings.roster)
+    if uid not in duties:
+        _fail(t(LANG, "No duty has UID {uid}.", uid=uid))
+    items = preview_occurrences(duties[uid], parse_day(from_, "--from"), parse_day(to, "--to"))
+    if as_json:
+        click.echo(json.dumps(items, ensure_ascii=False, indent=2))
+        return
+    duty = duties[uid]
+    table = Table(title=duty.summary)
+    for column in ("recurrence_id", "start", "end", "reminders"):
+        table.add_column(column)
+    for item in items:
+        status = " (" + t(LANG, "cancelled") + ")" if item["cancelled"] else ""
+        table.add_row(item["recurrence_id"], item["start"] + status, item["end"],
+                      "\n".join(f"{r['at']} {r['kind']}" for r in item["reminders"]))
+    out.print(table)
+
+
+@main.command()
+@click.option("--from", "from_", required=True, help="First day, e.g. 2024-10-01.")
+@click.option("--to", "to", required=True, help="Last day (inclusive).")
+@definitions_options
+@friendly
+def simulate(from_, to, calendars_dir, roster_path) -> None:
+    """Run the real pipeline on a virtual clock and print every message that would go out."""
+    from .simulate import simulate as run_simulation
+
+    settings = settings_for(calendars_dir, roster_path)
+    zone = ZoneInfo(DEFAULT_TZ)
+    start = datetime.combine(parse_day(from_, "--from"), datetime.min.time(), tzinfo=zone)
+    end = datetime.combine(parse_day(to, "--to") + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    count = run_simulation(settings, start, end, sys.stdout)
+    out.print(t(LANG, "{count} messages would be sent.", count=count), markup=False)
+
+
+@main.command()
+@definitions_options
+@friendly
+def run(calendars_dir, roster_path) -> None:
+    """The all-in-one worker: planner, dispatcher and senders in one process."""
+    from .dispatcher import next_due
+    from .service import EmbeddedWorker, open_runtime
+
+    settings = settings_for(calendars_dir, roster_path)
+    runtime = open_runtime(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with EmbeddedWorker(runtime, settings) as worker:
+        report = worker.scheduler.tick()
+        out.print(t(LANG, "Loaded {duties} duties and {teams} teams; database {db}.",
+                    duties=len(runtime.duties), teams=len(runtime.roster.teams),
+                    db=runtime.engine.url.render_as_string(hide_password=True)), markup=False)
+        out.print(t(LANG, "Planned {count} reminders in the next {days} days.",
+                    count=report.plan.deliveries_upserted, days=settings.horizon.days), markup=False)
+        _print_upcoming(runtime)
+        out.print(t(LANG, "Running. Press Ctrl-C to stop."), markup=False)
+        try:
+            while not stop.is_set():
+                upcoming = next_due(runtime.engine)
+                wait = settings.tick_seconds
+                if upcoming is not None:
+                    wait = min(wait, max(0.2, (upcoming - utcnow()).total_seconds()))
+                if stop.wait(wait):
+                    break
+                worker.scheduler.tick()
+        except KeyboardInterrupt:
+            pass
+        out.print(t(LANG, "Stopping: waiting for messages being sent..."), markup=False)
+
+
+def _print_upcoming(runtime, limit: int = 10) -> None:
+    from .status import upcoming
+
+    rows = upcoming(runtime.engine, limit)
+    if not rows:
+        out.print(t(LANG, "No reminders are due in the planning horizon."), markup=False)
+        return
+    table = Table(title=t(LANG, "Next reminders"))
+    for column in (t(LANG, "When"), t(LANG, "Duty"), t(LANG, "To"), t(LANG, "Kind")):
+        table.add_column(column)
+    zone = ZoneInfo(runtime.roster.timezone)
+    for row in rows:
+        table.add_row(format_when(row.due_at, LANG, zone), row.summary,
+                      _recipient_name(runtime.roster, row.recipient), row.kind)
+    out.print(table)
+
+
+def _recipient_name(roster, recipient: str) -> str:
+    kind, _, ident = recipient.partition(":")
+    if kind == "team" and ident in roster.teams:
+        return roster.teams[ident].name + " (" + t(LANG, "group") + ")"
+    person = roster.people.get(ident)
+    return person.name if person else recipient
+
+
+@main.command()
+@click.option("--days", default=7, show_default=True, help="Days back and ahead to show.")
+@definitions_options
+@friendly
+def status(days, calendars_dir, roster_path) -> None:
+    """Occurrences around today and who has acknowledged them."""
+    from .db import make_engine
+    from .service import load_definitions
+    from .status import occurrence_status
+
+    settings = settings_for(calendars_dir, roster_path)
+    _, roster = load_definitions(settings.calendars, settings.roster)
+    engine = make_engine(settings.database_url)
+    now = utcnow()
+    rows = occurrence_status(engine, roster, now - timedelta(days=days), now + timedelta(days=days))
+    if not rows:
+        out.print(t(LANG, "Nothing planned around today. Is `reminders run` running?"), markup=False)
+        return
+    zone = ZoneInfo(roster.timezone)
+    table = Table(title=t(LANG, "Status"))
+    for column in (t(LANG, "When"), t(LANG, "Duty"), t(LANG, "Team"), t(LANG, "Acknowledged"), t(LANG, "Codes")):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(format_when(row.start, LANG, zone, all_day=row.all_day), row.summary,
+                      row.team_name, row.progress, " ".join(row.codes))
+    out.print(table)
+
+
+@main.command()
+@click.argument("code")
+@click.option("--member", "member", required=True, help="Roster id of the person acknowledging.")
+@click.option("--answer", default=None, help="The check-in answer, if the reminder asked a question.")
+@click.option("--snooze", is_flag=True, help="Remind me again in an hour instead.")
+@click.option("--on-behalf-of", "on_behalf", default=None,
+              help="Leader or admin confirming for another member: that member's id.")
+@definitions_options
+@friendly
+def ack(code, member, answer, snooze, on_behalf, calendars_dir, roster_path) -> None:
+    """Acknowledge a reminder by its code (the console's '✅ Đã xong' button)."""
+    from .acks import record_acknowledgement
+    from .acks import snooze as snooze_delivery
+    from .db import make_engine
+    from .service import load_definitions
+
+    settings = settings_for(calendars_dir, roster_path)
+    duties, roster = load_definitions(settings.calendars, settings.roster)
+    engine = make_engine(settings.database_url)
+    person = roster.people.get(on_behalf or member)
+    language = person.language if person else LANG
+    if snooze:
+        due = snooze_delivery(engine, roster, code=code, person_id=member, now=utcnow())
+        out.print(t(language, "OK, I will remind you again at {when}.",
+                    when=format_when(due, language, ZoneInfo(roster.timezone))), markup=False)
+        return
+    result = record_acknowledgement(engine, roster, duties, code=code, person_id=on_behalf or member,
+                                    channel="console", now=utcnow(), answer=answer,
+                                    recorded_by=member if on_behalf else None)
+    message = t(language, "Thank you, {name}: \"{summary}\" is recorded as done.",
+                name=result.person.name, summary=result.summary)
+    if result.answer is not None:
+        message += " " + t(language, "Answer: {answer}.", answer=result.answer)
+    out.print(message, markup=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,404 @@
+"""Duty definitions: the admin's iCalendar files turned into validated `Duty` objects.
+
+The contract (README, "Duty format"): one VEVENT (or VTODO with DUE) per duty, a stable
+UID, standard recurrence properties, each VALARM one reminder, and four X- properties:
+
+    X-REMINDER-FOR      all | team:<id> | commune:<id>   (comma-separated; default all)
+    X-REMINDER-TO       group | members | leader         (comma-separated; default group)
+    X-REMINDER-ACK      TRUE | FALSE                     (default TRUE)
+    X-REMINDER-CHECKIN;ANSWER=number|yesno|text[;LANGUAGE=en]:<question>
+
+and, inside a VALARM, X-REMINDER-KIND:CHECKIN to ask the check-in question at that alarm.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo, available_timezones
+
+import icalendar
+import recurring_ical_events
+
+from .errors import InvalidInput, Problem
+from .icsscan import ComponentLines, scan
+from .roster import Roster
+from .timeutil import DEFAULT_TZ, to_utc
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+DUTY_COMPONENTS = ("VEVENT", "VTODO")
+ADDRESS_MODES = ("group", "members", "leader")
+ANSWER_TYPES = ("number", "yesno", "text")
+ALL_DAY_DEFAULT_TRIGGER = timedelta(hours=7)
+TZ_PROPERTIES = ("DTSTART", "DTEND", "DUE", "EXDATE", "RDATE", "RECURRENCE-ID")
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """One reminder of a duty: when, relative to the occurrence, and what it asks."""
+
+    index: int
+    kind: str  # "reminder" or "checkin"
+    offset: timedelta | None = None  # relative trigger
+    related: str = "START"  # START or END
+    absolute: datetime | None = None  # absolute trigger (UTC)
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}-{self.index}"
+
+    def due(self, start: datetime, end: datetime) -> datetime:
+        if self.absolute is not None:
+            return self.absolute
+        assert self.offset is not None
+        return (end if self.related == "END" else start) + self.offset
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    answer_type: str
+    questions: dict[str, str]  # language -> question; "" is the unmarked default
+
+    def question(self, language: str) -> str:
+        return self.questions.get(language) or self.questions.get("") or next(iter(self.questions.values()))
+
+
+@dataclass
+class Duty:
+    uid: str
+    summary: str
+    description: str
+    categories: tuple[str, ...]
+    component: str
+    audience: tuple[str, ...]
+    address: tuple[str, ...]
+    ack: bool
+    checkin: CheckIn | None
+    alarms: tuple[Alarm, ...]
+    timezone: str
+    file: str
+    line: int
+    sequence: int
+    calendar: icalendar.Calendar
+    fingerprint: str
+    all_day: bool = False
+    override_alarms: dict[str, tuple[Alarm, ...]] = field(default_factory=dict)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def applies_to(self, team_id: str, commune_id: str) -> bool:
+        return any(a == "all" or a == f"team:{team_id}" or a == f"commune:{commune_id}"
+                   for a in self.audience)
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One concrete instance of a duty, keyed by its original start (the RECURRENCE-ID)."""
+
+    duty_uid: str
+    recurrence_id: str
+    start: datetime  # UTC
+    end: datetime  # UTC
+    all_day: bool
+    cancelled: bool
+    summary: str
+    alarms: tuple[Alarm, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.duty_uid}|{self.recurrence_id}"
+
+
+def recurrence_id_text(value: date | datetime, zone: ZoneInfo) -> str:
+    """A stable text form of an occurrence's original start: a date, or UTC ISO 8601."""
+    if not isinstance(value, datetime):
+        return value.isoformat()
+    return to_utc(value, zone).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _text(component: icalendar.Component, name: str, default: str = "") -> str:
+    value = component.get(name)
+    if value is None:
+        return default
+    if isinstance(value, list):
+        value = value[0]
+    return str(value).strip()
+
+
+def _values(component: icalendar.Component, name: str) -> list:
+    value = component.get(name)
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+class _FileReader:
+    """Reads one .ics file, collecting problems with file:line."""
+
+    def __init__(self, path: Path, known_zones: set[str]):
+        self.path = path
+        self.file = str(path)
+        self.problems: list[Problem] = []
+        self.known_zones = known_zones
+
+    def fail(self, line: int | None, message: str, uid: str | None = None) -> None:
+        self.problems.append(Problem(self.file, line, message, uid))
+
+    def read_text(self) -> str | None:
+        size = self.path.stat().st_size
+        if size == 0:
+            self.fail(None, "file is empty; expected BEGIN:VCALENDAR ... END:VCALENDAR")
+            return None
+        if size > MAX_FILE_BYTES:
+            self.fail(None, f"file is {size / 1_048_576:.1f} MB; a calendar file may be at most "
+                            f"{MAX_FILE_BYTES // 1_048_576} MB (split it, or remove old events)")
+            return None
+        data = self.path.read_bytes()
+        if b"\x00" in data:
+            self.fail(None, "file holds binary data, not iCalendar text")
+            return None
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            self.fail(line, f"not UTF-8 text (bad byte 0x{data[exc.start]:02x}); save the file as UTF-8")
+            return None
+        if not text.lstrip().upper().startswith("BEGIN:VCALENDAR"):
+            self.fail(1, "an iCalendar file must start with BEGIN:VCALENDAR")
+            return None
+        return text
+
+    def components(self) -> list[tuple[icalendar.Component, ComponentLines, str]]:
+        """(component, its lines, calendar default zone) for each duty component in the file."""
+        text = self.read_text()
+        if text is None:
+            return []
+        calendars_lines, problems = scan(text, self.file)
+        if problems:
+            self.problems.extend(problems)
+            return []
+        try:
+            calendars = icalendar.Calendar.from_ical(text, multiple=True)
+        except Exception as exc:  # icalendar raises ValueError and its own subclasses
+            self.fail(self._line_mentioning(text, str(exc)), f"cannot parse: {exc}")
+            return []
+        found = []
+        lines_iter = iter(calendars_lines)
+        for cal in calendars:
+            zone_name = _text(cal, "X-WR-TIMEZONE", DEFAULT_TZ)
+            if zone_name not in self.known_zones:
+                zone_name = DEFAULT_TZ
+            for sub in cal.subcomponents:
+                lines = next(lines_iter, ComponentLines(sub.name, 1))
+                for vtz in ([sub] if sub.name == "VTIMEZONE" else []):
+                    self.known_zones.add(_text(vtz, "TZID"))
+                if sub.name in DUTY_COMPONENTS:
+                    found.append((sub, lines, zone_name))
+        if not found and not self.problems:
+            self.fail(1, "no VEVENT or VTODO in this file")
+        return found
+
+    @staticmethod
+    def _line_mentioning(text: str, message: str) -> int | None:
+        for token in message.replace("'", " ").replace('"', " ").split():
+            if len(token) >= 3 and ":" not in token:
+                for number, line in enumerate(text.splitlines(), 1):
+                    if token in line and not line.startswith(("BEGIN", "END")):
+                        return number
+        return None
+
+
+def _check_component(reader: _FileReader, comp: icalendar.Component, lines: ComponentLines) -> str | None:
+    """Validate what every duty component needs; returns its UID (None if unusable)."""
+    uid = _text(comp, "UID") or None
+    if not uid:
+        reader.fail(lines.line, f"{comp.name} has no UID; every duty needs a stable UID")
+    for prop, message in getattr(comp, "errors", []):
+        reader.fail(lines.line_of(prop), f"bad {prop}: {message}", uid)
+    for prop in TZ_PROPERTIES:
+        for value in _values(comp, prop):
+            tzid = getattr(value, "params", {}).get("TZID")
+            if tzid and tzid not in reader.known_zones:
+                reader.fail(lines.line_of(prop), f"unknown time zone TZID={tzid} in {prop} "
+                                                 "(use an IANA name such as Asia/Ho_Chi_Minh)", uid)
+    start_prop = "DTSTART" if comp.get("DTSTART") is not None else ("DUE" if comp.name == "VTODO" else None)
+    if start_prop is None or comp.get(start_prop) is None:
+        what = "DTSTART or DUE" if comp.name == "VTODO" else "DTSTART"
+        reader.fail(lines.line, f"{comp.name} has no {what}", uid)
+    return uid
+
+
+def _alarms(reader: _FileReader, comp: icalendar.Component, lines: ComponentLines, uid: str,
+            all_day: bool, has_checkin: bool) -> tuple[Alarm, ...]:
+    alarms: list[Alarm] = []
+    alarm_lines = [c for c in lines.children if c.name == "VALARM"]
+    for index, alarm in enumerate(comp.walk("VALARM")):
+        where = alarm_lines[index] if index < len(alarm_lines) else lines
+        kind = _text(alarm, "X-REMINDER-KIND", "REMINDER").lower()
+        if kind not in ("reminder", "checkin"):
+            reader.fail(where.line_of("X-REMINDER-KIND"),
+                        f"X-REMINDER-KIND must be REMINDER or CHECKIN, not {kind.upper()}", uid)
+            continue
+        if kind == "checkin" and not has_checkin:
+            reader.fail(where.line_of("X-REMINDER-KIND"),
+                        "VALARM asks a check-in but the duty has no X-REMINDER-CHECKIN question", uid)
+        trigger = alarm.get("TRIGGER")
+        if trigger is None:
+            reader.fail(where.line, "VALARM has no TRIGGER", uid)
+            continue
+        value = trigger.dt
+        if isinstance(value, timedelta):
+            related = str(trigger.params.get("RELATED", "START")).upper()
+            if related not in ("START", "END"):
+                reader.fail(where.line_of("TRIGGER"), f"TRIGGER RELATED must be START or END, not {related}", uid)
+                continue
+            alarms.append(Alarm(index, kind, offset=value, related=related))
+        elif isinstance(value, datetime):
+            alarms.append(Alarm(index, kind, absolute=to_utc(value, ZoneInfo("UTC"))))
+        else:
+            reader.fail(where.line_of("TRIGGER"), "TRIGGER must be a duration or a UTC date-time", uid)
+    if not alarms:
+        # No VALARM: remind at the start (07:00 local for all-day duties, not midnight).
+        alarms.append(Alarm(0, "reminder", offset=ALL_DAY_DEFAULT_TRIGGER if all_day else timedelta(0)))
+    if has_checkin and not any(a.kind == "checkin" for a in alarms):
+        alarms.append(Alarm(len(alarms), "checkin", offset=timedelta(0), related="END"))
+    return tuple(alarms)
+
+
+def _build_duty(reader: _FileReader, master: icalendar.Component, lines: ComponentLines,
+                overrides: list[icalendar.Component], zone_name: str) -> Duty | None:
+    uid = _text(master, "UID")
+    summary = _text(master, "SUMMARY")
+    if not summary:
+        reader.fail(lines.line, "duty has no SUMMARY (the title people will see)", uid)
+    audience = tuple(v.strip().lower() for v in _text(master, "X-REMINDER-FOR", "all").split(",") if v.strip())
+    for item in audience:
+        if item != "all" and not item.startswith(("team:", "commune:")):
+            reader.fail(lines.line_of("X-REMINDER-FOR"),
+                        f"X-REMINDER-FOR value '{item}' must be all, team:<id> or commune:<id>", uid)
+    address = tuple(v.strip().lower() for v in _text(master, "X-REMINDER-TO", "group").split(",") if v.strip())
+    for item in address:
+        if item not in ADDRESS_MODES:
+            reader.fail(lines.line_of("X-REMINDER-TO"),
+                        f"X-REMINDER-TO value '{item}' must be one of {', '.join(ADDRESS_MODES)}", uid)
+    ack_text = _text(master, "X-REMINDER-ACK", "TRUE").upper()
+    if ack_text not in ("TRUE", "FALSE"):
+        reader.fail(lines.line_of("X-REMINDER-ACK"), f"X-REMINDER-ACK must be TRUE or FALSE, not {ack_text}", uid)
+    checkin = None
+    questions: dict[str, str] = {}
+    answer_type = "text"
+    for prop in _values(master, "X-REMINDER-CHECKIN"):
+        answer_type = str(prop.params.get("ANSWER", "text")).lower()
+        if answer_type not in ANSWER_TYPES:
+            reader.fail(lines.line_of("X-REMINDER-CHECKIN"),
+                        f"X-REMINDER-CHECKIN ANSWER must be one of {', '.join(ANSWER_TYPES)}, not {answer_type}", uid)
+        questions[str(prop.params.get("LANGUAGE", "")).lower()[:2]] = str(prop).strip()
+    if questions:
+        checkin = CheckIn(answer_type, questions)
+    start = master.get("DTSTART") or master.get("DUE")
+    all_day = start is not None and not isinstance(start.dt, datetime)
+    alarms = _alarms(reader, master, lines, uid, all_day, checkin is not None)
+    override_alarms = {}
+    for override in overrides:
+        rid = override.get("RECURRENCE-ID")
+        if rid is not None and override.walk("VALARM"):
+            override_alarms[recurrence_id_text(rid.dt, ZoneInfo(zone_name))] = _alarms(
+                reader, override, ComponentLines(override.name, lines.line), uid, all_day, checkin is not None)
+    calendar = icalendar.Calendar()
+    calendar.add("PRODID", "-//reminders//duty//")
+    calendar.add("VERSION", "2.0")
+    for comp in [master, *overrides]:
+        calendar.add_component(comp)
+    fingerprint = hashlib.sha256(b"".join(sorted(c.to_ical() for c in [master, *overrides]))).hexdigest()[:16]
+    try:
+        sequence = int(_text(master, "SEQUENCE", "0") or 0)
+    except ValueError:
+        reader.fail(lines.line_of("SEQUENCE"), "SEQUENCE must be a whole number", uid)
+        sequence = 0
+    categories: list[str] = []
+    for cat in _values(master, "CATEGORIES"):
+        categories.extend(str(c) for c in getattr(cat, "cats", [cat]))
+    return Duty(uid=uid, summary=summary, description=_text(master, "DESCRIPTION"),
+                categories=tuple(categories), component=master.name, audience=audience or ("all",),
+                address=address or ("group",), ack=ack_text != "FALSE", checkin=checkin, alarms=alarms,
+                timezone=zone_name, file=reader.file, line=lines.line, sequence=sequence,
+                calendar=calendar, fingerprint=fingerprint, all_day=all_day,
+                override_alarms=override_alarms)
+
+
+def _check_expansion(reader: _FileReader, duty: Duty, lines: ComponentLines) -> None:
+    """Expand a year from the start so bad rules fail now, not in the worker."""
+    master = duty.calendar.walk(duty.component)[0]
+    start = (master.get("DTSTART") or master.get("DUE")).dt
+    first = start if isinstance(start, datetime) else datetime.combine(start, datetime.min.time())
+    try:
+        recurring_ical_events.of(duty.calendar, components=DUTY_COMPONENTS).between(
+            first - timedelta(days=1), first + timedelta(days=366))
+    except Exception as exc:
+        prop = "RRULE" if master.get("RRULE") else "DTSTART"
+        reader.fail(lines.line_of(prop), f"cannot expand the recurrence: {exc}", duty.uid)
+
+
+def load_duties(directory: str | Path, roster: Roster | None = None) -> dict[str, Duty]:
+    """Read every *.ics file under `directory`; raises InvalidInput listing every problem.
+
+    With a roster, team and commune names in X-REMINDER-FOR are checked against it.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InvalidInput([Problem(str(directory), None, "calendar directory not found")])
+    problems: list[Problem] = []
+    known_zones = set(available_timezones())
+    masters: dict[str, tuple[icalendar.Component, ComponentLines, str, _FileReader]] = {}
+    overrides: dict[str, list[tuple[icalendar.Component, ComponentLines, _FileReader]]] = defaultdict(list)
+    readers = []
+    files = sorted(directory.rglob("*.ics"))
+    if not files:
+        problems.append(Problem(str(directory), None, "no .ics files found"))
+    for path in files:
+        reader = _FileReader(path, known_zones)
+        readers.append(reader)
+        for comp, lines, zone_name in reader.components():
+            uid = _check_component(reader, comp, lines)
+            if not uid:
+                continue
+            if comp.get("RECURRENCE-ID") is not None:
+                overrides[uid].append((comp, lines, reader))
+            elif uid in masters:
+                other = masters[uid]
+                reader.fail(lines.line, f"duplicate UID; already defined at {other[3].file}:{other[1].line}", uid)
+            else:
+                masters[uid] = (comp, lines, zone_name, reader)
+    for uid, items in overrides.items():
+        if uid not in masters:
+            for _, lines, reader in items:
+                reader.fail(lines.line_of("RECURRENCE-ID"),
+                            "RECURRENCE-ID override for a UID that has no main event", uid)
+    duties: dict[str, Duty] = {}
+    if not any(r.problems for r in readers):
+        for uid, (comp, lines, zone_name, reader) in masters.items():
+            duty = _build_duty(reader, comp, lines, [o[0] for o in overrides.get(uid, [])], zone_name)
+            if duty is not None:
+                _check_expansion(reader, duty, lines)
+                duties[uid] = duty
+                if roster is not None:
+                    _check_audience(reader, duty, lines, roster)
+    for reader in readers:
+        problems.extend(reader.problems)
+    if problems:
+        raise InvalidInput(problems)
+    return duties
+
+
+def _check_audience(reader: _FileReader, duty: Duty, lines: ComponentLines, roster: Roster) -> None:
+    for item in duty.audience:
+        kind, _, ident = item.partition(":")
+        known = roster.teams if kind == "team" else roster.communes if kind == "commune" else None
+        if known is not None and ident not in known:
+            reader.fail(lines.line_of("X-REMINDER-FOR"),
+                        f"unknown {kind} '{ident}' (not in the roster {roster.source})", duty.uid)

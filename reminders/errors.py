@@ -1,0 +1,49 @@
+"""Errors the library raises on purpose, each carrying where the problem is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with an admin's input, located as precisely as we can."""
+
+    file: str
+    line: int | None
+    message: str
+    uid: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        if self.uid:
+            where = f"{where} (UID {self.uid})"
+        return f"{where}: {self.message}"
+
+
+class RemindersError(Exception):
+    """Base class for errors reported to a person rather than as a traceback."""
+
+
+class InvalidInput(RemindersError):
+    """Calendars or roster did not validate; `problems` lists every issue found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0, p.message))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ConfigurationError(RemindersError):
+    """An environment variable is missing or malformed."""
+
+
+class AnswerError(RemindersError):
+    """A check-in answer does not match the expected type; `message` is the re-ask."""
+
+
+class UnknownDelivery(RemindersError):
+    """An acknowledgement named a delivery code or occurrence that does not exist."""
+
+
+class NotOnRoster(RemindersError):
+    """Someone who is not on the roster (or not in the team) tried to acknowledge."""

@@ -1,0 +1,1 @@
+"""dramatiq actors. `python -m dramatiq reminders.jobs.worker` runs them at scale."""

@@ -1,0 +1,82 @@
+"""The durable schedule: occurrences, deliveries (the outbox), acknowledgements.
+
+All times are aware UTC (sqlmodel's UTCDateTime; SQLite keeps them as UTC text).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class OccurrenceRow(SQLModel, table=True):
+    __tablename__ = "occurrence"
+    __table_args__ = (UniqueConstraint("duty_uid", "recurrence_id", name="uq_occurrence_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    duty_uid: str = Field(index=True, max_length=255)
+    recurrence_id: str = Field(max_length=32)
+    start_at: datetime
+    end_at: datetime
+    all_day: bool = False
+    summary: str = ""
+    status: str = Field(default="scheduled", max_length=16)  # scheduled | cancelled | removed
+
+
+class DeliveryRow(SQLModel, table=True):
+    """One message to one recipient for one alarm of one occurrence: the outbox row."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("occurrence_id", "recipient", "kind", name="uq_delivery_key"),
+        Index("ix_delivery_status_due", "status", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    occurrence_id: int = Field(foreign_key="occurrence.id", index=True)
+    recipient: str = Field(max_length=128)  # "team:<id>" (group chat) or "person:<id>"
+    team_id: str = Field(index=True, max_length=128)
+    kind: str = Field(max_length=32)  # "reminder-<n>" | "checkin-<n>"
+    due_at: datetime
+    expires_at: datetime
+    status: str = Field(default="pending", max_length=16)
+    # pending -> claimed -> sent | failed | missed ; pending -> cancelled
+    attempts: int = 0
+    lease_until: datetime | None = None
+    claimed_by: str | None = Field(default=None, max_length=64)
+    channel: str | None = Field(default=None, max_length=32)
+    address: str | None = Field(default=None, max_length=128)
+    message_id: str | None = Field(default=None, max_length=64)
+    sent_at: datetime | None = None
+    error: str | None = None
+
+
+class AcknowledgementRow(SQLModel, table=True):
+    """A person's confirmation (and optional check-in answer) for one occurrence."""
+
+    __tablename__ = "acknowledgement"
+    __table_args__ = (UniqueConstraint("occurrence_id", "person_id", name="uq_ack_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    occurrence_id: int = Field(foreign_key="occurrence.id", index=True)
+    person_id: str = Field(max_length=128)
+    team_id: str = Field(index=True, max_length=128)
+    at: datetime
+    channel: str = Field(max_length=32)
+    delivery_id: int | None = Field(default=None, foreign_key="delivery.id")
+    answer: str | None = None
+    answer_number: float | None = None
+    recorded_by: str | None = Field(default=None, max_length=128)
+
+
+class PlanStateRow(SQLModel, table=True):
+    """What the planner last did for a duty, so a tick with no change costs nothing."""
+
+    __tablename__ = "plan_state"
+
+    duty_uid: str = Field(primary_key=True, max_length=255)
+    fingerprint: str = Field(max_length=64)
+    planned_until: datetime
+    active: bool = True

@@ -1,0 +1,77 @@
+"""What a worker process needs at hand: database, definitions, roster, adapters, clock.
+
+Actors are plain functions; they find their context here, set once per process by
+`configure()` (the way dramatiq actors find their broker).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Engine
+
+from .adapters.base import Adapter, Address
+from .duties import Duty
+from .roster import Person, Roster, Team
+from .timeutil import utcnow
+
+
+@dataclass(frozen=True)
+class Target:
+    """A recipient resolved to one adapter and chat."""
+
+    adapter: Adapter
+    address: Address
+    language: str
+    zone: ZoneInfo
+    team: Team
+    person: Person | None
+
+
+@dataclass
+class Runtime:
+    engine: Engine
+    roster: Roster
+    duties: Mapping[str, Duty]
+    adapters: dict[str, Adapter]  # in order of preference
+    clock: Callable[[], datetime] = utcnow
+    worker_id: str = "worker"
+    extra: dict = field(default_factory=dict)
+
+    def resolve(self, recipient: str, team_id: str) -> Target | None:
+        """The first enabled adapter on which the recipient has an address."""
+        kind, _, ident = recipient.partition(":")
+        team = self.roster.teams.get(team_id)
+        if team is None:
+            return None
+        if kind == "team":
+            chats, person, language, label = team.chats, None, team.language, team.name
+        else:
+            person = self.roster.people.get(ident)
+            if person is None:
+                return None
+            chats, language, label = person.chats, person.language, person.name
+        for name, adapter in self.adapters.items():
+            chat = adapter.address_in(chats, name)
+            if chat and (kind != "team" or adapter.capabilities.groups):
+                address = Address(chat=chat, is_group=kind == "team", label=label)
+                return Target(adapter, address, language, ZoneInfo(team.timezone), team, person)
+        return None
+
+
+_current: Runtime | None = None
+
+
+def configure(runtime: Runtime) -> Runtime:
+    global _current
+    _current = runtime
+    return runtime
+
+
+def current() -> Runtime:
+    if _current is None:
+        raise RuntimeError("reminders.runtime.configure() has not been called in this process")
+    return _current

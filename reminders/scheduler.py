@@ -1,0 +1,41 @@
+"""The scheduler loop: plan, mark what was missed, dispatch what is due. One tick at a time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .dispatcher import LOOKAHEAD, Claim, dispatch, mark_missed
+from .planner import FIRST_PLAN_LOOKBACK, Planner, PlanResult
+from .runtime import Runtime
+
+log = logging.getLogger("reminders.scheduler")
+
+
+@dataclass
+class TickReport:
+    plan: PlanResult
+    missed: int
+    dispatched: int
+
+
+class Scheduler:
+    def __init__(self, runtime: Runtime, enqueue: Callable[[Claim, float], None], *,
+                 horizon: timedelta, lookahead: timedelta = LOOKAHEAD,
+                 lookback: timedelta = FIRST_PLAN_LOOKBACK):
+        self.runtime = runtime
+        self.enqueue = enqueue
+        self.planner = Planner(runtime.engine, horizon, lookback)
+        self.lookahead = lookahead
+
+    def tick(self, now: datetime | None = None) -> TickReport:
+        now = now or self.runtime.clock()
+        rt = self.runtime
+        planned = self.planner.plan(rt.duties, rt.roster, now)
+        missed = mark_missed(rt.engine, now)
+        if missed:
+            log.warning("%d reminders were missed (their occurrence was over before they went out)", missed)
+        dispatched = dispatch(rt.engine, now, self.enqueue, worker=rt.worker_id, lookahead=self.lookahead)
+        return TickReport(planned, missed, dispatched)

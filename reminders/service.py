@@ -1,0 +1,72 @@
+"""Assembling the pieces for one process: definitions + database + broker + worker."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+import dramatiq
+
+from .adapters.base import Adapter
+from .adapters.registry import load_adapters
+from .db import make_engine
+from .duties import load_duties
+from .jobs.broker import make_broker
+from .jobs.send import enqueue
+from .roster import load_roster
+from .runtime import Runtime, configure
+from .scheduler import Scheduler
+from .settings import Settings
+from .timeutil import utcnow
+
+
+def load_definitions(calendars: str, roster_path: str):
+    """Roster first (duties are checked against it); raises InvalidInput with every problem."""
+    roster = load_roster(roster_path)
+    return load_duties(calendars, roster), roster
+
+
+def open_runtime(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
+                 adapters: dict[str, Adapter] | None = None, worker_id: str = "embedded") -> Runtime:
+    duties, roster = load_definitions(settings.calendars, settings.roster)
+    engine = make_engine(settings.database_url)
+    if adapters is None:
+        adapters = load_adapters(list(settings.adapters), settings.env)
+    return configure(Runtime(engine, roster, duties, adapters, clock, worker_id))
+
+
+class EmbeddedWorker:
+    """An in-process dramatiq worker on a StubBroker (or Redis), with its scheduler."""
+
+    def __init__(self, runtime: Runtime, settings: Settings, *, worker_threads: int = 2,
+                 **scheduler_options):
+        self.runtime = runtime
+        self.broker = make_broker(settings.redis_url)
+        self.worker = dramatiq.Worker(self.broker, worker_threads=worker_threads, worker_timeout=100)
+        self.scheduler = Scheduler(runtime, enqueue, horizon=settings.horizon, **scheduler_options)
+        self._adapters_started = threading.Event()
+
+    def __enter__(self) -> EmbeddedWorker:
+        self.worker.start()
+        self._run_on_loop(lambda a: a.start())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._run_on_loop(lambda a: a.close())
+        self.worker.stop()
+        self.broker.close()
+
+    def _run_on_loop(self, call) -> None:
+        """Adapter start/close on the worker's event loop, where actors will use them."""
+        from dramatiq.asyncio import get_event_loop_thread
+
+        loop_thread = get_event_loop_thread()
+        for adapter in self.runtime.adapters.values():
+            if loop_thread is not None:
+                loop_thread.run_coroutine(call(adapter))
+
+    def drain(self) -> None:
+        """Wait until every enqueued delivery has been processed (tests, simulate)."""
+        self.broker.join("deliveries", fail_fast=True)
+        self.worker.join()
