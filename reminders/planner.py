@@ -29,12 +29,15 @@ CHECKIN_GRACE = timedelta(hours=12)
 LATE_REMINDER_GRACE = timedelta(hours=2)
 # First plan of a duty also picks up reminders due this long ago whose occurrence is still on.
 FIRST_PLAN_LOOKBACK = timedelta(days=1)
+# An unchanged duty's horizon is extended by this much at a time, so most ticks skip it.
+EXTEND_STEP = timedelta(days=1)
 BATCH = 2000  # rows per statement: stays under SQLite's bound-parameter limit
 
 
 @dataclass
 class PlanResult:
-    duties_planned: int = 0
+    duties_planned: int = 0  # new or changed: expanded over the whole horizon
+    duties_extended: int = 0  # unchanged, horizon moved on: only the new days expanded
     duties_unchanged: int = 0
     occurrences: int = 0
     deliveries_upserted: int = 0
@@ -98,11 +101,13 @@ class Planner:
                 if planned_until >= until:
                     result.duties_unchanged += 1
                     continue
-                self._plan_duty(duty, roster, planned_until, until, now, fingerprint, result, full=False)
+                self._plan_duty(duty, roster, planned_until, until + EXTEND_STEP, now, fingerprint,
+                                result, full=False)
+                result.duties_extended += 1
             else:
                 self._plan_duty(duty, roster, now - self.lookback if state is None else now,
-                                until, now, fingerprint, result, full=state is not None)
-            result.duties_planned += 1
+                                until + EXTEND_STEP, now, fingerprint, result, full=state is not None)
+                result.duties_planned += 1
         for uid, state in states.items():
             if uid not in duties and state["active"]:
                 self._remove_duty(uid, now, result)
@@ -133,6 +138,8 @@ class Planner:
         occs = occurrences(duty, since - after, until + before)
         planned = self._desired(duty, roster, occs, since, until, now)
         with self.engine.begin() as conn:
+            if full:
+                self._carry_over(conn, duty, occs, since)
             occ_ids = self._upsert_occurrences(conn, occs)
             rows = [{
                 "occurrence_id": occ_ids[p.recurrence_id], "recipient": p.recipient,
@@ -146,6 +153,26 @@ class Planner:
             if full:
                 result.deliveries_cancelled += self._cancel_unwanted(conn, duty.uid, planned, occ_ids, since)
             self._save_state(conn, duty.uid, fingerprint, until)
+
+    def _carry_over(self, conn, duty: Duty, occs: list[Occurrence], since: datetime) -> None:
+        """An edit that shifts the master's time (07:30 -> 08:00) gives every instance a new
+        RECURRENCE-ID. Match old and new instances on the same local day and re-key the old
+        row, so its sent reminders and acknowledgements stay with it and nothing is re-sent."""
+        new_rids = {o.recurrence_id for o in occs}
+        existing = conn.execute(select(OccurrenceRow.id, OccurrenceRow.recurrence_id, OccurrenceRow.start_at)
+                                .where(OccurrenceRow.duty_uid == duty.uid,
+                                       OccurrenceRow.start_at >= as_utc(since - timedelta(days=1)))).all()
+        known = {row.recurrence_id for row in existing}
+        orphans: dict = {}
+        for row in existing:
+            if row.recurrence_id not in new_rids:
+                day = from_naive_utc(row.start_at).astimezone(duty.zone).date()
+                orphans.setdefault(day, []).append(row.id)
+        for occ in occs:
+            day = occ.start.astimezone(duty.zone).date()
+            if occ.recurrence_id not in known and orphans.get(day):
+                conn.execute(update(OccurrenceRow).where(OccurrenceRow.id == orphans[day].pop(0))
+                             .values(recurrence_id=occ.recurrence_id))
 
     def _upsert_occurrences(self, conn, occs: list[Occurrence]) -> dict[str, int]:
         if not occs:
