@@ -40,9 +40,9 @@ class EmbeddedWorker:
     """An in-process dramatiq worker on a StubBroker (or Redis), with its scheduler."""
 
     def __init__(self, runtime: Runtime, settings: Settings, *, worker_threads: int = 2,
-                 **scheduler_options):
+                 broker: dramatiq.Broker | None = None, **scheduler_options):
         self.runtime = runtime
-        self.broker = make_broker(settings.redis_url)
+        self.broker = broker or make_broker(settings.redis_url)
         self.worker = dramatiq.Worker(self.broker, worker_threads=worker_threads, worker_timeout=100)
         self.scheduler = Scheduler(runtime, enqueue, horizon=settings.horizon, **scheduler_options)
         self._adapters_started = threading.Event()
@@ -68,5 +68,10 @@ class EmbeddedWorker:
 
     def drain(self) -> None:
         """Wait until every enqueued delivery has been processed (tests, simulate)."""
-        self.broker.join("deliveries", fail_fast=True)
+        from dramatiq.brokers.stub import StubBroker
+
+        if isinstance(self.broker, StubBroker):
+            self.broker.join("deliveries", fail_fast=True)
+        else:
+            self.broker.join("deliveries")
         self.worker.join()

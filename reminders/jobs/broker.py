@@ -33,12 +33,12 @@ def _tune(broker: dramatiq.Broker) -> dramatiq.Broker:
     return broker
 
 
-def make_broker(redis_url: str | None = None) -> dramatiq.Broker:
+def make_broker(redis_url: str | None = None, namespace: str = "reminders") -> dramatiq.Broker:
     """A configured broker, set as dramatiq's global one, with our actors declared on it."""
     if redis_url:
         from dramatiq.brokers.redis import RedisBroker
 
-        broker = RedisBroker(url=redis_url)
+        broker = RedisBroker(url=redis_url, namespace=namespace)
     else:
         broker = StubBroker()
     _tune(broker)
