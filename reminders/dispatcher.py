@@ -75,13 +75,14 @@ def next_due(engine: Engine) -> datetime | None:
 
 
 def dispatch(engine: Engine, now: datetime, enqueue: Callable[[Claim, float], None], *,
-             worker: str, lookahead: timedelta = LOOKAHEAD, lease: timedelta = LEASE) -> int:
+             worker: str, lookahead: timedelta = LOOKAHEAD, lease: timedelta = LEASE,
+             batch: int = CLAIM_BATCH) -> int:
     """Claim what is due and enqueue each claim with its remaining delay (seconds)."""
     total = 0
     while True:
-        claims = claim_due(engine, now, worker=worker, lookahead=lookahead, lease=lease)
+        claims = claim_due(engine, now, worker=worker, lookahead=lookahead, lease=lease, limit=batch)
         for claim in claims:
             enqueue(claim, max(0.0, (claim.due_at - now).total_seconds()))
         total += len(claims)
-        if len(claims) < CLAIM_BATCH:
+        if len(claims) < batch:
             return total

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .dispatcher import LOOKAHEAD, Claim, dispatch, mark_missed
+from .dispatcher import CLAIM_BATCH, LOOKAHEAD, Claim, dispatch, mark_missed
 from .planner import FIRST_PLAN_LOOKBACK, Planner, PlanResult
 from .runtime import Runtime
 
@@ -24,11 +24,12 @@ class TickReport:
 class Scheduler:
     def __init__(self, runtime: Runtime, enqueue: Callable[[Claim, float], None], *,
                  horizon: timedelta, lookahead: timedelta = LOOKAHEAD,
-                 lookback: timedelta = FIRST_PLAN_LOOKBACK):
+                 lookback: timedelta = FIRST_PLAN_LOOKBACK, claim_batch: int = CLAIM_BATCH):
         self.runtime = runtime
         self.enqueue = enqueue
         self.planner = Planner(runtime.engine, horizon, lookback)
         self.lookahead = lookahead
+        self.claim_batch = claim_batch
 
     def tick(self, now: datetime | None = None) -> TickReport:
         now = now or self.runtime.clock()
@@ -37,5 +38,6 @@ class Scheduler:
         missed = mark_missed(rt.engine, now)
         if missed:
             log.warning("%d reminders were missed (their occurrence was over before they went out)", missed)
-        dispatched = dispatch(rt.engine, now, self.enqueue, worker=rt.worker_id, lookahead=self.lookahead)
+        dispatched = dispatch(rt.engine, now, self.enqueue, worker=rt.worker_id, lookahead=self.lookahead,
+                              batch=self.claim_batch)
         return TickReport(planned, missed, dispatched)
