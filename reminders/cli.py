@@ -166,7 +166,8 @@ def run(calendars_dir, roster_path) -> None:
     settings = settings_for(calendars_dir, roster_path)
     runtime = open_runtime(settings)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for signum in (signal.SIGTERM, signal.SIGINT):  # stop between ticks, never mid-send
+        signal.signal(signum, lambda *_: stop.set())
     with EmbeddedWorker(runtime, settings) as worker:
         report = worker.scheduler.tick()
         out.print(t(LANG, "Loaded {duties} duties and {teams} teams; database {db}.",
@@ -176,17 +177,14 @@ def run(calendars_dir, roster_path) -> None:
                     count=report.plan.deliveries_upserted, days=settings.horizon.days), markup=False)
         _print_upcoming(runtime)
         out.print(t(LANG, "Running. Press Ctrl-C to stop."), markup=False)
-        try:
-            while not stop.is_set():
-                upcoming = next_due(runtime.engine)
-                wait = settings.tick_seconds
-                if upcoming is not None:
-                    wait = min(wait, max(0.2, (upcoming - utcnow()).total_seconds()))
-                if stop.wait(wait):
-                    break
-                worker.scheduler.tick()
-        except KeyboardInterrupt:
-            pass
+        while not stop.is_set():
+            upcoming = next_due(runtime.engine)
+            wait = settings.tick_seconds
+            if upcoming is not None:
+                wait = min(wait, max(0.2, (upcoming - utcnow()).total_seconds()))
+            if stop.wait(wait):
+                break
+            worker.scheduler.tick()
         out.print(t(LANG, "Stopping: waiting for messages being sent..."), markup=False)
 
 
