@@ -59,6 +59,10 @@ def alarm_reach(duty: Duty) -> tuple[timedelta, timedelta]:
     before, after = timedelta(0), timedelta(days=1)
     for alarm in [*duty.alarms, *(a for alarms in duty.override_alarms.values() for a in alarms)]:
         if alarm.offset is None:
+            # An absolute trigger can fall long before the occurrence it belongs to.
+            target = _absolute_occurrence(duty, alarm)
+            if target is not None:
+                before = max(before, target.start - alarm.absolute)
             continue
         lead = -alarm.offset
         before = max(before, lead)
@@ -66,18 +70,24 @@ def alarm_reach(duty: Duty) -> tuple[timedelta, timedelta]:
     return before, after
 
 
-_absolute_targets: dict[tuple[str, str, int], str | None] = {}
+_absolute_targets: dict[tuple[str, str, int, datetime], Occurrence | None] = {}
+
+
+def _absolute_occurrence(duty: Duty, alarm: Alarm) -> Occurrence | None:
+    # Keyed by the trigger too: an override's alarm may share its index with the master's.
+    assert alarm.absolute is not None
+    key = (duty.uid, duty.fingerprint, alarm.index, alarm.absolute)
+    if key not in _absolute_targets:
+        upcoming = occurrences(duty, alarm.absolute - timedelta(days=1), alarm.absolute + timedelta(days=400))
+        _absolute_targets[key] = next((o for o in upcoming
+                                       if o.end >= alarm.absolute and not o.cancelled), None)
+    return _absolute_targets[key]
 
 
 def absolute_target(duty: Duty, alarm: Alarm) -> str | None:
     """An absolute TRIGGER belongs to the first occurrence not yet over at that instant."""
-    key = (duty.uid, duty.fingerprint, alarm.index)
-    if key not in _absolute_targets:
-        assert alarm.absolute is not None
-        upcoming = occurrences(duty, alarm.absolute - timedelta(days=1), alarm.absolute + timedelta(days=400))
-        _absolute_targets[key] = next((o.recurrence_id for o in upcoming
-                                       if o.end >= alarm.absolute and not o.cancelled), None)
-    return _absolute_targets[key]
+    target = _absolute_occurrence(duty, alarm)
+    return None if target is None else target.recurrence_id
 
 
 def reminder_times(duty: Duty, occurrence: Occurrence) -> list[tuple[Alarm, datetime]]:

@@ -10,9 +10,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from helpers import vn, write_roster
 from sqlalchemy import func, select
 
-from helpers import vn, write_roster
 from reminders import load_duties, load_roster, plan
 from reminders.db import make_engine
 from reminders.dispatcher import claim_due

@@ -8,10 +8,10 @@ import uuid
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import select
-
 from conftest import REDIS_URL, need_service
 from helpers import vn
+from sqlalchemy import select
+
 from reminders.acks import record_acknowledgement
 from reminders.adapters.console import ConsoleAdapter
 from reminders.clock import VirtualClock

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from helpers import snapshot, vn
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
-from helpers import snapshot, vn
 from reminders import load_duties, load_roster, plan, record_acknowledgement
 from reminders.models import AcknowledgementRow, DeliveryRow, OccurrenceRow, PlanStateRow
 from reminders.render import delivery_code
