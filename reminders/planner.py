@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, true, update
+from sqlalchemy import or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -31,7 +31,7 @@ LATE_REMINDER_GRACE = timedelta(hours=2)
 FIRST_PLAN_LOOKBACK = timedelta(days=1)
 # An unchanged duty's horizon is extended by this much at a time, so most ticks skip it.
 EXTEND_STEP = timedelta(days=1)
-BATCH = 2000  # rows per statement: stays under SQLite's bound-parameter limit
+BATCH = 10_000  # parameter sets per executemany, to bound memory
 
 
 @dataclass
@@ -84,6 +84,7 @@ class Planner:
         self.engine = engine
         self.horizon = horizon
         self.lookback = lookback
+        self._fanouts: dict[tuple[str, str, int], list[tuple[Team, list[str]]]] = {}
 
     # -- public -----------------------------------------------------------------
     def plan(self, duties: Mapping[str, Duty], roster: Roster, now: datetime) -> PlanResult:
@@ -114,10 +115,18 @@ class Planner:
         return result
 
     # -- internals ----------------------------------------------------------------
+    def _fanout(self, duty: Duty, roster: Roster) -> list[tuple[Team, list[str]]]:
+        """Which teams and recipients a duty reaches; cached until the duty or roster changes."""
+        key = (duty.uid, duty.fingerprint, id(roster))
+        if key not in self._fanouts:
+            teams = [t for t in roster.teams.values() if duty.applies_to(t.id, t.commune_id)]
+            self._fanouts = {k: v for k, v in self._fanouts.items() if k[0] != duty.uid}
+            self._fanouts[key] = [(team, recipients(duty, team, roster)) for team in teams]
+        return self._fanouts[key]
+
     def _desired(self, duty: Duty, roster: Roster, occs: Iterable[Occurrence],
                  since: datetime, until: datetime, now: datetime) -> list[PlannedDelivery]:
-        teams = [t for t in roster.teams.values() if duty.applies_to(t.id, t.commune_id)]
-        fanout = [(team, recipients(duty, team, roster)) for team in teams]
+        fanout = self._fanout(duty, roster)
         planned = []
         for occ in occs:
             for alarm, due in reminder_times(duty, occ):
@@ -146,8 +155,7 @@ class Planner:
                 "team_id": p.team_id, "kind": p.kind, "due_at": as_utc(p.due_at),
                 "expires_at": as_utc(p.expires_at), "status": "pending", "attempts": 0,
             } for p in planned]
-            for start in range(0, len(rows), BATCH):
-                self._upsert_deliveries(conn, rows[start:start + BATCH])
+            self._upsert_deliveries(conn, rows)
             result.deliveries_upserted += len(rows)
             result.occurrences += len(occs)
             if full:
@@ -198,16 +206,18 @@ class Planner:
     def _upsert_deliveries(self, conn, rows: list[dict]) -> None:
         if not rows:
             return
-        insert = _insert(conn, DeliveryRow)
-        stmt = insert.values(rows)
+        table = DeliveryRow.__table__
+        insert = _insert(conn, table)
+        # One statement, many parameter sets (executemany): compiled once, not per batch.
         # A moved occurrence moves its reminders, but only those not yet handed out.
-        stmt = stmt.on_conflict_do_update(
+        stmt = insert.on_conflict_do_update(
             index_elements=["occurrence_id", "recipient", "kind"],
-            set_={"due_at": stmt.excluded.due_at, "expires_at": stmt.excluded.expires_at,
+            set_={"due_at": insert.excluded.due_at, "expires_at": insert.excluded.expires_at,
                   "status": "pending"},
-            where=DeliveryRow.status.in_(("pending", "cancelled")),
+            where=or_(table.c.status == "pending", table.c.status == "cancelled"),
         )
-        conn.execute(stmt)
+        for start in range(0, len(rows), BATCH):  # the compiled statement is cached and reused
+            conn.execute(stmt, rows[start:start + BATCH])
 
     def _cancel_unwanted(self, conn, uid: str, planned: list[PlannedDelivery],
                          occ_ids: dict[str, int], since: datetime) -> int:
