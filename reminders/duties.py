@@ -14,17 +14,21 @@ and, inside a VALARM, X-REMINDER-KIND:CHECKIN to ask the check-in question at th
 from __future__ import annotations
 
 import hashlib
+import itertools
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import icalendar
 import recurring_ical_events
+from dateutil.rrule import rrulestr
+from icalendar.parser import Contentline
 
 from .errors import InvalidInput, Problem
-from .icsscan import ComponentLines, scan
+from .icsscan import ComponentLines, scan, unfold
 from .roster import Roster
 from .timeutil import DEFAULT_TZ, to_utc
 
@@ -34,6 +38,12 @@ ADDRESS_MODES = ("group", "members", "leader")
 ANSWER_TYPES = ("number", "yesno", "text")
 ALL_DAY_DEFAULT_TRIGGER = timedelta(hours=7)
 TZ_PROPERTIES = ("DTSTART", "DTEND", "DUE", "EXDATE", "RDATE", "RECURRENCE-ID")
+# Allowed numbers in RRULE parts (RFC 5545 3.3.10); dateutil silently yields nothing for
+# most values outside them (BYMONTH=13 would be a duty that never comes).
+RRULE_RANGES = {"BYSECOND": (0, 60), "BYMINUTE": (0, 59), "BYHOUR": (0, 23), "BYMONTH": (1, 12),
+                "BYMONTHDAY": (-31, 31), "BYYEARDAY": (-366, 366), "BYWEEKNO": (-53, 53),
+                "BYSETPOS": (-366, 366), "INTERVAL": (1, None), "COUNT": (1, None)}
+MAX_OCCURRENCES_PER_YEAR = 366 * 24  # at most hourly; FREQ=SECONDLY would flood every team
 
 
 @dataclass(frozen=True)
@@ -150,7 +160,12 @@ class _FileReader:
         self.problems.append(Problem(self.file, line, message, uid))
 
     def read_text(self) -> str | None:
-        size = self.path.stat().st_size
+        try:
+            size = self.path.stat().st_size
+            data = self.path.read_bytes() if 0 < size <= MAX_FILE_BYTES else b""
+        except OSError as exc:
+            self.fail(None, f"cannot read the file: {exc.strerror or exc}")
+            return None
         if size == 0:
             self.fail(None, "file is empty; expected BEGIN:VCALENDAR ... END:VCALENDAR")
             return None
@@ -158,7 +173,9 @@ class _FileReader:
             self.fail(None, f"file is {size / 1_048_576:.1f} MB; a calendar file may be at most "
                             f"{MAX_FILE_BYTES // 1_048_576} MB (split it, or remove old events)")
             return None
-        data = self.path.read_bytes()
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            self.fail(None, "file is UTF-16 text; save the file as UTF-8")
+            return None
         if b"\x00" in data:
             self.fail(None, "file holds binary data, not iCalendar text")
             return None
@@ -185,13 +202,23 @@ class _FileReader:
         try:
             calendars = icalendar.Calendar.from_ical(text, multiple=True)
         except Exception as exc:  # icalendar raises ValueError and its own subclasses
-            self.fail(self._line_mentioning(text, str(exc)), f"cannot parse: {exc}")
+            bad = _bad_values(text)
+            for number, name, message in bad:
+                self.fail(number, f"bad {name}: {message}")
+            if str(exc) not in (message for _, _, message in bad):
+                self.fail(self._line_mentioning(text, str(exc)), f"cannot parse: {exc}")
             return []
         found = []
         lines_iter = iter(calendars_lines)
         for cal in calendars:
             zone_name = _text(cal, "X-WR-TIMEZONE", DEFAULT_TZ)
-            if zone_name not in self.known_zones:
+            if not _is_zone(zone_name):
+                defined = {_text(vtz, "TZID") for vtz in cal.walk("VTIMEZONE")}
+                if zone_name not in self.known_zones | defined:  # a typo, not a VTIMEZONE name
+                    line = next((n for n, content in unfold(text)
+                                 if content.upper().startswith(("X-WR-TIMEZONE:", "X-WR-TIMEZONE;"))), 1)
+                    self.fail(line, f"unknown time zone X-WR-TIMEZONE:{zone_name} "
+                                    "(use an IANA name such as Asia/Ho_Chi_Minh)")
                 zone_name = DEFAULT_TZ
             for sub in cal.subcomponents:
                 lines = next(lines_iter, ComponentLines(sub.name, 1))
@@ -213,6 +240,56 @@ class _FileReader:
         return None
 
 
+def _is_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _bad_values(text: str) -> list[tuple[int, str, str]]:
+    """(line, property, error) for each content line whose value icalendar cannot read.
+
+    icalendar keeps bad values of a VEVENT or VTODO in its `errors` (reported with their
+    line by `_check_component`) but raises on the first one elsewhere, e.g. in a VALARM,
+    without saying where: this finds the line(s) again.
+    """
+    types = icalendar.Calendar.types_factory
+    found = []
+    for number, line in unfold(text):
+        name = line.partition(":")[0].partition(";")[0].upper()
+        try:
+            content = Contentline(line)
+            name, params, value = content.parts()
+            name = name.upper()
+            if name in ("BEGIN", "END", "CATEGORIES", "FREEBUSY") or name.startswith("X-"):
+                continue
+            factory = types.for_property(name, params.value)
+            getter = getattr(factory, "get_value_from_content_line", None)
+            if value or name != "RDATE":
+                factory.from_ical(getter(content) if getter else value)
+        except (ValueError, TypeError) as exc:
+            found.append((number, name, str(exc)))
+    return found
+
+
+def _rrule_problem(rule: icalendar.vRecur) -> str | None:
+    if not rule.get("FREQ"):
+        return "RRULE has no FREQ (e.g. RRULE:FREQ=WEEKLY)"
+    for part, (low, high) in RRULE_RANGES.items():
+        for value in rule.get(part, []):
+            try:
+                number = int(value)
+            except (TypeError, ValueError):
+                continue
+            if number < low or (high is not None and number > high) or (number == 0 and low < 0):
+                allowed = (f"at least {low}" if high is None else f"{low}..{high}" if low >= 0
+                           else f"1..{high} or -{high}..-1")
+                return f"RRULE {part}={value} is out of range ({part} must be {allowed})"
+    return None
+
+
 def _check_component(reader: _FileReader, comp: icalendar.Component, lines: ComponentLines) -> str | None:
     """Validate what every duty component needs; returns its UID (None if unusable)."""
     uid = _text(comp, "UID") or None
@@ -220,6 +297,10 @@ def _check_component(reader: _FileReader, comp: icalendar.Component, lines: Comp
         reader.fail(lines.line, f"{comp.name} has no UID; every duty needs a stable UID")
     for prop, message in getattr(comp, "errors", []):
         reader.fail(lines.line_of(prop), f"bad {prop}: {message}", uid)
+    for rule in _values(comp, "RRULE"):
+        problem = _rrule_problem(rule) if isinstance(rule, icalendar.vRecur) else None
+        if problem:
+            reader.fail(lines.line_of("RRULE"), problem, uid)
     for prop in TZ_PROPERTIES:
         for value in _values(comp, prop):
             tzid = getattr(value, "params", {}).get("TZID")
@@ -337,11 +418,31 @@ def _check_expansion(reader: _FileReader, duty: Duty, lines: ComponentLines) -> 
     start = (master.get("DTSTART") or master.get("DUE")).dt
     first = start if isinstance(start, datetime) else datetime.combine(start, datetime.min.time())
     try:
+        if _too_frequent(master, first):
+            reader.fail(lines.line_of("RRULE"), f"RRULE repeats more than {MAX_OCCURRENCES_PER_YEAR} "
+                                                "times a year; a duty may come at most once an hour", duty.uid)
+            return
         recurring_ical_events.of(duty.calendar, components=DUTY_COMPONENTS).between(
             first - timedelta(days=1), first + timedelta(days=366))
     except Exception as exc:
         prop = "RRULE" if master.get("RRULE") else "DTSTART"
         reader.fail(lines.line_of(prop), f"cannot expand the recurrence: {exc}", duty.uid)
+
+
+def _too_frequent(master: icalendar.Component, first: datetime) -> bool:
+    """Counted lazily with dateutil: expanding a year of FREQ=SECONDLY takes gigabytes."""
+    first = first.replace(tzinfo=None)
+    end = first + timedelta(days=366)
+    for rule in _values(master, "RRULE"):
+        times_a_day = math.prod(len(rule.get(part, [0])) for part in ("BYHOUR", "BYMINUTE", "BYSECOND"))
+        if str(rule["FREQ"][0]) not in ("HOURLY", "MINUTELY", "SECONDLY") and times_a_day <= 24:
+            continue  # at most hourly, whatever else the rule says (and no need to count)
+        # UNTIL only shortens a rule, and would need DTSTART's time zone to be read.
+        text = icalendar.vRecur({k: v for k, v in rule.items() if k != "UNTIL"}).to_ical().decode()
+        within_a_year = itertools.takewhile(lambda when: when < end, rrulestr(text, dtstart=first))
+        if sum(1 for _ in itertools.islice(within_a_year, MAX_OCCURRENCES_PER_YEAR + 1)) > MAX_OCCURRENCES_PER_YEAR:
+            return True
+    return False
 
 
 def load_duties(directory: str | Path, roster: Roster | None = None) -> dict[str, Duty]:
@@ -380,14 +481,18 @@ def load_duties(directory: str | Path, roster: Roster | None = None) -> dict[str
                 reader.fail(lines.line_of("RECURRENCE-ID"),
                             "RECURRENCE-ID override for a UID that has no main event", uid)
     duties: dict[str, Duty] = {}
-    if not any(r.problems for r in readers):
-        for uid, (comp, lines, zone_name, reader) in masters.items():
-            duty = _build_duty(reader, comp, lines, [o[0] for o in overrides.get(uid, [])], zone_name)
-            if duty is not None:
-                _check_expansion(reader, duty, lines)
-                duties[uid] = duty
-                if roster is not None:
-                    _check_audience(reader, duty, lines, roster)
+    # A duty from a file with problems may hold broken values: check the others further,
+    # so one run still reports every problem.
+    broken = [r for r in readers if r.problems]
+    for uid, (comp, lines, zone_name, reader) in masters.items():
+        if any(r in broken for r in [reader, *(o[2] for o in overrides.get(uid, []))]):
+            continue
+        duty = _build_duty(reader, comp, lines, [o[0] for o in overrides.get(uid, [])], zone_name)
+        if duty is not None:
+            _check_expansion(reader, duty, lines)
+            duties[uid] = duty
+            if roster is not None:
+                _check_audience(reader, duty, lines, roster)
     for reader in readers:
         problems.extend(reader.problems)
     if problems:

@@ -54,17 +54,24 @@ def scan(text: str, file: str) -> tuple[list[ComponentLines], list[Problem]]:
         name, value = match["name"].upper(), match["value"].strip().upper()
         if name == "BEGIN":
             component = ComponentLines(value, number)
+            if not stack and value != "VCALENDAR":
+                problems.append(Problem(file, number, f"BEGIN:{value} outside BEGIN:VCALENDAR"))
             if len(stack) == 1:
                 top.append(component)
             elif len(stack) > 1:
                 stack[-1].children.append(component)
             stack.append(component)
         elif name == "END":
-            if not stack or stack[-1].name != value:
+            if value not in (c.name for c in stack):
                 expected = f"END:{stack[-1].name}" if stack else "nothing"
                 problems.append(Problem(file, number, f"END:{value} does not close anything "
                                                       f"(expected {expected})"))
                 continue
+            # END of an outer component: whatever is still open inside it was never closed.
+            while stack[-1].name != value:
+                inner = stack.pop()
+                problems.append(Problem(file, inner.line, f"BEGIN:{inner.name} is never closed "
+                                                          f"(END:{value} on line {number} comes first)"))
             stack.pop()
         elif not stack:
             problems.append(Problem(file, number, f"property {name} outside BEGIN:VCALENDAR"))

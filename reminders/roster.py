@@ -15,6 +15,7 @@ from .timeutil import DEFAULT_TZ
 from .yamlsource import Located, load_located_yaml
 
 ROLES = ("leader", "member", "admin", "official")
+MAX_FILE_BYTES = 1024 * 1024  # thousands of people; a bigger file is a mistake, not a roster
 LANGUAGES = ("vi", "en")
 
 
@@ -163,8 +164,15 @@ class _Reader:
             tree = load_located_yaml(self.path)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
-            self.fail(mark.line + 1 if mark else None, f"not valid YAML: {getattr(exc, 'problem', exc)}")
+            message = f"not valid YAML: {getattr(exc, 'problem', exc)}"
+            context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+            if context and start and mark and start.line != mark.line:
+                message += f" ({context} from line {start.line + 1})"
+            self.fail(mark.line + 1 if mark else None, message)
             raise InvalidInput(self.problems) from None
+        if tree is None:
+            self.fail(None, "file is empty; expected a mapping with 'communes' and 'teams'")
+            raise InvalidInput(self.problems)
         if not isinstance(tree, Located):
             self.fail(None, "the roster must be a mapping with 'communes' and 'teams'")
             raise InvalidInput(self.problems)
@@ -217,10 +225,16 @@ def load_roster(path: str | Path) -> Roster:
     path = Path(path)
     if not path.is_file():
         raise InvalidInput([Problem(str(path), None, "roster file not found")])
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise InvalidInput([Problem(str(path), None, f"file is {size / 1_048_576:.1f} MB; a roster "
+                                                     f"may be at most {MAX_FILE_BYTES // 1_048_576} MB")])
     try:
         return _Reader(path).read()
     except UnicodeDecodeError as exc:
-        raise InvalidInput([Problem(str(path), None, f"not UTF-8 text ({exc.reason})")]) from None
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise InvalidInput([Problem(str(path), line, f"not UTF-8 text (bad byte 0x{exc.object[exc.start]:02x}); "
+                                                     "save the file as UTF-8")]) from None
 
 
 def roster_fingerprint(roster: Roster) -> str:
