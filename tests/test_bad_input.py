@@ -375,7 +375,6 @@ def test_roster_and_calendar_problems_are_reported_together(calendars: Path, tmp
 
 
 @pytest.mark.parametrize("command", [
-    ["status"],
     ["ack", "ABC", "--member", "nguyen-van-an"],
     ["simulate", "--from", "2024-10-01", "--to", "2024-10-02"],
 ], ids=lambda command: command[0])
