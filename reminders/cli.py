@@ -23,7 +23,7 @@ from .timeutil import DEFAULT_TZ, utcnow
 
 LANG = os.environ.get("REMINDERS_LANGUAGE", "vi")
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # file:line stays on one line
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -53,7 +53,9 @@ def friendly(func):
 
             if isinstance(exc, SQLAlchemyError):
                 _fail(t(LANG, "Database error: {detail}", detail=str(exc).splitlines()[0]))
-            raise
+            logging.getLogger("reminders").debug("internal error", exc_info=True)
+            _fail(t(LANG, "Internal error ({kind}: {detail}). Run again with REMINDERS_LOG_LEVEL=DEBUG "
+                          "for the details, and please report it.", kind=type(exc).__name__, detail=exc), 70)
 
     return wrapper
 

@@ -212,6 +212,7 @@ class _FileReader:
         lines_iter = iter(calendars_lines)
         for cal in calendars:
             zone_name = _text(cal, "X-WR-TIMEZONE", DEFAULT_TZ)
+            explicit = cal.get("X-WR-TIMEZONE") is not None
             if not _is_zone(zone_name):
                 defined = {_text(vtz, "TZID") for vtz in cal.walk("VTIMEZONE")}
                 if zone_name not in self.known_zones | defined:  # a typo, not a VTIMEZONE name
@@ -219,13 +220,13 @@ class _FileReader:
                                  if content.upper().startswith(("X-WR-TIMEZONE:", "X-WR-TIMEZONE;"))), 1)
                     self.fail(line, f"unknown time zone X-WR-TIMEZONE:{zone_name} "
                                     "(use an IANA name such as Asia/Ho_Chi_Minh)")
-                zone_name = DEFAULT_TZ
+                zone_name, explicit = DEFAULT_TZ, False
             for sub in cal.subcomponents:
                 lines = next(lines_iter, ComponentLines(sub.name, 1))
                 for vtz in ([sub] if sub.name == "VTIMEZONE" else []):
                     self.known_zones.add(_text(vtz, "TZID"))
                 if sub.name in DUTY_COMPONENTS:
-                    found.append((sub, lines, zone_name))
+                    found.append((sub, lines, zone_name, explicit))
         if not found and not self.problems:
             self.fail(1, "no VEVENT or VTODO in this file")
         return found
@@ -352,7 +353,8 @@ def _alarms(reader: _FileReader, comp: icalendar.Component, lines: ComponentLine
 
 
 def _build_duty(reader: _FileReader, master: icalendar.Component, lines: ComponentLines,
-                overrides: list[icalendar.Component], zone_name: str) -> Duty | None:
+                overrides: list[icalendar.Component], zone_name: str, *,
+                explicit_zone: bool = False) -> Duty | None:
     uid = _text(master, "UID")
     summary = _text(master, "SUMMARY")
     if not summary:
@@ -393,9 +395,12 @@ def _build_duty(reader: _FileReader, master: icalendar.Component, lines: Compone
     calendar = icalendar.Calendar()
     calendar.add("PRODID", "-//reminders//duty//")
     calendar.add("VERSION", "2.0")
+    if explicit_zone:  # floating and UTC times recur in the file's zone, as its author meant
+        calendar.add("X-WR-TIMEZONE", zone_name)
     for comp in [master, *overrides]:
         calendar.add_component(comp)
-    fingerprint = hashlib.sha256(b"".join(sorted(c.to_ical() for c in [master, *overrides]))).hexdigest()[:16]
+    fingerprint = hashlib.sha256(zone_name.encode() + b"".join(
+        sorted(c.to_ical() for c in [master, *overrides]))).hexdigest()[:16]
     try:
         sequence = int(_text(master, "SEQUENCE", "0") or 0)
     except ValueError:
@@ -464,7 +469,7 @@ def load_duties(directory: str | Path, roster: Roster | None = None) -> dict[str
     for path in files:
         reader = _FileReader(path, known_zones)
         readers.append(reader)
-        for comp, lines, zone_name in reader.components():
+        for comp, lines, zone_name, explicit in reader.components():
             uid = _check_component(reader, comp, lines)
             if not uid:
                 continue
@@ -474,7 +479,7 @@ def load_duties(directory: str | Path, roster: Roster | None = None) -> dict[str
                 other = masters[uid]
                 reader.fail(lines.line, f"duplicate UID; already defined at {other[3].file}:{other[1].line}", uid)
             else:
-                masters[uid] = (comp, lines, zone_name, reader)
+                masters[uid] = (comp, lines, (zone_name, explicit), reader)
     for uid, items in overrides.items():
         if uid not in masters:
             for _, lines, reader in items:
@@ -484,10 +489,11 @@ def load_duties(directory: str | Path, roster: Roster | None = None) -> dict[str
     # A duty from a file with problems may hold broken values: check the others further,
     # so one run still reports every problem.
     broken = [r for r in readers if r.problems]
-    for uid, (comp, lines, zone_name, reader) in masters.items():
+    for uid, (comp, lines, (zone_name, explicit), reader) in masters.items():
         if any(r in broken for r in [reader, *(o[2] for o in overrides.get(uid, []))]):
             continue
-        duty = _build_duty(reader, comp, lines, [o[0] for o in overrides.get(uid, [])], zone_name)
+        duty = _build_duty(reader, comp, lines, [o[0] for o in overrides.get(uid, [])], zone_name,
+                           explicit_zone=explicit)
         if duty is not None:
             _check_expansion(reader, duty, lines)
             duties[uid] = duty

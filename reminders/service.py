@@ -12,6 +12,7 @@ from .adapters.base import Adapter
 from .adapters.registry import load_adapters
 from .db import make_engine
 from .duties import load_duties
+from .errors import InvalidInput
 from .jobs.broker import make_broker
 from .jobs.send import enqueue
 from .roster import load_roster
@@ -22,9 +23,24 @@ from .timeutil import utcnow
 
 
 def load_definitions(calendars: str, roster_path: str):
-    """Roster first (duties are checked against it); raises InvalidInput with every problem."""
-    roster = load_roster(roster_path)
-    return load_duties(calendars, roster), roster
+    """Roster and calendars together; raises InvalidInput with every problem of both.
+
+    Duties are checked against the roster when it is valid; a broken roster does not hide
+    the calendars' own problems.
+    """
+    problems = []
+    roster = None
+    try:
+        roster = load_roster(roster_path)
+    except InvalidInput as exc:
+        problems.extend(exc.problems)
+    try:
+        duties = load_duties(calendars, roster)
+    except InvalidInput as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise InvalidInput(problems)
+    return duties, roster
 
 
 def open_runtime(settings: Settings, *, clock: Callable[[], datetime] = utcnow,

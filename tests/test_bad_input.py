@@ -361,8 +361,6 @@ def test_every_problem_in_every_file_is_reported_in_one_run(calendars: Path, tmp
     assert not db.exists(), "a refused run must not even create the database"
 
 
-@pytest.mark.xfail(strict=True, reason="service.load_definitions stops at a broken roster and "
-                                       "never reads the calendars, so their problems wait for the next run")
 def test_roster_and_calendar_problems_are_reported_together(calendars: Path, tmp_path: Path) -> None:
     write_files(calendars, {
         "roster.yaml": ROSTER.replace("commune: xa-tan-lap", "commune: xa-khong-co", 1),

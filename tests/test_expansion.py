@@ -307,12 +307,8 @@ CASES = {
         window=(vn(2024, 9, 1), vn(2024, 11, 1))),
 }
 
-# Known divergence, outside expand.py: duties.py rebuilds each duty's calendar without the
-# file's X-WR-TIMEZONE, so a UTC DTSTART keeps recurring at the same UTC time across DST
-# instead of at the same Berlin wall-clock time as recurring-ical-events (x-wr-timezone) does.
-KNOWN_BUGS = {
-    "berlin-utc-x-wr-timezone": "duties.py drops X-WR-TIMEZONE from Duty.calendar",
-}
+# Known divergences from recurring-ical-events, with the reason (none at present).
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def _case_params(*, known_bugs: bool) -> list:
