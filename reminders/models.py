@@ -80,3 +80,31 @@ class PlanStateRow(SQLModel, table=True):
     fingerprint: str = Field(max_length=64)
     planned_until: datetime
     active: bool = True
+
+
+class ChatBindingRow(SQLModel, table=True):
+    """Addresses learned at run time, over the roster's: a Telegram account linked with an
+    invite code, a group bound by its leader, a group that moved, a chat that blocked us."""
+
+    __tablename__ = "chat_binding"
+    __table_args__ = (UniqueConstraint("recipient", "adapter", name="uq_binding_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    recipient: str = Field(max_length=128)  # "team:<id>" or "person:<id>"
+    adapter: str = Field(max_length=32)
+    address: str = Field(max_length=128)
+    status: str = Field(default="active", max_length=16)  # active | broken
+    reason: str | None = None
+    updated_at: datetime
+
+
+class InboundEventRow(SQLModel, table=True):
+    """Each inbound update once: platforms retry webhooks, and polling can replay."""
+
+    __tablename__ = "inbound_event"
+    __table_args__ = (UniqueConstraint("adapter", "event_id", name="uq_inbound_event"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    adapter: str = Field(max_length=32)
+    event_id: str = Field(max_length=128)
+    received_at: datetime

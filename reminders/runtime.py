@@ -39,10 +39,15 @@ class Runtime:
     adapters: dict[str, Adapter]  # in order of preference
     clock: Callable[[], datetime] = utcnow
     worker_id: str = "worker"
+    rate_backend: object | None = None  # dramatiq rate-limiter backend, shared by all workers
     extra: dict = field(default_factory=dict)
 
-    def resolve(self, recipient: str, team_id: str) -> Target | None:
-        """The first enabled adapter on which the recipient has an address."""
+    def resolve(self, recipient: str, team_id: str,
+                bindings: Mapping[str, tuple[str, str]] | None = None) -> Target | None:
+        """The first enabled adapter on which the recipient has a working address.
+
+        Run-time `bindings` (adapter -> (address, status)) override the roster; a binding
+        flagged broken (the bot was blocked or removed) skips that adapter."""
         kind, _, ident = recipient.partition(":")
         team = self.roster.teams.get(team_id)
         if team is None:
@@ -54,8 +59,12 @@ class Runtime:
             if person is None:
                 return None
             chats, language, label = person.chats, person.language, person.name
+        bindings = bindings or {}
         for name, adapter in self.adapters.items():
-            chat = adapter.address_in(chats, name)
+            bound = bindings.get(name)
+            if bound and bound[1] != "active":
+                continue
+            chat = bound[0] if bound else adapter.address_in(chats, name)
             if chat and (kind != "team" or adapter.capabilities.groups):
                 address = Address(chat=chat, is_group=kind == "team", label=label)
                 return Target(adapter, address, language, ZoneInfo(team.timezone), team, person)

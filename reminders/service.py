@@ -14,6 +14,7 @@ from .db import make_engine
 from .duties import load_duties
 from .errors import InvalidInput
 from .jobs.broker import make_broker
+from .jobs.ratelimit import make_backend
 from .jobs.send import enqueue
 from .roster import load_roster
 from .runtime import Runtime, configure
@@ -56,9 +57,11 @@ class EmbeddedWorker:
     """An in-process dramatiq worker on a StubBroker (or Redis), with its scheduler."""
 
     def __init__(self, runtime: Runtime, settings: Settings, *, worker_threads: int = 2,
-                 broker: dramatiq.Broker | None = None, **scheduler_options):
+                 broker: dramatiq.Broker | None = None, rate_limits: bool = True, **scheduler_options):
         self.runtime = runtime
         self.broker = broker or make_broker(settings.redis_url)
+        if rate_limits and runtime.rate_backend is None:
+            runtime.rate_backend = make_backend(settings.redis_url)
         self.worker = dramatiq.Worker(self.broker, worker_threads=worker_threads, worker_timeout=100)
         self.scheduler = Scheduler(runtime, enqueue, horizon=settings.horizon, **scheduler_options)
         self._adapters_started = threading.Event()

@@ -27,7 +27,7 @@ def simulate(settings: Settings, start: datetime, end: datetime, stream: TextIO)
         runtime = open_runtime(sim_settings, clock=clock, adapters=adapters, worker_id="simulate")
         console.timezone = runtime.roster.timezone
         sent = 0
-        with EmbeddedWorker(runtime, sim_settings, worker_threads=1, lookahead=timedelta(0),
+        with EmbeddedWorker(runtime, sim_settings, worker_threads=1, rate_limits=False, lookahead=timedelta(0),
                             lookback=timedelta(0)) as worker:
             now = start
             while True:

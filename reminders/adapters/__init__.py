@@ -8,6 +8,7 @@ from .base import (
     DeliveryError,
     OutgoingMessage,
     PermanentFailure,
+    RateLimit,
     SendResult,
     TemporaryFailure,
 )
@@ -15,6 +16,6 @@ from .registry import ENTRY_POINT_GROUP, available_adapters, load_adapters
 
 __all__ = [
     "Adapter", "Address", "Button", "Capabilities", "DeliveryError", "OutgoingMessage",
-    "PermanentFailure", "SendResult", "TemporaryFailure", "ENTRY_POINT_GROUP",
+    "PermanentFailure", "RateLimit", "SendResult", "TemporaryFailure", "ENTRY_POINT_GROUP",
     "available_adapters", "load_adapters",
 ]

@@ -15,12 +15,25 @@ from typing import ClassVar
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """A platform limit, enforced across all worker processes by dramatiq's rate limiters.
+
+    `scope` is "bot" (all messages of this adapter), "chat" (each private chat) or
+    "group" (each group chat)."""
+
+    scope: str
+    limit: int
+    window_seconds: float
+
+
+@dataclass(frozen=True)
 class Capabilities:
     buttons: bool = False  # inline buttons that report a press back
     groups: bool = True  # can post to group chats
     edits: bool = False  # can edit a sent message (progress "2/3 đã xác nhận")
     max_text: int = 2000  # characters per message
     send_window: timedelta | None = None  # may only write this long after the user last wrote
+    rate_limits: tuple[RateLimit, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,7 @@ class Address:
 @dataclass(frozen=True)
 class SendResult:
     message_id: str | None = None
+    moved_to: str | None = None  # the chat has a new address (a group became a supergroup)
 
 
 class DeliveryError(Exception):

@@ -45,5 +45,5 @@ def make_broker(redis_url: str | None = None, namespace: str = "reminders") -> d
     dramatiq.set_broker(broker)
     from . import send
 
-    send.bind(broker)
+    send.bind_actors(broker)
     return broker

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import logging
+import random
 from datetime import datetime, timedelta
 
 import dramatiq
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from ..adapters.base import PermanentFailure, TemporaryFailure
+from ..adapters.base import OutgoingMessage, PermanentFailure, TemporaryFailure
+from ..bindings import bind, bindings_for
+from ..i18n import N_, t
 from ..models import DeliveryRow, OccurrenceRow
 from ..render import OccurrenceView, delivery_code, render_message
 from ..runtime import current
 from ..timeutil import as_utc, from_naive_utc
 from .broker import MAX_ATTEMPTS, MAX_BACKOFF_MS, placeholder_broker
+from .ratelimit import acquire
 
 log = logging.getLogger("reminders.send")
 SEND_LEASE = timedelta(minutes=2)
@@ -34,7 +39,7 @@ def _take(engine, delivery_id: int, token: str, now: datetime):
             update(DeliveryRow)
             .where(DeliveryRow.id == delivery_id, DeliveryRow.status == "claimed",
                    DeliveryRow.claimed_by == token)
-            .values(lease_until=as_utc(now + SEND_LEASE), attempts=DeliveryRow.attempts + 1)
+            .values(lease_until=as_utc(now + SEND_LEASE))
             .returning(DeliveryRow.recipient, DeliveryRow.team_id, DeliveryRow.kind,
                        DeliveryRow.expires_at, DeliveryRow.attempts, DeliveryRow.occurrence_id)
         ).first()
@@ -58,36 +63,81 @@ async def deliver(delivery_id: int, token: str) -> str:
     if duty is None or occ.status != "scheduled":
         _finish(rt.engine, delivery_id, token, status="cancelled", error="duty or occurrence removed")
         return "cancelled"
-    target = rt.resolve(row.recipient, row.team_id)
+    target = rt.resolve(row.recipient, row.team_id, bindings_for(rt.engine, row.recipient))
     if target is None:
-        reason = f"no chat address for {row.recipient} on any enabled adapter ({', '.join(rt.adapters)})"
+        reason = f"no working chat address for {row.recipient} on any enabled adapter ({', '.join(rt.adapters)})"
         _finish(rt.engine, delivery_id, token, status="failed", error=reason)
         log.warning("delivery %s failed: %s", delivery_id, reason)
         return "failed"
+    if rt.rate_backend is not None:
+        wait = acquire(rt.rate_backend, target.adapter, target.address)
+        if wait:
+            # Over a platform limit: come back later; this is not a failed attempt.
+            _finish(rt.engine, delivery_id, token, status="claimed",
+                    lease_until=as_utc(now + SEND_LEASE + timedelta(seconds=wait)))
+            enqueue_again(delivery_id, token, wait + random.uniform(0, wait))
+            return "throttled"
     view = OccurrenceView(occ.summary, from_naive_utc(occ.start_at), from_naive_utc(occ.end_at), occ.all_day)
-    message = render_message(duty, view, row.kind, delivery_code(delivery_id), target.language,
-                             target.adapter.capabilities, target.zone)
+    message = render_delivery(rt, duty, view, row, delivery_id, target)
+    attempts = row.attempts + 1
     try:
         result = await target.adapter.send(target.address, message)
     except PermanentFailure as exc:
-        _finish(rt.engine, delivery_id, token, status="failed", error=str(exc)[:500],
+        _finish(rt.engine, delivery_id, token, status="failed", error=str(exc)[:500], attempts=attempts,
                 channel=target.adapter.name, address=target.address.chat)
         log.warning("delivery %s failed for good: %s", delivery_id, exc)
+        if target.address.is_group:
+            flag_broken_group(rt, row, target, str(exc), now)
         return "failed"
     except TemporaryFailure as exc:
-        if row.attempts >= MAX_ATTEMPTS:
-            _finish(rt.engine, delivery_id, token, status="failed",
-                    error=f"gave up after {row.attempts} attempts: {exc}"[:500], channel=target.adapter.name)
+        if attempts >= MAX_ATTEMPTS:
+            _finish(rt.engine, delivery_id, token, status="failed", attempts=attempts,
+                    error=f"gave up after {attempts} attempts: {exc}"[:500], channel=target.adapter.name)
             return "failed"
-        delay_ms = int(exc.retry_after * 1000) if exc.retry_after else None
-        hold = timedelta(milliseconds=(delay_ms or MAX_BACKOFF_MS)) + SEND_LEASE
+        if exc.retry_after:
+            # The platform said when: honour it without spending the retry budget.
+            _finish(rt.engine, delivery_id, token, status="claimed", error=str(exc)[:500],
+                    lease_until=as_utc(now + SEND_LEASE + timedelta(seconds=exc.retry_after)))
+            enqueue_again(delivery_id, token, exc.retry_after)
+            return "throttled"
+        hold = timedelta(milliseconds=MAX_BACKOFF_MS) + SEND_LEASE
         _finish(rt.engine, delivery_id, token, status="claimed", lease_until=as_utc(now + hold),
-                error=str(exc)[:500])
-        raise dramatiq.Retry(str(exc), delay=delay_ms) from None
-    _finish(rt.engine, delivery_id, token, status="sent", sent_at=as_utc(rt.clock()),
-            channel=target.adapter.name, address=target.address.chat,
+                attempts=attempts, error=str(exc)[:500])
+        raise dramatiq.Retry(str(exc)) from None
+    if result.moved_to:
+        bind(rt.engine, row.recipient, target.adapter.name, result.moved_to, now)
+    _finish(rt.engine, delivery_id, token, status="sent", sent_at=as_utc(rt.clock()), attempts=attempts,
+            channel=target.adapter.name, address=result.moved_to or target.address.chat,
             message_id=result.message_id, error=None)
     return "sent"
+
+
+def render_delivery(rt, duty, view: OccurrenceView, row, delivery_id: int, target):
+    if row.kind.startswith("notice"):
+        return OutgoingMessage(text=t(target.language, NOTICE, summary=view.summary,
+                                      platform=row.kind.partition(":")[2].capitalize()))
+    return render_message(duty, view, row.kind, delivery_code(delivery_id), target.language,
+                          target.adapter.capabilities, target.zone)
+
+
+NOTICE = N_("⚠ I could not send \"{summary}\" to your team's {platform} group: the bot was blocked "
+            "or removed. Please add the bot to the group again, or tell the commune.")
+
+
+def flag_broken_group(rt, row, target, reason: str, now: datetime) -> None:
+    """A group that blocked or removed the bot: flag its binding and tell the leaders elsewhere."""
+    bind(rt.engine, row.recipient, target.adapter.name, target.address.chat, now, status="broken", reason=reason)
+    team = rt.roster.teams.get(row.team_id)
+    if team is None:
+        return
+    dialect = postgresql if rt.engine.dialect.name == "postgresql" else sqlite
+    with rt.engine.begin() as conn:
+        for leader in rt.roster.leaders(team):
+            conn.execute(dialect.insert(DeliveryRow).values(
+                occurrence_id=row.occurrence_id, recipient=f"person:{leader.id}", team_id=team.id,
+                kind=f"notice:{target.adapter.name}"[:32], due_at=as_utc(now),
+                expires_at=as_utc(now + timedelta(days=1)), status="pending", attempts=0,
+            ).on_conflict_do_nothing())
 
 
 @dramatiq.actor(queue_name="deliveries", max_retries=MAX_ATTEMPTS, max_backoff=MAX_BACKOFF_MS,
@@ -96,10 +146,14 @@ async def send_delivery(delivery_id: int, token: str) -> None:
     await deliver(delivery_id, token)
 
 
-def bind(broker: dramatiq.Broker) -> None:
+def bind_actors(broker: dramatiq.Broker) -> None:
     """Point the actors at `broker` (tests and the CLI switch brokers within one process)."""
     send_delivery.broker = broker
     broker.declare_actor(send_delivery)
+
+
+def enqueue_again(delivery_id: int, token: str, delay_seconds: float) -> None:
+    send_delivery.send_with_options(args=(delivery_id, token), delay=int(delay_seconds * 1000))
 
 
 def enqueue(claim, delay_seconds: float) -> None:

@@ -1,0 +1,197 @@
+"""A fake Telegram Bot API server on loopback, for end-to-end tests through python-telegram-bot.
+
+It speaks real HTTP and enforces Telegram's documented limits (30 messages/s per bot,
+1/s per private chat, 20/min per group) with real 429 answers carrying
+`parameters.retry_after`; it answers 403 for chats that blocked the bot and 400 with
+`migrate_to_chat_id` for a group that became a supergroup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+BOT_USER = {"id": 424242, "is_bot": True, "first_name": "Nhắc việc", "username": "nhacviec_test_bot"}
+
+
+@dataclass
+class FakeTelegram:
+    token: str = "4242:TEST-token"
+    limits: bool = True
+    sent: list[dict] = field(default_factory=list)
+    edits: list[dict] = field(default_factory=list)
+    callback_answers: list[dict] = field(default_factory=list)
+    blocked: set[str] = field(default_factory=set)
+    migrated: dict[str, int] = field(default_factory=dict)
+    webhook: dict = field(default_factory=dict)
+    too_many: int = 0  # how many 429s were answered
+    calls: list[str] = field(default_factory=list)
+    _updates: list[dict] = field(default_factory=list)
+    _next_update: int = 1000
+    _message_ids: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    _recent_all: deque = field(default_factory=deque)
+    _recent_chat: dict[str, deque] = field(default_factory=lambda: defaultdict(deque))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- what tests use ------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    def push_update(self, update: dict) -> dict:
+        """Queue an update for getUpdates; returns it with its update_id."""
+        with self._lock:
+            self._next_update += 1
+            update = {"update_id": self._next_update, **update}
+            self._updates.append(update)
+        return update
+
+    def messages_to(self, chat: str | int) -> list[dict]:
+        return [m for m in self.sent if str(m["chat"]["id"]) == str(chat)]
+
+    # -- limits --------------------------------------------------------------------
+    def _retry_after(self, chat: str) -> int | None:
+        if not self.limits:
+            return None
+        now = time.monotonic()
+        is_group = chat.startswith("-")
+        window, limit = (60.0, 20) if is_group else (1.0, 1)
+        recent = self._recent_chat[chat]
+        while recent and now - recent[0] >= window:
+            recent.popleft()
+        while self._recent_all and now - self._recent_all[0] >= 1.0:
+            self._recent_all.popleft()
+        if len(recent) >= limit:
+            return max(1, int(window - (now - recent[0])) + 1)
+        if len(self._recent_all) >= 30:
+            return 1
+        recent.append(now)
+        self._recent_all.append(now)
+        return None
+
+    # -- HTTP ----------------------------------------------------------------------
+    async def _params(self, request: Request) -> dict[str, Any]:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            return await request.json()
+        form = await request.form()
+        params: dict[str, Any] = {}
+        for key, value in form.items():
+            try:
+                params[key] = json.loads(value) if isinstance(value, str) and value[:1] in "{[" else value
+            except ValueError:
+                params[key] = value
+        return params
+
+    async def endpoint(self, request: Request) -> JSONResponse:
+        if request.path_params["token"] != self.token:
+            return _error(401, "Unauthorized")
+        method = request.path_params["method"]
+        params = await self._params(request)
+        self.calls.append(method)
+        handler = getattr(self, f"do_{method}", None)
+        if handler is None:
+            return _error(404, f"Not Found: method {method} not found")
+        result = handler(params)
+        if asyncio.iscoroutine(result):
+            result = await result
+        return result if isinstance(result, JSONResponse) else JSONResponse({"ok": True, "result": result})
+
+    def do_getMe(self, params: dict) -> dict:
+        return BOT_USER
+
+    def do_sendMessage(self, params: dict) -> dict | JSONResponse:
+        chat = str(params["chat_id"])
+        with self._lock:
+            if chat in self.blocked:
+                return _error(403, "Forbidden: bot was blocked by the user")
+            if chat in self.migrated:
+                return _error(400, "Bad Request: group chat was upgraded to a supergroup chat",
+                              {"migrate_to_chat_id": self.migrated[chat]})
+            wait = self._retry_after(chat)
+            if wait is not None:
+                self.too_many += 1
+                return _error(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
+            self._message_ids[chat] += 1
+            message = {"message_id": self._message_ids[chat], "date": int(time.time()),
+                       "chat": {"id": int(chat), "type": "supergroup" if chat.startswith("-") else "private"},
+                       "from": BOT_USER, "text": params.get("text", "")}
+            if params.get("reply_markup"):
+                message["reply_markup"] = params["reply_markup"]
+            self.sent.append(message)
+        return message
+
+    def do_editMessageText(self, params: dict) -> dict:
+        self.edits.append(params)
+        chat = str(params["chat_id"])
+        return {"message_id": int(params["message_id"]), "date": int(time.time()), "from": BOT_USER,
+                "chat": {"id": int(chat), "type": "supergroup" if chat.startswith("-") else "private"},
+                "text": params.get("text", ""), **({"reply_markup": params["reply_markup"]}
+                                                   if params.get("reply_markup") else {})}
+
+    def do_editMessageReplyMarkup(self, params: dict) -> dict:
+        return self.do_editMessageText({**params, "text": ""})
+
+    def do_answerCallbackQuery(self, params: dict) -> bool:
+        self.callback_answers.append(params)
+        return True
+
+    async def do_getUpdates(self, params: dict) -> list[dict]:
+        offset = int(params.get("offset") or 0)
+        deadline = time.monotonic() + min(float(params.get("timeout") or 0), 5.0)
+        while True:
+            with self._lock:
+                if offset:
+                    self._updates = [u for u in self._updates if u["update_id"] >= offset]
+                pending = list(self._updates)
+            if pending or time.monotonic() >= deadline:
+                return pending[: int(params.get("limit") or 100)]
+            await asyncio.sleep(0.02)
+
+    def do_setWebhook(self, params: dict) -> bool:
+        self.webhook = {"url": params.get("url"), "secret_token": params.get("secret_token")}
+        return True
+
+    def do_deleteWebhook(self, params: dict) -> bool:
+        self.webhook = {}
+        return True
+
+    def do_getWebhookInfo(self, params: dict) -> dict:
+        return {"url": self.webhook.get("url", ""), "has_custom_certificate": False, "pending_update_count": 0}
+
+    # -- lifecycle -----------------------------------------------------------------
+    def start(self) -> FakeTelegram:
+        app = Starlette(routes=[Route("/bot{token}/{method}", self.endpoint, methods=["GET", "POST"])])
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self._thread.start()
+        while not self._server.started:
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=5)
+
+
+def _error(code: int, description: str, parameters: dict | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+    if parameters:
+        body["parameters"] = parameters
+    return JSONResponse(body, status_code=code)
