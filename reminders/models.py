@@ -108,3 +108,14 @@ class InboundEventRow(SQLModel, table=True):
     adapter: str = Field(max_length=32)
     event_id: str = Field(max_length=128)
     received_at: datetime
+
+
+class InviteRow(SQLModel, table=True):
+    """A one-time code linking a chat account to a roster member; only its hash is stored."""
+
+    __tablename__ = "invite"
+
+    code_hash: str = Field(primary_key=True, max_length=64)
+    person_id: str = Field(max_length=128)
+    created_at: datetime
+    used_at: datetime | None = None

@@ -16,6 +16,7 @@ import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 import uvicorn
 from starlette.applications import Starlette
@@ -85,9 +86,10 @@ class FakeTelegram:
     async def _params(self, request: Request) -> dict[str, Any]:
         if request.headers.get("content-type", "").startswith("application/json"):
             return await request.json()
-        form = await request.form()
+        # python-telegram-bot posts application/x-www-form-urlencoded (no files here).
+        form = parse_qsl((await request.body()).decode(), keep_blank_values=True)
         params: dict[str, Any] = {}
-        for key, value in form.items():
+        for key, value in form:
             try:
                 params[key] = json.loads(value) if isinstance(value, str) and value[:1] in "{[" else value
             except ValueError:

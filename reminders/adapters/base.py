@@ -11,7 +11,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from ..inbound import Inbound, Outcome
 
 
 @dataclass(frozen=True)
@@ -109,3 +114,22 @@ class Adapter(ABC):
     async def edit(self, address: Address, message_id: str, message: OutgoingMessage) -> None:
         """Replace a sent message's text and buttons (only if capabilities.edits)."""
         raise NotImplementedError
+
+    # -- inbound (optional): platforms that people answer on ---------------------------
+    def parse_update(self, payload: dict) -> Inbound | None:
+        """A platform update (webhook body or polled item) as an `Inbound`, or None to ignore."""
+        raise NotImplementedError
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:
+        """Whether a webhook call really comes from the platform (constant-time checks).
+        Deny by default: an adapter without webhooks accepts none."""
+        return False
+
+    async def respond(self, payload: dict, outcome: Outcome) -> None:
+        """Carry out an `Outcome` for the update it answers (popup, reply, edit)."""
+        raise NotImplementedError
+
+    async def poll(self) -> AsyncIterator[dict]:
+        """Yield updates by long polling, for deployments without a public webhook."""
+        raise NotImplementedError
+        yield {}

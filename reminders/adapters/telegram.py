@@ -3,10 +3,12 @@ event loop of dramatiq's AsyncIO middleware (never `asyncio.run` per message).""
 
 from __future__ import annotations
 
+import hmac
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -50,8 +52,9 @@ class TelegramAdapter(Adapter):
         rate_limits=(RateLimit("bot", 30, 1.0), RateLimit("chat", 1, 1.0), RateLimit("group", 20, 60.0)),
     )
 
-    def __init__(self, token: str, api_url: str = DEFAULT_API_URL):
+    def __init__(self, token: str, api_url: str = DEFAULT_API_URL, webhook_secret: str | None = None):
         self.bot = Bot(token, base_url=api_url)
+        self._webhook_secret = webhook_secret
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TelegramAdapter:
@@ -59,7 +62,18 @@ class TelegramAdapter(Adapter):
         if not token or ":" not in token:
             raise ConfigurationError("TELEGRAM_BOT_TOKEN is missing or malformed (expected '123456:ABC...' "
                                      "from @BotFather)")
-        return cls(token, env.get("TELEGRAM_API_URL") or DEFAULT_API_URL)
+        secret = env.get("TELEGRAM_WEBHOOK_SECRET") or None
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", secret):
+            raise ConfigurationError("TELEGRAM_WEBHOOK_SECRET must be 16-256 characters of A-Z, a-z, 0-9, _ or -")
+        return cls(token, env.get("TELEGRAM_API_URL") or DEFAULT_API_URL, secret)
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:
+        given = headers.get("x-telegram-bot-api-secret-token", "")
+        return bool(self._webhook_secret) and hmac.compare_digest(given.encode(), self._webhook_secret.encode())
+
+    async def set_webhook(self, url: str) -> None:
+        await self.bot.set_webhook(url, secret_token=self._webhook_secret,
+                                   allowed_updates=["message", "callback_query"])
 
     async def start(self) -> None:
         await self.bot.initialize()
@@ -87,6 +101,56 @@ class TelegramAdapter(Adapter):
                 raise self.translate(exc) from None
         except Exception as exc:
             raise self.translate(exc) from None
+
+    # -- inbound ---------------------------------------------------------------------
+    def parse_update(self, payload: dict):
+        from ..inbound import Inbound
+
+        update = Update.de_json(payload, self.bot)
+        if update is None:
+            return None
+        if update.callback_query is not None:
+            query = update.callback_query
+            action, _, code = (query.data or "").partition(":")
+            chat = query.message.chat if query.message else None
+            return Inbound(self.name, str(update.update_id), str(chat.id) if chat else str(query.from_user.id),
+                           bool(chat and chat.type != "private"), str(query.from_user.id),
+                           query.from_user.full_name, action=action or None, code=code or None)
+        message = update.message
+        if message is None or message.from_user is None or message.text is None:
+            return None
+        reply_to = message.reply_to_message
+        return Inbound(self.name, str(update.update_id), str(message.chat.id), message.chat.type != "private",
+                       str(message.from_user.id), message.from_user.full_name, text=message.text,
+                       reply_to=str(reply_to.message_id) if reply_to else None)
+
+    async def respond(self, payload: dict, outcome) -> None:
+        update = Update.de_json(payload, self.bot)
+        try:
+            if update.callback_query is not None:
+                # Always answer, so no spinner stays on the button.
+                await update.callback_query.answer(outcome.reply[:200] if outcome.reply else None,
+                                                   show_alert=outcome.alert)
+            elif outcome.reply and update.message is not None:
+                await self.bot.send_message(update.message.chat.id, outcome.reply[: self.capabilities.max_text],
+                                            reply_to_message_id=update.message.message_id)
+            if outcome.edit:
+                chat, message_id, message = outcome.edit
+                await self.edit(Address(chat, True, ""), message_id, message)
+        except TelegramError as exc:
+            raise self.translate(exc) from None
+
+    async def poll(self):
+        offset = None
+        while True:
+            try:
+                updates = await self.bot.get_updates(offset=offset, timeout=25,
+                                                     allowed_updates=["message", "callback_query"])
+            except (NetworkError, RetryAfter):
+                continue
+            for update in updates:
+                offset = update.update_id + 1
+                yield update.to_dict()
 
     @staticmethod
     def translate(exc: Exception) -> Exception:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dramatiq.rate_limits import WindowRateLimiter
 from dramatiq.rate_limits.backends import StubBackend
 
@@ -23,8 +25,11 @@ def acquire(backend, adapter: Adapter, address: Address) -> float:
         if limit.scope == "chat" and address.is_group or limit.scope == "group" and not address.is_group:
             continue
         key = f"{adapter.name}:{limit.scope}" + ("" if limit.scope == "bot" else f":{address.chat}")
-        limiter = WindowRateLimiter(backend, key, limit=limit.limit, window=max(1, int(limit.window_seconds)))
+        # dramatiq counts whole-second buckets; one extra bucket keeps every sliding window of
+        # `window_seconds` under the limit (Telegram measures a sliding window).
+        window = math.ceil(limit.window_seconds) + 1
+        limiter = WindowRateLimiter(backend, key, limit=limit.limit, window=window)
         with limiter.acquire(raise_on_failure=False) as acquired:
             if not acquired:
-                return limit.window_seconds / limit.limit
+                return max(0.05, limit.window_seconds / limit.limit)
     return 0.0
