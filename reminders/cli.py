@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from . import logsafe
 from .errors import InvalidInput, RemindersError
 from .i18n import format_when, t
 from .settings import load_settings
@@ -94,6 +96,7 @@ def main() -> None:
     """Recurring duties from iCalendar files, reminded through chat adapters."""
     logging.basicConfig(level=os.environ.get("REMINDERS_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logsafe.install(os.environ)
 
 
 @main.command()
@@ -277,6 +280,65 @@ def ack(code, member, answer, snooze, on_behalf, calendars_dir, roster_path) -> 
     if result.answer is not None:
         message += " " + t(language, "Answer: {answer}.", answer=result.answer)
     out.print(message, markup=False)
+
+
+@main.command()
+@definitions_options
+@friendly
+def bot(calendars_dir, roster_path) -> None:
+    """Receive button presses and replies by long polling (where webhooks are not used)."""
+    import asyncio
+
+    from .adapters.base import Adapter
+    from .bot import run_polling
+    from .service import open_runtime
+
+    settings = settings_for(calendars_dir, roster_path)
+    runtime = open_runtime(settings, worker_id="bot")
+    pollers = [a for a in runtime.adapters.values() if type(a).poll is not Adapter.poll]
+    if not pollers:
+        _fail(t(LANG, "No enabled adapter can poll for messages (REMINDERS_ADAPTERS={names}).",
+                names=",".join(runtime.adapters)))
+    out.print(t(LANG, "Listening for replies on {names}. Press Ctrl-C to stop.",
+                names=", ".join(a.name for a in pollers)), markup=False)
+
+    async def listen() -> None:
+        await asyncio.gather(*(run_polling(runtime, adapter) for adapter in pollers))
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(listen())
+
+
+@main.group()
+def members() -> None:
+    """Roster members: invite codes for linking chat accounts."""
+
+
+@members.command()
+@click.argument("member_ids", nargs=-1, required=True)
+@click.option("--bot-username", envvar="TELEGRAM_BOT_USERNAME", required=True,
+              help="The bot's @username, for the t.me deep link (or $TELEGRAM_BOT_USERNAME).")
+@definitions_options
+@friendly
+def invite(member_ids, bot_username, calendars_dir, roster_path) -> None:
+    """One-time invite codes and their Telegram deep links (`/start <code>`)."""
+    from .db import make_engine
+    from .invites import create_invite, deep_link
+    from .service import load_definitions
+
+    settings = settings_for(calendars_dir, roster_path)
+    _, roster = load_definitions(settings.calendars, settings.roster)
+    unknown = [m for m in member_ids if m not in roster.people]
+    if unknown:
+        _fail(t(LANG, "Not on the roster: {ids}.", ids=", ".join(unknown)))
+    engine = make_engine(settings.database_url)
+    table = Table(title=t(LANG, "Invite codes"))
+    for column in (t(LANG, "Person"), t(LANG, "Code"), t(LANG, "Link")):
+        table.add_column(column)
+    for member in member_ids:
+        code = create_invite(engine, member, utcnow())
+        table.add_row(roster.people[member].name, code, deep_link(bot_username.lstrip("@"), code))
+    Console(highlight=False, width=200).print(table)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ class FakeTelegram:
     migrated: dict[str, int] = field(default_factory=dict)
     webhook: dict = field(default_factory=dict)
     too_many: int = 0  # how many 429s were answered
+    refused: list[str] = field(default_factory=list)  # which limit each 429 was for
     calls: list[str] = field(default_factory=list)
     _updates: list[dict] = field(default_factory=list)
     _next_update: int = 1000
@@ -75,8 +76,10 @@ class FakeTelegram:
         while self._recent_all and now - self._recent_all[0] >= 1.0:
             self._recent_all.popleft()
         if len(recent) >= limit:
+            self.refused.append(f"{'group' if is_group else 'chat'} {chat}")
             return max(1, int(window - (now - recent[0])) + 1)
         if len(self._recent_all) >= 30:
+            self.refused.append("bot")
             return 1
         recent.append(now)
         self._recent_all.append(now)

@@ -12,10 +12,10 @@ import httpx
 import pytest
 import uvicorn
 from dramatiq.asyncio import get_event_loop_thread
-from sqlalchemy import func, select
-
 from fake_telegram import FakeTelegram
 from helpers import vn
+from sqlalchemy import func, select
+
 from reminders.adapters.telegram import TelegramAdapter
 from reminders.bot import process
 from reminders.clock import VirtualClock
@@ -210,7 +210,7 @@ def test_burst_of_300_to_100_chats_within_limits(fake, tmp_path):
         statuses = dict(conn.execute(select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status)).all())
         ids = conn.execute(select(DeliveryRow.id)).scalars().all()
     assert statuses == {"sent": 300}
-    assert fake.too_many == 0, "no limit exceeded"
+    assert fake.too_many == 0, f"no limit exceeded: {fake.refused}"
     codes = [m["reply_markup"]["inline_keyboard"][0][0]["callback_data"] for m in fake.sent]
     assert len(fake.sent) == 300 and len(set(codes)) == 300, "nothing lost, nothing duplicated"
     assert {c.partition(":")[2] for c in codes} == {delivery_code(i) for i in ids}
@@ -276,4 +276,37 @@ def test_invite_code_links_account_and_leader_binds_group(fake, calendars, tmp_p
         worker.drain()
         assert any("Chiến dịch" in m["text"] for m in fake.messages_to(-100555))
         assert not fake.messages_to(GROUP)
+    runtime.engine.dispose()
+
+
+def test_polling_process_records_a_press_and_never_logs_the_token(fake, calendars, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 7, 0))
+    with worker:
+        worker.scheduler.tick()
+        worker.drain()
+    [message] = [m for m in fake.messages_to(GROUP) if "Chiến dịch" in m["text"]]
+    code = message["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    fake.push_update({"callback_query": {"id": "p1", "from": _user(BINH, "Bình"), "chat_instance": "c",
+                                         "message": message, "data": code}})
+    env = {**os.environ, "REMINDERS_DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}",
+           "REMINDERS_ADAPTERS": "telegram", "TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.base_url,
+           "REMINDERS_LOG_LEVEL": "DEBUG"}
+    proc = subprocess.Popen([sys.executable, "-m", "reminders.cli", "bot", "--calendars", str(calendars)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not fake.callback_answers and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert _count(runtime.engine, AcknowledgementRow) == 1, err[-2000:]
+    assert "getUpdates" in fake.calls and fake.callback_answers
+    assert "TEST-token" not in out + err, "the bot token must never appear in logs"
+    assert "***" in err  # python-telegram-bot's debug log of the API URL, redacted
     runtime.engine.dispose()
