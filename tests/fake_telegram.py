@@ -39,6 +39,7 @@ class FakeTelegram:
     webhook: dict = field(default_factory=dict)
     too_many: int = 0  # how many 429s were answered
     refused: list[str] = field(default_factory=list)  # which limit each 429 was for
+    fail_next: int = 0  # answer this many sendMessage calls with 502 Bad Gateway
     calls: list[str] = field(default_factory=list)
     _updates: list[dict] = field(default_factory=list)
     _next_update: int = 1000
@@ -119,6 +120,9 @@ class FakeTelegram:
     def do_sendMessage(self, params: dict) -> dict | JSONResponse:
         chat = str(params["chat_id"])
         with self._lock:
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return _error(502, "Bad Gateway")
             if chat in self.blocked:
                 return _error(403, "Forbidden: bot was blocked by the user")
             if chat in self.migrated:

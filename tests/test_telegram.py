@@ -310,3 +310,18 @@ def test_polling_process_records_a_press_and_never_logs_the_token(fake, calendar
     assert "TEST-token" not in out + err, "the bot token must never appear in logs"
     assert "***" in err  # python-telegram-bot's debug log of the API URL, redacted
     runtime.engine.dispose()
+
+
+def test_server_errors_are_retried_with_backoff(fake, calendars, tmp_path):
+    fake.fail_next = 1
+    runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 7, 0), worker_threads=1)
+    with worker:
+        worker.scheduler.tick()
+        worker.drain()
+        with runtime.engine.connect() as conn:
+            rows = conn.execute(select(DeliveryRow.recipient, DeliveryRow.status, DeliveryRow.attempts)
+                                .where(DeliveryRow.recipient.like("team:%"), DeliveryRow.due_at <= clock())).all()
+    assert {r.status for r in rows} == {"sent"}
+    assert sorted(r.attempts for r in rows) == [1, 2], "one message needed a second attempt"
+    assert len([m for m in fake.sent if "Chiến dịch" in m["text"]]) == 2
+    runtime.engine.dispose()
