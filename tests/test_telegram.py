@@ -325,3 +325,49 @@ def test_server_errors_are_retried_with_backoff(fake, calendars, tmp_path):
     assert sorted(r.attempts for r in rows) == [1, 2], "one message needed a second attempt"
     assert len([m for m in fake.sent if "Chiến dịch" in m["text"]]) == 2
     runtime.engine.dispose()
+
+
+def test_embedding_in_a_python_telegram_bot_application(fake, calendars, tmp_path):
+    """The README's example: an existing Application routes updates to reminders."""
+    import asyncio
+
+    from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
+
+    runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 7, 0))
+    with worker:
+        worker.scheduler.tick()
+        worker.drain()
+    [message] = [m for m in fake.messages_to(GROUP) if "Chiến dịch" in m["text"]]
+    reminders_adapter = TelegramAdapter(fake.token, fake.base_url)  # this application's own loop
+
+    async def on_update(update, context):
+        await process(runtime, reminders_adapter, update.to_dict())
+
+    async def post_init(app):
+        await reminders_adapter.start()
+
+    async def main() -> None:
+        app = Application.builder().token(fake.token).base_url(fake.base_url).post_init(post_init).build()
+        app.add_handler(CallbackQueryHandler(on_update, pattern=r"^(done|snooze):"))
+        app.add_handler(MessageHandler(filters.REPLY | filters.Regex(r"^/(done|status|bind|start)"), on_update))
+        async with app:
+            await post_init(app)
+            await app.start()
+            await app.updater.start_polling(poll_interval=0.01, timeout=1)
+            fake.push_update({"callback_query": {"id": "e1", "from": _user(AN, "An"), "chat_instance": "c",
+                                                 "message": message,
+                                                 "data": message["reply_markup"]["inline_keyboard"][0][0]["callback_data"]}})
+            fake.push_update({"message": {"message_id": 5, "date": 0, "chat": {"id": AN, "type": "private"},
+                                          "from": _user(AN, "An"), "text": "/status"}})
+            for _ in range(300):
+                if len(fake.messages_to(AN)) >= 1 and fake.callback_answers:
+                    break
+                await asyncio.sleep(0.02)
+            await app.updater.stop()
+            await app.stop()
+        await reminders_adapter.close()
+
+    asyncio.run(main())
+    assert _count(runtime.engine, AcknowledgementRow) == 1
+    assert "Tuần này" in fake.messages_to(AN)[-1]["text"] and "1/3" in fake.messages_to(AN)[-1]["text"]
+    runtime.engine.dispose()
