@@ -309,6 +309,80 @@ def bot(calendars_dir, roster_path) -> None:
         asyncio.run(listen())
 
 
+@main.command()
+@definitions_options
+@friendly
+def scheduler(calendars_dir, roster_path) -> None:
+    """The planner and dispatcher loop for separate worker processes (needs Redis).
+
+    Several replicas may run: one holds the lease and works; another takes over within
+    REMINDERS_SCHEDULER_LEASE_SECONDS (default 30) if it dies."""
+    import uuid
+
+    from . import leader
+    from .errors import ConfigurationError
+    from .jobs.broker import make_broker
+    from .jobs.send import enqueue
+    from .scheduler import Scheduler
+    from .service import open_runtime
+
+    settings = settings_for(calendars_dir, roster_path)
+    if not settings.redis_url:
+        raise ConfigurationError("REMINDERS_REDIS_URL is required for a separate scheduler "
+                                 "(on one machine, `reminders run` does everything)")
+    ttl = timedelta(seconds=float(os.environ.get("REMINDERS_SCHEDULER_LEASE_SECONDS", "30")))
+    make_broker(settings.redis_url)
+    runtime = open_runtime(settings, adapters={}, worker_id=f"scheduler-{os.getpid()}")
+    loop = Scheduler(runtime, enqueue, horizon=settings.horizon)
+    me = f"{runtime.worker_id}-{uuid.uuid4().hex[:6]}"
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    active = False
+    while not stop.is_set():
+        now = utcnow()
+        if leader.hold(runtime.engine, me, now, ttl):
+            if not active:
+                logging.getLogger("reminders.scheduler").warning("%s is now the active scheduler", me)
+                out.print(t(LANG, "Active scheduler: {name}.", name=me), markup=False)
+                active = True
+            loop.tick(now)
+        elif active:
+            active = False
+        stop.wait(min(settings.tick_seconds, ttl.total_seconds() / 3))
+    if active:
+        leader.release(runtime.engine, me)
+
+
+@main.command()
+@click.option("--failed", is_flag=True, help="Only deliveries that failed for good.")
+@click.option("--retry", "retry_codes", multiple=True, help="Send this failed delivery again (code); repeatable.")
+@click.option("--retry-all-failed", is_flag=True, help="Send every failed delivery again.")
+@click.option("--limit", default=50, show_default=True)
+@definitions_options
+@friendly
+def deliveries(failed, retry_codes, retry_all_failed, limit, calendars_dir, roster_path) -> None:
+    """List deliveries (newest first) with their status and reason; retry failed ones."""
+    from .db import make_engine
+    from .outbox import list_deliveries, retry_failed
+
+    settings = settings_for(calendars_dir, roster_path)
+    engine = make_engine(settings.database_url)
+    if retry_codes or retry_all_failed:
+        count = retry_failed(engine, utcnow(), codes=list(retry_codes) or None)
+        out.print(t(LANG, "{count} deliveries will be sent again.", count=count), markup=False)
+        return
+    rows = list_deliveries(engine, status="failed" if failed else None, limit=limit)
+    table = Table(title=t(LANG, "Deliveries"))
+    for column in (t(LANG, "Code"), t(LANG, "When"), t(LANG, "Duty"), t(LANG, "To"), "status", t(LANG, "Reason")):
+        table.add_column(column)
+    zone = ZoneInfo(DEFAULT_TZ)
+    for row in rows:
+        table.add_row(row.code, row.due_at.astimezone(zone).strftime("%d/%m %H:%M"), row.summary,
+                      row.recipient, row.status, row.error or "")
+    Console(highlight=False, width=200).print(table)
+
+
 @main.group()
 def members() -> None:
     """Roster members: invite codes for linking chat accounts."""

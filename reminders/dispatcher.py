@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 
 from .models import DeliveryRow
@@ -22,6 +22,9 @@ from .timeutil import as_utc, from_naive_utc
 LOOKAHEAD = timedelta(seconds=30)
 LEASE = timedelta(minutes=5)
 CLAIM_BATCH = 500
+# Claims outstanding at once. More than workers can send within a lease would only lapse
+# and be claimed again: backpressure keeps the broker's queue short.
+MAX_IN_FLIGHT = 2000
 
 
 @dataclass(frozen=True)
@@ -79,10 +82,17 @@ def dispatch(engine: Engine, now: datetime, enqueue: Callable[[Claim, float], No
              batch: int = CLAIM_BATCH) -> int:
     """Claim what is due and enqueue each claim with its remaining delay (seconds)."""
     total = 0
-    while True:
-        claims = claim_due(engine, now, worker=worker, lookahead=lookahead, lease=lease, limit=batch)
+    with engine.connect() as conn:
+        in_flight = conn.execute(select(func.count()).select_from(DeliveryRow).where(
+            DeliveryRow.status == "claimed", DeliveryRow.lease_until >= as_utc(now))).scalar()
+    room = MAX_IN_FLIGHT - in_flight
+    while room > 0:
+        wanted = min(batch, room)
+        claims = claim_due(engine, now, worker=worker, lookahead=lookahead, lease=lease, limit=wanted)
         for claim in claims:
             enqueue(claim, max(0.0, (claim.due_at - now).total_seconds()))
         total += len(claims)
-        if len(claims) < batch:
-            return total
+        room -= len(claims)
+        if len(claims) < wanted:
+            break
+    return total

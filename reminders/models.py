@@ -119,3 +119,13 @@ class InviteRow(SQLModel, table=True):
     person_id: str = Field(max_length=128)
     created_at: datetime
     used_at: datetime | None = None
+
+
+class LeaseRow(SQLModel, table=True):
+    """Which scheduler replica is active: a lease renewed every tick, taken over when it lapses."""
+
+    __tablename__ = "lease"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=128)
+    expires_at: datetime

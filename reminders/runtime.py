@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -40,6 +40,7 @@ class Runtime:
     clock: Callable[[], datetime] = utcnow
     worker_id: str = "worker"
     rate_backend: object | None = None  # dramatiq rate-limiter backend, shared by all workers
+    lease: timedelta = timedelta(minutes=5)  # how long a claim is held before it returns
     extra: dict = field(default_factory=dict)
 
     def resolve(self, recipient: str, team_id: str,

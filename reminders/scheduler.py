@@ -39,5 +39,6 @@ class Scheduler:
         if missed:
             log.warning("%d reminders were missed (their occurrence was over before they went out)", missed)
         dispatched = dispatch(rt.engine, now, self.enqueue, worker=rt.worker_id, lookahead=self.lookahead,
+                              lease=rt.lease,
                               batch=self.claim_batch)
         return TickReport(planned, missed, dispatched)

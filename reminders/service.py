@@ -50,7 +50,7 @@ def open_runtime(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     engine = make_engine(settings.database_url)
     if adapters is None:
         adapters = load_adapters(list(settings.adapters), settings.env)
-    return configure(Runtime(engine, roster, duties, adapters, clock, worker_id))
+    return configure(Runtime(engine, roster, duties, adapters, clock, worker_id, lease=settings.claim_lease))
 
 
 class EmbeddedWorker:

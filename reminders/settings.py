@@ -20,6 +20,7 @@ class Settings:
     adapters: tuple[str, ...] = ("console",)
     horizon: timedelta = timedelta(days=14)
     tick_seconds: float = 10.0
+    claim_lease: timedelta = timedelta(minutes=5)
     env: Mapping[str, str] = field(default_factory=dict, repr=False)  # secrets live here; never logged
 
 
@@ -57,5 +58,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         adapters=adapters,
         horizon=timedelta(days=_number(env, "REMINDERS_HORIZON_DAYS", 14, 1)),
         tick_seconds=_number(env, "REMINDERS_TICK_SECONDS", 10, 0.1),
+        claim_lease=timedelta(seconds=_number(env, "REMINDERS_CLAIM_LEASE_SECONDS", 300, 1)),
         env=env,
     )

@@ -83,13 +83,21 @@ class TemporaryFailure(DeliveryError):
 
 
 class PermanentFailure(DeliveryError):
-    """Retrying will not help (blocked, removed from the group, outside the send window)."""
+    """Retrying will not help (blocked, removed from the group, outside the send window).
+
+    `notify_leader`: the person could not be reached, and their team leader should hear of
+    it through another channel (failures of group chats always tell the leaders)."""
+
+    def __init__(self, reason: str, *, notify_leader: bool = False):
+        super().__init__(reason)
+        self.notify_leader = notify_leader
 
 
 class Adapter(ABC):
     """A chat platform. Subclasses set `name` and `capabilities` and implement `send`."""
 
     name: ClassVar[str]
+    title: ClassVar[str] = ""  # the platform's name in messages to people; default: name capitalised
     capabilities: ClassVar[Capabilities]
 
     @classmethod

@@ -30,7 +30,9 @@ class ConsoleAdapter(Adapter):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ConsoleAdapter:
-        return cls()
+        """REMINDERS_CONSOLE_FILE appends messages to a file instead of the terminal."""
+        path = env.get("REMINDERS_CONSOLE_FILE")
+        return cls(open(path, "a", encoding="utf-8") if path else None)
 
     def address_in(self, chats: Mapping[str, str], key: str) -> str | None:
         """The terminal reaches everyone, whether or not the roster names a console address."""

@@ -33,11 +33,14 @@ def _tune(broker: dramatiq.Broker) -> dramatiq.Broker:
     return broker
 
 
-def make_broker(redis_url: str | None = None, namespace: str = "reminders") -> dramatiq.Broker:
+def make_broker(redis_url: str | None = None, namespace: str | None = None) -> dramatiq.Broker:
     """A configured broker, set as dramatiq's global one, with our actors declared on it."""
     if redis_url:
+        import os
+
         from dramatiq.brokers.redis import RedisBroker
 
+        namespace = namespace or os.environ.get("REMINDERS_REDIS_NAMESPACE", "reminders")
         broker = RedisBroker(url=redis_url, namespace=namespace)
     else:
         broker = StubBroker()

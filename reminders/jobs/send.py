@@ -39,7 +39,7 @@ def _take(engine, delivery_id: int, token: str, now: datetime):
             update(DeliveryRow)
             .where(DeliveryRow.id == delivery_id, DeliveryRow.status == "claimed",
                    DeliveryRow.claimed_by == token)
-            .values(lease_until=as_utc(now + SEND_LEASE))
+            .values(lease_until=as_utc(now + min(SEND_LEASE, current().lease)))
             .returning(DeliveryRow.recipient, DeliveryRow.team_id, DeliveryRow.kind,
                        DeliveryRow.expires_at, DeliveryRow.attempts, DeliveryRow.occurrence_id)
         ).first()
