@@ -384,6 +384,40 @@ def deliveries(failed, retry_codes, retry_all_failed, limit, calendars_dir, rost
 
 
 @main.group()
+def db() -> None:
+    """Database schema: migrations, and moving from SQLite to PostgreSQL."""
+
+
+@db.command()
+@friendly
+def upgrade() -> None:
+    """Migrate the database named by REMINDERS_DATABASE_URL to the latest schema."""
+    from .db import make_engine
+    from .migrate import current
+
+    engine = make_engine(load_settings().database_url, create=False)
+    from .migrate import upgrade as run_upgrade
+
+    run_upgrade(engine)
+    out.print(t(LANG, "Database schema at revision {revision}.", revision=current(engine)), markup=False)
+
+
+@db.command()
+@click.option("--from", "source", default=None, help="Source database URL (default: REMINDERS_DATABASE_URL).")
+@click.option("--to", "target", required=True, help="Target database URL, e.g. postgresql://user@host/db.")
+@friendly
+def copy(source, target) -> None:
+    """Copy everything to another, empty database (SQLite -> PostgreSQL), schema included."""
+    from .db import make_engine
+    from .migrate import copy_database
+
+    counts = copy_database(make_engine(source or load_settings().database_url, create=False),
+                           make_engine(target, create=False))
+    out.print(t(LANG, "Copied {rows} rows in {tables} tables.", rows=sum(counts.values()), tables=len(counts)),
+              markup=False)
+
+
+@main.group()
 def members() -> None:
     """Roster members: invite codes for linking chat accounts."""
 

@@ -8,6 +8,8 @@ from sqlmodel import SQLModel, create_engine
 
 from . import models  # noqa: F401  (registers the tables)
 
+metadata = SQLModel.metadata
+
 DEFAULT_DATABASE_URL = "sqlite:///reminders.db"
 
 
@@ -16,7 +18,7 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 def make_engine(url: str = DEFAULT_DATABASE_URL, *, create: bool = True) -> Engine:
-    """An engine for `url`; with `create`, missing tables are created."""
+    """An engine for `url`; with `create`, the schema is migrated to the latest revision."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
@@ -33,5 +35,7 @@ def make_engine(url: str = DEFAULT_DATABASE_URL, *, create: bool = True) -> Engi
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
     if create:
-        SQLModel.metadata.create_all(engine)
+        from .migrate import upgrade
+
+        upgrade(engine)
     return engine
