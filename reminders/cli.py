@@ -189,7 +189,10 @@ def run(calendars_dir, roster_path) -> None:
                 wait = min(wait, max(0.2, (upcoming - utcnow()).total_seconds()))
             if stop.wait(wait):
                 break
-            worker.scheduler.tick()
+            try:
+                worker.scheduler.tick()
+            except Exception:  # a database hiccup must not stop the worker
+                logging.getLogger("reminders.scheduler").exception("tick failed; retrying")
         out.print(t(LANG, "Stopping: waiting for messages being sent..."), markup=False)
 
 
@@ -346,7 +349,10 @@ def scheduler(calendars_dir, roster_path) -> None:
                 logging.getLogger("reminders.scheduler").warning("%s is now the active scheduler", me)
                 out.print(t(LANG, "Active scheduler: {name}.", name=me), markup=False)
                 active = True
-            loop.tick(now)
+            try:
+                loop.tick(now)
+            except Exception:  # Redis or the database down: claims lapse and return; keep going
+                logging.getLogger("reminders.scheduler").exception("tick failed; retrying")
         elif active:
             active = False
         stop.wait(min(settings.tick_seconds, ttl.total_seconds() / 3))
