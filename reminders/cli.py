@@ -17,7 +17,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from . import logsafe
+from . import logformat, logsafe
 from .errors import InvalidInput, RemindersError
 from .i18n import format_when, t
 from .settings import load_settings
@@ -94,8 +94,8 @@ def parse_day(value: str, name: str) -> date:
 @click.version_option(package_name="reminders")
 def main() -> None:
     """Recurring duties from iCalendar files, reminded through chat adapters."""
-    logging.basicConfig(level=os.environ.get("REMINDERS_LOG_LEVEL", "WARNING"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logformat.configure(os.environ.get("REMINDERS_LOG_LEVEL", "WARNING"),
+                        os.environ.get("REMINDERS_LOG_FORMAT", "text"))
     logsafe.install(os.environ)
 
 

@@ -1,20 +1,23 @@
-"""The web app: webhooks from chat platforms and /healthz (feeds and metrics come later).
+"""The web app: webhooks from chat platforms, /healthz and Prometheus /metrics.
 
 Run with `uvicorn --factory reminders.web:create_app_from_env`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from contextlib import asynccontextmanager
 
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .bot import process
+from .metrics import DeliveryCollector
 from .runtime import Runtime
 
 log = logging.getLogger("reminders.web")
@@ -46,10 +49,26 @@ def create_app(runtime: Runtime) -> Starlette:
         return JSONResponse({"ok": True})
 
     async def healthz(request: Request) -> Response:
+        try:
+            await asyncio.to_thread(_ping, runtime.engine)
+        except Exception:
+            return JSONResponse({"ok": False, "database": "unreachable"}, status_code=503)
         return JSONResponse({"ok": True})
 
+    registry = CollectorRegistry()
+    registry.register(DeliveryCollector(runtime.engine, runtime.clock))
+
+    async def metrics(request: Request) -> Response:
+        body = await asyncio.to_thread(generate_latest, registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
     return Starlette(routes=[Route("/webhooks/{adapter}", webhook, methods=["POST"]),
-                             Route("/healthz", healthz)], lifespan=lifespan)
+                             Route("/healthz", healthz), Route("/metrics", metrics)], lifespan=lifespan)
+
+
+def _ping(engine) -> None:
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
 
 
 def create_app_from_env() -> Starlette:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -371,3 +372,14 @@ def test_embedding_in_a_python_telegram_bot_application(fake, calendars, tmp_pat
     assert _count(runtime.engine, AcknowledgementRow) == 1
     assert "Tuần này" in fake.messages_to(AN)[-1]["text"] and "1/3" in fake.messages_to(AN)[-1]["text"]
     runtime.engine.dispose()
+
+
+def test_metrics_and_health_on_the_web_app(fake, web):
+    runtime, url = web
+    with httpx.Client(base_url=url) as client:
+        body = client.get("/metrics").text
+        assert client.get("/healthz").status_code == 200
+    sent = re.search(r'^reminders_deliveries_total\{status="sent"\} (\S+)$', body, re.M)
+    assert sent and float(sent.group(1)) == 2.0  # the two group reminders of 07:00
+    assert re.search(r"^reminders_queue_depth \S+$", body, re.M)
+    assert 'reminders_send_lateness_seconds_bucket{le="+Inf"}' in body

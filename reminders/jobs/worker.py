@@ -11,6 +11,7 @@ import os
 import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
 
+from .. import logsafe
 from ..errors import ConfigurationError
 from ..runtime import Runtime
 from ..service import open_runtime
@@ -37,6 +38,7 @@ class AdapterLifecycle(dramatiq.Middleware):
 
 
 def setup() -> dramatiq.Broker:
+    logsafe.install(os.environ)  # dramatiq set up logging; keep secrets out of it
     settings = load_settings()
     if not settings.redis_url:
         raise ConfigurationError("REMINDERS_REDIS_URL is required for separate worker processes "
