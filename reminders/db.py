@@ -7,6 +7,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
 
 from . import models  # noqa: F401  (registers the tables)
+from .adapters import zalo_tokens  # noqa: F401  (the Zalo OA's token table)
 
 metadata = SQLModel.metadata
 

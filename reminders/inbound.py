@@ -7,10 +7,11 @@ Each event is processed once (platforms retry webhooks).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .acks import find_delivery, record_acknowledgement, snooze
@@ -19,7 +20,7 @@ from .bindings import bind, recipient_by_address
 from .errors import AnswerError, NotOnRoster, UnknownDelivery
 from .i18n import N_, format_when, t
 from .invites import redeem
-from .models import DeliveryRow, InboundEventRow, OccurrenceRow
+from .models import AcknowledgementRow, DeliveryRow, InboundEventRow, OccurrenceRow
 from .render import OccurrenceView, delivery_code, render_message
 from .roster import Person
 from .runtime import Runtime
@@ -29,9 +30,20 @@ from .timeutil import as_utc, from_naive_utc
 
 DONE_WORDS = {"xong", "da xong", "xong roi", "da xong roi", "ok", "okay", "done", "1", "da lam", "roi",
               "da thuc hien", "hoan thanh"}
+POLITE = {"a", "nhe", "nha", "nhe anh", "nhe chi"}  # "xong ạ", "ok nhé": trailing courtesy words
 HELP = N_("I send the team's reminders. Press ✅ when a duty is done, or reply to a question "
           "with your answer. Commands: /status (this week), /done [answer] (the latest reminder), "
           "/help.")
+HELP_REPLIES = N_("I send the team's reminders. When a duty is done, reply \"xong\" (add its code if "
+                  "several are open); answer a question with a number, e.g. \"25\". Commands: /status "
+                  "(this week), /help.")
+OTHER_OPEN = N_("If you meant another reminder, reply with its code.")
+# A bare check-in answer: a number first, then at most a few words ("25", "25 hộ", "30 hộ ạ").
+ANSWER_LIKE = re.compile(r"-?\d+(?:[.,]\d+)?(?:\s+\w+){0,3}\W*")
+# A short code the person typed: "mã 2S7", "code 2S7", "#2S7" (explicit), or a bare "2S7".
+CODE_MARKED = re.compile(r"[(\[]?\s*(?:(?:\bmã|\bma|\bcode)\s*[:#]?\s*|#)([0-9A-Za-z]{1,8})\b\s*[)\]]?",
+                         re.IGNORECASE)
+CODE_BARE = re.compile(r"\b([0-9A-Za-z]{2,8})\b")
 NOT_ON_ROSTER = N_("You are not on the team roster yet. Ask your team leader for an invite code.")
 
 
@@ -47,6 +59,7 @@ class Inbound:
     code: str | None = None  # delivery code carried by the button
     text: str | None = None
     reply_to: str | None = None  # platform message id this message replies to
+    quoted_text: str | None = None  # the text of the message it quotes, where the platform gives it
 
 
 @dataclass
@@ -65,6 +78,15 @@ def first_time(rt: Runtime, event: Inbound, now: datetime) -> bool:
             adapter=event.adapter, event_id=event.event_id, received_at=as_utc(now)
         ).on_conflict_do_nothing()).rowcount
     return inserted == 1
+
+
+def is_done_word(text: str) -> bool:
+    """'xong', 'Đã xong!', 'xong roi', 'ok ạ', 'done', '1': the duty is done."""
+    folded = fold(text)
+    for particle in POLITE:
+        if folded.endswith(" " + particle):
+            folded = folded[: -len(particle) - 1]
+    return folded in DONE_WORDS
 
 
 def identify(rt: Runtime, event: Inbound) -> Person | None:
@@ -86,8 +108,10 @@ def handle(rt: Runtime, event: Inbound, now: datetime | None = None) -> Outcome 
     if command == "/start" and argument.strip():
         return _redeem_invite(rt, event, argument.strip(), now)
     if command in ("/help", "/start") and person is not None:
-        return Outcome(reply=t(person.language, HELP))
+        return Outcome(reply=t(person.language, _help(rt, event)))
     if person is None:
+        if event.is_group and event.action is None and not command.startswith("/"):
+            return Outcome()  # a household in the group chatting: not for us
         return Outcome(reply=t("vi", NOT_ON_ROSTER), alert=event.action is not None)
     if command == "/bind":
         return _bind_group(rt, event, person, now)
@@ -95,17 +119,45 @@ def handle(rt: Runtime, event: Inbound, now: datetime | None = None) -> Outcome 
         return Outcome(reply=status_text(rt, person, now))
     if event.action in ("done", "snooze") and event.code:
         return _button(rt, event, person, now)
+    answer = argument.strip() if command == "/done" else text
     code = None
     if event.reply_to:
         code = _code_of_message(rt, event.adapter, event.chat, event.reply_to)
-    answer = argument.strip() if command == "/done" else text
-    if code is None and (command == "/done" or fold(text) in DONE_WORDS):
-        code = _latest_open(rt, event, person, now)
+    if code is None and event.quoted_text:
+        code, _ = _code_in_text(rt, person, event.quoted_text, now)
+    if code is None:
+        code, answer = _code_in_text(rt, person, answer, now)
+    others = 0
+    if code is None and (command == "/done" or is_done_word(text)):
+        code, others = _latest_open(rt, event, person, now)
+    elif code is None and ANSWER_LIKE.fullmatch(text):
+        code, others = _latest_open(rt, event, person, now, number_answer=True)
     if code is None:
         return Outcome()
-    if command != "/done" and fold(answer) in DONE_WORDS:
+    if command != "/done" and is_done_word(answer) and not _answers_checkin(rt, code, answer):
         answer = ""
-    return _acknowledge(rt, event, person, code, answer or None, now)
+    outcome = _acknowledge(rt, event, person, code, answer or None, now)
+    if others and outcome.recorded:
+        outcome.reply += "\n" + t(person.language, OTHER_OPEN)
+    return outcome
+
+
+def _answers_checkin(rt: Runtime, code: str, answer: str) -> bool:
+    """Whether a done word is the check-in's answer: "1" household, "ok" for yes."""
+    try:
+        delivery, occ = find_delivery(rt.engine, code)
+    except UnknownDelivery:
+        return False
+    duty = rt.duties.get(occ.duty_uid)
+    if not (delivery.kind.startswith("checkin") and duty is not None and duty.checkin is not None):
+        return False
+    kind = duty.checkin.answer_type
+    return kind == "yesno" or kind == "number" and ANSWER_LIKE.fullmatch(answer) is not None
+
+
+def _help(rt: Runtime, event: Inbound) -> str:
+    adapter = rt.adapters.get(event.adapter)
+    return HELP if adapter is None or adapter.capabilities.buttons else HELP_REPLIES
 
 
 def _redeem_invite(rt: Runtime, event: Inbound, code: str, now: datetime) -> Outcome:
@@ -204,15 +256,69 @@ def _code_of_message(rt: Runtime, adapter: str, chat: str, message_id: str) -> s
     return delivery_code(found) if found else None
 
 
-def _latest_open(rt: Runtime, event: Inbound, person: Person, now: datetime) -> str | None:
-    """The most recent reminder sent into this chat that is still open."""
+def _code_in_text(rt: Runtime, person: Person, text: str, now: datetime) -> tuple[str | None, str]:
+    """The code of one of this person's open reminders typed in the message ("xong mã 2S7",
+    "xong 2s7", "#2S7"), and the text without it. Only codes of reminders open for this
+    person or their team count, so "25" or "ok" in a message are never taken for one."""
+    open_codes = _open_codes(rt, person, now)
+    if not open_codes:
+        return None, text
+    for match in CODE_MARKED.finditer(text):
+        if match.group(1).upper() in open_codes:
+            return match.group(1).upper(), _without(text, match)
+    for match in CODE_BARE.finditer(text):
+        token = match.group(1)
+        if not token.isdigit() and not is_done_word(token) and token.upper() in open_codes:
+            return token.upper(), _without(text, match)
+    return None, text
+
+
+def _without(text: str, match: re.Match) -> str:
+    return " ".join((text[: match.start()] + " " + text[match.end():]).split()).strip(" ,.;:-–")
+
+
+def _open_codes(rt: Runtime, person: Person, now: datetime) -> set[str]:
+    if not person.team_id:
+        return set()
     with rt.engine.connect() as conn:
-        found = conn.execute(
-            select(DeliveryRow.id).join(OccurrenceRow, OccurrenceRow.id == DeliveryRow.occurrence_id)
+        ids = conn.execute(select(DeliveryRow.id).where(
+            DeliveryRow.team_id == person.team_id,
+            DeliveryRow.recipient.in_((f"person:{person.id}", f"team:{person.team_id}")),
+            DeliveryRow.status == "sent", DeliveryRow.expires_at > as_utc(now),
+            ~DeliveryRow.kind.startswith("notice"))).scalars().all()
+    return {delivery_code(i) for i in ids}
+
+
+def _latest_open(rt: Runtime, event: Inbound, person: Person, now: datetime, *,
+                 number_answer: bool = False) -> tuple[str | None, int]:
+    """The most recent reminder sent into this chat that is still open for this person (not
+    yet acknowledged; a check-in not yet answered), and how many others are open too.
+    With `number_answer`, only check-ins whose question expects a number."""
+    with rt.engine.connect() as conn:
+        rows = conn.execute(
+            select(DeliveryRow.id, DeliveryRow.kind, OccurrenceRow.duty_uid,
+                   AcknowledgementRow.id.label("ack"), AcknowledgementRow.answer)
+            .join(OccurrenceRow, OccurrenceRow.id == DeliveryRow.occurrence_id)
+            .outerjoin(AcknowledgementRow, and_(AcknowledgementRow.occurrence_id == DeliveryRow.occurrence_id,
+                                                AcknowledgementRow.person_id == person.id))
             .where(DeliveryRow.channel == event.adapter, DeliveryRow.address == event.chat,
-                   DeliveryRow.status == "sent", DeliveryRow.expires_at > as_utc(now))
-            .order_by(DeliveryRow.sent_at.desc()).limit(1)).scalar()
-    return delivery_code(found) if found else None
+                   DeliveryRow.status == "sent", DeliveryRow.expires_at > as_utc(now),
+                   ~DeliveryRow.kind.startswith("notice"))
+            .order_by(DeliveryRow.sent_at.desc(), DeliveryRow.id.desc()).limit(50)).all()
+    candidates = []
+    for row in rows:
+        duty = rt.duties.get(row.duty_uid)
+        checkin = row.kind.startswith("checkin") and duty is not None and duty.checkin is not None
+        if duty is None or not (checkin or duty.ack):
+            continue
+        if number_answer and not (checkin and duty.checkin.answer_type == "number"):
+            continue
+        pending = row.answer is None if checkin else row.ack is None
+        candidates.append((not pending, row.id))
+    if not candidates:
+        return None, 0
+    chosen = min(candidates, key=lambda c: c[0])  # the most recent pending one, else the most recent
+    return delivery_code(chosen[1]), sum(1 for done, _ in candidates if not done) - (not chosen[0])
 
 
 def status_text(rt: Runtime, person: Person, now: datetime) -> str:

@@ -129,3 +129,16 @@ class LeaseRow(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     holder: str = Field(max_length=128)
     expires_at: datetime
+
+
+class FeedTokenRow(SQLModel, table=True):
+    """A private calendar feed link. Only the token's SHA-256 is stored; revoking is immediate."""
+
+    __tablename__ = "feed_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    scope: str = Field(max_length=160)  # commune:<id> | team:<id> | category:<name>
+    label: str = ""
+    created_at: datetime
+    revoked_at: datetime | None = None

@@ -14,7 +14,7 @@ from ..adapters.base import OutgoingMessage, PermanentFailure, TemporaryFailure
 from ..bindings import bind, bindings_for
 from ..i18n import N_, t
 from ..models import DeliveryRow, OccurrenceRow
-from ..render import OccurrenceView, delivery_code, render_message
+from ..render import OccurrenceView, delivery_code, parse_delivery_code, render_message
 from ..runtime import current
 from ..timeutil import as_utc, from_naive_utc
 from .broker import MAX_ATTEMPTS, MAX_BACKOFF_MS, placeholder_broker
@@ -63,7 +63,7 @@ async def deliver(delivery_id: int, token: str) -> str:
     if duty is None or occ.status != "scheduled":
         _finish(rt.engine, delivery_id, token, status="cancelled", error="duty or occurrence removed")
         return "cancelled"
-    target = rt.resolve(row.recipient, row.team_id, bindings_for(rt.engine, row.recipient))
+    target = resolve_target(rt, row)
     if target is None:
         reason = f"no working chat address for {row.recipient} on any enabled adapter ({', '.join(rt.adapters)})"
         _finish(rt.engine, delivery_id, token, status="failed", error=reason)
@@ -86,8 +86,12 @@ async def deliver(delivery_id: int, token: str) -> str:
         _finish(rt.engine, delivery_id, token, status="failed", error=str(exc)[:500], attempts=attempts,
                 channel=target.adapter.name, address=target.address.chat)
         log.warning("delivery %s failed for good: %s", delivery_id, exc)
+        if row.kind.startswith("notice"):
+            return "failed"  # a notice about a failure does not beget another
         if target.address.is_group:
             flag_broken_group(rt, row, target, str(exc), now)
+        elif getattr(exc, "notify_leader", False):
+            notify_leaders(rt, row, f"notice:{target.adapter.name}:{delivery_code(delivery_id)}", now)
         return "failed"
     except TemporaryFailure as exc:
         if attempts >= MAX_ATTEMPTS:
@@ -114,8 +118,14 @@ async def deliver(delivery_id: int, token: str) -> str:
 
 def render_delivery(rt, duty, view: OccurrenceView, row, delivery_id: int, target):
     if row.kind.startswith("notice"):
-        return OutgoingMessage(text=t(target.language, NOTICE, summary=view.summary,
-                                      platform=row.kind.partition(":")[2].capitalize()))
+        _, platform, failed = (row.kind.split(":") + [""])[:3]
+        adapter = rt.adapters.get(platform)
+        title = getattr(adapter, "title", "") or platform.capitalize()
+        if failed:
+            person = rt.roster.people.get(_failed_recipient(rt, failed).partition(":")[2])
+            return OutgoingMessage(text=t(target.language, PERSON_NOTICE, summary=view.summary,
+                                          name=person.name if person else "?", platform=title))
+        return OutgoingMessage(text=t(target.language, NOTICE, summary=view.summary, platform=title))
     return render_message(duty, view, row.kind, delivery_code(delivery_id), target.language,
                           target.adapter.capabilities, target.zone)
 
@@ -124,9 +134,41 @@ NOTICE = N_("⚠ I could not send \"{summary}\" to your team's {platform} group:
             "or removed. Please add the bot to the group again, or tell the commune.")
 
 
+PERSON_NOTICE = N_("⚠ I could not send \"{summary}\" to {name} on {platform}: the platform refused it "
+                   "(for example, they have not written to the bot for a while, or blocked it). Please "
+                   "pass the reminder on, and ask them to send the bot a message.")
+
+
+def resolve_target(rt, row):
+    """Where a delivery goes. A notice about a failed chat (kind `notice:<adapter>[:<code>]`)
+    goes to the leader through another platform where they have an address of their own,
+    else through the same platform -- unless it was the leader's own chat that failed."""
+    bindings = bindings_for(rt.engine, row.recipient)
+    if not row.kind.startswith("notice:"):
+        return rt.resolve(row.recipient, row.team_id, bindings)
+    _, failed_on, failed = (row.kind.split(":") + [""])[:3]
+    elsewhere = rt.resolve(row.recipient, row.team_id, {**bindings, failed_on: ("", "avoided")})
+    if elsewhere is not None and elsewhere.adapter.address_in({}, elsewhere.adapter.name) is None:
+        return elsewhere  # a real chat on another platform (not one that reaches anyone, like the console)
+    if failed and _failed_recipient(rt, failed) == row.recipient:
+        return elsewhere
+    return rt.resolve(row.recipient, row.team_id, bindings)
+
+
+def _failed_recipient(rt, code: str) -> str:
+    with rt.engine.connect() as conn:
+        return conn.execute(select(DeliveryRow.recipient).where(
+            DeliveryRow.id == (parse_delivery_code(code) or 0))).scalar() or ""
+
+
 def flag_broken_group(rt, row, target, reason: str, now: datetime) -> None:
     """A group that blocked or removed the bot: flag its binding and tell the leaders elsewhere."""
     bind(rt.engine, row.recipient, target.adapter.name, target.address.chat, now, status="broken", reason=reason)
+    notify_leaders(rt, row, f"notice:{target.adapter.name}", now)
+
+
+def notify_leaders(rt, row, kind: str, now: datetime) -> None:
+    """A notice (an outbox row of `kind`) to each leader of the row's team."""
     team = rt.roster.teams.get(row.team_id)
     if team is None:
         return
@@ -135,7 +177,7 @@ def flag_broken_group(rt, row, target, reason: str, now: datetime) -> None:
         for leader in rt.roster.leaders(team):
             conn.execute(dialect.insert(DeliveryRow).values(
                 occurrence_id=row.occurrence_id, recipient=f"person:{leader.id}", team_id=team.id,
-                kind=f"notice:{target.adapter.name}"[:32], due_at=as_utc(now),
+                kind=kind[:32], due_at=as_utc(now),
                 expires_at=as_utc(now + timedelta(days=1)), status="pending", attempts=0,
             ).on_conflict_do_nothing())
 
