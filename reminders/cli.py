@@ -423,6 +423,122 @@ def copy(source, target) -> None:
               markup=False)
 
 
+def _scope(commune: str | None, team: str | None, category: str | None, roster) -> str:
+    chosen = [(k, v) for k, v in (("commune", commune), ("team", team), ("category", category)) if v]
+    if len(chosen) != 1:
+        raise click.UsageError(t(LANG, "Give exactly one of --commune, --team or --category."))
+    kind, value = chosen[0]
+    known = roster.communes if kind == "commune" else roster.teams if kind == "team" else None
+    if known is not None and value not in known:
+        _fail(t(LANG, "Not on the roster: {ids}.", ids=value))
+    return f"{kind}:{value}"
+
+
+def feed_scope_options(func):
+    for option in (click.option("--category", default=None, help="A duty category, e.g. 'báo cáo'."),
+                   click.option("--team", default=None, help="A team id."),
+                   click.option("--commune", default=None, help="A commune id.")):
+        func = option(func)
+    return func
+
+
+@main.group()
+def feed() -> None:
+    """Private calendar feeds (.ics links) for commune officials."""
+
+
+@feed.command("create")
+@feed_scope_options
+@click.option("--label", default="", help="Who the link is for (shown in `feed list`).")
+@click.option("--base-url", envvar="REMINDERS_PUBLIC_URL", default="http://localhost:8000", show_default=True,
+              help="The web app's public address (or $REMINDERS_PUBLIC_URL).")
+@definitions_options
+@friendly
+def feed_create(commune, team, category, label, base_url, calendars_dir, roster_path) -> None:
+    """A new private feed link; prints its https:// and webcal:// forms."""
+    from .db import make_engine
+    from .feedtokens import create_token, feed_links
+    from .service import load_definitions
+
+    settings = settings_for(calendars_dir, roster_path)
+    _, roster = load_definitions(settings.calendars, settings.roster)
+    scope = _scope(commune, team, category, roster)
+    token_id, token = create_token(make_engine(settings.database_url), scope, utcnow(), label)
+    https, webcal = feed_links(base_url, token)
+    out.print(t(LANG, "Feed {id} for {scope}:", id=token_id, scope=scope), markup=False)
+    out.print(f"  {https}\n  {webcal}", markup=False, soft_wrap=True)
+
+
+@feed.command("list")
+@friendly
+def feed_list() -> None:
+    """Feed links (ids, scopes, labels; never the tokens, which are stored hashed)."""
+    from .db import make_engine
+    from .feedtokens import list_tokens
+
+    table = Table(title=t(LANG, "Feeds"))
+    for column in ("id", "scope", "label", t(LANG, "When"), "revoked"):
+        table.add_column(column)
+    for token in list_tokens(make_engine(load_settings().database_url)):
+        table.add_row(str(token.id), token.scope, token.label, token.created_at.strftime("%Y-%m-%d"),
+                      token.revoked_at.strftime("%Y-%m-%d") if token.revoked_at else "")
+    out.print(table)
+
+
+@feed.command("revoke")
+@click.argument("token_id", type=int)
+@friendly
+def feed_revoke(token_id) -> None:
+    """Stop a feed link at once."""
+    from .db import make_engine
+    from .feedtokens import revoke
+
+    if not revoke(make_engine(load_settings().database_url), token_id, utcnow()):
+        _fail(t(LANG, "No live feed has id {id}.", id=token_id))
+    out.print(t(LANG, "Feed {id} revoked.", id=token_id), markup=False)
+
+
+@feed.command("rotate")
+@click.argument("token_id", type=int)
+@click.option("--base-url", envvar="REMINDERS_PUBLIC_URL", default="http://localhost:8000", show_default=True)
+@friendly
+def feed_rotate(token_id, base_url) -> None:
+    """Revoke a feed link and print a new one for the same scope."""
+    from .db import make_engine
+    from .feedtokens import feed_links, rotate
+
+    result = rotate(make_engine(load_settings().database_url), token_id, utcnow())
+    if result is None:
+        _fail(t(LANG, "No live feed has id {id}.", id=token_id))
+    https, webcal = feed_links(base_url, result[1])
+    out.print(t(LANG, "Feed {id} for {scope}:", id=result[0], scope=token_id), markup=False)
+    out.print(f"  {https}\n  {webcal}", markup=False, soft_wrap=True)
+
+
+@feed.command("export")
+@feed_scope_options
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The .ics file to write.")
+@definitions_options
+@friendly
+def feed_export(commune, team, category, output, calendars_dir, roster_path) -> None:
+    """Write the same calendar as the feed to a file (to send through Zalo or email)."""
+    from pathlib import Path
+
+    from .db import make_engine
+    from .feeds import Scope, build_feed
+    from .service import load_definitions
+
+    settings = settings_for(calendars_dir, roster_path)
+    duties, roster = load_definitions(settings.calendars, settings.roster)
+    scope = Scope.parse(_scope(commune, team, category, roster))
+    body = build_feed(make_engine(settings.database_url), duties, roster, scope, utcnow())
+    target = Path(output)
+    partial = target.with_name(target.name + ".part")
+    partial.write_bytes(body)
+    partial.replace(target)  # nothing half-written
+    out.print(t(LANG, "Wrote {path}.", path=str(target)), markup=False)
+
+
 @main.group()
 def members() -> None:
     """Roster members: invite codes for linking chat accounts."""

@@ -115,6 +115,8 @@ def handle(rt: Runtime, event: Inbound, now: datetime | None = None) -> Outcome 
         return Outcome(reply=t("vi", NOT_ON_ROSTER), alert=event.action is not None)
     if command == "/bind":
         return _bind_group(rt, event, person, now)
+    if command == "/calendar":
+        return _calendar_link(rt, event, person, now)
     if command == "/status":
         return Outcome(reply=status_text(rt, person, now))
     if event.action in ("done", "snooze") and event.code:
@@ -169,6 +171,21 @@ def _redeem_invite(rt: Runtime, event: Inbound, code: str, now: datetime) -> Out
     bind(rt.engine, f"person:{person.id}", event.adapter, event.sender, now)
     return Outcome(reply=t(person.language, "Welcome, {name}! You will receive your team's reminders here.",
                            name=person.name) + "\n" + t(person.language, HELP), recorded=True)
+
+
+def _calendar_link(rt: Runtime, event: Inbound, person: Person, now: datetime) -> Outcome:
+    """`/calendar` in a private chat: a private feed link for the person's commune or team."""
+    import os
+
+    from .feedtokens import create_token, feed_links
+
+    if event.is_group:  # a feed link is private: never post it in a group
+        return Outcome(reply=t(person.language, "Send /calendar to me in a private chat."))
+    scope = f"team:{person.team_id}" if person.team_id else f"commune:{person.commune_id}"
+    _, token = create_token(rt.engine, scope, now, label=f"{person.name} ({event.adapter})")
+    https, webcal = feed_links(os.environ.get("REMINDERS_PUBLIC_URL", "http://localhost:8000"), token)
+    return Outcome(reply=t(person.language, "Your calendar link (add it to Google Calendar, Outlook or your "
+                                            "phone; keep it private):") + f"\n{https}\n{webcal}", recorded=True)
 
 
 def _bind_group(rt: Runtime, event: Inbound, person: Person, now: datetime) -> Outcome:

@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 
 SECRET_NAME = re.compile(r"TOKEN|SECRET|KEY|PASSWORD", re.I)
+FEED_PATH = re.compile(r"(/feeds/)[A-Za-z0-9_-]+")  # feed tokens live in URLs (access logs)
 
 
 class RedactSecrets(logging.Filter):
@@ -17,17 +18,19 @@ class RedactSecrets(logging.Filter):
         self.secrets = sorted((s for s in secrets if len(s) >= 6), key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, ()
+        message = record.getMessage()
+        redacted = FEED_PATH.sub(r"\1***", message)
+        for secret in self.secrets:
+            redacted = redacted.replace(secret, "***")
+        if redacted != message:
+            record.msg, record.args = redacted, ()
         return True
 
 
 def install(env: Mapping[str, str]) -> RedactSecrets:
-    """Attach the filter to every handler of the root logger."""
+    """Attach the filter to every handler of the root logger and of uvicorn's loggers."""
     redact = RedactSecrets([value for name, value in env.items() if SECRET_NAME.search(name) and value])
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(redact)
+    for name in ("", "uvicorn", "uvicorn.access", "uvicorn.error"):
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(redact)
     return redact

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .bot import process
+from .feedcache import FeedCache
 from .metrics import DeliveryCollector
 from .runtime import Runtime
 
@@ -55,6 +56,11 @@ def create_app(runtime: Runtime) -> Starlette:
             return JSONResponse({"ok": False, "database": "unreachable"}, status_code=503)
         return JSONResponse({"ok": True})
 
+    feeds = FeedCache(runtime)
+
+    async def feed(request: Request) -> Response:
+        return await feeds.respond(request, request.path_params["token"])
+
     registry = CollectorRegistry()
     registry.register(DeliveryCollector(runtime.engine, runtime.clock))
 
@@ -63,6 +69,7 @@ def create_app(runtime: Runtime) -> Starlette:
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(routes=[Route("/webhooks/{adapter}", webhook, methods=["POST"]),
+                             Route("/feeds/{token}.ics", feed, methods=["GET", "HEAD"]),
                              Route("/healthz", healthz), Route("/metrics", metrics)], lifespan=lifespan)
 
 

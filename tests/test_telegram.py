@@ -383,3 +383,18 @@ def test_metrics_and_health_on_the_web_app(fake, web):
     assert sent and float(sent.group(1)) == 2.0  # the two group reminders of 07:00
     assert re.search(r"^reminders_queue_depth \S+$", body, re.M)
     assert 'reminders_send_lateness_seconds_bucket{le="+Inf"}' in body
+
+
+def test_calendar_command_gives_a_private_feed_link(fake, calendars, tmp_path):
+    runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 6, 0))
+    with worker:
+        group = {"chat": {"id": int(GROUP), "type": "supergroup"}}
+        _reply(fake, runtime, group, _user(AN, "An"), "/calendar", 1)
+        assert "riêng" in fake.messages_to(GROUP)[-1]["text"] and "/feeds/" not in fake.messages_to(GROUP)[-1]["text"]
+        private = {"chat": {"id": AN, "type": "private"}}
+        assert _reply(fake, runtime, private, _user(AN, "An"), "/calendar", 2).recorded
+        text = fake.messages_to(AN)[-1]["text"]
+        token = re.search(r"/feeds/([A-Za-z0-9_-]+)\.ics", text).group(1)
+        from reminders.feedtokens import scope_for
+        assert scope_for(runtime.engine, token) == "team:thon-dong" and "webcal://" in text
+    runtime.engine.dispose()

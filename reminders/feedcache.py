@@ -1,0 +1,76 @@
+"""Serving feeds over HTTP: token check, a cache invalidated on change, ETag/304, gzip."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from .feeds import Scope, build_feed, feed_version
+from .feedtokens import scope_for
+from .roster import roster_fingerprint
+from .runtime import Runtime
+
+CONTENT_TYPE = "text/calendar; charset=utf-8"
+
+
+@dataclass
+class _Rendered:
+    version: str
+    body: bytes
+    gzipped: bytes
+    last_modified: datetime
+
+
+class FeedCache:
+    """One rendered feed per scope, rebuilt only when its version (definitions, roster,
+    acknowledgements) changes."""
+
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+        self._rendered: dict[str, _Rendered] = {}
+        self._roster_fp = roster_fingerprint(runtime.roster)
+
+    def _current(self, scope: Scope) -> _Rendered:
+        rt = self.runtime
+        version = feed_version(rt.engine, dict(rt.duties), self._roster_fp, scope)
+        cached = self._rendered.get(str(scope))
+        if cached is None or cached.version != version:
+            body = build_feed(rt.engine, dict(rt.duties), rt.roster, scope, rt.clock())
+            cached = _Rendered(version, body, gzip.compress(body, 6),
+                               datetime.now(UTC).replace(microsecond=0))
+            self._rendered[str(scope)] = cached
+        return cached
+
+    async def respond(self, request: Request, token: str) -> Response:
+        scope_text = await asyncio.to_thread(scope_for, self.runtime.engine, token)
+        if scope_text is None:  # unknown and revoked look the same; nothing says whether it exists
+            return PlainTextResponse("Not Found", status_code=404)
+        rendered = await asyncio.to_thread(self._current, Scope.parse(scope_text))
+        etag = f'"{rendered.version}"'
+        headers = {"ETag": etag, "Last-Modified": format_datetime(rendered.last_modified, usegmt=True),
+                   "Cache-Control": "private, max-age=300", "Vary": "Accept-Encoding"}
+        if _not_modified(request, etag, rendered.last_modified):
+            return Response(status_code=304, headers=headers)
+        body = rendered.body
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            body, headers["Content-Encoding"] = rendered.gzipped, "gzip"
+        return Response(body if request.method != "HEAD" else b"", media_type=CONTENT_TYPE, headers=headers)
+
+
+def _not_modified(request: Request, etag: str, last_modified: datetime) -> bool:
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        return etag in [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")] or if_none_match == "*"
+    since = request.headers.get("if-modified-since")
+    if since:
+        try:
+            return last_modified <= parsedate_to_datetime(since)
+        except (TypeError, ValueError):
+            return False
+    return False
