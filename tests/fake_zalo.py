@@ -12,38 +12,22 @@ import asyncio
 import hashlib
 import itertools
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-import uvicorn
+from helpers import Served
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 
-class _Served:
-    """Starlette on uvicorn in a thread, on a free loopback port."""
-
-    def _serve(self, routes: list[Route]) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        self._server = uvicorn.Server(uvicorn.Config(Starlette(routes=routes), log_level="warning",
-                                                     lifespan="off"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self._thread.start()
-        while not self._server.started:
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=5)
+class _Served(Served):
+    def _serve(self, routes: list[Route]) -> None:  # type: ignore[override]
+        super()._serve(Starlette(routes=routes))
 
 
 # -- Zalo Official Account ---------------------------------------------------------------

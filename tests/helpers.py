@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -37,3 +39,41 @@ def write_roster(path: Path, teams: int, *, commune: str = "xa-thu") -> Path:
                   f"      - {{id: t{n}-b, name: Thành viên B{n}}}"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+@contextmanager
+def serve(app) -> Iterator[str]:
+    """Run an ASGI app on uvicorn on a free loopback port (TCP_NODELAY); yields its base URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="auto"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(5)
+
+
+class Served:
+    """For fake platform servers: `_serve(app)` starts it (sets `port`), `stop()` ends it."""
+
+    port: int
+
+    def _serve(self, app) -> None:
+        self._serving = serve(app)
+        self.port = int(self._serving.__enter__().rsplit(":", 1)[1])
+
+    def stop(self) -> None:
+        self._serving.__exit__(None, None, None)

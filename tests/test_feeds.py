@@ -7,10 +7,7 @@ import gzip
 import io
 import json
 import shutil
-import socket
 import subprocess
-import threading
-import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,9 +16,8 @@ import httpx
 import icalendar
 import pytest
 import recurring_ical_events
-import uvicorn
 from conftest import REQUIRE_SERVICES
-from helpers import vn
+from helpers import serve, vn
 
 from reminders.acks import record_acknowledgement
 from reminders.adapters.console import ConsoleAdapter
@@ -79,16 +75,8 @@ def served(calendars, tmp_path):
                            person_id="do-van-hai", channel="console", now=clock())
     clock.set(vn(2024, 10, 2, 12, 0))
     _, token = create_token(runtime.engine, "commune:xa-tan-lap", clock(), "cán bộ văn hóa")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    yield runtime, f"http://127.0.0.1:{sock.getsockname()[1]}", token
-    server.should_exit = True
-    thread.join(5)
+    with serve(create_app(runtime)) as url:
+        yield runtime, url, token
     runtime.engine.dispose()
 
 

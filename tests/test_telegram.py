@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import re
-import socket
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from dramatiq.asyncio import get_event_loop_thread
 from fake_telegram import FakeTelegram
-from helpers import vn
+from helpers import serve, vn
 from sqlalchemy import func, select
 
 from reminders.adapters.telegram import TelegramAdapter
@@ -69,6 +66,16 @@ def _reply(fake, runtime, to: dict, user: dict, text: str, message_id: int):
         "message_id": message_id, "date": int(time.time()), "chat": to["chat"], "from": user, "text": text,
         **({"reply_to_message": to} if to.get("message_id") else {})}})
     return _on_worker_loop(process(runtime, runtime.adapters["telegram"], update))
+
+
+def _morning_reminder(fake, calendars: Path, tmp_path: Path):
+    """Send 1 October's 07:00 reminders; return the runtime and thôn Đông's group message."""
+    runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 7, 0))
+    with worker:
+        worker.scheduler.tick()
+        worker.drain()
+    [message] = [m for m in fake.messages_to(GROUP) if "Chiến dịch" in m["text"]]
+    return runtime, message
 
 
 def _count(engine, table) -> int:
@@ -222,19 +229,11 @@ def test_burst_of_300_to_100_chats_within_limits(fake, tmp_path):
 def web(fake, calendars, tmp_path):
     """The web app on uvicorn, on loopback, with the same database as the worker."""
     runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 7, 0))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     with worker:
         worker.scheduler.tick()
         worker.drain()
-        thread.start()
-        while not server.started:
-            time.sleep(0.01)
-        yield runtime, f"http://127.0.0.1:{sock.getsockname()[1]}"
-        server.should_exit = True
-        thread.join(5)
+        with serve(create_app(runtime)) as url:
+            yield runtime, url
     runtime.engine.dispose()
 
 
@@ -286,11 +285,7 @@ def test_polling_process_records_a_press_and_never_logs_the_token(fake, calendar
     import subprocess
     import sys
 
-    runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 7, 0))
-    with worker:
-        worker.scheduler.tick()
-        worker.drain()
-    [message] = [m for m in fake.messages_to(GROUP) if "Chiến dịch" in m["text"]]
+    runtime, message = _morning_reminder(fake, calendars, tmp_path)
     code = message["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     fake.push_update({"callback_query": {"id": "p1", "from": _user(BINH, "Bình"), "chat_instance": "c",
                                          "message": message, "data": code}})
@@ -334,11 +329,7 @@ def test_embedding_in_a_python_telegram_bot_application(fake, calendars, tmp_pat
 
     from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
-    runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 7, 0))
-    with worker:
-        worker.scheduler.tick()
-        worker.drain()
-    [message] = [m for m in fake.messages_to(GROUP) if "Chiến dịch" in m["text"]]
+    runtime, message = _morning_reminder(fake, calendars, tmp_path)
     reminders_adapter = TelegramAdapter(fake.token, fake.base_url)  # this application's own loop
 
     async def on_update(update, context):

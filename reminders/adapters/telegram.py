@@ -4,6 +4,7 @@ event loop of dramatiq's AsyncIO middleware (never `asyncio.run` per message).""
 from __future__ import annotations
 
 import hmac
+import os
 import re
 from collections.abc import Mapping
 from datetime import timedelta
@@ -31,6 +32,9 @@ from .base import (
 )
 
 DEFAULT_API_URL = "https://api.telegram.org/bot"
+# Opt in to python-telegram-bot's future behaviour (durations as timedelta); `_seconds`
+# reads both forms, so no deprecation warning and no change when it becomes the default.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 
 def keyboard(message: OutgoingMessage) -> InlineKeyboardMarkup | None:
