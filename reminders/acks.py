@@ -107,13 +107,15 @@ def record_acknowledgement(engine: Engine, roster: Roster, duties: dict[str, Dut
     values = {"occurrence_id": occ.id, "person_id": person.id, "team_id": delivery.team_id,
               "at": as_utc(now), "channel": channel, "delivery_id": delivery.id,
               "answer": value_text, "answer_number": value_number,
-              "recorded_by": recorded_by if recorded_by and recorded_by != person.id else None}
+              "recorded_by": recorded_by if recorded_by and recorded_by != person.id else None,
+              "changed_at": as_utc(now)}
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     with engine.begin() as conn:
         existed = conn.execute(select(AcknowledgementRow.id).where(
             AcknowledgementRow.occurrence_id == occ.id, AcknowledgementRow.person_id == person.id)).first()
         stmt = dialect.insert(AcknowledgementRow).values(values)
-        updates = {"answer": stmt.excluded.answer, "answer_number": stmt.excluded.answer_number} \
+        updates = {"answer": stmt.excluded.answer, "answer_number": stmt.excluded.answer_number,
+                   "changed_at": stmt.excluded.changed_at} \
             if value_text is not None else {"channel": AcknowledgementRow.channel}
         conn.execute(stmt.on_conflict_do_update(index_elements=["occurrence_id", "person_id"], set_=updates))
     return AckResult(occ.id, delivery.id, person, occ.summary, value_text, existed is None)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import threading
+import time
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -28,30 +31,55 @@ class _Rendered:
 
 
 class FeedCache:
-    """One rendered feed per scope, rebuilt only when its version (definitions, roster,
-    acknowledgements) changes."""
+    """One rendered feed per scope, rebuilt once when its version (definitions, roster,
+    acknowledgements of its teams) changes. The version itself is re-read at most every
+    VERSION_TTL seconds: clients refresh hourly, so a few seconds' delay goes unnoticed."""
+
+    VERSION_TTL = 5.0
 
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
         self._rendered: dict[str, _Rendered] = {}
+        self._checked: dict[str, tuple[float, str]] = {}
+        self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._roster_fp = roster_fingerprint(runtime.roster)
 
-    def _current(self, scope: Scope) -> _Rendered:
+    def _version(self, scope: Scope) -> str:
+        checked = self._checked.get(str(scope))
+        if checked and time.monotonic() - checked[0] < self.VERSION_TTL:
+            return checked[1]
         rt = self.runtime
-        version = feed_version(rt.engine, dict(rt.duties), self._roster_fp, scope)
+        version = feed_version(rt.engine, dict(rt.duties), rt.roster, self._roster_fp, scope)
+        self._checked[str(scope)] = (time.monotonic(), version)
+        return version
+
+    def _current(self, scope: Scope) -> _Rendered:
+        version = self._version(scope)
         cached = self._rendered.get(str(scope))
-        if cached is None or cached.version != version:
-            body = build_feed(rt.engine, dict(rt.duties), rt.roster, scope, rt.clock())
-            cached = _Rendered(version, body, gzip.compress(body, 6),
-                               datetime.now(UTC).replace(microsecond=0))
-            self._rendered[str(scope)] = cached
+        if cached is not None and cached.version == version:
+            return cached
+        with self._locks[str(scope)]:  # one rebuild per change, however many requests wait
+            cached = self._rendered.get(str(scope))
+            if cached is None or cached.version != version:
+                rt = self.runtime
+                body = build_feed(rt.engine, dict(rt.duties), rt.roster, scope, rt.clock())
+                cached = _Rendered(version, body, gzip.compress(body, 6),
+                                   datetime.now(UTC).replace(microsecond=0))
+                self._rendered[str(scope)] = cached
         return cached
 
+    def _lookup(self, token: str) -> _Rendered | None:
+        scope_text = scope_for(self.runtime.engine, token)
+        return None if scope_text is None else self._current(Scope.parse(scope_text))
+
+    def invalidate(self) -> None:
+        """Forget version checks (after an acknowledgement made in this process)."""
+        self._checked.clear()
+
     async def respond(self, request: Request, token: str) -> Response:
-        scope_text = await asyncio.to_thread(scope_for, self.runtime.engine, token)
-        if scope_text is None:  # unknown and revoked look the same; nothing says whether it exists
+        rendered = await asyncio.to_thread(self._lookup, token)  # one thread hop
+        if rendered is None:  # unknown and revoked look the same; nothing says whether it exists
             return PlainTextResponse("Not Found", status_code=404)
-        rendered = await asyncio.to_thread(self._current, Scope.parse(scope_text))
         etag = f'"{rendered.version}"'
         headers = {"ETag": etag, "Last-Modified": format_datetime(rendered.last_modified, usegmt=True),
                    "Cache-Control": "private, max-age=300", "Vary": "Accept-Encoding"}

@@ -234,11 +234,14 @@ def _mark(item: icalendar.Component, state: _State, language: str, roster: Roste
     item.add("DESCRIPTION", "\n\n".join(line for line in lines if line))
 
 
-def feed_version(engine: Engine, duties: dict[str, Duty], roster_fingerprint: str, scope: Scope) -> str:
-    """Changes whenever the feed would: a definition, the roster, or an acknowledgement."""
+def feed_version(engine: Engine, duties: dict[str, Duty], roster: Roster, roster_fingerprint: str,
+                 scope: Scope) -> str:
+    """Changes whenever the feed would: a definition, the roster, or an acknowledgement of one
+    of the feed's teams (a corrected answer included)."""
+    teams = scope.teams(roster)
     with engine.connect() as conn:
-        acks = conn.execute(select(func.count(), func.max(AcknowledgementRow.id),
-                                   func.max(AcknowledgementRow.at))).one()
+        acks = conn.execute(select(func.count(), func.max(AcknowledgementRow.changed_at))
+                            .where(AcknowledgementRow.team_id.in_(teams))).one()
         occs = conn.execute(select(func.count(), func.max(OccurrenceRow.id))).one()
     parts = [str(scope), roster_fingerprint, *sorted(d.fingerprint for d in duties.values()),
              repr(tuple(acks)), repr(tuple(occs))]

@@ -69,6 +69,7 @@ class AcknowledgementRow(SQLModel, table=True):
     answer: str | None = None
     answer_number: float | None = None
     recorded_by: str | None = Field(default=None, max_length=128)
+    changed_at: datetime | None = None  # last insert or corrected answer: feeds' version marker
 
 
 class PlanStateRow(SQLModel, table=True):

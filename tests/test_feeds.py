@@ -8,6 +8,7 @@ import io
 import json
 import shutil
 import subprocess
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -157,7 +158,10 @@ def test_ical_js_sees_the_same_instants_across_dst(served):
     assert datetime(2024, 10, 27, 8, 0, tzinfo=UTC) in berlin  # 09:00 CET, after the change
 
 
-def test_http_caching_gzip_wrong_and_revoked_tokens(served):
+def test_http_caching_gzip_wrong_and_revoked_tokens(served, monkeypatch):
+    from reminders.feedcache import FeedCache
+
+    monkeypatch.setattr(FeedCache, "VERSION_TTL", 0.3)
     runtime, url, token = served
     first = _get(f"{url}/feeds/{token}.ics", **{"Accept-Encoding": "gzip"})
     assert first.status_code == 200 and first.headers.get("content-encoding") == "gzip"
@@ -174,6 +178,7 @@ def test_http_caching_gzip_wrong_and_revoked_tokens(served):
                                                         DeliveryRow.status == "sent")).scalar()
     record_acknowledgement(runtime.engine, runtime.roster, runtime.duties, code=delivery_code(tay),
                            person_id="pham-van-dung", channel="console", now=runtime.clock())
+    time.sleep(0.5)  # past the version TTL: the next refresh sees the change
     changed = _get(f"{url}/feeds/{token}.ics", **{"If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["etag"] != etag
     assert "⚠ 5/8" in changed.text
