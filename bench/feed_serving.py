@@ -152,6 +152,7 @@ def after_ack(tmp: Path, url: str, etag: str, times: int = 5, burst: int = 10) -
         checkin = duties[uids[row.occurrence_id]].checkin
         record_acknowledgement(engine, roster, duties, code=row.codes[0], person_id=person, channel="console",
                                now=NOW, answer=ANSWERS[checkin.answer_type] if checkin else None)
+        time.sleep(FeedCache.VERSION_TTL + 0.2)  # the server re-reads the feed's version this often
         found.append(asyncio.run(wave(burst if i == times else 1)))
         etag = httpx.get(url, timeout=60).headers["etag"]
     engine.dispose()
