@@ -152,8 +152,9 @@ def _run(tmp: Path, url: str, n: int, processes: int, threads: int, profile: Pat
     plan(engine, load_duties(calendars, roster), roster, datetime.now(UTC))
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(DeliveryRow)).scalar() == n
+    namespace, client = f"bench-{uuid.uuid4().hex[:8]}", redis.Redis.from_url(REDIS)
     env = {**os.environ, "REMINDERS_DATABASE_URL": url, "REMINDERS_REDIS_URL": REDIS,
-           "REMINDERS_REDIS_NAMESPACE": f"bench-{uuid.uuid4().hex[:8]}", "REMINDERS_ADAPTERS": "console",
+           "REMINDERS_REDIS_NAMESPACE": namespace, "REMINDERS_ADAPTERS": "console",
            "REMINDERS_CONSOLE_FILE": str(out), "REMINDERS_CALENDARS": str(calendars),
            "REMINDERS_TICK_SECONDS": "0.5"}
 
@@ -167,7 +168,7 @@ def _run(tmp: Path, url: str, n: int, processes: int, threads: int, profile: Pat
     worker = start(sys.executable, "-m", "dramatiq", "reminders.jobs.worker", "--processes", str(processes),
                    "--threads", str(threads), log="worker.log")
     watches = {"worker": Watch(), "scheduler": Watch(), "postgres": Watch(), "redis": Watch()}
-    redis_pid = redis.Redis.from_url(REDIS).info("server")["process_id"]  # shared: CPU of others' work too
+    redis_pid = client.info("server")["process_id"]  # shared: counts others' work there too
 
     def sample() -> Counter[str]:
         watches["worker"].sample([worker.pid])
@@ -201,6 +202,8 @@ def _run(tmp: Path, url: str, n: int, processes: int, threads: int, profile: Pat
     for proc in (*spies, worker, scheduler):
         stop(proc, signal.SIGINT if proc in spies else signal.SIGTERM)
     engine.dispose()
+    for key in client.scan_iter(f"{namespace}:*"):
+        client.delete(key)
     time.sleep(1.5)  # backends flush their statistics at most once a second
     with engine.connect() as conn:
         rows = conn.execute(select(DeliveryRow.due_at, DeliveryRow.sent_at)
