@@ -73,26 +73,23 @@ def serve(limits: bool, pipe) -> None:
     fake.stop()
 
 
-class Machine:
-    """CPU used by other processes during a run: this machine is shared, and that skews results."""
+def cpu_seconds(server_pid: int) -> tuple[float, float, float]:
+    """(now, CPU seconds the machine was busy, CPU seconds of this bench and its fake server)."""
+    with open("/proc/stat") as f:
+        user, nice, system, _idle, _wait, irq, soft, steal = map(int, f.readline().split()[1:9])
+    with open(f"/proc/{server_pid}/stat") as f:
+        server = sum(map(int, f.read().rsplit(")", 1)[1].split()[11:13]))
+    tick, own = os.sysconf("SC_CLK_TCK"), os.times()
+    return (time.time(), (user + nice + system + irq + soft + steal) / tick,
+            own.user + own.system + own.children_user + own.children_system + server / tick)
 
-    def __init__(self, server_pid: int):
-        self.server_pid = server_pid
 
-    def _sample(self) -> tuple[float, float, float]:
-        with open("/proc/stat") as f:
-            user, nice, system, _idle, _wait, irq, soft, steal = map(int, f.readline().split()[1:9])
-        with open(f"/proc/{self.server_pid}/stat") as f:
-            server = sum(map(int, f.read().rsplit(")", 1)[1].split()[11:13]))
-        tick, own = os.sysconf("SC_CLK_TCK"), os.times()
-        mine = own.user + own.system + own.children_user + own.children_system + server / tick
-        return time.time(), (user + nice + system + irq + soft + steal) / tick, mine
-
-    def measure(self, run) -> dict:
-        (t0, busy0, mine0), row = self._sample(), run()
-        t1, busy1, mine1 = self._sample()
-        others = (busy1 - busy0 - (mine1 - mine0)) / ((t1 - t0) * (os.cpu_count() or 1))
-        return {**row, "others_cpu_pct": round(max(0.0, 100 * others), 1)}
+def measured(run, server_pid: int) -> dict:
+    """`run()`'s row, with the share of CPU other processes took meanwhile (a shared machine)."""
+    (t0, busy0, mine0), row = cpu_seconds(server_pid), run()
+    t1, busy1, mine1 = cpu_seconds(server_pid)
+    others = (busy1 - busy0 - (mine1 - mine0)) / ((t1 - t0) * (os.cpu_count() or 1))
+    return {**row, "others_cpu_pct": round(max(0.0, 100 * others), 1)}
 
 
 def stats(base_url: str) -> dict:
@@ -153,7 +150,7 @@ def ours(base_url: str, n: int, threads: int, *, ahead: bool, limits: bool, prof
             planned = worker.scheduler.tick().plan.deliveries_upserted
             spare = due.timestamp() - time.time()  # negative: planning overran the due instant
             time.sleep(max(0.0, spare))
-            profiler = Profilers() if profile else None
+            profiler = LoopProfiler() if profile else None
             while True:
                 worker.scheduler.tick()
                 worker.drain()
@@ -168,29 +165,24 @@ def ours(base_url: str, n: int, threads: int, *, ahead: bool, limits: bool, prof
             "spare_before_due_s": round(spare, 2), **metrics(base_url, due, n)}
 
 
-class Profilers:
-    """pyinstrument on the main thread (ticks, drain) and on dramatiq's event-loop thread,
-    where every send actor runs, its database calls included."""
+class LoopProfiler:
+    """pyinstrument on dramatiq's event-loop thread, where every send actor runs, database
+    calls included (the main thread only waits in drain())."""
 
     def __init__(self) -> None:
         from dramatiq.asyncio import get_event_loop_thread
         from pyinstrument import Profiler
 
-        self.main, self.loop = Profiler(interval=0.001), Profiler(interval=0.001, async_mode="disabled")
-        self.thread = get_event_loop_thread()
-        self.thread.run_coroutine(self._on_loop(self.loop.start))
-        self.main.start()
+        self.profiler, self.thread = Profiler(interval=0.001, async_mode="disabled"), get_event_loop_thread()
+        self.thread.run_coroutine(self._on_loop(self.profiler.start))
 
     @staticmethod
     async def _on_loop(call) -> None:
         call()
 
     def stop(self) -> None:
-        self.main.stop()
-        self.thread.run_coroutine(self._on_loop(self.loop.stop))
-        for title, profiler in (("main thread: ticks, drain", self.main), ("event loop: send actors", self.loop)):
-            print(f"\n===== {title} =====")
-            profiler.print()
+        self.thread.run_coroutine(self._on_loop(self.profiler.stop))
+        self.profiler.print()
 
 
 async def jobqueue(base_url: str, n: int, pool: int | None, due: datetime) -> dict[str, int]:
@@ -250,6 +242,19 @@ def run_jobqueue(base_url: str, n: int, pool: int | None, cap: float) -> dict:
             "statuses": outcome or {"stopped after s": cap}, **metrics(base_url, due, n)}
 
 
+def save(rows: list[dict], n: int, limits: bool) -> list[dict]:
+    """Merge into the results file: rerunning some setups (say, one disturbed by other work on
+    the machine) replaces only those. Returns every setup measured for this case."""
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    key, at = f"limits_{'on' if limits else 'off'}_{n}", datetime.now(UTC).isoformat(timespec="seconds")
+    old = results.get(key, {}).get("runs", [])
+    runs = list({(r["system"], r["setup"]): r for r in old + [{**r, "at": at} for r in rows]}.values())
+    results[key] = {"chats": n, "cpus": os.cpu_count(), "python": sys.version.split()[0], "runs": runs}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    return sorted(runs, key=lambda r: (r["system"] != "ours", r["setup"]))
+
+
 def report(rows: list[dict], n: int, limits: bool) -> None:
     limit_text = "on (30/s per bot, 1/s per chat)" if limits else "off"
     table = Table(title=f"{n} reminders due at once to {n} chats, fake Telegram limits {limit_text}")
@@ -266,13 +271,6 @@ def report(rows: list[dict], n: int, limits: bool) -> None:
     for r in rows if limits else []:
         share = 100 * (r.get("middle_per_s") or 0) / 30
         print(f"{r['setup']}: sustained {share:.1f} % of 30/s (target >= 95 %), {r['too_many']} 429s (target 0)")
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    key, at = f"limits_{'on' if limits else 'off'}_{n}", datetime.now(UTC).isoformat(timespec="seconds")
-    # A rerun of some setups (say, one disturbed by other work) replaces only those.
-    runs = {(r["system"], r["setup"]): r for r in results.get(key, {}).get("runs", []) + [{**r, "at": at} for r in rows]}
-    results[key] = {"chats": n, "cpus": os.cpu_count(), "python": sys.version.split()[0], "runs": list(runs.values())}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
 
 
 def main() -> None:
@@ -297,12 +295,12 @@ def main() -> None:
     rows = []
     try:
         for run in runs:
-            rows.append(Machine(server_pid).measure(run))
+            rows.append(measured(run, server_pid))
             print({k: rows[-1].get(k) for k in ("system", "setup", "arrived", "per_s", "p99_s", "others_cpu_pct")})
     finally:
         parent.send("stop")
         server.join(10)
-    report(rows, n, args.limits)
+    report(save(rows, n, args.limits), n, args.limits)
 
 
 if __name__ == "__main__":
