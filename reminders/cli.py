@@ -294,10 +294,13 @@ def bot(calendars_dir, roster_path) -> None:
 
     from .adapters.base import Adapter
     from .bot import run_polling
+    from .reload import watch_in_background, watcher_for
     from .service import open_runtime
 
     settings = settings_for(calendars_dir, roster_path)
     runtime = open_runtime(settings, worker_id="bot")
+    if (watcher := watcher_for(runtime, settings)) is not None:  # roster edits reach replies too
+        watch_in_background(watcher, threading.Event())
     pollers = [a for a in runtime.adapters.values() if type(a).poll is not Adapter.poll]
     if not pollers:
         _fail(t(LANG, "No enabled adapter can poll for messages (REMINDERS_ADAPTERS={names}).",
@@ -326,6 +329,7 @@ def scheduler(calendars_dir, roster_path) -> None:
     from .errors import ConfigurationError
     from .jobs.broker import make_broker
     from .jobs.send import enqueue
+    from .reload import notify_with_own_adapters, watcher_for
     from .scheduler import Scheduler
     from .service import open_runtime
 
@@ -336,7 +340,8 @@ def scheduler(calendars_dir, roster_path) -> None:
     ttl = timedelta(seconds=float(os.environ.get("REMINDERS_SCHEDULER_LEASE_SECONDS", "30")))
     make_broker(settings.redis_url)
     runtime = open_runtime(settings, adapters={}, worker_id=f"scheduler-{os.getpid()}")
-    loop = Scheduler(runtime, enqueue, horizon=settings.horizon)
+    notify = notify_with_own_adapters(runtime.engine, list(settings.adapters), settings.env)
+    loop = Scheduler(runtime, enqueue, horizon=settings.horizon, reloader=watcher_for(runtime, settings, notify=notify))
     me = f"{runtime.worker_id}-{uuid.uuid4().hex[:6]}"
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

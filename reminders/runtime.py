@@ -43,6 +43,11 @@ class Runtime:
     lease: timedelta = timedelta(minutes=5)  # how long a claim is held before it returns
     extra: dict = field(default_factory=dict)
 
+    def swap_definitions(self, duties: Mapping[str, Duty], roster: Roster) -> None:
+        """Hot reload (reminders.reload): the new duties and roster replace the old ones
+        together; readers that took both a moment ago finish with the old pair."""
+        self.duties, self.roster = duties, roster
+
     def resolve(self, recipient: str, team_id: str,
                 bindings: Mapping[str, tuple[str, str]] | None = None) -> Target | None:
         """The first enabled adapter on which the recipient has a working address.

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from .dispatcher import CLAIM_BATCH, LOOKAHEAD, Claim, dispatch, mark_missed
 from .planner import FIRST_PLAN_LOOKBACK, Planner, PlanResult
+from .reload import DefinitionWatcher
 from .runtime import Runtime
 
 log = logging.getLogger("reminders.scheduler")
@@ -24,8 +25,10 @@ class TickReport:
 class Scheduler:
     def __init__(self, runtime: Runtime, enqueue: Callable[[Claim, float], None], *,
                  horizon: timedelta, lookahead: timedelta = LOOKAHEAD,
-                 lookback: timedelta = FIRST_PLAN_LOOKBACK, claim_batch: int = CLAIM_BATCH):
+                 lookback: timedelta = FIRST_PLAN_LOOKBACK, claim_batch: int = CLAIM_BATCH,
+                 reloader: DefinitionWatcher | None = None):
         self.runtime = runtime
+        self.reloader = reloader  # hot reload of edited duty files and roster (reminders.reload)
         self.enqueue = enqueue
         self.planner = Planner(runtime.engine, horizon, lookback)
         self.lookahead = lookahead
@@ -33,6 +36,7 @@ class Scheduler:
 
     def tick(self, now: datetime | None = None) -> TickReport:
         now = now or self.runtime.clock()
+        self._reload()
         rt = self.runtime
         planned = self.planner.plan(rt.duties, rt.roster, now)
         missed = mark_missed(rt.engine, now)
@@ -42,3 +46,10 @@ class Scheduler:
                               lease=rt.lease,
                               batch=self.claim_batch)
         return TickReport(planned, missed, dispatched)
+
+    def _reload(self) -> None:
+        """Take up edited definitions before planning. A fresh planner: its fan-out cache is
+        keyed by the roster object, which a reload replaces."""
+        outcome = self.reloader.check() if self.reloader is not None else None
+        if outcome is not None and outcome.status == "reloaded":
+            self.planner = Planner(self.runtime.engine, self.planner.horizon, self.planner.lookback)

@@ -16,6 +16,7 @@ from .errors import InvalidInput
 from .jobs.broker import make_broker
 from .jobs.ratelimit import make_backend
 from .jobs.send import enqueue
+from .reload import notify_on_worker_loop, watcher_for
 from .roster import load_roster
 from .runtime import Runtime, configure
 from .scheduler import Scheduler
@@ -63,6 +64,8 @@ class EmbeddedWorker:
         if rate_limits and runtime.rate_backend is None:
             runtime.rate_backend = make_backend(settings.redis_url)
         self.worker = dramatiq.Worker(self.broker, worker_threads=worker_threads, worker_timeout=100)
+        if "reloader" not in scheduler_options:  # edited duty files take effect while running
+            scheduler_options["reloader"] = watcher_for(runtime, settings, notify=notify_on_worker_loop(runtime))
         self.scheduler = Scheduler(runtime, enqueue, horizon=settings.horizon, **scheduler_options)
         self._adapters_started = threading.Event()
 

@@ -1,0 +1,247 @@
+"""Hot reload while the worker runs: a new duty is picked up, a broken edit keeps the last
+good version and tells the admins once (file and line), a deleted duty's pending reminders
+are cancelled while what was sent and acknowledged stays; send workers render the new text."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import logging
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from helpers import vn
+from sqlalchemy import select
+
+from reminders.acks import record_acknowledgement
+from reminders.adapters.console import ConsoleAdapter
+from reminders.bindings import bind
+from reminders.clock import VirtualClock
+from reminders.jobs.broker import make_broker
+from reminders.jobs.send import enqueue
+from reminders.models import AcknowledgementRow, DeliveryRow, OccurrenceRow
+from reminders.reload import (
+    DefinitionWatcher,
+    RefreshDefinitions,
+    notify_on_worker_loop,
+    notify_with_own_adapters,
+)
+from reminders.render import delivery_code
+from reminders.scheduler import Scheduler
+from reminders.service import EmbeddedWorker, open_runtime
+from reminders.settings import load_settings
+
+UID = "hop-giao-ban@test"
+MEETING = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//test//reload//VI
+BEGIN:VEVENT
+UID:hop-giao-ban@test
+SUMMARY:Họp giao ban tổ
+DESCRIPTION:{description}
+DTSTART;TZID=Asia/Ho_Chi_Minh:20241007T080000
+DURATION:PT1H
+RRULE:FREQ=DAILY;COUNT=10
+X-REMINDER-FOR:team:thon-dong
+X-REMINDER-TO:group
+BEGIN:VALARM
+ACTION:DISPLAY
+DESCRIPTION:Họp giao ban
+TRIGGER:-PT30M
+END:VALARM
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+_saves = itertools.count(1)
+
+
+def _write(path: Path, text: str) -> None:
+    """Save as editors do (temp file, then rename). Each save gets its own mtime: these
+    watchers run with settle=0, and a coarse file-system clock could repeat one."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    stamp = 1_700_000_000 + next(_saves)
+    os.utime(path, (stamp, stamp))
+
+
+def _settings(calendars: Path, database_url: str):
+    return replace(load_settings({}), calendars=str(calendars), roster=str(calendars / "roster.yaml"),
+                   database_url=database_url)
+
+
+def _statuses(engine, uid: str) -> dict[str, set[str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(OccurrenceRow.recurrence_id, DeliveryRow.status)
+                            .join(OccurrenceRow, OccurrenceRow.id == DeliveryRow.occurrence_id)
+                            .where(OccurrenceRow.duty_uid == uid)).all()
+    found: dict[str, set[str]] = {}
+    for rid, status in rows:
+        found.setdefault(status, set()).add(rid)
+    return found
+
+
+def test_edit_break_fix_delete_while_running(calendars, database_url, caplog):
+    caplog.set_level(logging.WARNING, logger="reminders.reload")
+    settings = _settings(calendars, database_url)
+    out = io.StringIO()
+    clock = VirtualClock(vn(2024, 10, 7, 6, 0))
+    runtime = open_runtime(settings, clock=clock, adapters={"console": ConsoleAdapter(out, clock)})
+    watcher = DefinitionWatcher(runtime, calendars, calendars / "roster.yaml", interval=0, settle=0,
+                                notify=notify_on_worker_loop(runtime))
+    with EmbeddedWorker(runtime, settings, broker=make_broker(None), reloader=watcher) as worker:
+        worker.scheduler.tick()
+        worker.drain()
+        assert UID not in runtime.duties
+
+        # 1. A new duty file appears: planned on the next tick, sent when due.
+        _write(calendars / "hop-giao-ban.ics", MEETING.format(description="Mang sổ ghi chép."))
+        report = worker.scheduler.tick()
+        assert UID in runtime.duties and report.plan.duties_planned == 1
+        assert _statuses(runtime.engine, UID)["pending"]
+        clock.set(vn(2024, 10, 7, 7, 30))
+        worker.scheduler.tick()
+        worker.drain()
+        assert "Họp giao ban tổ" in out.getvalue() and "Mang sổ ghi chép." in out.getvalue()
+
+        # 2. A broken edit elsewhere: the last good version stays, admins hear it once.
+        radio = calendars / "radio-weekly.ics"
+        good_radio = radio.read_text(encoding="utf-8")
+        rrule_line = good_radio.splitlines().index("RRULE:FREQ=WEEKLY;BYDAY=FR") + 1
+        duties_before, roster_before = runtime.duties, runtime.roster
+        _write(radio, good_radio.replace("BYDAY=FR", "BYDAY=XX"))
+        _write(calendars / "hop-giao-ban.ics", MEETING.format(description="Mang theo máy tính bảng."))
+        outcome = watcher.check()
+        assert outcome is not None and outcome.status == "rejected"
+        assert runtime.duties is duties_before and runtime.roster is roster_before
+        assert runtime.duties[UID].description == "Mang sổ ghi chép."  # the edit waits with the rest
+        assert [(Path(p.file).name, p.line) for p in outcome.problems] == [("radio-weekly.ics", rrule_line)]
+        logged = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        assert any(f"radio-weekly.ics:{rrule_line}" in m and "bad RRULE" in m for m in logged), logged
+        text = out.getvalue()
+        # The admin (role admin, language en) is told in their chat, with file and line.
+        assert "Trần Quốc Việt [riêng" in text
+        assert "The previous version stays in use" in text
+        assert f"• radio-weekly.ics:{rrule_line} (UID radio-chuyen-doi-so@reminders): bad RRULE" in text
+        for _ in range(3):  # the same bad version, saved again: no second message
+            _write(radio, good_radio.replace("BYDAY=FR", "BYDAY=XX"))
+            worker.scheduler.tick()
+            worker.drain()
+        assert out.getvalue().count("The previous version stays in use") == 1
+
+        # 3. Fixed: the pending edit goes live, and the admin hears that it is fine again.
+        _write(radio, good_radio)
+        outcome = watcher.check()
+        assert outcome is not None and outcome.status == "reloaded"
+        assert runtime.duties[UID].description == "Mang theo máy tính bảng."
+        assert "The duty files are valid again" in out.getvalue()
+        clock.set(vn(2024, 10, 8, 7, 30))
+        worker.scheduler.tick()
+        worker.drain()
+        assert "Mang theo máy tính bảng." in out.getvalue()
+
+        # 4. Deleted: pending reminders cancelled, sent ones and acknowledgements kept.
+        sent = _statuses(runtime.engine, UID)["sent"]
+        assert sent == {"2024-10-07T01:00:00Z", "2024-10-08T01:00:00Z"}
+        with runtime.engine.connect() as conn:
+            first = conn.execute(select(DeliveryRow.id).join(OccurrenceRow).where(
+                OccurrenceRow.duty_uid == UID, DeliveryRow.status == "sent").order_by(DeliveryRow.id)).scalar()
+        record_acknowledgement(runtime.engine, runtime.roster, runtime.duties, code=delivery_code(first),
+                               person_id="nguyen-van-an", channel="console", now=clock())
+        (calendars / "hop-giao-ban.ics").unlink()
+        report = worker.scheduler.tick()
+        worker.drain()
+        assert UID not in runtime.duties
+        assert report.plan.removed_duties == [UID]
+        after = _statuses(runtime.engine, UID)
+        assert after["sent"] == sent
+        assert "pending" not in after and len(after["cancelled"]) == 8
+        with runtime.engine.connect() as conn:
+            occurrences = dict(conn.execute(select(OccurrenceRow.recurrence_id, OccurrenceRow.status)
+                                            .where(OccurrenceRow.duty_uid == UID)).all())
+            acks = conn.execute(select(AcknowledgementRow.person_id)).scalars().all()
+        assert occurrences["2024-10-07T01:00:00Z"] == "scheduled"  # history stays as it was
+        assert occurrences["2024-10-09T01:00:00Z"] == "removed"
+        assert acks == ["nguyen-van-an"]
+    runtime.engine.dispose()
+
+
+def test_touch_without_change_and_interval(calendars, sqlite_url):
+    settings = _settings(calendars, sqlite_url)
+    runtime = open_runtime(settings, adapters={})
+    watcher = DefinitionWatcher(runtime, calendars, calendars / "roster.yaml", interval=0, settle=0)
+    duties = runtime.duties
+    radio = calendars / "radio-weekly.ics"
+    _write(radio, radio.read_text(encoding="utf-8"))  # saved, not changed
+    assert watcher.check() is None and runtime.duties is duties
+    _write(calendars / "roster.yaml", (calendars / "roster.yaml").read_text(encoding="utf-8")
+           .replace("Tổ CNSCĐ thôn Tây", "Tổ CNSCĐ thôn Tây mới"))
+    outcome = watcher.check()
+    assert outcome is not None and outcome.status == "reloaded"
+    assert runtime.roster.teams["thon-tay"].name == "Tổ CNSCĐ thôn Tây mới"
+    # At most one look per interval; a file still being written is left for the next look.
+    slow = DefinitionWatcher(runtime, calendars, calendars / "roster.yaml", interval=60, settle=0)
+    _write(radio, radio.read_text(encoding="utf-8").replace("Đài truyền thanh xã", "Đài xã"))
+    assert slow.check() is None
+    assert slow.check(force=True).status == "reloaded"
+    settling = DefinitionWatcher(runtime, calendars, calendars / "roster.yaml", interval=0, settle=30)
+    radio.write_text(radio.read_text(encoding="utf-8").replace("Đài xã", "Đài"), encoding="utf-8")
+    assert settling.check() is None
+    os.utime(radio, (time.time() - 60, time.time() - 60))
+    assert settling.check().status == "reloaded"
+    runtime.engine.dispose()
+
+
+def test_send_worker_renders_the_edited_duty(calendars, sqlite_url):
+    """A separate send worker (its own runtime, as in `dramatiq reminders.jobs.worker`) takes
+    up the edit before it renders, though the scheduler was the one that saw it first."""
+    _write(calendars / "hop-giao-ban.ics", MEETING.format(description="Mang sổ ghi chép."))
+    settings = _settings(calendars, sqlite_url)
+    clock = VirtualClock(vn(2024, 10, 7, 6, 0))
+    planning = open_runtime(settings, clock=clock, adapters={}, worker_id="scheduler")
+    out = io.StringIO()
+    sending = open_runtime(settings, clock=clock, adapters={"console": ConsoleAdapter(out, clock)})
+    broker = make_broker(None)
+    worker_watcher = DefinitionWatcher(sending, calendars, calendars / "roster.yaml", interval=0, settle=0)
+    broker.add_middleware(RefreshDefinitions(worker_watcher))
+    scheduler = Scheduler(planning, enqueue, horizon=settings.horizon, reloader=DefinitionWatcher(
+        planning, calendars, calendars / "roster.yaml", interval=0, settle=0))
+    with EmbeddedWorker(sending, settings, broker=broker, reloader=None) as worker:
+        scheduler.tick()
+        _write(calendars / "hop-giao-ban.ics", MEETING.format(description="Mang theo máy tính bảng."))
+        clock.set(vn(2024, 10, 7, 7, 30))
+        scheduler.tick()
+        worker.drain()
+    text = out.getvalue()
+    assert "Họp giao ban tổ" in text
+    assert "Mang theo máy tính bảng." in text and "Mang sổ ghi chép." not in text
+    assert sending.duties[UID].description == "Mang theo máy tính bảng."
+    planning.engine.dispose()
+    sending.engine.dispose()
+
+
+def test_scheduler_process_tells_admins_through_its_own_adapters(calendars, sqlite_url, tmp_path):
+    """`reminders scheduler` runs without adapters: a notice opens them, sends, closes."""
+    runtime = open_runtime(_settings(calendars, sqlite_url), adapters={})
+    console_file = tmp_path / "console.txt"
+    notify = notify_with_own_adapters(runtime.engine, ["console"], {"REMINDERS_CONSOLE_FILE": str(console_file)})
+    notify(runtime.roster, lambda language: f"notice in {language}")
+    text = console_file.read_text(encoding="utf-8")
+    assert "Trần Quốc Việt [riêng terminal]" in text and "notice in en" in text
+    assert text.count("notice in") == 1  # the admin only, not officials or members
+    bind(runtime.engine, "person:quan-tri-xa", "console", "admin-chat", vn(2024, 10, 7))
+    notify(runtime.roster, lambda language: "second notice")
+    assert "Trần Quốc Việt [riêng admin-chat]" in console_file.read_text(encoding="utf-8")
+    runtime.engine.dispose()
+
+
+@pytest.mark.parametrize("value, expected", [("", 5.0), ("2.5", 2.5), ("0", 0.0)])
+def test_reload_interval_setting(value, expected):
+    from reminders.reload import interval_from
+
+    assert interval_from({"REMINDERS_RELOAD_SECONDS": value}) == expected
