@@ -576,5 +576,13 @@ def invite(member_ids, bot_username, calendars_dir, roster_path) -> None:
     Console(highlight=False, width=200).print(table)
 
 
+from .cli_teams import teams  # noqa: E402  (its commands import this module when they run)
+
+main.add_command(teams)
+from .cli_report import report  # noqa: E402  (needs this module's helpers, defined above)
+
+main.add_command(report)
+
+
 if __name__ == "__main__":
     main()
