@@ -7,6 +7,8 @@ UID, standard recurrence properties, each VALARM one reminder, and four X- prope
     X-REMINDER-TO       group | members | leader         (comma-separated; default group)
     X-REMINDER-ACK      TRUE | FALSE                     (default TRUE)
     X-REMINDER-CHECKIN;ANSWER=number|yesno|text[;LANGUAGE=en]:<question>
+    X-REMINDER-FOLLOWUP:NUDGE=PT2H;TIMES=1;LEADER=PT4H;COMMUNE=P1D | NONE
+    X-REMINDER-HOLIDAY:KEEP | SKIP | PREVIOUS | NEXT            (default KEEP)
 
 and, inside a VALARM, X-REMINDER-KIND:CHECKIN to ask the check-in question at that alarm.
 """
@@ -27,6 +29,7 @@ import recurring_ical_events
 from dateutil.rrule import rrulestr
 from icalendar.parser import Contentline
 
+from .dutypolicy import DEFAULT_FOLLOWUP, NO_FOLLOWUP, FollowUpPolicy, parse_followup, parse_holiday
 from .errors import InvalidInput, Problem
 from .icsscan import ComponentLines, scan, unfold
 from .roster import Roster
@@ -96,6 +99,9 @@ class Duty:
     fingerprint: str
     all_day: bool = False
     override_alarms: dict[str, tuple[Alarm, ...]] = field(default_factory=dict)
+    followup: FollowUpPolicy = DEFAULT_FOLLOWUP  # nudges and escalation when not acknowledged
+    holiday: str = "KEEP"  # what an occurrence on a Vietnamese public holiday does
+    holiday_moves: dict[str, str] = field(default_factory=dict)  # recurrence id -> holiday name
 
     @property
     def zone(self) -> ZoneInfo:
@@ -372,6 +378,21 @@ def _build_duty(reader: _FileReader, master: icalendar.Component, lines: Compone
     ack_text = _text(master, "X-REMINDER-ACK", "TRUE").upper()
     if ack_text not in ("TRUE", "FALSE"):
         reader.fail(lines.line_of("X-REMINDER-ACK"), f"X-REMINDER-ACK must be TRUE or FALSE, not {ack_text}", uid)
+    followup = DEFAULT_FOLLOWUP if ack_text != "FALSE" else NO_FOLLOWUP
+    if master.get("X-REMINDER-FOLLOWUP") is not None:
+        try:
+            followup = parse_followup(_text(master, "X-REMINDER-FOLLOWUP"))
+        except ValueError as exc:
+            reader.fail(lines.line_of("X-REMINDER-FOLLOWUP"), str(exc), uid)
+        if ack_text == "FALSE" and followup.enabled:
+            reader.fail(lines.line_of("X-REMINDER-FOLLOWUP"), "X-REMINDER-FOLLOWUP needs acknowledgements, "
+                        "but this duty has X-REMINDER-ACK:FALSE (remove one of them)", uid)
+    holiday = "KEEP"
+    if master.get("X-REMINDER-HOLIDAY") is not None:
+        try:
+            holiday = parse_holiday(_text(master, "X-REMINDER-HOLIDAY"))
+        except ValueError as exc:
+            reader.fail(lines.line_of("X-REMINDER-HOLIDAY"), str(exc), uid)
     checkin = None
     questions: dict[str, str] = {}
     answer_type = "text"
@@ -414,7 +435,7 @@ def _build_duty(reader: _FileReader, master: icalendar.Component, lines: Compone
                 address=address or ("group",), ack=ack_text != "FALSE", checkin=checkin, alarms=alarms,
                 timezone=zone_name, file=reader.file, line=lines.line, sequence=sequence,
                 calendar=calendar, fingerprint=fingerprint, all_day=all_day,
-                override_alarms=override_alarms)
+                override_alarms=override_alarms, followup=followup, holiday=holiday)
 
 
 def _check_expansion(reader: _FileReader, duty: Duty, lines: ComponentLines) -> None:
@@ -496,6 +517,10 @@ def load_duties(directory: str | Path, roster: Roster | None = None) -> dict[str
                            explicit_zone=explicit)
         if duty is not None:
             _check_expansion(reader, duty, lines)
+            if duty.holiday != "KEEP" and not reader.problems:
+                from .holidays_policy import apply_holiday_policy
+
+                apply_holiday_policy(duty)
             duties[uid] = duty
             if roster is not None:
                 _check_audience(reader, duty, lines, roster)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -32,10 +32,14 @@ class DeliveryRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("occurrence_id", "recipient", "kind", name="uq_delivery_key"),
         Index("ix_delivery_status_due", "status", "due_at"),
+        # Rows of no occurrence (a weekly digest): one per recipient and kind ("digest:2024-W41").
+        Index("uq_delivery_standalone", "recipient", "kind", unique=True,
+              sqlite_where=text("occurrence_id IS NULL"), postgresql_where=text("occurrence_id IS NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    occurrence_id: int = Field(foreign_key="occurrence.id", index=True)
+    # None only for messages about no single occurrence (weekly digests, kind "digest:<week>").
+    occurrence_id: int | None = Field(default=None, foreign_key="occurrence.id", index=True)
     recipient: str = Field(max_length=128)  # "team:<id>" (group chat) or "person:<id>"
     team_id: str = Field(index=True, max_length=128)
     kind: str = Field(max_length=32)  # "reminder-<n>" | "checkin-<n>"
@@ -143,3 +147,21 @@ class FeedTokenRow(SQLModel, table=True):
     label: str = ""
     created_at: datetime
     revoked_at: datetime | None = None
+
+
+class AuditEventRow(SQLModel, table=True):
+    """What happened, when and by whom: sends, failures, retries, acknowledgements (own or on
+    someone's behalf), snoozes, escalations. Append-only; `reminders audit` lists it."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_occurrence_at", "occurrence_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    event: str = Field(max_length=32)  # sent | failed | retry | ack | on-behalf | snooze | escalation | ...
+    occurrence_id: int | None = Field(default=None, foreign_key="occurrence.id")
+    delivery_id: int | None = Field(default=None)  # no foreign key: the trail outlives the outbox
+    team_id: str | None = Field(default=None, max_length=128, index=True)
+    actor: str | None = Field(default=None, max_length=128)  # who did it: person id, "system"
+    recipient: str | None = Field(default=None, max_length=128)  # whom it concerned
+    detail: str | None = None

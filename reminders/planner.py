@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from .duties import Alarm, Duty, Occurrence
 from .expand import alarm_reach, occurrences, reminder_times
 from .models import DeliveryRow, OccurrenceRow, PlanStateRow
+from .quiet import place
 from .roster import Roster, Team, roster_fingerprint
 from .timeutil import as_utc, from_naive_utc
 
@@ -60,6 +61,20 @@ def expires_at(alarm: Alarm, due: datetime, occurrence: Occurrence) -> datetime:
     if alarm.kind == "checkin":
         return max(due, occurrence.end) + CHECKIN_GRACE
     return max(occurrence.end, due + LATE_REMINDER_GRACE)
+
+
+def quiet_time(alarm: Alarm, due: datetime, occurrence: Occurrence,
+               team: Team) -> tuple[datetime, datetime] | None:
+    """(due, expiry) of one reminder for one team, out of the team's quiet hours: deferred to
+    the morning, or moved before the night if its occurrence would be over by the morning
+    (a check-in: if its grace would be over). None if there is no moment left to send it."""
+    from zoneinfo import ZoneInfo
+
+    deadline = expires_at(alarm, due, occurrence) if alarm.kind == "checkin" else occurrence.end
+    placed = place(due, team.quiet, ZoneInfo(team.timezone), deadline=deadline)
+    if placed is None:
+        return None
+    return placed, expires_at(alarm, placed, occurrence)
 
 
 def recipients(duty: Duty, team: Team, roster: Roster) -> list[str]:
@@ -132,13 +147,17 @@ class Planner:
             for alarm, due in reminder_times(duty, occ):
                 if not (since <= due < until):
                     continue
-                expiry = expires_at(alarm, due, occ)
-                if expiry <= now:
-                    continue
+                placed: dict[tuple, tuple[datetime, datetime] | None] = {}
                 for team, keys in fanout:
+                    quiet_key = (team.quiet, team.timezone)
+                    if quiet_key not in placed:
+                        placed[quiet_key] = quiet_time(alarm, due, occ, team)
+                    if placed[quiet_key] is None or placed[quiet_key][1] <= now:
+                        continue
+                    team_due, expiry = placed[quiet_key]
                     for recipient in keys:
                         planned.append(PlannedDelivery(occ.recurrence_id, recipient, team.id,
-                                                       alarm.key, due, expiry))
+                                                       alarm.key, team_due, expiry))
         return planned
 
     def _plan_duty(self, duty: Duty, roster: Roster, since: datetime, until: datetime, now: datetime,

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from .errors import InvalidInput, Problem
+from .quiet import DEFAULT as DEFAULT_QUIET
+from .quiet import QuietHours, parse_quiet
 from .timeutil import DEFAULT_TZ
 from .yamlsource import Located, load_located_yaml
 
@@ -39,6 +41,7 @@ class Team:
     timezone: str
     chats: dict[str, str]
     member_ids: tuple[str, ...]
+    quiet: QuietHours | None = DEFAULT_QUIET  # no messages then (None: no quiet hours)
 
     @property
     def recipient_key(self) -> str:
@@ -51,12 +54,14 @@ class Commune:
     name: str
     timezone: str
     official_ids: tuple[str, ...]
+    quiet: QuietHours | None = DEFAULT_QUIET
 
 
 @dataclass
 class Roster:
     source: str
     timezone: str = DEFAULT_TZ
+    quiet: QuietHours | None = DEFAULT_QUIET
     communes: dict[str, Commune] = field(default_factory=dict)
     teams: dict[str, Team] = field(default_factory=dict)
     people: dict[str, Person] = field(default_factory=dict)
@@ -121,6 +126,15 @@ class _Reader:
             return {}
         return {str(k): str(v) for k, v in value.items() if v not in (None, "")}
 
+    def quiet(self, node: Located, default: QuietHours | None) -> QuietHours | None:
+        if "quiet_hours" not in node:
+            return default
+        try:
+            return parse_quiet(node.get("quiet_hours"))
+        except ValueError as exc:
+            self.fail(node.key_lines.get("quiet_hours", node.line), str(exc))
+            return default
+
     def language(self, node: Located, default: str) -> str:
         lang = self.text(node, "language", required=False, default=default)
         if lang not in LANGUAGES:
@@ -178,6 +192,7 @@ class _Reader:
             raise InvalidInput(self.problems)
         roster = Roster(str(self.path))
         roster.timezone = self.timezone(tree, DEFAULT_TZ)
+        roster.quiet = self.quiet(tree, DEFAULT_QUIET)
         default_lang = self.language(tree, "vi")
         for cnode in self.items(tree, "communes"):
             cid = self.text(cnode, "id")
@@ -189,7 +204,8 @@ class _Reader:
                 if (pid := self.person(o, roster, default_lang, commune=cid, default_role="official"))
             )
             roster.communes[cid] = Commune(cid, self.text(cnode, "name"),
-                                           self.timezone(cnode, roster.timezone), officials)
+                                           self.timezone(cnode, roster.timezone), officials,
+                                           self.quiet(cnode, roster.quiet))
         for tnode in self.items(tree, "teams"):
             self._team(tnode, roster, default_lang)
         if not roster.teams and not self.problems:
@@ -216,8 +232,10 @@ class _Reader:
             self.fail(tnode.line, f"team '{tid}' has no members")
         elif not any(roster.people[m].role == "leader" for m in members):
             self.fail(tnode.line, f"team '{tid}' has no leader (set role: leader on one member)")
+        quiet = self.quiet(tnode, roster.communes[commune].quiet if commune in roster.communes
+                           else roster.quiet)
         roster.teams[tid] = Team(tid, self.text(tnode, "name"), commune, lang, tz,
-                                 self.chats(tnode), members)
+                                 self.chats(tnode), members, quiet)
 
 
 def load_roster(path: str | Path) -> Roster:
@@ -244,5 +262,5 @@ def roster_fingerprint(roster: Roster) -> str:
     payload: list[Any] = [roster.timezone]
     for team in sorted(roster.teams.values(), key=lambda t: t.id):
         payload.append((team.id, team.commune_id, team.timezone, sorted(team.chats.items()),
-                        [(p.id, p.role) for p in roster.members(team)]))
+                        [(p.id, p.role) for p in roster.members(team)], str(team.quiet)))
     return hashlib.sha256(repr(payload).encode()).hexdigest()[:16]
