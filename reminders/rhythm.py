@@ -24,7 +24,7 @@ from babel.lists import format_list
 from dateutil.rrule import rrulestr
 
 from .errors import RemindersError
-from .i18n import t
+from .i18n import N_, t
 
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 WORKING_DAYS = WEEKDAYS[:5]
@@ -229,6 +229,7 @@ class _Unclear(Exception):
 
 
 def _unclear(message: str, **values: object) -> _Unclear:
+    """Both languages at once: the error shows English too when the phrase was English."""
     return _Unclear(t("vi", message, **values), t("en", message, **values))
 
 
@@ -251,12 +252,12 @@ class _Facts:
     def freq(self, unit: str, interval: int = 1) -> None:
         name = FREQS[unit]
         if self.freqs.get(name, interval) != interval:
-            raise _unclear("two different intervals for the same rhythm")
+            raise _unclear(N_("two different intervals for the same rhythm"))
         self.freqs[name] = interval
 
     def at(self, value: time) -> None:
         if self.time is not None and self.time != value:
-            raise _unclear("two different times of day; a duty has one start time")
+            raise _unclear(N_("two different times of day; a duty has one start time"))
         self.time = value
 
     def weekday(self, code: str) -> None:
@@ -271,7 +272,7 @@ def _interval(m: re.Match, f: _Facts) -> None:
     count = m.group("n")
     number = 2 if count in ("other", "second") else int(count)
     if number < 1:
-        raise _unclear("an interval must be at least 1")
+        raise _unclear(N_("an interval must be at least 1"))
     f.freq(_UNITS[m.group("u")], number)
 
 
@@ -324,7 +325,7 @@ def _time_range(m: re.Match, f: _Facts) -> None:
     f.at(begin)
     span = datetime.combine(date.min, end) - datetime.combine(date.min, begin)
     if span <= timedelta(0):
-        raise _unclear("the end time must come after the start time")
+        raise _unclear(N_("the end time must come after the start time"))
     f.duration = span
 
 
@@ -349,7 +350,7 @@ def _start(m: re.Match, f: _Facts) -> None:
 def _count(m: re.Match, f: _Facts) -> None:
     f.count = int(m.group("n"))
     if f.count < 1:
-        raise _unclear("an interval must be at least 1")
+        raise _unclear(N_("an interval must be at least 1"))
 
 
 def _slash_date(m: re.Match, f: _Facts) -> None:
@@ -456,7 +457,7 @@ def _recognise(text: str) -> tuple[_Facts, list[str], list[str], str, list[_Uncl
             except _Unclear as exc:
                 problems.append(exc)
             except (ValueError, KeyError):
-                problems.append(_unclear("{words} is not a possible date or time",
+                problems.append(_unclear(N_("{words} is not a possible date or time"),
                                          words=_quote(_original(text, index, match.span()))))
             spans.append(match.span())
             if language:
@@ -521,7 +522,7 @@ def parse_rhythm(text: str, start: date | None = None, *, today: date | None = N
                            meaning=meaning)
 
     if not text:
-        raise refuse(_unclear("the rhythm is empty"))
+        raise refuse(_unclear(N_("the rhythm is empty")))
     begin = facts.start or start or today or date.today()
     try:
         if problems:
@@ -539,20 +540,20 @@ def _resolve(f: _Facts, begin: date) -> tuple[icalendar.vRecur | None, date]:
     """One RRULE from the facts, or _Unclear saying what is missing or contradictory."""
     freqs = dict(f.freqs)
     if f.until and f.count:
-        raise _unclear("both an end date and a number of times; give one")
+        raise _unclear(N_("both an end date and a number of times; give one"))
     for month in f.months:
         if not 1 <= month <= 12:
-            raise _unclear("there is no month {month}", month=month)
+            raise _unclear(N_("there is no month {month}"), month=month)
     for day in f.monthdays:
         if day != -1 and not 1 <= day <= 31:
-            raise _unclear("there is no day {day} in a month", day=day)
+            raise _unclear(N_("there is no day {day} in a month"), day=day)
     if f.months and f.monthdays:
         longest = max(_calendar.monthrange(2024, month)[1] for month in f.months)
         if max(f.monthdays) > longest:
-            raise _unclear("day {day} does not exist in that month", day=max(f.monthdays))
+            raise _unclear(N_("day {day} does not exist in that month"), day=max(f.monthdays))
     if f.working_days:
         if any(code not in WORKING_DAYS for code in f.weekdays) or (f.weekdays and f.setpos):
-            raise _unclear("working days and other weekdays at once")
+            raise _unclear(N_("working days and other weekdays at once"))
         f.weekdays = list(WORKING_DAYS)
     ordinal = any(code[0] in "-0123456789" for code in f.weekdays)
     if len(freqs) > 1:
@@ -561,8 +562,10 @@ def _resolve(f: _Facts, begin: date) -> tuple[icalendar.vRecur | None, date]:
         if set(freqs) == {"DAILY", "YEARLY"} and f.months:
             freqs.pop("DAILY" if f.monthdays else "YEARLY")
         else:
-            raise _unclear("two different rhythms ({a} and {b}); say one", a=sorted(freqs)[0].lower(),
-                           b=sorted(freqs)[1].lower())
+            units = [{v: k for k, v in FREQS.items()}[name] for name in sorted(freqs)]
+            message = N_("two different rhythms ({a} and {b}); say one")
+            raise _Unclear(*(t(lang, message, a=_every_words(units[0], 1, lang), b=_every_words(units[1], 1, lang))
+                             for lang in ("vi", "en")))
     freq, interval = next(iter(freqs.items())) if freqs else (None, 1)
     if freq is None and f.implied:
         freq = f.implied
@@ -575,31 +578,31 @@ def _resolve(f: _Facts, begin: date) -> tuple[icalendar.vRecur | None, date]:
         elif f.monthdays and f.months and f.year:
             freq, once = "YEARLY", True
         elif f.monthdays and f.months:
-            raise _unclear("a date without 'every year' (hằng năm) or a year: say 'hằng năm' to repeat it, "
-                           "or add the year for a single date")
+            raise _unclear(N_("a date without 'every year' (hằng năm) or a year: say 'hằng năm' to repeat it, "
+                           "or add the year for a single date"))
         elif f.monthdays:
-            raise _unclear("a day of the month without 'every month' (hằng tháng)")
+            raise _unclear(N_("a day of the month without 'every month' (hằng tháng)"))
         elif f.months:
-            raise _unclear("a month without a day")
+            raise _unclear(N_("a month without a day"))
         else:
-            raise _unclear("how often is missing (every day, every week, every month, every year)")
+            raise _unclear(N_("how often is missing (every day, every week, every month, every year)"))
     elif f.year:
-        raise _unclear("a year together with a repeating rhythm; for the first day use 'bắt đầu từ' + a date")
+        raise _unclear(N_("a year together with a repeating rhythm; for the first day use 'bắt đầu từ' + a date"))
     if f.setpos and freq not in ("MONTHLY", "YEARLY"):
-        raise _unclear("the first or last working day needs a month ('của tháng')")
+        raise _unclear(N_("the first or last working day needs a month ('của tháng')"))
     if ordinal and freq not in ("MONTHLY", "YEARLY"):
-        raise _unclear("'the first/last weekday' needs a month ('của tháng')")
+        raise _unclear(N_("'the first/last weekday' needs a month ('của tháng')"))
     if f.monthdays and freq in ("WEEKLY",):
-        raise _unclear("days of the month in a weekly rhythm")
+        raise _unclear(N_("days of the month in a weekly rhythm"))
     if f.months and freq == "MONTHLY":
-        raise _unclear("a month named in a monthly rhythm")
+        raise _unclear(N_("a month named in a monthly rhythm"))
     if freq == "YEARLY" and (f.weekdays and not f.months):
-        raise _unclear("weekdays in a yearly rhythm need a month")
+        raise _unclear(N_("weekdays in a yearly rhythm need a month"))
     if freq == "YEARLY" and f.months and not (f.monthdays or f.weekdays):
-        raise _unclear("a month without a day")
+        raise _unclear(N_("a month without a day"))
     if freq == "DAILY" and (f.monthdays or f.months) and "YEARLY" not in f.freqs:
-        raise _unclear("a date without 'every year' (hằng năm) or a year: say 'hằng năm' to repeat it, "
-                       "or add the year for a single date")
+        raise _unclear(N_("a date without 'every year' (hằng năm) or a year: say 'hằng năm' to repeat it, "
+                       "or add the year for a single date"))
     # What the phrase leaves open comes from the first day, and is then written into the
     # rule, so that it is shown before anything is saved (never left implicit).
     if freq == "WEEKLY" and not f.weekdays:
@@ -626,10 +629,10 @@ def _resolve(f: _Facts, begin: date) -> tuple[icalendar.vRecur | None, date]:
         parts["BYSETPOS"] = [f.setpos]
     first = _first_day(parts, begin)
     if first is None:
-        raise _unclear("the rhythm never comes on or after {date}", date=begin.isoformat())
+        raise _unclear(N_("the rhythm never comes on or after {date}"), date=begin.isoformat())
     if f.until:
         if f.until < first:
-            raise _unclear("the end date {until} comes before the first day {first}",
+            raise _unclear(N_("the end date {until} comes before the first day {first}"),
                            until=f.until.isoformat(), first=first.isoformat())
         parts["UNTIL"] = f.until  # rewritten by the writer in UTC for timed duties
     if once and parts["COUNT"] == 1:
