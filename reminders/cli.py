@@ -550,29 +550,44 @@ def members() -> None:
 
 
 @members.command()
-@click.argument("member_ids", nargs=-1, required=True)
+@click.argument("member_ids", nargs=-1)
+@click.option("--team", "team_ids", multiple=True, help="Every member of this team; repeatable.")
+@click.option("--commune", "commune_ids", multiple=True, help="Every team member in this commune; repeatable.")
+@click.option("--sheet", "sheet_dir", type=click.Path(file_okay=False),
+              help="Write a printable A4 sheet (index.html, one card and QR code per person) here.")
 @click.option("--bot-username", envvar="TELEGRAM_BOT_USERNAME", required=True,
               help="The bot's @username, for the t.me deep link (or $TELEGRAM_BOT_USERNAME).")
 @definitions_options
 @friendly
-def invite(member_ids, bot_username, calendars_dir, roster_path) -> None:
+def invite(member_ids, team_ids, commune_ids, sheet_dir, bot_username, calendars_dir, roster_path) -> None:
     """One-time invite codes and their Telegram deep links (`/start <code>`)."""
     from .db import make_engine
     from .invites import create_invite, deep_link
+    from .invitesheet import make_cards, select_people, write_sheet
     from .service import load_definitions
 
     settings = settings_for(calendars_dir, roster_path)
     _, roster = load_definitions(settings.calendars, settings.roster)
-    unknown = [m for m in member_ids if m not in roster.people]
+    people, unknown = select_people(roster, member_ids, team_ids, commune_ids)
     if unknown:
         _fail(t(LANG, "Not on the roster: {ids}.", ids=", ".join(unknown)))
+    if not people:
+        _fail(t(LANG, "Name people, or give --team or --commune."), 2)
     engine = make_engine(settings.database_url)
+    bot_username = bot_username.lstrip("@")
+    codes = {person.id: create_invite(engine, person.id, utcnow()) for person in people}
+    if sheet_dir:
+        page = write_sheet(sheet_dir, make_cards(roster, people, codes, bot_username),
+                           title=t(LANG, "Invite codes"), language=LANG)
+        out.print(t(LANG, "Wrote {count} invite cards to {path}. Print it, hand the cards out, then delete "
+                          "the folder: the codes work until used.", count=len(people), path=str(page)),
+                  markup=False, soft_wrap=True)
+        return
     table = Table(title=t(LANG, "Invite codes"))
     for column in (t(LANG, "Person"), t(LANG, "Code"), t(LANG, "Link")):
         table.add_column(column)
-    for member in member_ids:
-        code = create_invite(engine, member, utcnow())
-        table.add_row(roster.people[member].name, code, deep_link(bot_username.lstrip("@"), code))
+    for person in people:
+        table.add_row(person.name, codes[person.id], deep_link(bot_username, codes[person.id]))
     Console(highlight=False, width=200).print(table)
 
 

@@ -69,4 +69,4 @@ def import_csv(csv_file, replace, dry_run, roster_path, calendars_dir) -> None:
         lines.append(t(lang, "Removed: {ids}.", ids=", ".join(report.removed)))
     lines.append(t(lang, "Checked only; nothing was written (--dry-run).") if dry_run
                  else t(lang, "Wrote {path}.", path=settings.roster))
-    cli.out.print("\n".join(lines), markup=False)
+    cli.out.print("\n".join(lines), markup=False, soft_wrap=True)

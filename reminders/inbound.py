@@ -74,10 +74,12 @@ def first_time(rt: Runtime, event: Inbound, now: datetime) -> bool:
     """Record the event id; False if it was seen before (a replayed webhook or update)."""
     dialect = postgresql if rt.engine.dialect.name == "postgresql" else sqlite
     with rt.engine.begin() as conn:
+        # RETURNING, not rowcount: SQLAlchemy adds an implicit RETURNING on PostgreSQL,
+        # and then reports rowcount -1 -- every message would look like a replay.
         inserted = conn.execute(dialect.insert(InboundEventRow).values(
             adapter=event.adapter, event_id=event.event_id, received_at=as_utc(now)
-        ).on_conflict_do_nothing()).rowcount
-    return inserted == 1
+        ).on_conflict_do_nothing().returning(InboundEventRow.id)).first()
+    return inserted is not None
 
 
 def is_done_word(text: str) -> bool:
@@ -113,6 +115,10 @@ def handle(rt: Runtime, event: Inbound, now: datetime | None = None) -> Outcome 
         if event.is_group and event.action is None and not command.startswith("/"):
             return Outcome()  # a household in the group chatting: not for us
         return Outcome(reply=t("vi", NOT_ON_ROSTER), alert=event.action is not None)
+    if command in ("/duties", "/preview", "/remindnow"):
+        from .admin_commands import admin_command  # imports this module
+
+        return admin_command(rt, event, person, command, argument.strip(), now)
     if command == "/bind":
         return _bind_group(rt, event, person, now)
     if command == "/calendar":
