@@ -72,6 +72,13 @@ class FeedCache:
         scope_text = scope_for(self.runtime.engine, token)
         return None if scope_text is None else self._current(Scope.parse(scope_text))
 
+    def definitions_changed(self) -> None:
+        """After a hot reload (reminders.reload): the roster's fingerprint and checks are stale."""
+        from .board import names_fingerprint  # feeds show names too (who confirmed, the title)
+
+        self._roster_fp = roster_fingerprint(self.runtime.roster) + names_fingerprint(self.runtime.roster)
+        self._checked.clear()
+
     def invalidate(self) -> None:
         """Forget version checks (after an acknowledgement made in this process)."""
         self._checked.clear()

@@ -1,4 +1,4 @@
-"""The web app: webhooks from chat platforms, /healthz and Prometheus /metrics.
+"""The web app: webhooks from chat platforms, feeds and boards, /healthz and Prometheus /metrics.
 
 Run with `uvicorn --factory reminders.web:create_app_from_env`.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from contextlib import asynccontextmanager
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -16,21 +17,31 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from .board import BoardPages
+from .board import respond as board_page
 from .bot import process
 from .feedcache import FeedCache
 from .metrics import DeliveryCollector
+from .reload import DefinitionWatcher, watch_in_background, watcher_for
 from .runtime import Runtime
 
 log = logging.getLogger("reminders.web")
 MAX_WEBHOOK_BYTES = 1_000_000
 
 
-def create_app(runtime: Runtime) -> Starlette:
+def create_app(runtime: Runtime, *, watcher: DefinitionWatcher | None = None) -> Starlette:
+    """`watcher`: hot reload of edited duty files and roster (reminders.reload), on a thread."""
+    stop_watching = threading.Event()
+
     @asynccontextmanager
     async def lifespan(app):
         for adapter in runtime.adapters.values():
             await adapter.start()
+        if watcher is not None:
+            watcher.listeners.append(lambda rt: feeds.definitions_changed())
+            watch_in_background(watcher, stop_watching)
         yield
+        stop_watching.set()
         for adapter in runtime.adapters.values():
             await adapter.close()
 
@@ -61,6 +72,11 @@ def create_app(runtime: Runtime) -> Starlette:
     async def feed(request: Request) -> Response:
         return await feeds.respond(request, request.path_params["token"])
 
+    boards = BoardPages(runtime)
+
+    async def board(request: Request) -> Response:
+        return await board_page(boards, request, request.path_params["token"])
+
     registry = CollectorRegistry()
     registry.register(DeliveryCollector(runtime.engine, runtime.clock))
 
@@ -70,6 +86,7 @@ def create_app(runtime: Runtime) -> Starlette:
 
     return Starlette(routes=[Route("/webhooks/{adapter}", webhook, methods=["POST"]),
                              Route("/feeds/{token}.ics", feed, methods=["GET", "HEAD"]),
+                             Route("/board/{token}", board, methods=["GET", "HEAD"]),
                              Route("/healthz", healthz), Route("/metrics", metrics)], lifespan=lifespan)
 
 
@@ -82,4 +99,6 @@ def create_app_from_env() -> Starlette:
     from .service import open_runtime
     from .settings import load_settings
 
-    return create_app(open_runtime(load_settings(), worker_id="web"))
+    settings = load_settings()
+    runtime = open_runtime(settings, worker_id="web")
+    return create_app(runtime, watcher=watcher_for(runtime, settings))

@@ -160,7 +160,8 @@ def test_edit_break_fix_delete_while_running(calendars, database_url, caplog):
         assert report.plan.removed_duties == [UID]
         after = _statuses(runtime.engine, UID)
         assert after["sent"] == sent
-        assert "pending" not in after and len(after["cancelled"]) == 8
+        assert "pending" not in after  # reminders and any follow-ups alike
+        assert {f"2024-10-{day:02d}T01:00:00Z" for day in range(9, 17)} <= after["cancelled"]
         with runtime.engine.connect() as conn:
             occurrences = dict(conn.execute(select(OccurrenceRow.recurrence_id, OccurrenceRow.status)
                                             .where(OccurrenceRow.duty_uid == UID)).all())
