@@ -51,6 +51,8 @@ class ReportTable:
     rows: list[list[Cell]] = field(default_factory=list)
     console: bool = True  # long machine-friendly tables go to files only
     sheet: str = ""
+    console_rows: list[list[Cell]] | None = None  # a shorter view for the terminal
+    console_title: str | None = None
 
 
 @dataclass
@@ -167,12 +169,17 @@ def _answers_table(answers: list[CheckinAnswer], roster: Roster, duties: Mapping
     table = ReportTable("answers", t(lang, "Check-in answers"), [
         t(lang, "Duty"), t(lang, "Day"), t(lang, "Team"), t(lang, "Person"), t(lang, "Answer"),
         t(lang, "Answered at"), t(lang, "Recorded by")])
+    table.console_title = t(lang, "Yes/no and text answers (the numbers are in the tables above)")
+    table.console_rows = []
     for a in answers:
         team = roster.teams.get(a.team_id)
         zone = ZoneInfo(team.timezone if team else roster.timezone)
         table.rows.append([a.summary, a.day.isoformat(), team_names.get(a.team_id, a.team_id),
                            _person_name(roster, a.person_id), _answer_cell(a, duties, lang),
                            a.at.astimezone(zone).strftime("%Y-%m-%d %H:%M"), _person_name(roster, a.recorded_by)])
+        duty = duties.get(a.duty_uid)
+        if duty is None or duty.checkin is None or duty.checkin.answer_type != "number":
+            table.console_rows.append(table.rows[-1])
     return table
 
 
@@ -180,10 +187,10 @@ def _sheet_names(tables: list[ReportTable]) -> None:
     """Excel sheet names: at most 31 characters, no []:*?/\\, unique."""
     used: set[str] = set()
     for table in tables:
-        base = SHEET_FORBIDDEN.sub(" ", table.title).strip()[:28] or table.key
+        base = SHEET_FORBIDDEN.sub(" ", table.title).strip()[:31].rstrip() or table.key
         name, n = base, 2
         while name.lower() in used:
-            name, n = f"{base[:27]} {n}", n + 1
+            name, n = f"{base[:28].rstrip()} {n}", n + 1
         used.add(name.lower())
         table.sheet = name
 
@@ -213,18 +220,19 @@ def print_report(report: Report, console) -> None:
 
     console.print(report.title, style="bold", markup=False)
     for table in report.tables:
-        if not table.console:
+        rows = table.rows if table.console_rows is None else table.console_rows
+        if not table.console or (table.console_rows is not None and not rows):
             continue
-        shown = Table(title=table.title, title_justify="left")
+        shown = Table(title=table.console_title or table.title, title_justify="left")
         for n, column in enumerate(table.columns):
-            numeric = n > 0 and all(row[n] is None or isinstance(row[n], int | float) for row in table.rows)
+            numeric = n > 0 and all(row[n] is None or isinstance(row[n], int | float) for row in rows)
             if ISO_DAY.fullmatch(column):  # 2024-10-01 -> 01/10: ten campaign days fit a terminal
                 column = f"{column[8:10]}/{column[5:7]}"
             shown.add_column(column, justify="right" if numeric else "left", overflow="fold")
-        if not table.rows:
+        if not rows:
             console.print(table.title + ": " + t(report.language, "nothing recorded."), markup=False)
             continue
-        for row in table.rows:
+        for row in rows:
             shown.add_row(*("—" if v is None else str(v) for v in row))
         console.print(shown)
 
@@ -264,24 +272,24 @@ def _write_xlsx(report: Report, path: Path) -> None:
 
 
 def _write_png(report: Report, path: Path) -> None:
-    """Completion rate per team as bars; per numeric check-in, totals per day stacked by team."""
+    """Completion rate per team as bars; per numeric check-in, the totals per day stacked by
+    team (a one-day check-in, like a monthly report, as one bar per team)."""
     from matplotlib import rc_context
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     lang = report.language
     rated = [c for c in report.completion if c.rate is not None]
-    by_duty = _by_duty(report.totals)
-    panels = [rows for rows in by_duty.values() if any(r.answers for r in rows)][:MAX_CHARTS]
+    panels = [rows for rows in _by_duty(report.totals).values() if any(r.answers for r in rows)][:MAX_CHARTS]
+    heights = [max(1.6, 0.8 + 0.35 * len(rated))] + [3.0] * len(panels)
     with rc_context({"font.family": CHART_FONT, "font.size": 9}):
-        figure = Figure(figsize=(10, 1.2 + 3.2 * (1 + len(panels))), dpi=110, layout="constrained")
+        figure = Figure(figsize=(10, 0.6 + sum(heights)), dpi=110, layout="constrained")
         FigureCanvasAgg(figure)
-        axes = figure.subplots(1 + len(panels), 1, squeeze=False)[:, 0]
+        axes = figure.subplots(len(heights), 1, squeeze=False, height_ratios=heights)[:, 0]
         figure.suptitle(report.title, fontsize=11, fontweight="bold")
         ax = axes[0]
-        names = [c.team_name for c in rated]
         rates = [100 * c.rate for c in rated]
-        bars = ax.barh(names, rates, color="#2a7ab0")
+        bars = ax.barh([c.team_name for c in rated], rates, color="#2a7ab0")
         ax.bar_label(bars, labels=[f"{r:.0f}%" for r in rates], padding=3)
         ax.set_xlim(0, 110)
         ax.invert_yaxis()
@@ -297,6 +305,14 @@ def _draw_totals(ax, rows: list[CheckinTotal], team_names: dict[str, str], lang:
     days = sorted({r.day for r in rows})
     teams = list(dict.fromkeys(r.team_id for r in rows))
     values = {(r.team_id, r.day): r.total for r in rows}
+    title = "\n".join(textwrap.wrap(rows[0].summary, 100))
+    if len(days) == 1:
+        heights = [values.get((team_id, days[0]), 0.0) for team_id in teams]
+        bars = ax.bar([team_names.get(team_id, team_id) for team_id in teams], heights, color="#2a7ab0")
+        ax.bar_label(bars, labels=[f"{_number(h)}" for h in heights], padding=2, fontsize=8)
+        ax.set_title(f"{title} — {days[0].strftime('%d/%m/%Y')}", loc="left")
+        ax.set_ylim(0, max(heights, default=0) * 1.15 or 1)
+        return
     labels = [d.strftime("%d/%m") for d in days]
     bottom = [0.0] * len(days)
     for team_id in teams:
@@ -305,14 +321,15 @@ def _draw_totals(ax, rows: list[CheckinTotal], team_names: dict[str, str], lang:
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     for x, total in enumerate(bottom):
         ax.annotate(f"{_number(total)}", (x, total), ha="center", va="bottom", fontsize=8)
-    ax.set_title("\n".join(textwrap.wrap(rows[0].summary, 100)) + " — " + t(lang, "total per day"), loc="left")
-    ax.margins(y=0.15)
+    ax.set_title(title + " — " + t(lang, "total per day"), loc="left")
+    ax.set_ylim(0, max(bottom, default=0) * 1.15 or 1)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
 
 def write_files(report: Report, directory: str | Path) -> list[Path]:
     """CSV per table, one XLSX, one PNG, all or nothing; returns the paths written."""
     directory = Path(directory)
+    created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"report-{report.label}"
     plan: list[tuple[Path, object]] = [
@@ -328,6 +345,12 @@ def write_files(report: Report, directory: str | Path) -> list[Path]:
             write(Path(temp))
         for temp, final in staged:
             os.replace(temp, final)
+    except BaseException:
+        for temp, _ in staged:
+            temp.unlink(missing_ok=True)
+        if created and not any(directory.iterdir()):
+            directory.rmdir()
+        raise
     finally:
         for temp, _ in staged:
             temp.unlink(missing_ok=True)

@@ -231,5 +231,5 @@ def checkin_answers(engine: Engine, roster: Roster, duties: Mapping[str, Duty], 
                             r.team_id, r.person_id, r.answer, r.answer_number, from_naive_utc(r.at),
                             r.recorded_by if r.recorded_by != r.person_id else None)
               for r in rows if r.team_id in order]
-    result.sort(key=lambda a: (a.duty_uid, a.day, order[a.team_id], a.person_id))
+    result.sort(key=lambda a: (a.day, a.duty_uid, order[a.team_id], a.person_id))
     return result
