@@ -594,9 +594,12 @@ def invite(member_ids, team_ids, commune_ids, sheet_dir, bot_username, calendars
 from .cli_teams import teams  # noqa: E402  (its commands import this module when they run)
 
 main.add_command(teams)
-from .cli_report import report  # noqa: E402  (needs this module's helpers, defined above)
+from .cli_report import report  # noqa: E402  (its command imports this module when it runs)
 
 main.add_command(report)
+from .cli_duties import duties  # noqa: E402  (its commands import this module when they run)
+
+main.add_command(duties)
 
 
 if __name__ == "__main__":
