@@ -333,6 +333,10 @@ def _time(m: re.Match, f: _Facts) -> None:
     f.at(parse_time(m.group(0)))
 
 
+def _hourly(m: re.Match, f: _Facts) -> None:
+    raise _unclear(N_("several times a day is not supported in words; write one duty per time of day"))
+
+
 def _duration(m: re.Match, f: _Facts) -> None:
     unit = m.group("u")
     amount = int(m.group("n"))
@@ -396,6 +400,7 @@ _RULES: list[tuple[re.Pattern, Handler, str | None]] = [(re.compile(rf"\b(?:{p})
     (rf"(?:starting|beginning|from)\s+(?:on\s+|from\s+)?(?:the\s+)?(?P<date>{DATEFULL})", _start, "en"),
     (r"(?:trong|keo\s+dai)\s+(?P<n>\d+)\s*(?P<u>gio|tieng|phut)", _duration, "vi"),
     (r"for\s+(?P<n>\d+)\s*(?P<u>hours?|hrs?|minutes?|mins?)", _duration, "en"),
+    (r"(?:moi|cu|every)\s+(?:\d+\s+)?(?:gio|tieng|phut|hours?|minutes?|mins?)", _hourly, None),
     (rf"(?:tu\s+)?(?P<a>{TIME})\s*(?:-|den|toi)\s*(?P<b>{TIME})", _time_range, "vi"),
     (rf"(?:from\s+)?(?P<a>{TIME})\s*(?:to|until|till)\s*(?P<b>{TIME})", _time_range, "en"),
     (TIME, _time, None),
@@ -653,9 +658,14 @@ def _rule_text(parts: dict[str, object]) -> str:
 
 
 def _first_day(parts: dict[str, object], begin: date) -> date | None:
-    """The first day of the rule on or after `begin` (dateutil, never by hand)."""
+    """The first matching day on or after `begin` (dateutil, never by hand).
+
+    Without INTERVAL and COUNT: "every 2 weeks on Monday" from a Tuesday starts the next
+    Monday (which then anchors the two-week steps), not the Monday after.
+    """
     start = datetime.combine(begin, time(0, 0))
-    first = rrulestr(_rule_text(parts), dtstart=start).after(start, inc=True)
+    plain = {name: value for name, value in parts.items() if name not in ("INTERVAL", "COUNT")}
+    first = rrulestr(_rule_text(plain), dtstart=start).after(start, inc=True)
     return first.date() if first is not None else None
 
 
