@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from .audit import AuditEvent, record_events
 from .duties import Duty
 from .errors import AnswerError, NotOnRoster, UnknownDelivery
 from .i18n import N_, t
@@ -110,6 +111,7 @@ def record_acknowledgement(engine: Engine, roster: Roster, duties: dict[str, Dut
               "recorded_by": recorded_by if recorded_by and recorded_by != person.id else None,
               "changed_at": as_utc(now)}
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    on_behalf = bool(recorded_by and recorded_by != person.id)
     with engine.begin() as conn:
         existed = conn.execute(select(AcknowledgementRow.id).where(
             AcknowledgementRow.occurrence_id == occ.id, AcknowledgementRow.person_id == person.id)).first()
@@ -118,21 +120,71 @@ def record_acknowledgement(engine: Engine, roster: Roster, duties: dict[str, Dut
                    "changed_at": stmt.excluded.changed_at} \
             if value_text is not None else {"channel": AcknowledgementRow.channel}
         conn.execute(stmt.on_conflict_do_update(index_elements=["occurrence_id", "person_id"], set_=updates))
+        if existed is None or value_text is not None:
+            event = "on-behalf" if on_behalf and existed is None else "ack" if existed is None else "answer"
+            detail = f"via {channel}" + (f", answer: {value_text}" if value_text is not None else "")
+            record_events(conn, [AuditEvent(now, event, occ.id, delivery.id, delivery.team_id,
+                                            actor=recorded_by if on_behalf else person.id,
+                                            recipient=f"person:{person.id}", detail=detail)])
     return AckResult(occ.id, delivery.id, person, occ.summary, value_text, existed is None)
 
 
 def snooze(engine: Engine, roster: Roster, *, code: str, person_id: str, now: datetime,
            delay: timedelta = timedelta(hours=1)) -> datetime:
     """Remind this person again after `delay`, by a new personal delivery of the same occurrence."""
+    from zoneinfo import ZoneInfo
+
+    from .quiet import place
+
     delivery, occ = find_delivery(engine, code)
     person = _check_person(roster, delivery, person_id, None)
+    team = roster.teams.get(delivery.team_id)
+    # Not at night: an evening snooze comes back in the morning, or just before the night
+    # if the morning is too late for this occurrence.
     due = now + delay
+    if team is not None:
+        deadline = max(as_utc(delivery.expires_at), as_utc(now + delay))
+        due = place(due, team.quiet, ZoneInfo(team.timezone), deadline=deadline, not_before=now) or due
     base_kind = delivery.kind.split("@")[0]
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     with engine.begin() as conn:
         conn.execute(dialect.insert(DeliveryRow).values(
             occurrence_id=occ.id, recipient=f"person:{person.id}", team_id=delivery.team_id,
             kind=f"{base_kind}@{int(due.timestamp())}", due_at=as_utc(due),
-            expires_at=max(delivery.expires_at, as_utc(due + timedelta(hours=1))),
+            expires_at=max(as_utc(delivery.expires_at), as_utc(due + timedelta(hours=1))),
             status="pending", attempts=0).on_conflict_do_nothing())
+        record_events(conn, [AuditEvent(now, "snooze", occ.id, delivery.id, delivery.team_id, actor=person.id,
+                                        recipient=f"person:{person.id}",
+                                        detail=f"until {as_utc(due):%Y-%m-%d %H:%M}Z")])
     return due
+
+
+def confirm_on_behalf(engine: Engine, roster: Roster, duties: dict[str, Duty], *, code: str,
+                      member_id: str, by: str, channel: str, now: datetime,
+                      answer: str | None = None) -> AckResult:
+    """A leader (or commune official) confirms for a member ("đã xác nhận qua điện thoại").
+
+    `code` may be any delivery of the occurrence -- the escalation the leader or official
+    received included: the member's own team's delivery is used, so the acknowledgement
+    lands in the right team and `recorded_by` says who vouched for it.
+    """
+    delivery, occ = find_delivery(engine, code)
+    member = roster.people.get(member_id)
+    if member is None:
+        raise NotOnRoster(f"'{member_id}' is not on the roster")
+    target = code
+    if delivery.team_id != member.team_id or (answer and not delivery.kind.startswith("checkin")):
+        # An official's escalation names several teams: use the member's team's own reminder
+        # (its check-in when there is an answer, else a plain reminder, which needs none).
+        with engine.connect() as conn:
+            own = conn.execute(select(DeliveryRow.id, DeliveryRow.kind).where(
+                DeliveryRow.occurrence_id == occ.id, DeliveryRow.team_id == (member.team_id or ""),
+                DeliveryRow.recipient.in_((f"team:{member.team_id}", f"person:{member.id}")),
+                DeliveryRow.status == "sent")).all()
+        wanted = [r for r in own if r.kind.startswith("checkin") == bool(answer)] or own
+        if wanted:
+            from .render import delivery_code
+
+            target = delivery_code(max(r.id for r in wanted))
+    return record_acknowledgement(engine, roster, duties, code=target, person_id=member.id, channel=channel,
+                                  now=now, answer=answer, recorded_by=by)

@@ -125,6 +125,12 @@ def handle(rt: Runtime, event: Inbound, now: datetime | None = None) -> Outcome 
         return _calendar_link(rt, event, person, now)
     if command == "/status":
         return Outcome(reply=status_text(rt, person, now))
+    if command == "/done" and person.role != "member":  # a leader confirming for a member
+        from .behalf import confirm_from_chat
+
+        reply = confirm_from_chat(rt, person, argument, event.adapter, now)
+        if reply is not None:
+            return Outcome(reply=reply, recorded=True)
     if event.action in ("done", "snooze") and event.code:
         return _button(rt, event, person, now)
     answer = argument.strip() if command == "/done" else text

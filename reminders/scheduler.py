@@ -39,6 +39,9 @@ class Scheduler:
         self._reload()
         rt = self.runtime
         planned = self.planner.plan(rt.duties, rt.roster, now)
+        from .followup import followup_pass  # nudges, escalations, digests (reminders.followup)
+
+        followup_pass(rt, now, lookahead=self.lookahead)
         missed = mark_missed(rt.engine, now)
         if missed:
             log.warning("%d reminders were missed (their occurrence was over before they went out)", missed)

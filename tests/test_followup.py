@@ -1,0 +1,300 @@
+"""Follow-ups on a simulated October campaign (1–10 Oct 2024), three teams, scripted answers:
+the exact sequence of nudges, escalations, the weekly digest and the completion summary,
+through the real planner, follow-up pass, dispatcher, send actor and console adapter."""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from helpers import vn
+from sqlalchemy import select
+
+from reminders.acks import record_acknowledgement, snooze
+from reminders.adapters.console import ConsoleAdapter
+from reminders.clock import VirtualClock
+from reminders.dispatcher import next_due
+from reminders.errors import InvalidInput
+from reminders.inbound import Inbound, handle
+from reminders.models import AcknowledgementRow, DeliveryRow, OccurrenceRow
+from reminders.render import delivery_code
+from reminders.service import EmbeddedWorker, open_runtime
+from reminders.settings import load_settings
+
+UID = "chien-dich-2024@test"
+CAMPAIGN = f"""BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//test//campaign//VI
+BEGIN:VEVENT
+UID:{UID}
+SUMMARY:Chiến dịch đi từng ngõ
+DTSTART;TZID=Asia/Ho_Chi_Minh:20241001T073000
+DURATION:PT12H
+RRULE:FREQ=DAILY;COUNT=10
+X-REMINDER-TO:group
+X-REMINDER-CHECKIN;ANSWER=number:Hôm nay tổ đã hướng dẫn được bao nhiêu hộ?
+X-REMINDER-FOLLOWUP:NUDGE=PT1H;TIMES=1;LEADER=PT2H;COMMUNE=PT12H
+BEGIN:VALARM
+ACTION:DISPLAY
+DESCRIPTION:Ra quân
+TRIGGER:-PT30M
+END:VALARM
+BEGIN:VALARM
+ACTION:DISPLAY
+DESCRIPTION:Báo số hộ
+TRIGGER;RELATED=END:PT0M
+X-REMINDER-KIND:CHECKIN
+END:VALARM
+END:VEVENT
+END:VCALENDAR
+"""
+
+ROSTER = """timezone: Asia/Ho_Chi_Minh
+communes:
+  - id: xa-thu
+    name: Xã Thử
+    officials:
+      - {id: can-bo, name: Lê Thị Hương, role: official, chats: {console: c-huong}}
+teams:
+  - id: dong
+    name: Tổ thôn Đông
+    commune: xa-thu
+    chats: {console: g-dong}
+    members:
+      - {id: an, name: Nguyễn Văn An, role: leader, chats: {console: c-an}}
+      - {id: binh, name: Trần Thị Bình, chats: {console: c-binh}}
+      - {id: cuong, name: Lê Văn Cường, chats: {console: c-cuong}}
+  - id: tay
+    name: Tổ thôn Tây
+    commune: xa-thu
+    chats: {console: g-tay}
+    members:
+      - {id: dung, name: Phạm Văn Dũng, role: leader, chats: {console: c-dung}}
+      - {id: em, name: Hoàng Thị Em, chats: {console: c-em}}
+      - {id: giang, name: Vũ Minh Giang, chats: {console: c-giang}}
+  - id: bac
+    name: Tổ thôn Bắc
+    commune: xa-thu
+    chats: {console: g-bac}
+    members:
+      - {id: hai, name: Đỗ Văn Hải, role: leader, chats: {console: c-hai}}
+      - {id: lan, name: Bùi Thị Lan, chats: {console: c-lan}}
+"""
+TEAMS = {"dong": ("an", "binh", "cuong"), "tay": ("dung", "em", "giang"), "bac": ("hai", "lan")}
+ANSWERS_DAY1 = {"dong": "12", "tay": "8", "bac": "5"}
+
+
+def write_definitions(tmp_path: Path, ics: str = CAMPAIGN, roster: str = ROSTER) -> Path:
+    directory = tmp_path / "calendars"
+    directory.mkdir()
+    (directory / "campaign.ics").write_text(ics, encoding="utf-8")
+    (directory / "roster.yaml").write_text(roster, encoding="utf-8")
+    return directory
+
+
+def code_of(engine, day: int, recipient: str, kind: str) -> str:
+    with engine.connect() as conn:
+        found = conn.execute(select(DeliveryRow.id).join(OccurrenceRow).where(
+            OccurrenceRow.duty_uid == UID, OccurrenceRow.recurrence_id == f"2024-10-{day:02d}T00:30:00Z",
+            DeliveryRow.recipient == recipient, DeliveryRow.kind == kind)).scalar_one()
+    return delivery_code(found)
+
+
+def messages(text: str) -> list[tuple[str, str, str]]:
+    """(local time, recipient label, text) of each console message."""
+    found = []
+    for block in text.split("── ")[1:]:
+        head, _, body = block.partition("\n")
+        when, _, target = head.partition(" → ")
+        lines = [line for line in body.strip().splitlines() if not line.startswith("   [")]
+        found.append((when, target.split(" [")[0], "\n".join(lines)))
+    return found
+
+
+class Campaign:
+    """Drives the worker over virtual time, running scripted actions on the way."""
+
+    def __init__(self, settings, out: io.StringIO):
+        self.clock = VirtualClock(vn(2024, 9, 30, 12, 0))
+        self.runtime = open_runtime(settings, clock=self.clock,
+                                    adapters={"console": ConsoleAdapter(out, self.clock)})
+        self.settings = settings
+        self.script: list[tuple] = []
+
+    def at(self, when, action) -> None:
+        self.script.append((when, len(self.script), action))
+
+    def run_until(self, end) -> None:
+        script = sorted(self.script)
+        rt = self.runtime
+        with EmbeddedWorker(rt, self.settings, worker_threads=1, rate_limits=False,
+                            lookahead=timedelta(0), lookback=timedelta(0)) as worker:
+            now = self.clock()
+            while now < end:
+                while script and script[0][0] <= now:
+                    script.pop(0)[2]()
+                worker.scheduler.tick(now)
+                worker.drain()
+                upcoming = [t for t in (next_due(rt.engine), script[0][0] if script else None) if t]
+                now = min([*upcoming, now + timedelta(hours=6), end])
+                self.clock.set(now)
+
+
+def ack(rt, day: int, person: str, team: str, *, kind: str = "reminder-0", answer: str | None = None):
+    def action():
+        code = code_of(rt.engine, day, f"team:{team}", kind)
+        record_acknowledgement(rt.engine, rt.roster, rt.duties, code=code, person_id=person,
+                               channel="console", now=rt.clock(), answer=answer)
+    return action
+
+
+def test_october_campaign_follow_ups(tmp_path, database_url):
+    directory = write_definitions(tmp_path)
+    settings = replace(load_settings({}), calendars=str(directory), roster=str(directory / "roster.yaml"),
+                       database_url=database_url)
+    out = io.StringIO()
+    sim = Campaign(settings, out)
+    rt = sim.runtime
+    for day in range(1, 11):
+        evening = vn(2024, 10, day, 19, 40)
+        for team, people in TEAMS.items():
+            leader, *members = people
+            answer = ANSWERS_DAY1[team] if day == 1 else "10"
+            sim.at(evening, ack(rt, day, leader, team, kind="checkin-1", answer=answer))
+            for member in members:
+                if day == 1 and member in ("em", "giang", "lan"):
+                    continue  # day 1: Em late, Giang never, Lan by phone to her leader
+                if day == 3 and member == "binh":
+                    continue  # day 3: Bình snoozes, then confirms after the snoozed reminder
+                sim.at(evening, ack(rt, day, member, team))
+
+    def em_replies_to_her_nudge():
+        record_acknowledgement(rt.engine, rt.roster, rt.duties, code=code_of(rt.engine, 1, "person:em", "nudge-1"),
+                               person_id="em", channel="console", now=rt.clock())
+
+    def hai_confirms_for_lan():
+        code = code_of(rt.engine, 1, "person:hai", "escalate-leader")
+        outcome = handle(rt, Inbound("console", "u1", "c-hai", False, "c-hai", text=f"/done {code} Lan"))
+        assert outcome.reply == 'Đã ghi nhận: Bùi Thị Lan đã xong "Chiến dịch đi từng ngõ" (xác nhận bởi Đỗ Văn Hải).'
+
+    def binh_snoozes():
+        snooze(rt.engine, rt.roster, code=code_of(rt.engine, 3, "team:dong", "reminder-0"), person_id="binh",
+               now=rt.clock())
+
+    sim.at(vn(2024, 10, 1, 20, 45), em_replies_to_her_nudge)
+    sim.at(vn(2024, 10, 2, 6, 45), hai_confirms_for_lan)
+    sim.at(vn(2024, 10, 3, 19, 40), binh_snoozes)
+    sim.at(vn(2024, 10, 3, 20, 50), ack(rt, 3, "binh", "dong"))
+    sim.run_until(vn(2024, 10, 11, 12, 0))
+
+    sent = messages(out.getvalue())
+    groups = [m for m in sent if m[1].startswith("Tổ thôn")]
+    assert len(groups) == 10 * 3 * 2  # every morning reminder and evening check-in, to each group
+    personal = sorted((m for m in sent if not m[1].startswith("Tổ thôn")), key=lambda m: (m[0], m[1]))
+    nudge = "🔔 Nhắc lại: Chiến dịch đi từng ngõ\n🗓 Thứ Ba, 1 tháng 10, 2024 lúc 07:30\nBạn chưa xác nhận.\nBấm ✅ khi đã làm xong."
+    week = ("📊 Tuần 30/09–06/10\n"
+            "• Tổ thôn Bắc: 12/12 đã xác nhận\n   Chiến dịch đi từng ngõ: tổng 55 (6 câu trả lời)\n"
+            "• Tổ thôn Tây: 17/18 đã xác nhận · chưa xác nhận: Giang (1)\n"
+            "   Chiến dịch đi từng ngõ: tổng 58 (6 câu trả lời)\n"
+            "• Tổ thôn Đông: 18/18 đã xác nhận\n   Chiến dịch đi từng ngõ: tổng 62 (6 câu trả lời)")
+    summary = ("🏁 Kết thúc chiến dịch: Chiến dịch đi từng ngõ (01/10–10/10)\n"
+               "• Tổ thôn Bắc: 20/20 đã xác nhận\n   Chiến dịch đi từng ngõ: tổng 95 (10 câu trả lời)\n"
+               "• Tổ thôn Tây: 29/30 đã xác nhận · chưa xác nhận: Giang (1)\n"
+               "   Chiến dịch đi từng ngõ: tổng 98 (10 câu trả lời)\n"
+               "• Tổ thôn Đông: 30/30 đã xác nhận\n   Chiến dịch đi từng ngõ: tổng 102 (10 câu trả lời)")
+
+    def team_part(text: str, team: str) -> str:
+        lines = text.split("\n")
+        keep = [lines[0]]
+        for i, line in enumerate(lines[1:], 1):
+            if line.startswith(f"• {team}:") or (line.startswith("   ") and lines[i - 1].startswith(f"• {team}:")):
+                keep.append(line)
+        return "\n".join(keep)
+
+    escalate_code = code_of(rt.engine, 1, "person:dung", "escalate-leader")
+    expected = [
+        ("2024-10-01 20:30", "Hoàng Thị Em", nudge),
+        ("2024-10-01 20:30", "Vũ Minh Giang", nudge),
+        ("2024-10-01 20:30", "Bùi Thị Lan", nudge),
+        # 21:30 is in the quiet hours (21:00–06:30): the leaders hear at 06:30.
+        ("2024-10-02 06:30", "Phạm Văn Dũng",
+         "⚠ Tổ thôn Tây: còn 1/3 chưa xác nhận: Giang\nChiến dịch đi từng ngõ · Thứ Ba, 1 tháng 10, 2024\n"
+         f"Nếu có người đã xác nhận qua điện thoại, hãy ghi nhận giúp họ: /done {escalate_code} <tên>"),
+        ("2024-10-02 06:30", "Đỗ Văn Hải",
+         "⚠ Tổ thôn Bắc: còn 1/2 chưa xác nhận: Lan\nChiến dịch đi từng ngõ · Thứ Ba, 1 tháng 10, 2024\n"
+         "Nếu có người đã xác nhận qua điện thoại, hãy ghi nhận giúp họ: /done "
+         f"{code_of(rt.engine, 1, 'person:hai', 'escalate-leader')} <tên>"),
+        # Hải confirmed for Lan at 06:45: the commune hears only of Thôn Tây.
+        ("2024-10-02 07:30", "Lê Thị Hương",
+         "⚠ Chưa xác nhận: Chiến dịch đi từng ngõ · Thứ Ba, 1 tháng 10, 2024\n"
+         "• Tổ thôn Tây: còn 1/3 chưa xác nhận: Giang\n"
+         "Nếu có người đã xác nhận qua điện thoại, hãy ghi nhận giúp họ: /done "
+         f"{code_of(rt.engine, 1, 'person:can-bo', 'escalate-commune')} <tên>"),
+        # Day 3: Bình's snoozed reminder; her 20:30 nudge waited for it and was then not needed.
+        ("2024-10-03 20:40", "Trần Thị Bình",
+         "🔔 Nhắc việc: Chiến dịch đi từng ngõ\n🗓 Thứ Năm, 3 tháng 10, 2024 lúc 07:30\n"
+         "Bấm ✅ khi đã làm xong."),
+        ("2024-10-07 08:00", "Lê Thị Hương", week),
+        ("2024-10-07 08:00", "Nguyễn Văn An", team_part(week, "Tổ thôn Đông")),
+        ("2024-10-07 08:00", "Phạm Văn Dũng", team_part(week, "Tổ thôn Tây")),
+        ("2024-10-07 08:00", "Đỗ Văn Hải", team_part(week, "Tổ thôn Bắc")),
+        ("2024-10-11 07:30", "Lê Thị Hương", summary),
+        ("2024-10-11 07:30", "Nguyễn Văn An", team_part(summary, "Tổ thôn Đông")),
+        ("2024-10-11 07:30", "Phạm Văn Dũng", team_part(summary, "Tổ thôn Tây")),
+        ("2024-10-11 07:30", "Đỗ Văn Hải", team_part(summary, "Tổ thôn Bắc")),
+    ]
+    assert personal == sorted(expected, key=lambda m: (m[0], m[1]))
+
+    with rt.engine.connect() as conn:
+        lan = conn.execute(select(AcknowledgementRow.recorded_by).join(OccurrenceRow).where(
+            AcknowledgementRow.person_id == "lan", OccurrenceRow.recurrence_id == "2024-10-01T00:30:00Z")).scalar()
+        statuses = dict(conn.execute(select(DeliveryRow.recipient, DeliveryRow.status).join(OccurrenceRow).where(
+            OccurrenceRow.recurrence_id == "2024-10-03T00:30:00Z", DeliveryRow.kind.in_(
+                ("nudge-1", "escalate-leader")), DeliveryRow.team_id == "dong")).all())
+    assert lan == "hai"
+    assert statuses == {"person:binh": "cancelled", "person:an": "cancelled", "person:cuong": "cancelled"}
+    rt.engine.dispose()
+
+
+def test_followup_policy_is_validated_with_file_and_line(tmp_path):
+    from reminders.duties import load_duties
+
+    bad = CAMPAIGN.replace("X-REMINDER-FOLLOWUP:NUDGE=PT1H;TIMES=1;LEADER=PT2H;COMMUNE=PT12H",
+                           "X-REMINDER-FOLLOWUP:NUDGE=PT1H;TIMES=3;LEADER=PT2H;COMMUNE=soon")
+    directory = write_definitions(tmp_path, bad)
+    with pytest.raises(InvalidInput) as caught:
+        load_duties(directory)
+    text = str(caught.value)
+    line = bad.splitlines().index(next(x for x in bad.splitlines() if x.startswith("X-REMINDER-FOLLOWUP"))) + 1
+    assert f"campaign.ics:{line}" in text
+    assert "COMMUNE=soon must be a positive duration" in text
+    for value, message in [("TIMES=9", "TIMES=9 must be a whole number 0..5"),
+                           ("NUDGE=PT2H;TIMES=2;LEADER=PT3H", "LEADER (3:00:00) must come after the last nudge"),
+                           ("WHEN=PT1H", "part 'WHEN=PT1H' must be one of NUDGE=…, TIMES=…")]:
+        (directory / "campaign.ics").write_text(bad.replace("NUDGE=PT1H;TIMES=3;LEADER=PT2H;COMMUNE=soon", value),
+                                                encoding="utf-8")
+        with pytest.raises(InvalidInput, match=re.escape(message)):
+            load_duties(directory)
+
+
+def test_followup_defaults_and_none(tmp_path):
+    from reminders.duties import load_duties
+    from reminders.dutypolicy import DEFAULT_FOLLOWUP, parse_followup
+
+    directory = write_definitions(tmp_path, CAMPAIGN.replace(
+        "X-REMINDER-FOLLOWUP:NUDGE=PT1H;TIMES=1;LEADER=PT2H;COMMUNE=PT12H\n", ""))
+    duty = load_duties(directory)[UID]
+    assert duty.followup == DEFAULT_FOLLOWUP
+    assert str(duty.followup) == "NUDGE=PT2H;TIMES=1;LEADER=PT4H;COMMUNE=P1D"
+    assert not parse_followup("NONE").enabled
+    # Defaults follow the nudges asked for: three nudges two hours apart put the leader after them.
+    policy = parse_followup("NUDGE=PT2H;TIMES=3")
+    assert policy.leader == timedelta(hours=8) and policy.commune == timedelta(days=1)
+    ack_false = CAMPAIGN.replace("X-REMINDER-TO:group", "X-REMINDER-TO:group\nX-REMINDER-ACK:FALSE")
+    (directory / "campaign.ics").write_text(ack_false, encoding="utf-8")
+    with pytest.raises(InvalidInput, match="X-REMINDER-FOLLOWUP needs acknowledgements"):
+        load_duties(directory)
