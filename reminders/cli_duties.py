@@ -366,13 +366,16 @@ def list_duties(calendars_dir, roster_path) -> None:
     zone = ZoneInfo(roster.timezone or DEFAULT_TZ)
     now = utcnow()
     table = Table(title=t(lang, "Duties"))
-    for column in ("UID", t(lang, "Duty"), t(lang, "Rhythm"), t(lang, "For"), t(lang, "Next")):
+    table.add_column("UID", no_wrap=True)
+    for column in (t(lang, "Duty"), t(lang, "Rhythm"), t(lang, "For"), t(lang, "Next")):
         table.add_column(column, overflow="fold")
     for duty in sorted(found.values(), key=lambda d: d.uid):
         upcoming = next_occurrences(duty, now, 1)
         table.add_row(duty.uid, duty.summary, rhythm_words(duty, lang), audience_words(duty, roster, lang),
                       format_when(upcoming[0].start, lang, zone, all_day=upcoming[0].all_day) if upcoming else "—")
-    Console(highlight=False, width=200).print(table)
+    # A terminal wraps cells to its width; a pipe or file gets one line per duty (for grep).
+    screen = Console(highlight=False)
+    (screen if screen.is_terminal else Console(highlight=False, width=400)).print(table)
 
 
 @duties.command("show")
