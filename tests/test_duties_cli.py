@@ -188,3 +188,18 @@ def test_list_and_show(calendars):
     assert "nhắc: 1 ngày trước, lúc 17:00; nhắc: trong ngày, lúc 07:00" in national.output
     missing = run("duties", "show", "khong-co@reminders", "--calendars", str(calendars))
     assert missing.exit_code == 1 and "khong-co@reminders" in missing.output
+
+
+def test_checkin_time_start_day_and_single_date(calendars):
+    result = run("duties", "new", "--calendars", str(calendars), "--title", "Ngày hội số",
+                 "--rhythm", "ngày 15/10/2024 từ 8:00 đến 11:00", "--start", "1/9/2024",
+                 "--remind", "1 ngày trước lúc 17:00", "--checkin", "Bao nhiêu người đến?", "--answer", "number",
+                 "--checkin-at", "30 phút sau khi kết thúc", "--no-ack", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "RRULE: —" in result.output
+    assert "1. Thứ Ba, 15 tháng 10, 2024 lúc 08:00 — nhắc 14/10 17:00; hỏi kết quả 15/10 11:30" in result.output
+    assert "2." not in result.output
+    duty = load_duties(calendars)["ngay-hoi-so@reminders"]
+    assert not duty.ack
+    assert [(a.kind, a.offset, a.related) for a in duty.alarms] == [
+        ("reminder", -timedelta(hours=15), "START"), ("checkin", timedelta(minutes=30), "END")]
