@@ -246,3 +246,43 @@ def test_reload_interval_setting(value, expected):
     from reminders.reload import interval_from
 
     assert interval_from({"REMINDERS_RELOAD_SECONDS": value}) == expected
+
+
+def test_reminders_run_reloads_and_reports(calendars, tmp_path):
+    """The real command: `reminders run` takes up a broken edit and its fix with no restart."""
+    import subprocess
+    import sys
+
+    console = tmp_path / "console.txt"
+    env = {**os.environ, "REMINDERS_RELOAD_SECONDS": "0.2", "REMINDERS_TICK_SECONDS": "0.2",
+           "REMINDERS_CONSOLE_FILE": str(console), "REMINDERS_DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}",
+           "REMINDERS_CALENDARS": str(calendars), "REMINDERS_LOG_LEVEL": "WARNING"}
+    env.pop("REMINDERS_ROSTER", None)
+    command = [sys.executable, "-c", "from reminders.cli import main; main()", "run"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def wait_for(text: str) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and process.poll() is None:
+            if console.exists() and text in console.read_text(encoding="utf-8"):
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} not in {console.read_text(encoding='utf-8') if console.exists() else ''}")
+
+    try:
+        deadline = time.monotonic() + 30
+        while process.poll() is None and not (tmp_path / "r.db").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.5)  # past its first tick, and past the watcher's settle time
+        radio = calendars / "radio-weekly.ics"
+        good = radio.read_text(encoding="utf-8")
+        radio.write_text(good.replace("BYDAY=FR", "BYDAY=XX"), encoding="utf-8")
+        wait_for("The previous version stays in use")
+        radio.write_text(good, encoding="utf-8")
+        wait_for("The duty files are valid again: 7 duties for 3 teams")
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "radio-weekly.ics:14 (UID radio-chuyen-doi-so@reminders): bad RRULE" in stderr
+    assert console.read_text(encoding="utf-8").count("The previous version stays in use") == 1
