@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import textwrap
+import uuid
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +37,8 @@ from .tally import (
 Cell = str | int | float | None
 CHART_FONT = "DejaVu Sans"  # ships with matplotlib and has every Vietnamese diacritic
 MAX_CHARTS = 4  # check-in panels in the PNG; the tables have them all
+MAX_BARS = 40  # teams in one bar chart; a province-wide report shows the 40 lowest rates
+MAX_STACKED = 12  # teams told apart by colour in the per-day totals
 SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -249,24 +251,29 @@ def _write_csv(table: ReportTable, path: Path) -> None:
 
 
 def _write_xlsx(report: Report, path: Path) -> None:
+    """One sheet per table: bold header, frozen first row and column, widths from the content.
+    Write-only mode streams the rows (a province's month of answers in about a second)."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
-    book = Workbook()
-    book.remove(book.active)
+    book = Workbook(write_only=True)
     bold = Font(bold=True)
     for table in report.tables:
         sheet = book.create_sheet(table.sheet)
-        sheet.append(table.columns)
-        for cell in sheet[1]:
-            cell.font = bold
-        for row in table.rows:
-            sheet.append(row)
-        sheet.freeze_panes = "B2"
         for n, column in enumerate(table.columns, start=1):
             widest = max([len(str(column))] + [len(str(row[n - 1])) for row in table.rows if row[n - 1] is not None])
             sheet.column_dimensions[get_column_letter(n)].width = min(60, widest + 2)
+        sheet.freeze_panes = "B2"
+        header = []
+        for column in table.columns:
+            cell = WriteOnlyCell(sheet, value=column)
+            cell.font = bold
+            header.append(cell)
+        sheet.append(header)
+        for row in table.rows:
+            sheet.append(row)
     book.properties.title = report.title
     book.save(path)
 
@@ -280,20 +287,27 @@ def _write_png(report: Report, path: Path) -> None:
 
     lang = report.language
     rated = [c for c in report.completion if c.rate is not None]
-    panels = [rows for rows in _by_duty(report.totals).values() if any(r.answers for r in rows)][:MAX_CHARTS]
-    heights = [max(1.6, 0.8 + 0.35 * len(rated))] + [3.0] * len(panels)
+    shown = rated if len(rated) <= MAX_BARS else sorted(rated, key=lambda c: c.rate)[:MAX_BARS]
+    panels = [rows for rows in _by_duty(report.totals).values() if any(r.answers for r in rows)
+              and (len({r.day for r in rows}) > 1 or len(rows) <= MAX_BARS)][:MAX_CHARTS]
+    heights = [_bars_height(len(shown))] + [
+        3.0 if len({r.day for r in rows}) > 1 else _bars_height(len(rows)) for rows in panels]
     with rc_context({"font.family": CHART_FONT, "font.size": 9}):
         figure = Figure(figsize=(10, 0.6 + sum(heights)), dpi=110, layout="constrained")
         FigureCanvasAgg(figure)
         axes = figure.subplots(len(heights), 1, squeeze=False, height_ratios=heights)[:, 0]
         figure.suptitle(report.title, fontsize=11, fontweight="bold")
         ax = axes[0]
-        rates = [100 * c.rate for c in rated]
-        bars = ax.barh([c.team_name for c in rated], rates, color="#2a7ab0")
+        rates = [100 * c.rate for c in shown]
+        bars = ax.barh([c.team_name for c in shown], rates, color="#2a7ab0")
         ax.bar_label(bars, labels=[f"{r:.0f}%" for r in rates], padding=3)
         ax.set_xlim(0, 110)
         ax.invert_yaxis()
-        ax.set_title(t(lang, "Completion rate per team (%)"), loc="left")
+        title = t(lang, "Completion rate per team (%)")
+        if len(shown) < len(rated):
+            title += " — " + t(lang, "the {shown} of {count} teams with the lowest rate",
+                               shown=len(shown), count=len(rated))
+        ax.set_title(title, loc="left")
         if not rated:
             ax.text(0.5, 0.5, t(lang, "nothing recorded."), ha="center", va="center", transform=ax.transAxes)
         for ax, rows in zip(axes[1:], panels, strict=True):
@@ -301,29 +315,41 @@ def _write_png(report: Report, path: Path) -> None:
         figure.savefig(path, format="png")
 
 
+def _bars_height(bars: int) -> float:
+    """Inches for a horizontal bar chart of `bars` teams."""
+    return max(1.6, 0.8 + 0.3 * bars)
+
+
 def _draw_totals(ax, rows: list[CheckinTotal], team_names: dict[str, str], lang: str) -> None:
     days = sorted({r.day for r in rows})
     teams = list(dict.fromkeys(r.team_id for r in rows))
     values = {(r.team_id, r.day): r.total for r in rows}
     title = "\n".join(textwrap.wrap(rows[0].summary, 100))
-    if len(days) == 1:
-        heights = [values.get((team_id, days[0]), 0.0) for team_id in teams]
-        bars = ax.bar([team_names.get(team_id, team_id) for team_id in teams], heights, color="#2a7ab0")
-        ax.bar_label(bars, labels=[f"{_number(h)}" for h in heights], padding=2, fontsize=8)
+    if len(days) == 1:  # one bar per team, names down the side so thirty of them still read
+        widths = [r.total for r in rows]
+        bars = ax.barh([team_names.get(r.team_id, r.team_id) for r in rows], widths, color="#2a7ab0")
+        ax.bar_label(bars, labels=[f"{_number(r.total)}" if r.answers else "—" for r in rows],
+                     padding=3, fontsize=8)
         ax.set_title(f"{title} — {days[0].strftime('%d/%m/%Y')}", loc="left")
-        ax.set_ylim(0, max(heights, default=0) * 1.15 or 1)
+        ax.set_xlim(0, max(widths, default=0) * 1.15 or 1)
+        ax.invert_yaxis()
         return
     labels = [d.strftime("%d/%m") for d in days]
     bottom = [0.0] * len(days)
-    for team_id in teams:
+    stacked = len(teams) <= MAX_STACKED  # beyond that, colours tell nobody anything: totals only
+    for team_id in teams if stacked else []:
         heights = [values.get((team_id, d), 0.0) for d in days]
         ax.bar(labels, heights, bottom=bottom, label=team_names.get(team_id, team_id))
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    if not stacked:
+        bottom = [sum(r.total for r in rows if r.day == d) for d in days]
+        ax.bar(labels, bottom, color="#2a7ab0")
     for x, total in enumerate(bottom):
         ax.annotate(f"{_number(total)}", (x, total), ha="center", va="bottom", fontsize=8)
     ax.set_title(title + " — " + t(lang, "total per day"), loc="left")
     ax.set_ylim(0, max(bottom, default=0) * 1.15 or 1)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if stacked:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
 
 def write_files(report: Report, directory: str | Path) -> list[Path]:
@@ -339,10 +365,10 @@ def write_files(report: Report, directory: str | Path) -> list[Path]:
     staged: list[tuple[Path, Path]] = []
     try:
         for final, write in plan:
-            handle, temp = tempfile.mkstemp(dir=directory, prefix=f".{final.name}.", suffix=".tmp")
-            os.close(handle)
-            staged.append((Path(temp), final))
-            write(Path(temp))
+            # Not mkstemp: its 0600 would stick to the report; the umask decides, as for any file.
+            temp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}.tmp")
+            staged.append((temp, final))
+            write(temp)
         for temp, final in staged:
             os.replace(temp, final)
     except BaseException:

@@ -444,3 +444,26 @@ def test_cli_bad_arguments_write_nothing(tmp_path, args, message):
     assert message in result.output
     assert "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_chart_of_a_province_stays_readable(tmp_path):
+    """Sixty teams: the chart shows the 40 lowest rates and per-day totals without a legend of 60."""
+    from PIL import Image
+
+    from reminders.report import MAX_BARS, Report
+    from reminders.tally import CheckinTotal, TeamCompletion
+
+    teams = [TeamCompletion(f"t{n}", f"Tổ thôn {n}", 10, 30, n % 30, 0, 0, {}) for n in range(60)]
+    totals = [CheckinTotal(CAMPAIGN, "Chiến dịch", date(2024, 10, d), f"t{n}", float(n), 1)
+              for d in range(1, 11) for n in range(60)]
+    report = Report("p", "Tỉnh", "vi", OCTOBER["start"], OCTOBER["end"], teams, totals, [], [],
+                    {f"t{n}": f"Tổ thôn {n}" for n in range(60)})
+    from reminders.report import _write_png
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _write_png(report, tmp_path / "p.png")
+    assert not [w for w in caught if "missing from font" in str(w.message)]
+    with Image.open(tmp_path / "p.png") as image:
+        # 40 bars plus one per-day panel: about 17 inches at 110 dpi, not 60 bars' worth.
+        assert image.height < (0.6 + 0.8 + 0.3 * MAX_BARS + 3.0 + 0.5) * 110
