@@ -256,7 +256,8 @@ def _settle(conn: Connection, roster: Roster, duties, now: datetime, lookahead: 
         select(DeliveryRow.id, DeliveryRow.occurrence_id, DeliveryRow.team_id, DeliveryRow.recipient,
                DeliveryRow.kind, DeliveryRow.expires_at)
         .where(DeliveryRow.status == "pending", DeliveryRow.due_at <= as_utc(now + lookahead),
-               or_(DeliveryRow.kind.startswith("nudge-"), DeliveryRow.kind.startswith("escalate-")))).all()
+               or_(DeliveryRow.kind.startswith("nudge-"), DeliveryRow.kind.startswith("escalate-")))
+        .order_by(DeliveryRow.due_at, DeliveryRow.id)).all()
     if not due_rows:
         return
     occ_ids = {r.occurrence_id for r in due_rows}
