@@ -600,6 +600,9 @@ main.add_command(report)
 from .cli_duties import duties  # noqa: E402  (its commands import this module when they run)
 
 main.add_command(duties)
+from .cli_audit import audit  # noqa: E402  (its command imports this module when it runs)
+
+main.add_command(audit)
 
 
 if __name__ == "__main__":
