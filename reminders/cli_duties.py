@@ -340,7 +340,7 @@ def _print_new(duty: Duty, rhythm, roster, lang: str, zone) -> None:
     out = _out()
     rows = [(t(lang, "Duty"), duty.summary), ("UID", duty.uid),
             (t(lang, "Rhythm"), rhythm.describe(lang)), ("RRULE", rhythm.rrule or "—"),
-            (t(lang, "For"), audience_words(duty, roster, lang)), (t(lang, "To"), ", ".join(duty.address))]
+            (t(lang, "For whom"), audience_words(duty, roster, lang)), (t(lang, "To"), ", ".join(duty.address))]
     rows += [(t(lang, "Reminders"), "; ".join(alarm_words(a, duty, lang) for a in duty.alarms))]
     if duty.checkin:
         rows.append((t(lang, "Check-in question"), f"{duty.checkin.question(lang)} ({duty.checkin.answer_type})"))
@@ -367,7 +367,7 @@ def list_duties(calendars_dir, roster_path) -> None:
     now = utcnow()
     table = Table(title=t(lang, "Duties"))
     table.add_column("UID", no_wrap=True)
-    for column in (t(lang, "Duty"), t(lang, "Rhythm"), t(lang, "For"), t(lang, "Next")):
+    for column in (t(lang, "Duty"), t(lang, "Rhythm"), t(lang, "For whom"), t(lang, "Next")):
         table.add_column(column, overflow="fold")
     for duty in sorted(found.values(), key=lambda d: d.uid):
         upcoming = next_occurrences(duty, now, 1)
@@ -396,7 +396,7 @@ def show(uid, calendars_dir, roster_path) -> None:
     zone = ZoneInfo(roster.timezone or DEFAULT_TZ)
     rows = [(t(lang, "Duty"), duty.summary), ("UID", duty.uid), (t(lang, "File"), f"{duty.file}:{duty.line}"),
             (t(lang, "Rhythm"), rhythm_words(duty, lang)), ("RRULE", rrule_text(duty)),
-            (t(lang, "For"), audience_words(duty, roster, lang)), (t(lang, "To"), ", ".join(duty.address)),
+            (t(lang, "For whom"), audience_words(duty, roster, lang)), (t(lang, "To"), ", ".join(duty.address)),
             (t(lang, "Acknowledgement"), t(lang, "yes") if duty.ack else t(lang, "no")),
             (t(lang, "Reminders"), "; ".join(alarm_words(a, duty, lang) for a in duty.alarms))]
     if duty.checkin:

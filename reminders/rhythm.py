@@ -576,9 +576,9 @@ def _resolve(f: _Facts, begin: date) -> tuple[icalendar.vRecur | None, date]:
         freq = f.implied
     once = False
     if freq is None:
-        if f.setpos or ordinal or (f.monthdays and not f.months and -1 in f.monthdays):
-            freq = "MONTHLY"
-        elif f.weekdays and not f.monthdays and not f.months:
+        if f.setpos or ordinal or (-1 in f.monthdays and not f.months):
+            raise _unclear(N_("'first' or 'last' of what? Add 'của tháng' (of the month)"))
+        if f.weekdays and not f.monthdays and not f.months:
             freq = "WEEKLY"
         elif f.monthdays and f.months and f.year:
             freq, once = "YEARLY", True
@@ -597,6 +597,8 @@ def _resolve(f: _Facts, begin: date) -> tuple[icalendar.vRecur | None, date]:
         raise _unclear(N_("the first or last working day needs a month ('của tháng')"))
     if ordinal and freq not in ("MONTHLY", "YEARLY"):
         raise _unclear(N_("'the first/last weekday' needs a month ('của tháng')"))
+    if freq == "DAILY" and len(f.weekdays) == 1:
+        raise _unclear(N_("every day, or only on one weekday? Say one"))
     if f.monthdays and freq in ("WEEKLY",):
         raise _unclear(N_("days of the month in a weekly rhythm"))
     if f.months and freq == "MONTHLY":

@@ -212,6 +212,9 @@ def test_half_understood_english_answers_in_both_languages():
     ("ngày 5 hằng tuần", "nhịp là hằng tuần"),
     ("hằng tuần vào thứ Hai đến hết ngày 30/9/2023", "ngày kết thúc 2023-09-30 đứng trước ngày đầu tiên"),
     ("", "chưa nhập nhịp lặp"),
+    ("thứ Sáu cuối cùng", "thêm 'của tháng'"),
+    ("last working day", "thêm 'của tháng'"),
+    ("hằng ngày vào thứ Tư", "hằng ngày, hay chỉ một thứ trong tuần"),
 ])
 def test_contradictions_and_gaps_are_refused(phrase, unclear):
     text = refused(phrase).explain()
