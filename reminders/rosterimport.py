@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError as RuamelError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from .errors import InvalidInput, Problem
@@ -259,19 +260,26 @@ def _flow(mapping: dict[str, str]) -> CommentedMap:
 
 
 class _Document:
-    """The roster YAML as ruamel's round-trip tree: entries found and moved by id."""
+    """The roster YAML as ruamel's round-trip tree, with entries indexed by id (a province's
+    roster has thousands of people: no scanning per row)."""
 
     def __init__(self, tree: CommentedMap):
         self.tree = tree
         for key in ("communes", "teams"):
             if not isinstance(tree.get(key), list):
                 tree[key] = CommentedSeq()
+        self.communes = {str(c.get("id")): c for c in tree["communes"] if isinstance(c, dict)}
+        self.teams = {str(x.get("id")): x for x in tree["teams"] if isinstance(x, dict)}
+        self.people: dict[str, tuple[CommentedMap, list, str | None]] = {}  # id -> (entry, list, team)
+        for kind, owner, entries in self.people_lists():
+            for entry in entries:
+                if isinstance(entry, dict):
+                    self.people.setdefault(str(entry.get("id")), (entry, entries, owner if kind == "team" else None))
 
-    def commune(self, cid: str) -> CommentedMap | None:
-        return next((c for c in self.tree["communes"] if isinstance(c, dict) and str(c.get("id")) == cid), None)
-
-    def team(self, tid: str) -> CommentedMap | None:
-        return next((x for x in self.tree["teams"] if isinstance(x, dict) and str(x.get("id")) == tid), None)
+    def add(self, key: str, entry: CommentedMap) -> None:
+        """A new commune or team."""
+        self.tree[key].append(entry)
+        (self.communes if key == "communes" else self.teams)[str(entry["id"])] = entry
 
     def people_lists(self) -> Iterable[tuple[str, str, list]]:
         """(kind, owner id, list) for every officials and members list."""
@@ -282,21 +290,20 @@ class _Document:
             if isinstance(team, dict) and isinstance(team.get("members"), list):
                 yield "team", str(team.get("id")), team["members"]
 
-    def find_person(self, pid: str) -> tuple[CommentedMap | None, str | None]:
-        for kind, owner, people in self.people_lists():
-            for entry in people:
-                if isinstance(entry, dict) and str(entry.get("id")) == pid:
-                    return entry, owner if kind == "team" else None
-        return None, None
-
-    def take_person(self, pid: str) -> tuple[CommentedMap | None, str | None]:
-        """Remove a person's entry from wherever it is: the entry (comments and all) and the
-        team it was in (None for the commune's officials, or someone new)."""
-        for kind, owner, people in self.people_lists():
-            for index, entry in enumerate(people):
-                if isinstance(entry, dict) and str(entry.get("id")) == pid:
-                    return people.pop(index), owner if kind == "team" else None
-        return None, None
+    def place(self, pid: str, entries: list, team: str | None) -> tuple[CommentedMap, str | None, bool]:
+        """Put the person's entry (comments and all) in `entries`, taking it out of wherever
+        it was: (entry, the team it left or None, whether it is new)."""
+        found = self.people.get(pid)
+        if found is not None and found[1] is entries:
+            return found[0], None, False
+        if found is not None:
+            entry, old_list, old_team = found
+            old_list.remove(entry)
+        else:
+            entry, old_team = CommentedMap([("id", _scalar(pid))]), None
+        entries.append(entry)
+        self.people[pid] = (entry, entries, team)
+        return entry, old_team if old_team != team else None, found is None
 
 
 KEY_ORDER = ("id", "name", "role", "commune", "language", "phone", "chats", "members")
@@ -346,7 +353,7 @@ def import_roster(csv_path: str | Path, roster_path: str | Path, *, replace: boo
     csv_path, roster_path = Path(csv_path), Path(roster_path)
     adapters = chat_columns()
     header, rows = read_csv(csv_path, language)
-    existing = load_roster(roster_path) if roster_path.exists() else None
+    document = _Document(_load_tree(roster_path))
     checker = _Checker(str(csv_path), language, adapters)
     checker.header(header)
     if checker.problems:
@@ -356,13 +363,9 @@ def import_roster(csv_path: str | Path, roster_path: str | Path, *, replace: boo
     seen: dict[str, int] = {}
     for row in rows:
         checker.row(row, seen)
-    _check_across_rows(checker, rows, existing, replace)
+    _check_across_rows(checker, rows, set(document.communes))
     # The merge runs even after bad rows, so team-level problems are reported in the same pass.
-    tree = _load_tree(roster_path) if existing is not None else None
-    if tree is None:
-        tree = CommentedMap([("timezone", "Asia/Ho_Chi_Minh"), ("language", "vi")])
-    document = _Document(tree)
-    report, emptied = _apply(document, rows, header, adapters, existing, replace)
+    report, emptied = _apply(document, rows, header, adapters, replace)
     _check_result(checker, document, rows, emptied)
     if checker.problems:
         raise InvalidInput(checker.problems)
@@ -371,12 +374,24 @@ def import_roster(csv_path: str | Path, roster_path: str | Path, *, replace: boo
 
 
 def _load_tree(path: Path) -> CommentedMap:
-    with path.open(encoding="utf-8") as handle:
-        tree = _yaml().load(handle)
-    return tree if isinstance(tree, CommentedMap) else CommentedMap()
+    """The roster as a round-trip tree; a new one if there is no file yet. The result is
+    validated as a whole before it is written, so the old file is not validated here."""
+    if not path.exists():
+        return CommentedMap([("timezone", "Asia/Ho_Chi_Minh"), ("language", "vi")])
+    try:
+        with path.open(encoding="utf-8") as handle:
+            tree = _yaml().load(handle)
+    except (RuamelError, UnicodeDecodeError):
+        load_roster(path)  # reports the problem as file:line, as `reminders check` does
+        raise
+    if not isinstance(tree, CommentedMap) or any(
+            tree.get(key) is not None and not isinstance(tree.get(key), list) for key in ("communes", "teams")):
+        load_roster(path)
+        raise InvalidInput([Problem(str(path), None, "the roster must be a mapping with 'communes' and 'teams'")])
+    return tree
 
 
-def _check_across_rows(checker: _Checker, rows: list[Row], existing: Roster | None, replace: bool) -> None:
+def _check_across_rows(checker: _Checker, rows: list[Row], known: set[str]) -> None:
     """Names and places that must agree between rows: a team in one commune, one name each."""
     lang = checker.lang
     first: dict[tuple[str, str], tuple[str, int]] = {}
@@ -397,7 +412,6 @@ def _check_across_rows(checker: _Checker, rows: list[Row], existing: Roster | No
                                                 value=value, other=earlier[0], line=earlier[1]))
         if row.get("commune_name"):
             commune_named.add(commune)
-    known = set(existing.communes) if existing is not None else set()
     reported: set[str] = set()
     for row in rows:
         commune = row.get("commune")
@@ -408,28 +422,28 @@ def _check_across_rows(checker: _Checker, rows: list[Row], existing: Roster | No
 
 
 def _apply(document: _Document, rows: list[Row], header: list[str], adapters: tuple[str, ...],
-           existing: Roster | None, replace: bool) -> tuple[ImportReport, dict[str, int]]:
+           replace: bool) -> tuple[ImportReport, dict[str, int]]:
     """Merge the rows into the document; also returns, for each team someone moved out
     of, the line that moved them (to point at if the team is left empty)."""
     report = ImportReport()
     left: dict[str, int] = {}
-    old_people = set(existing.people) if existing else set()
+    old_people = set(document.people)
     for row in rows:
         cid = row.get("commune")
-        commune = document.commune(cid)
+        commune = document.communes.get(cid)
         if commune is None:
             commune = CommentedMap([("id", _scalar(cid)), ("name", _scalar(row.get("commune_name")))])
-            document.tree["communes"].append(commune)
+            document.add("communes", commune)
             report.new_communes.append(cid)
         elif row.get("commune_name"):
             commune["name"] = _scalar(row.get("commune_name"))
         tid = row.get("team")
         if tid:
-            team = document.team(tid)
+            team = document.teams.get(tid)
             if team is None:
                 team = CommentedMap([("id", _scalar(tid)), ("name", _scalar(row.get("team_name"))),
                                      ("commune", _scalar(cid))])
-                document.tree["teams"].append(team)
+                document.add("teams", team)
                 report.new_teams.append(tid)
             else:
                 _set(team, "name", row.get("team_name"), replace=False)
@@ -447,14 +461,9 @@ def _apply(document: _Document, rows: list[Row], header: list[str], adapters: tu
         pid = row.get("person_id")
         if not pid:
             continue
-        entry, came_from = document.find_person(pid)
-        if entry is None or not any(e is entry for e in people):  # new, or moving: take it along
-            if entry is not None:
-                document.take_person(pid)
-            if came_from and came_from != tid:
-                left.setdefault(came_from, row.line)
-            entry = entry if entry is not None else CommentedMap([("id", _scalar(pid))])
-            people.append(entry)
+        entry, came_from, _ = document.place(pid, people, tid or None)
+        if came_from:
+            left.setdefault(came_from, row.line)
         (report.updated if pid in old_people else report.added).append(pid)
         _set(entry, "name", row.get("name"), replace=True)
         role = parse_role(row.get("role"))

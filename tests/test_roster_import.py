@@ -179,3 +179,13 @@ def test_import_into_a_new_roster_file(tmp_path):
     import_roster(source, target)
     loaded = load_roster(target)
     assert loaded.people["b"].name == "Yes" and loaded.teams["to-1"].name == "Tổ 1"
+
+
+def test_a_broken_roster_is_reported_not_overwritten(calendars, tmp_path):
+    roster = calendars / "roster.yaml"
+    roster.write_text(roster.read_text(encoding="utf-8").replace("teams:\n", "teams: [\n", 1), encoding="utf-8")
+    before = roster.read_bytes()
+    source = _csv(tmp_path / "x.csv", "xa-tan-lap,,thon-bac,,ta-van-bao,Tạ Văn Bảo,,,100031,,,")
+    result = _run("teams", "import", str(source), "--calendars", str(calendars))
+    assert result.exit_code == 1 and re.search(rf"{re.escape(str(roster))}:\d+: ", result.output), result.output
+    assert roster.read_bytes() == before
