@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, not_, or_, select, update
+from sqlalchemy import and_, not_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -53,6 +53,7 @@ NUDGE_GRACE = timedelta(hours=12)  # a nudge is worth sending until this long af
 ESCALATION_TTL = timedelta(days=1)  # an escalation not sent within a day of its time is dropped
 SCAN_BACK = timedelta(days=2)  # how far back the pass looks for occurrences whose reminders went out
 DIGEST_WEEKDAY, DIGEST_AT = 0, time(8, 0)  # Monday 08:00 local: last week's digest
+SINCE_MARGIN = timedelta(minutes=10)  # sends recorded after the pass that saw them due
 SUMMARY_AFTER = timedelta(hours=12)  # a campaign's summary: this long after its last occurrence ends
 CAMPAIGN_LOOKAHEAD = timedelta(days=400)  # "no occurrence within this" means the campaign is over
 FOLLOWUP_KINDS = ("nudge-", "escalate-leader", "escalate-commune", "summary", "digest:")
@@ -140,35 +141,48 @@ def followup_pass(rt, now: datetime, *, lookahead: timedelta = timedelta(seconds
     plan the weekly digest when its time comes. Cheap when there is nothing to do."""
     report = FollowUpReport()
     duties = {uid: d for uid, d in rt.duties.items() if d.ack and d.followup.enabled}
+    # Only deliveries sent since the last pass (less a margin for outcomes recorded late) are
+    # looked at again; a fresh process looks back SCAN_BACK once. Kept in rt.extra.
+    since = rt.extra.get("followup_since")
     if duties:
         with rt.engine.begin() as conn:
-            report.planned += _plan_new(conn, rt.roster, duties, now)
+            report.planned += _plan_new(conn, rt.roster, duties, now, since)
         with rt.engine.begin() as conn:
             _settle(conn, rt.roster, rt.duties, now, lookahead, report)
-    with rt.engine.begin() as conn:
-        report.digests = plan_digest(conn, rt.roster, now)
+    rt.extra["followup_since"] = now - SINCE_MARGIN
+    week = week_of(now.astimezone(ZoneInfo(rt.roster.timezone)).date())[1]
+    if rt.extra.get("followup_digest_week") != week:
+        with rt.engine.begin() as conn:
+            report.digests = plan_digest(conn, rt.roster, now)
+        rt.extra["followup_digest_week"] = week
     return report
 
 
 # -- planning ------------------------------------------------------------------------
 
-def _plan_new(conn: Connection, roster: Roster, duties: dict[str, Duty], now: datetime) -> int:
-    """Follow-ups for (occurrence, team) pairs with a reminder sent and none planned yet."""
-    followups = DeliveryRow.__table__.alias("f")
-    planned_already = exists().where(
-        followups.c.occurrence_id == DeliveryRow.occurrence_id, followups.c.team_id == DeliveryRow.team_id,
-        or_(followups.c.kind.startswith("nudge-"), followups.c.kind.startswith("escalate-")))
-    pairs = conn.execute(
-        select(DeliveryRow.occurrence_id, DeliveryRow.team_id).distinct()
-        .join(OccurrenceRow, OccurrenceRow.id == DeliveryRow.occurrence_id)
-        .where(DeliveryRow.status == "sent", _alarm_kind(), DeliveryRow.due_at >= as_utc(now - SCAN_BACK),
-               OccurrenceRow.status == "scheduled", OccurrenceRow.duty_uid.in_(list(duties)),
-               ~planned_already)).all()
+def _plan_new(conn: Connection, roster: Roster, duties: dict[str, Duty], now: datetime,
+              since: datetime | None = None) -> int:
+    """Follow-ups for (occurrence, team) pairs with a reminder sent (since `since`) and none
+    planned yet. Two indexed queries: recent sent reminders, then the follow-ups of their
+    occurrences."""
+    query = (select(DeliveryRow.occurrence_id, DeliveryRow.team_id).distinct()
+             .join(OccurrenceRow, OccurrenceRow.id == DeliveryRow.occurrence_id)
+             .where(DeliveryRow.status == "sent", _alarm_kind(), DeliveryRow.due_at >= as_utc(now - SCAN_BACK),
+                    OccurrenceRow.status == "scheduled", OccurrenceRow.duty_uid.in_(list(duties))))
+    if since is not None:
+        query = query.where(DeliveryRow.sent_at >= as_utc(since))
+    found = {tuple(p) for p in conn.execute(query)}
+    if not found:
+        return 0
+    planned = set(conn.execute(select(DeliveryRow.occurrence_id, DeliveryRow.team_id).distinct().where(
+        DeliveryRow.occurrence_id.in_({occ for occ, _ in found}),
+        or_(DeliveryRow.kind.startswith("nudge-"), DeliveryRow.kind.startswith("escalate-")))).all())
+    pairs = sorted(found - {tuple(p) for p in planned})
     if not pairs:
         return 0
     occurrences = {o.id: o for o in conn.execute(select(
         OccurrenceRow.id, OccurrenceRow.duty_uid, OccurrenceRow.start_at, OccurrenceRow.end_at)
-        .where(OccurrenceRow.id.in_({p.occurrence_id for p in pairs})))}
+        .where(OccurrenceRow.id.in_({occ for occ, _ in pairs})))}
     states = team_states(conn, roster, occurrences)
     rows: list[dict] = []
     for occ_id, team_id in pairs:
