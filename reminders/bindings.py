@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from .models import ChatBindingRow
 
 
-def bindings_for(engine: Engine, recipient: str) -> dict[str, tuple[str, str]]:
-    """adapter -> (address, status) for one recipient."""
-    with engine.connect() as conn:
-        rows = conn.execute(select(ChatBindingRow.adapter, ChatBindingRow.address, ChatBindingRow.status)
-                            .where(ChatBindingRow.recipient == recipient)).all()
-    return {r.adapter: (r.address, r.status) for r in rows}
+def bindings_for_many(conn: Connection, recipients: Iterable[str]) -> dict[str, dict[str, tuple[str, str]]]:
+    """recipient -> adapter -> (address, status), for a batch of recipients in one query."""
+    found: dict[str, dict[str, tuple[str, str]]] = {}
+    wanted = list(recipients)
+    for start in range(0, len(wanted), 1000):
+        rows = conn.execute(select(ChatBindingRow.recipient, ChatBindingRow.adapter, ChatBindingRow.address,
+                                   ChatBindingRow.status)
+                            .where(ChatBindingRow.recipient.in_(wanted[start:start + 1000]))).all()
+        for r in rows:
+            found.setdefault(r.recipient, {})[r.adapter] = (r.address, r.status)
+    return found
 
 
 def bind(engine: Engine, recipient: str, adapter: str, address: str, now: datetime, *,

@@ -77,10 +77,11 @@ def next_due(engine: Engine) -> datetime | None:
     return from_naive_utc(value) if value else None
 
 
-def dispatch(engine: Engine, now: datetime, enqueue: Callable[[Claim, float], None], *,
+def dispatch(engine: Engine, now: datetime, enqueue: Callable[[list[Claim], datetime], object], *,
              worker: str, lookahead: timedelta = LOOKAHEAD, lease: timedelta = LEASE,
              batch: int = CLAIM_BATCH) -> int:
-    """Claim what is due and enqueue each claim with its remaining delay (seconds)."""
+    """Claim what is due and hand the claims (sorted by due time) to `enqueue`, which
+    batches them into broker messages delayed until they are due."""
     total = 0
     with engine.connect() as conn:
         in_flight = conn.execute(select(func.count()).select_from(DeliveryRow).where(
@@ -89,8 +90,8 @@ def dispatch(engine: Engine, now: datetime, enqueue: Callable[[Claim, float], No
     while room > 0:
         wanted = min(batch, room)
         claims = claim_due(engine, now, worker=worker, lookahead=lookahead, lease=lease, limit=wanted)
-        for claim in claims:
-            enqueue(claim, max(0.0, (claim.due_at - now).total_seconds()))
+        if claims:
+            enqueue(claims, now)
         total += len(claims)
         room -= len(claims)
         if len(claims) < wanted:

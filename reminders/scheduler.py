@@ -23,7 +23,7 @@ class TickReport:
 
 
 class Scheduler:
-    def __init__(self, runtime: Runtime, enqueue: Callable[[Claim, float], None], *,
+    def __init__(self, runtime: Runtime, enqueue: Callable[[list[Claim], datetime], object], *,
                  horizon: timedelta, lookahead: timedelta = LOOKAHEAD,
                  lookback: timedelta = FIRST_PLAN_LOOKBACK, claim_batch: int = CLAIM_BATCH,
                  reloader: DefinitionWatcher | None = None):

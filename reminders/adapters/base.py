@@ -39,6 +39,10 @@ class Capabilities:
     max_text: int = 2000  # characters per message
     send_window: timedelta | None = None  # may only write this long after the user last wrote
     rate_limits: tuple[RateLimit, ...] = ()
+    # Requests in flight at once per worker process. A platform capped at a few dozen
+    # messages a second needs few; more would only widen the gap between counting a
+    # message against the limit and its arrival.
+    concurrency: int = 32
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ class TelegramAdapter(Adapter):
     capabilities = Capabilities(
         buttons=True, groups=True, edits=True, max_text=4096,
         rate_limits=(RateLimit("bot", 30, 1.0), RateLimit("chat", 1, 1.0), RateLimit("group", 20, 60.0)),
+        concurrency=8,
     )
 
     def __init__(self, token: str, api_url: str = DEFAULT_API_URL, webhook_secret: str | None = None):

@@ -1,119 +1,273 @@
-"""The send actor: renders one claimed delivery, sends it through its adapter, records the outcome."""
+"""The send actor: takes a batch of claimed deliveries, sends them concurrently through
+their adapters, and records every outcome in one transaction.
+
+Why batches: per delivery, a message through the broker and two transactions cost more
+than the send itself (bench/production_burst.py). A batch costs one message, one
+transaction to confirm the claims (with the occurrences and chat bindings), and one to
+record the outcomes. Ownership stays per row: every statement is guarded by the claim
+token, so a batch redelivered after a crash, or retried, only touches rows still claimed.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import dramatiq
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..adapters.base import OutgoingMessage, PermanentFailure, TemporaryFailure
-from ..bindings import bind, bindings_for
+from ..bindings import bind, bindings_for_many
 from ..i18n import N_, t
 from ..models import DeliveryRow, OccurrenceRow
 from ..render import OccurrenceView, delivery_code, parse_delivery_code, render_message
 from ..runtime import current
 from ..timeutil import as_utc, from_naive_utc
 from .broker import MAX_ATTEMPTS, MAX_BACKOFF_MS, placeholder_broker
-from .ratelimit import acquire
+from .ratelimit import BOT_WIDE, NARROW, acquire, room
 
 log = logging.getLogger("reminders.send")
 SEND_LEASE = timedelta(minutes=2)
+BATCH_SIZE = 100  # deliveries per broker message
+BATCH_SPREAD = timedelta(seconds=1)  # a batch holds deliveries due within this of each other
+# Longer than this under a platform's limit and a message goes back through the broker
+# (well inside dramatiq's time limit for one batch).
+MAX_RATE_WAIT = timedelta(seconds=15)
+_gates: dict[tuple[int, str], asyncio.Semaphore] = {}
 
 
-def _finish(engine, delivery_id: int, token: str, **values) -> bool:
-    """Record an outcome, only if this claim still owns the row."""
+@dataclass
+class Taken:
+    """A delivery whose claim this batch confirmed, with what it needs to be sent."""
+
+    id: int
+    row: object
+    occurrence: object
+    bindings: dict[str, tuple[str, str]]
+
+
+@dataclass
+class Outcomes:
+    """Column updates per delivery, and the follow-up work they imply."""
+
+    values: dict[int, dict] = field(default_factory=dict)
+    throttled: dict[int, float] = field(default_factory=dict)  # id -> seconds to wait
+    retry: list[int] = field(default_factory=list)
+    after: list = field(default_factory=list)  # callables run once the outcomes are recorded
+
+    def set(self, delivery_id: int, **values) -> str:
+        self.values[delivery_id] = values
+        return values.get("status", "claimed")
+
+
+def _owned(token: str):
+    return (DeliveryRow.status == "claimed", DeliveryRow.claimed_by == token)
+
+
+def take_batch(engine, ids: list[int], token: str, now: datetime) -> list[Taken]:
+    """Confirm the claims still ours, extend their lease for the send, and read their
+    occurrences and chat bindings: one transaction."""
     with engine.begin() as conn:
-        return conn.execute(update(DeliveryRow).where(
-            DeliveryRow.id == delivery_id, DeliveryRow.status == "claimed",
-            DeliveryRow.claimed_by == token).values(**values)).rowcount == 1
-
-
-def _take(engine, delivery_id: int, token: str, now: datetime):
-    """Confirm the claim and extend its lease for the send; None if it is no longer ours."""
-    with engine.begin() as conn:
-        row = conn.execute(
-            update(DeliveryRow)
-            .where(DeliveryRow.id == delivery_id, DeliveryRow.status == "claimed",
-                   DeliveryRow.claimed_by == token)
+        rows = conn.execute(
+            update(DeliveryRow).where(DeliveryRow.id.in_(ids), *_owned(token))
             .values(lease_until=as_utc(now + min(SEND_LEASE, current().lease)))
-            .returning(DeliveryRow.recipient, DeliveryRow.team_id, DeliveryRow.kind,
+            .returning(DeliveryRow.id, DeliveryRow.recipient, DeliveryRow.team_id, DeliveryRow.kind,
                        DeliveryRow.expires_at, DeliveryRow.attempts, DeliveryRow.occurrence_id)
-        ).first()
-        if row is None:
-            return None, None
-        occ = conn.execute(select(OccurrenceRow).where(OccurrenceRow.id == row.occurrence_id)).first()
-        return row, occ
+        ).all()
+        if not rows:
+            return []
+        occurrence_ids = {r.occurrence_id for r in rows}
+        occurrences = {o.id: o for o in conn.execute(
+            select(OccurrenceRow).where(OccurrenceRow.id.in_(occurrence_ids))).all()}
+        bindings = bindings_for_many(conn, {r.recipient for r in rows})
+    order = {delivery_id: i for i, delivery_id in enumerate(ids)}
+    return sorted((Taken(r.id, r, occurrences.get(r.occurrence_id), bindings.get(r.recipient, {}))
+                   for r in rows), key=lambda taken: order[taken.id])
 
 
-async def deliver(delivery_id: int, token: str) -> str:
-    """Send one delivery; returns its new status. Raises dramatiq.Retry on temporary failure."""
+def record_outcomes(engine, token: str, outcomes: Outcomes) -> None:
+    """Every outcome of a batch in one transaction; one executemany per set of columns."""
+    groups: dict[tuple[str, ...], list[dict]] = defaultdict(list)
+    for delivery_id, values in outcomes.values.items():
+        groups[tuple(sorted(values))].append({"_id": delivery_id, **values})
+    if not groups:
+        return
+    with engine.begin() as conn:
+        for columns, params in groups.items():
+            stmt = (update(DeliveryRow)
+                    .where(DeliveryRow.id == bindparam("_id"), DeliveryRow.status == "claimed",
+                           DeliveryRow.claimed_by == token)
+                    .values({c: bindparam(c) for c in columns}))
+            conn.execute(stmt.execution_options(synchronize_session=False), params)
+
+
+async def deliver_batch(delivery_ids: list[int], token: str) -> dict[int, str]:
+    """Send a batch of claimed deliveries; returns each one's new status. Raises
+    dramatiq.Retry (after recording everything else) if some failed temporarily."""
     rt = current()
     now = rt.clock()
-    row, occ = _take(rt.engine, delivery_id, token, now)
-    if row is None:
-        return "skipped"
+    taken = take_batch(rt.engine, list(delivery_ids), token, now)
+    outcomes = Outcomes()
+    statuses: dict[int, str] = {i: "skipped" for i in delivery_ids}
+    ready = []
+    for item in taken:
+        status, job = _prepare(rt, item, now, outcomes)
+        statuses[item.id] = status
+        if job is not None:
+            ready.append(job)
+    if ready:
+        async def bounded(job):
+            return await _send(rt, job, now, outcomes)
+
+        for item_id, status in await asyncio.gather(*(bounded(job) for job in ready)):
+            statuses[item_id] = status
+    if outcomes.throttled:
+        # Over a platform limit: a fresh claim token, so this batch's retries leave them alone.
+        fresh = _retoken(token)
+        wait = max(outcomes.throttled.values())
+        for delivery_id, seconds in outcomes.throttled.items():
+            outcomes.values[delivery_id].update(
+                claimed_by=fresh, lease_until=as_utc(now + SEND_LEASE + timedelta(seconds=seconds)))
+    record_outcomes(rt.engine, token, outcomes)
+    if outcomes.throttled:
+        enqueue_again(list(outcomes.throttled), fresh, wait + random.uniform(0, wait))
+    for action in outcomes.after:
+        action()
+    if outcomes.retry:
+        raise dramatiq.Retry(f"{len(outcomes.retry)} of {len(delivery_ids)} deliveries failed for now")
+    return statuses
+
+
+def _gate(adapter, purpose: str) -> asyncio.Semaphore:
+    """One semaphore per adapter, purpose and event loop, shared by all the batches this
+    process is sending: `send` admits the adapter's concurrency, `rate` one waiter."""
+    key = (id(asyncio.get_running_loop()), adapter.name, purpose)
+    if key not in _gates:
+        _gates[key] = asyncio.Semaphore(adapter.capabilities.concurrency if purpose == "send" else 1)
+    return _gates[key]
+
+
+async def _take_rate_slot(backend, adapter, address) -> float:
+    """Wait here for room under the platform's limits, up to MAX_RATE_WAIT; beyond that,
+    the seconds after which to come back through the broker.
+
+    Waiting in the batch keeps the pace smooth and costs no broker round trip. The chat's
+    own limit is first only looked at, and taken together with the bot-wide slot, so the
+    platform sees both counted at the moment the request leaves. One coroutine per
+    process polls the bot-wide limit at a time (the others queue behind it), so a crowd
+    of waiting messages does not become a crowd of Redis calls."""
+    budget = _WaitBudget()
+    while True:
+        while wait := room(backend, adapter, address, NARROW):
+            if not await budget.sleep(wait):
+                return wait
+        async with _gate(adapter, "rate"):
+            while wait := acquire(backend, adapter, address, BOT_WIDE):
+                if not await budget.sleep(wait):
+                    return wait
+            wait = acquire(backend, adapter, address, NARROW)
+        if not wait:
+            return 0.0
+        # Another process took this chat's slot meanwhile: one bot-wide slot goes unused.
+        if not await budget.sleep(wait):
+            return wait
+
+
+class _WaitBudget:
+    def __init__(self) -> None:
+        self.waited = 0.0
+
+    async def sleep(self, seconds: float) -> bool:
+        """Sleep if the budget allows; False when the message should go back to the broker."""
+        if self.waited + seconds > MAX_RATE_WAIT.total_seconds():
+            return False
+        await asyncio.sleep(seconds)
+        self.waited += seconds
+        return True
+
+
+def _retoken(token: str) -> str:
+    return f"{token.partition(':')[0]}:{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class _Job:
+    item: Taken
+    target: object
+    message: OutgoingMessage
+    attempts: int
+
+
+def _prepare(rt, item: Taken, now: datetime, outcomes: Outcomes) -> tuple[str, _Job | None]:
+    """Decide what happens to one delivery before any network call: expired, cancelled,
+    unreachable, or ready with its rendered message."""
+    row, occ = item.row, item.occurrence
     if now > from_naive_utc(row.expires_at):
-        _finish(rt.engine, delivery_id, token, status="missed", error="not sent before the occurrence was over")
-        return "missed"
-    duty = rt.duties.get(occ.duty_uid)
+        return outcomes.set(item.id, status="missed", error="not sent before the occurrence was over"), None
+    duty = rt.duties.get(occ.duty_uid) if occ is not None else None
     if duty is None or occ.status != "scheduled":
-        _finish(rt.engine, delivery_id, token, status="cancelled", error="duty or occurrence removed")
-        return "cancelled"
-    target = resolve_target(rt, row)
+        return outcomes.set(item.id, status="cancelled", error="duty or occurrence removed"), None
+    target = resolve_target(rt, row, item.bindings)
     if target is None:
         reason = f"no working chat address for {row.recipient} on any enabled adapter ({', '.join(rt.adapters)})"
-        _finish(rt.engine, delivery_id, token, status="failed", error=reason)
-        log.warning("delivery %s failed: %s", delivery_id, reason)
-        return "failed"
-    if rt.rate_backend is not None:
-        wait = acquire(rt.rate_backend, target.adapter, target.address)
-        if wait:
-            # Over a platform limit: come back later; this is not a failed attempt.
-            _finish(rt.engine, delivery_id, token, status="claimed",
-                    lease_until=as_utc(now + SEND_LEASE + timedelta(seconds=wait)))
-            enqueue_again(delivery_id, token, wait + random.uniform(0, wait))
-            return "throttled"
+        log.warning("delivery %s failed: %s", item.id, reason)
+        return outcomes.set(item.id, status="failed", error=reason), None
     view = OccurrenceView(occ.summary, from_naive_utc(occ.start_at), from_naive_utc(occ.end_at), occ.all_day)
-    message = render_delivery(rt, duty, view, row, delivery_id, target)
-    attempts = row.attempts + 1
+    message = render_delivery(rt, duty, view, row, item.id, target)
+    return "sending", _Job(item, target, message, row.attempts + 1)
+
+
+async def _send(rt, job: _Job, now: datetime, outcomes: Outcomes) -> tuple[int, str]:
+    item, target, attempts = job.item, job.target, job.attempts
+    row, delivery_id, adapter = item.row, item.id, target.adapter
+    if rt.rate_backend is not None:
+        wait = await _take_rate_slot(rt.rate_backend, adapter, target.address)
+        if wait:  # not a failed attempt: it comes back when the window has room
+            outcomes.throttled[delivery_id] = wait
+            outcomes.set(delivery_id)
+            return delivery_id, "throttled"
     try:
-        result = await target.adapter.send(target.address, message)
+        async with _gate(adapter, "send"):
+            result = await adapter.send(target.address, job.message)
     except PermanentFailure as exc:
-        _finish(rt.engine, delivery_id, token, status="failed", error=str(exc)[:500], attempts=attempts,
-                channel=target.adapter.name, address=target.address.chat)
         log.warning("delivery %s failed for good: %s", delivery_id, exc)
-        if row.kind.startswith("notice"):
-            return "failed"  # a notice about a failure does not beget another
-        if target.address.is_group:
-            flag_broken_group(rt, row, target, str(exc), now)
-        elif getattr(exc, "notify_leader", False):
-            notify_leaders(rt, row, f"notice:{target.adapter.name}:{delivery_code(delivery_id)}", now)
-        return "failed"
+        reason, notify_leader = str(exc), getattr(exc, "notify_leader", False)
+        outcomes.set(delivery_id, status="failed", error=reason[:500], attempts=attempts,
+                     channel=adapter.name, address=target.address.chat)
+        if not row.kind.startswith("notice"):  # a notice about a failure does not beget another
+            if target.address.is_group:
+                outcomes.after.append(lambda: flag_broken_group(rt, row, target, reason, now))
+            elif notify_leader:
+                kind = f"notice:{adapter.name}:{delivery_code(delivery_id)}"
+                outcomes.after.append(lambda: notify_leaders(rt, row, kind, now))
+        return delivery_id, "failed"
     except TemporaryFailure as exc:
         if attempts >= MAX_ATTEMPTS:
-            _finish(rt.engine, delivery_id, token, status="failed", attempts=attempts,
-                    error=f"gave up after {attempts} attempts: {exc}"[:500], channel=target.adapter.name)
-            return "failed"
-        if exc.retry_after:
-            # The platform said when: honour it without spending the retry budget.
-            _finish(rt.engine, delivery_id, token, status="claimed", error=str(exc)[:500],
-                    lease_until=as_utc(now + SEND_LEASE + timedelta(seconds=exc.retry_after)))
-            enqueue_again(delivery_id, token, exc.retry_after)
-            return "throttled"
+            outcomes.set(delivery_id, status="failed", attempts=attempts, channel=adapter.name,
+                         error=f"gave up after {attempts} attempts: {exc}"[:500])
+            return delivery_id, "failed"
+        if exc.retry_after:  # the platform said when: honour it without spending the retry budget
+            outcomes.throttled[delivery_id] = exc.retry_after
+            outcomes.set(delivery_id, error=str(exc)[:500])
+            return delivery_id, "throttled"
+        # dramatiq retries the batch with backoff; only the rows still claimed go again.
         hold = timedelta(milliseconds=MAX_BACKOFF_MS) + SEND_LEASE
-        _finish(rt.engine, delivery_id, token, status="claimed", lease_until=as_utc(now + hold),
-                attempts=attempts, error=str(exc)[:500])
-        raise dramatiq.Retry(str(exc)) from None
+        outcomes.set(delivery_id, lease_until=as_utc(now + hold), attempts=attempts, error=str(exc)[:500])
+        outcomes.retry.append(delivery_id)
+        return delivery_id, "retry"
     if result.moved_to:
-        bind(rt.engine, row.recipient, target.adapter.name, result.moved_to, now)
-    _finish(rt.engine, delivery_id, token, status="sent", sent_at=as_utc(rt.clock()), attempts=attempts,
-            channel=target.adapter.name, address=result.moved_to or target.address.chat,
-            message_id=result.message_id, error=None)
-    return "sent"
+        outcomes.after.append(lambda: bind(rt.engine, row.recipient, adapter.name, result.moved_to, now))
+    outcomes.set(delivery_id, status="sent", sent_at=as_utc(rt.clock()), attempts=attempts,
+                 channel=adapter.name, address=result.moved_to or target.address.chat,
+                 message_id=result.message_id, error=None)
+    return delivery_id, "sent"
 
 
 def render_delivery(rt, duty, view: OccurrenceView, row, delivery_id: int, target):
@@ -139,11 +293,10 @@ PERSON_NOTICE = N_("⚠ I could not send \"{summary}\" to {name} on {platform}: 
                    "pass the reminder on, and ask them to send the bot a message.")
 
 
-def resolve_target(rt, row):
+def resolve_target(rt, row, bindings: dict[str, tuple[str, str]]):
     """Where a delivery goes. A notice about a failed chat (kind `notice:<adapter>[:<code>]`)
     goes to the leader through another platform where they have an address of their own,
     else through the same platform -- unless it was the leader's own chat that failed."""
-    bindings = bindings_for(rt.engine, row.recipient)
     if not row.kind.startswith("notice:"):
         return rt.resolve(row.recipient, row.team_id, bindings)
     _, failed_on, failed = (row.kind.split(":") + [""])[:3]
@@ -184,20 +337,39 @@ def notify_leaders(rt, row, kind: str, now: datetime) -> None:
 
 @dramatiq.actor(queue_name="deliveries", max_retries=MAX_ATTEMPTS, max_backoff=MAX_BACKOFF_MS,
                 broker=placeholder_broker)
-async def send_delivery(delivery_id: int, token: str) -> None:
-    await deliver(delivery_id, token)
+async def send_batch(delivery_ids: list[int], token: str) -> None:
+    await deliver_batch(delivery_ids, token)
 
 
 def bind_actors(broker: dramatiq.Broker) -> None:
     """Point the actors at `broker` (tests and the CLI switch brokers within one process)."""
-    send_delivery.broker = broker
-    broker.declare_actor(send_delivery)
+    send_batch.broker = broker
+    broker.declare_actor(send_batch)
 
 
-def enqueue_again(delivery_id: int, token: str, delay_seconds: float) -> None:
-    send_delivery.send_with_options(args=(delivery_id, token), delay=int(delay_seconds * 1000))
+def enqueue_again(delivery_ids: list[int], token: str, delay_seconds: float) -> None:
+    send_batch.send_with_options(args=(delivery_ids, token), delay=int(delay_seconds * 1000))
 
 
-def enqueue(claim, delay_seconds: float) -> None:
-    options = {"delay": int(delay_seconds * 1000)} if delay_seconds > 0 else {}
-    send_delivery.send_with_options(args=(claim.delivery_id, claim.token), **options)
+def batches(claims: Iterable, size: int = BATCH_SIZE, spread: timedelta = BATCH_SPREAD) -> list[list]:
+    """Group claims (sorted by due time) into batches due within `spread` of their first."""
+    grouped: list[list] = []
+    for claim in claims:
+        last = grouped[-1] if grouped else None
+        if (last and len(last) < size and last[0].token == claim.token
+                and claim.due_at - last[0].due_at <= spread):
+            last.append(claim)
+        else:
+            grouped.append([claim])
+    return grouped
+
+
+def enqueue(claims: list, now: datetime) -> int:
+    """Hand claims to the workers, one broker message per batch, each sent when its first
+    delivery is due. Returns the number of messages."""
+    grouped = batches(claims)
+    for batch in grouped:
+        delay = max(0.0, (batch[0].due_at - now).total_seconds())
+        options = {"delay": int(delay * 1000)} if delay > 0 else {}
+        send_batch.send_with_options(args=([c.delivery_id for c in batch], batch[0].token), **options)
+    return len(grouped)
