@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..adapters.base import OutgoingMessage, PermanentFailure, TemporaryFailure
 from ..bindings import bind, bindings_for_many
+from ..followup import is_followup, render_followup
 from ..i18n import N_, t
 from ..models import DeliveryRow, OccurrenceRow
 from ..render import OccurrenceView, delivery_code, parse_delivery_code, render_message
@@ -212,15 +213,19 @@ def _prepare(rt, item: Taken, now: datetime, outcomes: Outcomes) -> tuple[str, _
     if now > from_naive_utc(row.expires_at):
         return outcomes.set(item.id, status="missed", error="not sent before the occurrence was over"), None
     duty = rt.duties.get(occ.duty_uid) if occ is not None else None
-    if duty is None or occ.status != "scheduled":
+    standalone = occ is None and is_followup(row.kind)  # a weekly digest belongs to no occurrence
+    if not standalone and (duty is None or occ.status != "scheduled"):
         return outcomes.set(item.id, status="cancelled", error="duty or occurrence removed"), None
     target = resolve_target(rt, row, item.bindings)
     if target is None:
         reason = f"no working chat address for {row.recipient} on any enabled adapter ({', '.join(rt.adapters)})"
         log.warning("delivery %s failed: %s", item.id, reason)
         return outcomes.set(item.id, status="failed", error=reason), None
-    view = OccurrenceView(occ.summary, from_naive_utc(occ.start_at), from_naive_utc(occ.end_at), occ.all_day)
+    view = None if standalone else OccurrenceView(occ.summary, from_naive_utc(occ.start_at),
+                                                  from_naive_utc(occ.end_at), occ.all_day)
     message = render_delivery(rt, duty, view, row, item.id, target)
+    if message is None:  # a follow-up with nothing left to say: everyone has answered
+        return outcomes.set(item.id, status="cancelled", error="nothing left to say: everyone has answered"), None
     return "sending", _Job(item, target, message, row.attempts + 1)
 
 
@@ -270,7 +275,9 @@ async def _send(rt, job: _Job, now: datetime, outcomes: Outcomes) -> tuple[int, 
     return delivery_id, "sent"
 
 
-def render_delivery(rt, duty, view: OccurrenceView, row, delivery_id: int, target):
+def render_delivery(rt, duty, view: OccurrenceView | None, row, delivery_id: int, target):
+    if is_followup(row.kind):  # nudges, escalations, digests: reminders.followup
+        return render_followup(rt, duty, view, row, delivery_id, target)
     if row.kind.startswith("notice"):
         _, platform, failed = (row.kind.split(":") + [""])[:3]
         adapter = rt.adapters.get(platform)
