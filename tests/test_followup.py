@@ -298,3 +298,35 @@ def test_followup_defaults_and_none(tmp_path):
     (directory / "campaign.ics").write_text(ack_false, encoding="utf-8")
     with pytest.raises(InvalidInput, match="X-REMINDER-FOLLOWUP needs acknowledgements"):
         load_duties(directory)
+
+
+def test_escalation_with_nothing_left_to_say_is_cancelled_at_send_time(tmp_path, database_url):
+    """The pass cancels follow-ups just before they are due; an answer arriving after the claim
+    is caught by the send path itself: nothing goes out, the row becomes cancelled."""
+    import asyncio
+
+    from reminders.dispatcher import claim_due
+    from reminders.followup import followup_pass
+    from reminders.jobs.send import deliver_batch
+
+    directory = write_definitions(tmp_path)
+    settings = replace(load_settings({}), calendars=str(directory), roster=str(directory / "roster.yaml"),
+                       database_url=database_url)
+    out = io.StringIO()
+    sim = Campaign(settings, out)
+    rt = sim.runtime
+    sim.run_until(vn(2024, 10, 1, 20, 0))  # reminders and check-ins out; nobody answered
+    followup_pass(rt, vn(2024, 10, 1, 20, 0))
+    sim.clock.set(vn(2024, 10, 1, 20, 30))
+    claims = [c for c in claim_due(rt.engine, rt.clock(), worker="t", lookahead=timedelta(0))]
+    assert len(claims) == 8  # nudges to every member of the three teams
+    ack(rt, 1, "lan", "bac")()  # Lan answers between the claim and the send
+    statuses = asyncio.run(deliver_batch([c.delivery_id for c in claims], claims[0].token))
+    with rt.engine.connect() as conn:
+        lan = conn.execute(select(DeliveryRow.status, DeliveryRow.error).where(
+            DeliveryRow.recipient == "person:lan", DeliveryRow.kind == "nudge-1")).one()
+    assert tuple(lan) == ("cancelled", "nothing left to say: everyone has answered")
+    assert sorted(statuses.values()).count("sent") == 7
+    nudged = [(when, who) for when, who, _ in messages(out.getvalue()) if when == "2024-10-01 20:30"]
+    assert len(nudged) == 7 and ("2024-10-01 20:30", "Bùi Thị Lan") not in nudged
+    rt.engine.dispose()
