@@ -77,6 +77,13 @@ def test_audit_trail_of_an_occurrence(tmp_path, database_url, monkeypatch):
         ("02 06:30", "followup-cancelled", "system", "person:binh", "nudge-1: everyone has answered"),
         ("02 06:30", "followup-cancelled", "system", "person:an", "escalate-leader: everyone has answered"),
     ]
+    # The send path's outcomes, in the same trail: each delivery of the day once, as sent.
+    outcomes = [(e.at.astimezone(VN).strftime("%d %H:%M"), e.event, e.recipient, e.detail)
+                for e in list_events(rt.engine, duty_uid=UID, day=vn(2024, 10, 1).date(), team_id="dong", zone=VN)
+                if e.event in OUTCOMES]
+    assert outcomes == [("01 07:00", "sent", "team:dong", "reminder-0 via console"),
+                        ("01 19:30", "sent", "team:dong", "checkin-1 via console"),
+                        ("01 20:41", "sent", "person:binh", "reminder-0@1727790060 via console")]  # the snooze
     rt.engine.dispose()
 
     monkeypatch.setenv("REMINDERS_DATABASE_URL", database_url)

@@ -24,6 +24,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..adapters.base import OutgoingMessage, PermanentFailure, TemporaryFailure
+from ..audit import delivery_event, record_events
 from ..bindings import bind, bindings_for_many
 from ..followup import is_followup, render_followup
 from ..i18n import N_, t
@@ -93,11 +94,17 @@ def take_batch(engine, ids: list[int], token: str, now: datetime) -> list[Taken]
                    for r in rows), key=lambda taken: order[taken.id])
 
 
-def record_outcomes(engine, token: str, outcomes: Outcomes) -> None:
-    """Every outcome of a batch in one transaction; one executemany per set of columns."""
+def record_outcomes(engine, token: str, outcomes: Outcomes, taken: dict[int, Taken], now: datetime) -> None:
+    """Every outcome of a batch, and its audit events, in one transaction; one executemany
+    per set of columns."""
     groups: dict[tuple[str, ...], list[dict]] = defaultdict(list)
+    events = []
     for delivery_id, values in outcomes.values.items():
         groups[tuple(sorted(values))].append({"_id": delivery_id, **values})
+        status = "retry" if delivery_id in outcomes.retry else values.get("status")
+        if status is not None:  # a throttled delivery has no outcome yet
+            events.append(delivery_event(taken[delivery_id].row, delivery_id, status, values.get("sent_at") or now,
+                                         channel=values.get("channel"), error=values.get("error")))
     if not groups:
         return
     with engine.begin() as conn:
@@ -107,6 +114,7 @@ def record_outcomes(engine, token: str, outcomes: Outcomes) -> None:
                            DeliveryRow.claimed_by == token)
                     .values({c: bindparam(c) for c in columns}))
             conn.execute(stmt.execution_options(synchronize_session=False), params)
+        record_events(conn, events)
 
 
 async def deliver_batch(delivery_ids: list[int], token: str) -> dict[int, str]:
@@ -136,7 +144,7 @@ async def deliver_batch(delivery_ids: list[int], token: str) -> dict[int, str]:
         for delivery_id, seconds in outcomes.throttled.items():
             outcomes.values[delivery_id].update(
                 claimed_by=fresh, lease_until=as_utc(now + SEND_LEASE + timedelta(seconds=seconds)))
-    record_outcomes(rt.engine, token, outcomes)
+    record_outcomes(rt.engine, token, outcomes, {item.id: item for item in taken}, now)
     if outcomes.throttled:
         enqueue_again(list(outcomes.throttled), fresh, wait + random.uniform(0, wait))
     for action in outcomes.after:
