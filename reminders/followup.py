@@ -11,7 +11,8 @@ team's last reminder of that occurrence:
     escalate-leader    one message to each team leader naming who is still missing
     escalate-commune   one message to each commune official listing every team of the
                        commune with someone still missing (one per occurrence, not per team)
-    summary            when a bounded campaign's last occurrence is over: the results,
+    summary            when a campaign's last occurrence is over (a bounded RRULE, or the
+                       last day of a daily run such as 1-10 October every year): the results,
                        to each team leader and commune official
     digest:<week>      the week's numbers, the next Monday 08:00, to leaders and officials
                        (a row of no occurrence: occurrence_id NULL, unique per recipient+kind;
@@ -56,6 +57,11 @@ DIGEST_WEEKDAY, DIGEST_AT = 0, time(8, 0)  # Monday 08:00 local: last week's dig
 SINCE_MARGIN = timedelta(minutes=10)  # sends recorded after the pass that saw them due
 SUMMARY_AFTER = timedelta(hours=12)  # a campaign's summary: this long after its last occurrence ends
 CAMPAIGN_LOOKAHEAD = timedelta(days=400)  # "no occurrence within this" means the campaign is over
+# A run of occurrences at most RUN_GAP apart, followed by none for RUN_AFTER, is a campaign
+# too (a duty skipped over a holiday is not: its gap is shorter than RUN_AFTER).
+RUN_GAP = timedelta(hours=36)
+RUN_AFTER = timedelta(days=30)
+RUN_LOOKBACK = timedelta(days=62)
 FOLLOWUP_KINDS = ("nudge-", "escalate-leader", "escalate-commune", "summary", "digest:")
 
 
@@ -250,9 +256,39 @@ def _is_last(duty: Duty, occ) -> bool:
     return not later
 
 
+def _run(duty: Duty, start: datetime, end: datetime) -> list:
+    """The campaign run an occurrence belongs to: the occurrences before and after it with
+    no more than RUN_GAP between neighbours (the days of a 1-10 October campaign)."""
+    from .expand import occurrences
+
+    found = sorted((o for o in occurrences(duty, start - RUN_LOOKBACK, end + RUN_AFTER)
+                    if not o.cancelled), key=lambda o: o.start)
+    index = next((i for i, o in enumerate(found) if o.start == start), None)
+    if index is None:
+        return []
+    first = last = index
+    while first > 0 and found[first].start - found[first - 1].start <= RUN_GAP:
+        first -= 1
+    while last + 1 < len(found) and found[last + 1].start - found[last].start <= RUN_GAP:
+        last += 1
+    return found[first:last + 1]
+
+
+def _ends_run(duty: Duty, occ) -> bool:
+    """A daily campaign that comes back every year (FREQ=YEARLY;BYMONTHDAY=1,...,10) is a
+    bounded campaign each time: its last day is followed by nothing for RUN_AFTER."""
+    from .expand import occurrences
+
+    start, end = from_naive_utc(occ.start_at), from_naive_utc(occ.end_at)
+    run = _run(duty, start, end)
+    if len(run) < 2 or run[-1].start != start:
+        return False
+    return not [o for o in occurrences(duty, end, start + RUN_AFTER) if not o.cancelled and o.start > start]
+
+
 def _summary_rows(roster: Roster, duty: Duty, occ, team: Team) -> list[dict]:
     """The campaign's completion summary, planned with its last occurrence's follow-ups."""
-    if not (_is_bounded(duty) and _is_last(duty, occ)):
+    if not ((_is_bounded(duty) and _is_last(duty, occ)) or _ends_run(duty, occ)):
         return []
     commune = roster.communes.get(team.commune_id)
     quiet, zone = (commune.quiet, ZoneInfo(commune.timezone)) if commune else (team.quiet, ZoneInfo(team.timezone))
@@ -498,11 +534,14 @@ def _summary_message(rt, duty: Duty, view, row, lang: str, zone) -> OutgoingMess
     from . import tally
     from .expand import occurrences
 
-    master = duty.calendar.walk(duty.component)[0]
-    first_value = (master.get("DTSTART") or master.get("DUE")).dt
-    first = first_value if isinstance(first_value, datetime) else datetime.combine(first_value, time(0))
-    first = first if first.tzinfo else first.replace(tzinfo=duty.zone)
-    runs = [o for o in occurrences(duty, first - timedelta(days=1), view.end) if not o.cancelled]
+    if _is_bounded(duty):
+        master = duty.calendar.walk(duty.component)[0]
+        first_value = (master.get("DTSTART") or master.get("DUE")).dt
+        first = first_value if isinstance(first_value, datetime) else datetime.combine(first_value, time(0))
+        first = first if first.tzinfo else first.replace(tzinfo=duty.zone)
+        runs = [o for o in occurrences(duty, first - timedelta(days=1), view.end) if not o.cancelled]
+    else:  # this year's run of a campaign that comes back every year
+        runs = _run(duty, view.start, view.end)
     begin = runs[0].start if runs else view.start
     scope = _scope(rt, row)
     subset = {duty.uid: duty}

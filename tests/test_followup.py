@@ -330,3 +330,28 @@ def test_escalation_with_nothing_left_to_say_is_cancelled_at_send_time(tmp_path,
     nudged = [(when, who) for when, who, _ in messages(out.getvalue()) if when == "2024-10-01 20:30"]
     assert len(nudged) == 7 and ("2024-10-01 20:30", "Bùi Thị Lan") not in nudged
     rt.engine.dispose()
+
+
+def test_a_campaign_that_comes_back_every_year_is_summed_up_each_year(tmp_path):
+    """The shipped campaign's rule never ends (1–10 October every year): its summary comes
+    after this year's 10 October and covers 01/10–10/10 only."""
+    yearly = CAMPAIGN.replace("RRULE:FREQ=DAILY;COUNT=10", "RRULE:FREQ=YEARLY;BYMONTH=10;BYMONTHDAY=1,2,3,4,5,6,7,8,9,10")
+    directory = write_definitions(tmp_path, ics=yearly)
+    settings = replace(load_settings({}), calendars=str(directory), roster=str(directory / "roster.yaml"),
+                       database_url=f"sqlite:///{tmp_path / 'yearly.db'}")
+    out = io.StringIO()
+    sim = Campaign(settings, out)
+    rt = sim.runtime
+    for day in range(1, 11):
+        for team, people in TEAMS.items():
+            sim.at(vn(2024, 10, day, 19, 40), ack(rt, day, people[0], team, kind="checkin-1", answer="10"))
+            for member in people[1:]:
+                sim.at(vn(2024, 10, day, 19, 40), ack(rt, day, member, team))
+    sim.run_until(vn(2024, 10, 12, 12, 0))
+    summaries = [(when, who, text.splitlines()[0]) for when, who, text in messages(out.getvalue())
+                 if text.startswith("🏁")]
+    head = "🏁 Kết thúc chiến dịch: Chiến dịch đi từng ngõ (01/10–10/10)"
+    # Each leader, and the commune official once (one row per occurrence and recipient).
+    assert sorted(summaries) == [("2024-10-11 07:30", name, head) for name in
+                                 ("Lê Thị Hương", "Nguyễn Văn An", "Phạm Văn Dũng", "Đỗ Văn Hải")]
+    rt.engine.dispose()
