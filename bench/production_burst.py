@@ -64,7 +64,8 @@ def burst(directory: Path, n: int, due: datetime) -> Path:
                      f"X-REMINDER-TO:leader\n{valarms}END:VEVENT\n" for d in range(duties))
     (directory / "burst.ics").write_text(f"BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:bench\n{events}END:VCALENDAR\n",
                                          encoding="utf-8")
-    lines = ["communes:", "  - {id: xa, name: Xã}", "teams:"]
+    # Real time: no quiet hours, or a run at night (Vietnam time) would wait for the morning.
+    lines = ["quiet_hours: off", "communes:", "  - {id: xa, name: Xã}", "teams:"]
     lines += [f"  - {{id: t{k}, name: Tổ {k}, commune: xa, members: [{{id: l{k}, name: Trưởng {k}, role: leader}}]}}"
               for k in range(teams)]
     (directory / "roster.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")

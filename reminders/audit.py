@@ -4,6 +4,8 @@ Callers record events inside their own transaction (`record_events(conn, [...])`
 event exists exactly when the change it describes was committed. Event names:
 
     sent, failed, retry, missed, cancelled   a delivery's outcome (the send path)
+    held                                     reached a worker in the quiet hours: back to
+                                             pending until they end (the send path)
     ack, on-behalf, answer                   an acknowledgement (acks.py)
     snooze                                   "remind me later" (acks.py)
     nudge, escalation                        a follow-up going out is a `sent` of kind
@@ -25,7 +27,7 @@ from .models import AuditEventRow, OccurrenceRow
 from .timeutil import as_utc, from_naive_utc
 
 EVENTS = ("sent", "failed", "retry", "missed", "cancelled", "ack", "on-behalf", "answer", "snooze",
-          "followup-cancelled")
+          "followup-cancelled", "held")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ EVENT_NAMES = {
     "sent": N_("Sent"), "failed": N_("Failed"), "retry": N_("Will retry"), "missed": N_("Missed"),
     "cancelled": N_("Cancelled"), "ack": N_("Confirmed"), "on-behalf": N_("Confirmed on their behalf"),
     "answer": N_("Answer changed"), "snooze": N_("Snoozed"), "followup-cancelled": N_("Follow-up not needed"),
+    "held": N_("Held for quiet hours"),
 }
 
 

@@ -36,7 +36,8 @@ def _burst(tmp_path: Path, teams: int, alarms: int, due: datetime) -> Path:
         "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:t\nBEGIN:VEVENT\nUID:burst@test\nSUMMARY:Họp tổ\n"
         f"DTSTART:{start}\nDURATION:PT2H\nX-REMINDER-TO:leader\n{valarms}END:VEVENT\nEND:VCALENDAR\n",
         encoding="utf-8")
-    lines = ["communes:", "  - {id: xa, name: Xã}", "teams:"]
+    # Real time: no quiet hours, or a run at night (Vietnam time) would wait for the morning.
+    lines = ["quiet_hours: off", "communes:", "  - {id: xa, name: Xã}", "teams:"]
     for n in range(teams):
         lines += [f"  - id: t{n}", f"    name: Tổ {n}", "    commune: xa", "    members:",
                   f"      - {{id: l{n}, name: Trưởng {n}, role: leader}}"]

@@ -198,3 +198,39 @@ def test_bad_holiday_policy_names_file_and_line(tmp_path):
     line = text.splitlines().index("X-REMINDER-HOLIDAY:MAYBE") + 1
     assert f"weekly.ics:{line} (UID hop-tuan): X-REMINDER-HOLIDAY must be one of KEEP, SKIP, PREVIOUS, NEXT" \
         in str(caught.value)
+
+
+def test_a_late_reminder_reaching_a_worker_at_night_waits_for_the_morning(tmp_path, database_url):
+    """The worker was down all day: at 22:00 the 07:30 reminder is still worth sending (the
+    duty lasts until tomorrow evening), but not at night: back to pending until the quiet
+    hours end, per team, and the audit trail says so."""
+    import io
+    from dataclasses import replace
+
+    from reminders.adapters.console import ConsoleAdapter
+    from reminders.audit import list_events
+    from reminders.clock import VirtualClock
+    from reminders.service import EmbeddedWorker, open_runtime
+    from reminders.settings import load_settings
+
+    directory, _, _ = definitions(tmp_path, {"day.ics": event("ca-ngay", "20241001T073000",
+                                                              duration="PT36H", alarm="PT0M")})
+    settings = replace(load_settings({}), calendars=str(directory), roster=str(directory / "roster.yaml"),
+                       database_url=database_url)
+    clock, out = VirtualClock(vn(2024, 10, 1, 7, 0)), io.StringIO()
+    rt = open_runtime(settings, clock=clock, adapters={"console": ConsoleAdapter(out, clock)})
+    with EmbeddedWorker(rt, settings, worker_threads=1, rate_limits=False, lookahead=timedelta(0)) as worker:
+        worker.scheduler.planner.plan(rt.duties, rt.roster, clock())  # planned in the morning, then down
+        for when in (vn(2024, 10, 1, 22, 0), vn(2024, 10, 2, 6, 0), vn(2024, 10, 2, 6, 30)):
+            clock.set(when)
+            worker.scheduler.tick(when)
+            worker.drain()
+    with rt.engine.connect() as conn:
+        sent = {r.team_id: local(r.sent_at) for r in conn.execute(
+            select(DeliveryRow.team_id, DeliveryRow.sent_at).where(DeliveryRow.kind == "reminder-0"))}
+    # Bắc has no quiet hours: sent late at once; Tây's end at 06:00, Đông's at 06:30.
+    assert sent == {"bac": "01 22:00", "tay": "02 06:00", "dong": "02 06:30"}
+    held = [(e.recipient, e.detail) for e in list_events(rt.engine) if e.event == "held"]
+    assert held == [("team:dong", "reminder-0: held for the quiet hours (21:00-06:30)"),
+                    ("team:tay", "reminder-0: held for the quiet hours (22:00-06:00)")]
+    rt.engine.dispose()

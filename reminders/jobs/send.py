@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import dramatiq
 from sqlalchemy import bindparam, select, update
@@ -102,6 +103,7 @@ def record_outcomes(engine, token: str, outcomes: Outcomes, taken: dict[int, Tak
     for delivery_id, values in outcomes.values.items():
         groups[tuple(sorted(values))].append({"_id": delivery_id, **values})
         status = "retry" if delivery_id in outcomes.retry else values.get("status")
+        status = "held" if status == "pending" else status
         if status is not None:  # a throttled delivery has no outcome yet
             events.append(delivery_event(taken[delivery_id].row, delivery_id, status, values.get("sent_at") or now,
                                          channel=values.get("channel"), error=values.get("error")))
@@ -224,6 +226,9 @@ def _prepare(rt, item: Taken, now: datetime, outcomes: Outcomes) -> tuple[str, _
     standalone = occ is None and is_followup(row.kind)  # a weekly digest belongs to no occurrence
     if not standalone and (duty is None or occ.status != "scheduled"):
         return outcomes.set(item.id, status="cancelled", error="duty or occurrence removed"), None
+    held = _quiet_hold(rt, row, now)
+    if held is not None:
+        return outcomes.set(item.id, **held), None
     target = resolve_target(rt, row, item.bindings)
     if target is None:
         reason = f"no working chat address for {row.recipient} on any enabled adapter ({', '.join(rt.adapters)})"
@@ -235,6 +240,24 @@ def _prepare(rt, item: Taken, now: datetime, outcomes: Outcomes) -> tuple[str, _
     if message is None:  # a follow-up with nothing left to say: everyone has answered
         return outcomes.set(item.id, status="cancelled", error="nothing left to say: everyone has answered"), None
     return "sending", _Job(item, target, message, row.attempts + 1)
+
+
+def _quiet_hold(rt, row, now: datetime) -> dict | None:
+    """The planner never schedules into the team's quiet hours, but a delivery can still
+    reach a worker then (late after an outage, a retry, a snooze). It waits for the
+    morning -- back to `pending`, due when the quiet hours end -- or, if by then its
+    occurrence is over, it is missed. An admin's explicit /remindnow is not held."""
+    team = rt.roster.teams.get(row.team_id)
+    if team is None or team.quiet is None or row.kind.startswith("reminder-now"):
+        return None
+    window = team.quiet.window_around(now, ZoneInfo(team.timezone))
+    if window is None:
+        return None
+    morning = window[1]
+    if morning >= from_naive_utc(row.expires_at):
+        return {"status": "missed", "error": f"due in the quiet hours ({team.quiet}) and over by their end"}
+    return {"status": "pending", "due_at": as_utc(morning), "claimed_by": None, "lease_until": None,
+            "error": f"held for the quiet hours ({team.quiet})"}
 
 
 async def _send(rt, job: _Job, now: datetime, outcomes: Outcomes) -> tuple[int, str]:
