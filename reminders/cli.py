@@ -9,8 +9,7 @@ import os
 import signal
 import sys
 import threading
-from datetime import date, datetime, timedelta
-from functools import wraps
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import click
@@ -18,76 +17,14 @@ from rich.console import Console
 from rich.table import Table
 
 from . import logformat, logsafe
-from .errors import InvalidInput, RemindersError
+from .cli_audit import audit
+from .cli_duties import duties
+from .cli_report import report
+from .cli_teams import teams
+from .clicommon import LANG, definitions_options, fail, friendly, out, parse_day, settings_for
 from .i18n import format_when, t
 from .settings import load_settings
 from .timeutil import DEFAULT_TZ, utcnow
-
-LANG = os.environ.get("REMINDERS_LANGUAGE", "vi")
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)  # file:line stays on one line
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(message, markup=False)
-    sys.exit(code)
-
-
-def friendly(func):
-    """Bad input ends in a clear message and a non-zero exit, never a traceback."""
-
-    @wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except InvalidInput as exc:
-            err.print(t(LANG, "{count} problem(s) found; nothing was changed:", count=len(exc.problems)),
-                      markup=False)
-            for problem in exc.problems:
-                err.print(f"  {problem}", markup=False)
-            sys.exit(1)
-        except RemindersError as exc:
-            _fail(t(LANG, "Error: {detail}", detail=exc))
-        except OSError as exc:
-            _fail(t(LANG, "Error: {detail}", detail=f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}"))
-        except Exception as exc:  # a database that cannot be reached, and the like
-            from sqlalchemy.exc import SQLAlchemyError
-
-            if isinstance(exc, SQLAlchemyError):
-                _fail(t(LANG, "Database error: {detail}", detail=str(exc).splitlines()[0]))
-            logging.getLogger("reminders").debug("internal error", exc_info=True)
-            _fail(t(LANG, "Internal error ({kind}: {detail}). Run again with REMINDERS_LOG_LEVEL=DEBUG "
-                          "for the details, and please report it.", kind=type(exc).__name__, detail=exc), 70)
-
-    return wrapper
-
-
-def definitions_options(func):
-    """--calendars and --roster on every command, defaulting to the shipped ones."""
-    func = click.option("--roster", "roster_path", type=click.Path(),
-                        help="Roster file (default: $REMINDERS_ROSTER or calendars/roster.yaml).")(func)
-    return click.option("--calendars", "calendars_dir", type=click.Path(),
-                        help="Directory of .ics duty files (default: $REMINDERS_CALENDARS or calendars).")(func)
-
-
-def settings_for(calendars_dir: str | None, roster_path: str | None):
-    from dataclasses import replace
-
-    settings = load_settings()
-    if calendars_dir:
-        settings = replace(settings, calendars=calendars_dir)
-        if not roster_path and not os.environ.get("REMINDERS_ROSTER"):
-            settings = replace(settings, roster=os.path.join(calendars_dir, "roster.yaml"))
-    if roster_path:
-        settings = replace(settings, roster=roster_path)
-    return settings
-
-
-def parse_day(value: str, name: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"expected a date like 2024-10-01, got {value!r}", param_hint=name) from None
 
 
 @click.group()
@@ -127,7 +64,7 @@ def preview(uid, from_, to, as_json, calendars_dir, roster_path) -> None:
     settings = settings_for(calendars_dir, roster_path)
     duties, roster = load_definitions(settings.calendars, settings.roster)
     if uid not in duties:
-        _fail(t(LANG, "No duty has UID {uid}.", uid=uid))
+        fail(t(LANG, "No duty has UID {uid}.", uid=uid))
     items = preview_occurrences(duties[uid], parse_day(from_, "--from"), parse_day(to, "--to"))
     if as_json:
         click.echo(json.dumps(items, ensure_ascii=False, indent=2))
@@ -303,7 +240,7 @@ def bot(calendars_dir, roster_path) -> None:
         watch_in_background(watcher, threading.Event())
     pollers = [a for a in runtime.adapters.values() if type(a).poll is not Adapter.poll]
     if not pollers:
-        _fail(t(LANG, "No enabled adapter can poll for messages (REMINDERS_ADAPTERS={names}).",
+        fail(t(LANG, "No enabled adapter can poll for messages (REMINDERS_ADAPTERS={names}).",
                 names=",".join(runtime.adapters)))
     out.print(t(LANG, "Listening for replies on {names}. Press Ctrl-C to stop.",
                 names=", ".join(a.name for a in pollers)), markup=False)
@@ -435,7 +372,7 @@ def _scope(commune: str | None, team: str | None, category: str | None, roster) 
     kind, value = chosen[0]
     known = roster.communes if kind == "commune" else roster.teams if kind == "team" else None
     if known is not None and value not in known:
-        _fail(t(LANG, "Not on the roster: {ids}.", ids=value))
+        fail(t(LANG, "Not on the roster: {ids}.", ids=value))
     return f"{kind}:{value}"
 
 
@@ -499,7 +436,7 @@ def feed_revoke(token_id) -> None:
     from .feedtokens import revoke
 
     if not revoke(make_engine(load_settings().database_url), token_id, utcnow()):
-        _fail(t(LANG, "No live feed has id {id}.", id=token_id))
+        fail(t(LANG, "No live feed has id {id}.", id=token_id))
     out.print(t(LANG, "Feed {id} revoked.", id=token_id), markup=False)
 
 
@@ -514,7 +451,7 @@ def feed_rotate(token_id, base_url) -> None:
 
     result = rotate(make_engine(load_settings().database_url), token_id, utcnow())
     if result is None:
-        _fail(t(LANG, "No live feed has id {id}.", id=token_id))
+        fail(t(LANG, "No live feed has id {id}.", id=token_id))
     https, webcal = feed_links(base_url, result[1])
     out.print(t(LANG, "Feed {id} for {scope}:", id=result[0], scope=token_id), markup=False)
     out.print(f"  {https}\n  {webcal}", markup=False, soft_wrap=True)
@@ -570,9 +507,9 @@ def invite(member_ids, team_ids, commune_ids, sheet_dir, bot_username, calendars
     _, roster = load_definitions(settings.calendars, settings.roster)
     people, unknown = select_people(roster, member_ids, team_ids, commune_ids)
     if unknown:
-        _fail(t(LANG, "Not on the roster: {ids}.", ids=", ".join(unknown)))
+        fail(t(LANG, "Not on the roster: {ids}.", ids=", ".join(unknown)))
     if not people:
-        _fail(t(LANG, "Name people, or give --team or --commune."), 2)
+        fail(t(LANG, "Name people, or give --team or --commune."), 2)
     engine = make_engine(settings.database_url)
     bot_username = bot_username.lstrip("@")
     codes = {person.id: create_invite(engine, person.id, utcnow()) for person in people}
@@ -591,17 +528,9 @@ def invite(member_ids, team_ids, commune_ids, sheet_dir, bot_username, calendars
     Console(highlight=False, width=200).print(table)
 
 
-from .cli_teams import teams  # noqa: E402  (its commands import this module when they run)
-
 main.add_command(teams)
-from .cli_report import report  # noqa: E402  (its command imports this module when it runs)
-
 main.add_command(report)
-from .cli_duties import duties  # noqa: E402  (its commands import this module when they run)
-
 main.add_command(duties)
-from .cli_audit import audit  # noqa: E402  (its command imports this module when it runs)
-
 main.add_command(audit)
 
 

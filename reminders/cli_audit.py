@@ -1,17 +1,13 @@
-"""`reminders audit`: what happened to a duty's occurrences, in time order.
-
-reminders.cli imports this module to register the command, so this module takes what it
-needs from reminders.cli only when the command runs (never at import time).
-"""
+"""`reminders audit`: what happened to a duty's occurrences, in time order."""
 
 from __future__ import annotations
 
 from datetime import date
-from functools import wraps
 from zoneinfo import ZoneInfo
 
 import click
 
+from .clicommon import LANG, fail, friendly, out, settings_for
 from .i18n import N_, t
 
 EVENT_NAMES = {
@@ -20,18 +16,6 @@ EVENT_NAMES = {
     "answer": N_("Answer changed"), "snooze": N_("Snoozed"), "followup-cancelled": N_("Follow-up not needed"),
     "held": N_("Held for quiet hours"),
 }
-
-
-def _friendly(func):
-    """reminders.cli.friendly (clear messages, no traceback), looked up when the command runs."""
-
-    @wraps(func)
-    def wrapper(*args, **kwargs):
-        from . import cli
-
-        return cli.friendly(func)(*args, **kwargs)
-
-    return wrapper
 
 
 def _name(roster, who: str | None) -> str:
@@ -54,7 +38,7 @@ def _name(roster, who: str | None) -> str:
 @click.option("--limit", default=2000, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--calendars", "calendars_dir", type=click.Path(), help="Directory of .ics duty files.")
 @click.option("--roster", "roster_path", type=click.Path(), help="Roster file.")
-@_friendly
+@friendly
 def audit(duty_uid, day, occurrence, team_id, limit, calendars_dir, roster_path) -> None:
     """Every delivery, retry, acknowledgement, confirmation on someone's behalf, snooze and
     escalation, with its time, who did it and whom it concerned."""
@@ -62,7 +46,6 @@ def audit(duty_uid, day, occurrence, team_id, limit, calendars_dir, roster_path)
     from sqlalchemy import select
 
     from .audit import list_events
-    from .cli import LANG, _fail, out, settings_for
     from .db import make_engine
     from .models import OccurrenceRow
     from .service import load_definitions
@@ -71,17 +54,17 @@ def audit(duty_uid, day, occurrence, team_id, limit, calendars_dir, roster_path)
     duties, roster = load_definitions(settings.calendars, settings.roster)
     zone = ZoneInfo(roster.timezone)
     if duty_uid and duty_uid not in duties:
-        _fail(t(LANG, "Unknown duty '{uid}'. Known: {known}.", uid=duty_uid, known=", ".join(sorted(duties))))
+        fail(t(LANG, "Unknown duty '{uid}'. Known: {known}.", uid=duty_uid, known=", ".join(sorted(duties))))
     if team_id and team_id not in roster.teams:
-        _fail(t(LANG, "Unknown team '{team}'. Known: {known}.", team=team_id, known=", ".join(sorted(roster.teams))))
+        fail(t(LANG, "Unknown team '{team}'. Known: {known}.", team=team_id, known=", ".join(sorted(roster.teams))))
     if occurrence and not duty_uid:
-        _fail(t(LANG, "--occurrence needs --duty."))
+        fail(t(LANG, "--occurrence needs --duty."))
     when = None
     if day:
         try:
             when = date.fromisoformat(day)
         except ValueError:
-            _fail(t(LANG, "{option} must be a date like 2024-10-01, not '{value}'.", option="--date", value=day))
+            fail(t(LANG, "{option} must be a date like 2024-10-01, not '{value}'.", option="--date", value=day))
     engine = make_engine(settings.database_url)
     occurrence_id = None
     if occurrence:
@@ -92,7 +75,7 @@ def audit(duty_uid, day, occurrence, team_id, limit, calendars_dir, roster_path)
                 occurrence_id = conn.execute(select(OccurrenceRow.id).where(
                     OccurrenceRow.duty_uid == duty_uid, OccurrenceRow.recurrence_id == occurrence)).scalar()
             if occurrence_id is None:
-                _fail(t(LANG, "No occurrence '{rid}' of {uid} in the database.", rid=occurrence, uid=duty_uid))
+                fail(t(LANG, "No occurrence '{rid}' of {uid} in the database.", rid=occurrence, uid=duty_uid))
     events = list_events(engine, duty_uid=duty_uid, day=when, occurrence_id=occurrence_id, team_id=team_id,
                          zone=zone, limit=limit)
     engine.dispose()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 import tempfile
 from datetime import date, datetime, timedelta
-from functools import wraps
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,6 +19,7 @@ from babel.dates import format_timedelta
 from rich.console import Console
 from rich.table import Table
 
+from .clicommon import LANG, definitions_options, err, fail, friendly, settings_for
 from .duties import ADDRESS_MODES, ANSWER_TYPES, Alarm, Duty
 from .i18n import format_short, format_when, t
 from .rhythm import Offset, RhythmError, describe, parse_offset, parse_rhythm
@@ -30,35 +30,12 @@ _ADDRESS_WORDS = {"nhom": "group", "thanh vien": "members", "to truong": "leader
 _ALL_WORDS = ("all", "tat ca", "*")
 
 
-def _cli():
-    """The main CLI module, imported late: it imports this module to register `duties`."""
-    from . import cli
-
-    return cli
-
-
-def _friendly(func):
-    @wraps(func)
-    def wrapper(*args, **kwargs):
-        return _cli().friendly(func)(*args, **kwargs)
-
-    return wrapper
-
-
-def _definitions_options(func):
-    func = click.option("--roster", "roster_path", type=click.Path(),
-                        help="Roster file (default: $REMINDERS_ROSTER or calendars/roster.yaml).")(func)
-    return click.option("--calendars", "calendars_dir", type=click.Path(),
-                        help="Directory of .ics duty files (default: $REMINDERS_CALENDARS or calendars).")(func)
-
-
 def _out() -> Console:
     return Console(highlight=False, soft_wrap=True)
 
 
 def _refuse(message: str) -> None:
-    _cli().err.print(message, markup=False)
-    sys.exit(1)
+    fail(message)
 
 
 def _parse_start(value: str) -> date:
@@ -99,8 +76,8 @@ def duties() -> None:
 @click.option("--file", "file", type=click.Path(dir_okay=False), default=None,
               help="The .ics file to write (default: <calendars>/<title>.ics); never overwritten.")
 @click.option("--yes", is_flag=True, help="Write without asking for confirmation.")
-@_definitions_options
-@_friendly
+@definitions_options
+@friendly
 def new(title, description, rhythm, start, remind, audience, address, checkin, answer, checkin_at, categories,
         no_ack, uid, file, yes, calendars_dir, roster_path) -> None:
     """Write a new duty from plain words, after showing its next five occurrences."""
@@ -108,9 +85,8 @@ def new(title, description, rhythm, start, remind, audience, address, checkin, a
     from .icswrite import DutySpec, build_calendar, existing_uids, slug, write_new
     from .roster import load_roster
 
-    cli = _cli()
-    lang = cli.LANG
-    settings = cli.settings_for(calendars_dir, roster_path)
+    lang = LANG
+    settings = settings_for(calendars_dir, roster_path)
     roster = load_roster(settings.roster)
     zone_name = roster.timezone or DEFAULT_TZ
     zone = ZoneInfo(zone_name)
@@ -128,9 +104,9 @@ def new(title, description, rhythm, start, remind, audience, address, checkin, a
         try:
             parsed = parse_rhythm(phrase, first_day, today=today)
         except RhythmError as exc:
-            cli.err.print(exc.explain(), markup=False)
+            err.print(exc.explain(), markup=False)
             if rhythm is not None:
-                cli.err.print(t(lang, "Nothing was written."), markup=False)
+                err.print(t(lang, "Nothing was written."), markup=False)
                 sys.exit(1)
     if description is None and interactive:
         description = click.prompt(t(lang, "Description (Enter to skip)"), default="", show_default=False)
@@ -185,14 +161,13 @@ def new(title, description, rhythm, start, remind, audience, address, checkin, a
 
 
 def _offset(text: str, start_time) -> Offset:
-    cli = _cli()
     try:
         offset = parse_offset(text)
         offset.trigger(start_time)  # refuses hours before an all-day duty now, not later
         return offset
     except RhythmError as exc:
-        cli.err.print(exc.explain(), markup=False)
-        cli.err.print(t(cli.LANG, "Nothing was written."), markup=False)
+        err.print(exc.explain(), markup=False)
+        err.print(t(LANG, "Nothing was written."), markup=False)
         sys.exit(1)
 
 
@@ -353,15 +328,14 @@ def _print_new(duty: Duty, rhythm, roster, lang: str, zone) -> None:
 
 
 @duties.command("list")
-@_definitions_options
-@_friendly
+@definitions_options
+@friendly
 def list_duties(calendars_dir, roster_path) -> None:
     """Every duty: UID, title, rhythm in words, for whom, next occurrence."""
     from .service import load_definitions
 
-    cli = _cli()
-    lang = cli.LANG
-    settings = cli.settings_for(calendars_dir, roster_path)
+    lang = LANG
+    settings = settings_for(calendars_dir, roster_path)
     found, roster = load_definitions(settings.calendars, settings.roster)
     zone = ZoneInfo(roster.timezone or DEFAULT_TZ)
     now = utcnow()
@@ -380,15 +354,14 @@ def list_duties(calendars_dir, roster_path) -> None:
 
 @duties.command("show")
 @click.argument("uid")
-@_definitions_options
-@_friendly
+@definitions_options
+@friendly
 def show(uid, calendars_dir, roster_path) -> None:
     """One duty in full, with its next five occurrences and reminder times."""
     from .service import load_definitions
 
-    cli = _cli()
-    lang = cli.LANG
-    settings = cli.settings_for(calendars_dir, roster_path)
+    lang = LANG
+    settings = settings_for(calendars_dir, roster_path)
     found, roster = load_definitions(settings.calendars, settings.roster)
     if uid not in found:
         _refuse(t(lang, "No duty has UID {uid}.", uid=uid))

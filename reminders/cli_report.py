@@ -1,51 +1,25 @@
-"""`reminders report`: the commune's table of who did what, as terminal tables and files.
-
-reminders.cli imports this module to register the command, so this module takes what it
-needs from reminders.cli only when the command runs (never at import time).
-"""
+"""`reminders report`: the commune's table of who did what, as terminal tables and files."""
 
 from __future__ import annotations
 
 import os
 import re
 from datetime import date, datetime, time, timedelta
-from functools import wraps
-from typing import NoReturn
 from zoneinfo import ZoneInfo
 
 import click
 
+from .clicommon import fail, friendly, out, settings_for
 from .i18n import LANGUAGES, t
 from .timeutil import utcnow
 
 MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
 
 
-def _cli():
-    from . import cli
-
-    return cli
-
-
-def _fail(message: str) -> NoReturn:
-    _cli()._fail(message)
-    raise AssertionError("unreachable")
-
-
-def _friendly(func):
-    """reminders.cli.friendly (clear messages, no traceback), looked up when the command runs."""
-
-    @wraps(func)
-    def wrapper(*args, **kwargs):
-        return _cli().friendly(func)(*args, **kwargs)
-
-    return wrapper
-
-
 def _month(value: str, lang: str) -> tuple[date, date]:
     match = MONTH.match(value.strip())
     if not match or not 1 <= int(match.group(2)) <= 12:
-        _fail(t(lang, "--month must look like 2024-10 (year-month), not '{value}'.", value=value))
+        fail(t(lang, "--month must look like 2024-10 (year-month), not '{value}'.", value=value))
     year, month = int(match.group(1)), int(match.group(2))
     first = date(year, month, 1)
     return first, date(year + month // 12, month % 12 + 1, 1)
@@ -55,7 +29,7 @@ def _day(value: str, option: str, lang: str) -> date:
     try:
         return date.fromisoformat(value.strip())
     except ValueError:
-        _fail(t(lang, "{option} must be a date like 2024-10-01, not '{value}'.", option=option, value=value))
+        fail(t(lang, "{option} must be a date like 2024-10-01, not '{value}'.", option=option, value=value))
 
 
 def period(month: str | None, from_: str | None, to: str | None, today: date | None,
@@ -63,16 +37,16 @@ def period(month: str | None, from_: str | None, to: str | None, today: date | N
     """First day, day after the last, and a label for file names; a clear exit on bad input.
     None when no period was given and `today` is not known yet (it is the roster's today)."""
     if month and (from_ or to):
-        _fail(t(lang, "Give either --month or --from/--to, not both."))
+        fail(t(lang, "Give either --month or --from/--to, not both."))
     if month:
         first, after = _month(month, lang)
         return first, after, first.strftime("%Y-%m")
     if from_ or to:
         if not (from_ and to):
-            _fail(t(lang, "--from and --to go together: give both days."))
+            fail(t(lang, "--from and --to go together: give both days."))
         first, last = _day(from_, "--from", lang), _day(to, "--to", lang)
         if first > last:
-            _fail(t(lang, "--from ({first}) is after --to ({last}).", first=first, last=last))
+            fail(t(lang, "--from ({first}) is after --to ({last}).", first=first, last=last))
         return first, last + timedelta(days=1), f"{first.isoformat()}_{last.isoformat()}"
     if today is None:
         return None
@@ -93,7 +67,7 @@ def _require_writers(lang: str) -> None:
 
     for module, package in (("openpyxl", "openpyxl"), ("matplotlib", "matplotlib")):
         if importlib.util.find_spec(module) is None:
-            _fail(t(lang, "Writing the report files needs {package}: pip install {package}", package=package))
+            fail(t(lang, "Writing the report files needs {package}: pip install {package}", package=package))
 
 
 @click.command()
@@ -110,7 +84,7 @@ def _require_writers(lang: str) -> None:
               help="Directory of .ics duty files (default: $REMINDERS_CALENDARS or calendars).")
 @click.option("--roster", "roster_path", type=click.Path(),
               help="Roster file (default: $REMINDERS_ROSTER or calendars/roster.yaml).")
-@_friendly
+@friendly
 def report(month, from_, to, commune, team, out_dir, language, calendars_dir, roster_path) -> None:
     """Completion per team and check-in totals: tables, CSV, XLSX and a PNG chart."""
     from rich.console import Console
@@ -119,19 +93,18 @@ def report(month, from_, to, commune, team, out_dir, language, calendars_dir, ro
     from .report import build_report, print_report, write_files
     from .service import load_definitions
 
-    cli = _cli()
     env_lang = os.environ.get("REMINDERS_LANGUAGE", "vi")
     lang = language or (env_lang if env_lang in LANGUAGES else "vi")
     period(month, from_, to, None, lang)  # bad dates fail before anything is read
-    settings = cli.settings_for(calendars_dir, roster_path)
+    settings = settings_for(calendars_dir, roster_path)
     duties, roster = load_definitions(settings.calendars, settings.roster)
     if commune is not None and commune not in roster.communes:
-        _fail(t(lang, "No commune '{id}' on the roster; known: {known}.", id=commune,
+        fail(t(lang, "No commune '{id}' on the roster; known: {known}.", id=commune,
                 known=", ".join(roster.communes)))
     if team is not None and team not in roster.teams:
-        _fail(t(lang, "No team '{id}' on the roster; known: {known}.", id=team, known=", ".join(roster.teams)))
+        fail(t(lang, "No team '{id}' on the roster; known: {known}.", id=team, known=", ".join(roster.teams)))
     if team is not None and commune is not None and roster.teams[team].commune_id != commune:
-        _fail(t(lang, "Team '{team}' is not in commune '{commune}'.", team=team, commune=commune))
+        fail(t(lang, "Team '{team}' is not in commune '{commune}'.", team=team, commune=commune))
     _require_writers(lang)
     if team is not None:
         zone, scope_name = ZoneInfo(roster.teams[team].timezone), roster.teams[team].name
@@ -154,10 +127,10 @@ def report(month, from_, to, commune, team, out_dir, language, calendars_dir, ro
                              commune=commune, team=team, language=lang, now=now)
     finally:
         engine.dispose()
-    print_report(built, Console(highlight=False, width=max(cli.out.width, 120)))
+    print_report(built, Console(highlight=False, width=max(out.width, 120)))
     if end > now:
-        cli.out.print(t(lang, "Occurrences that have not started yet are not counted."), markup=False)
+        out.print(t(lang, "Occurrences that have not started yet are not counted."), markup=False)
     written = write_files(built, out_dir)
-    cli.out.print(t(lang, "Wrote {count} files to {directory}:", count=len(written), directory=out_dir), markup=False)
+    out.print(t(lang, "Wrote {count} files to {directory}:", count=len(written), directory=out_dir), markup=False)
     for path in written:
-        cli.out.print(f"  {path}", markup=False, soft_wrap=True)
+        out.print(f"  {path}", markup=False, soft_wrap=True)

@@ -1,32 +1,11 @@
-"""`reminders teams ...`: teams and their people, from the spreadsheet the commune keeps.
-
-reminders.cli imports this module to register the group, so this module takes what it
-needs from reminders.cli only when a command runs (never at import time).
-"""
+"""`reminders teams ...`: teams and their people, from the spreadsheet the commune keeps."""
 
 from __future__ import annotations
 
-from functools import wraps
-
 import click
 
+from .clicommon import LANG, friendly, out, settings_for
 from .i18n import t
-
-
-def _cli():
-    from . import cli
-
-    return cli
-
-
-def _friendly(func):
-    """reminders.cli.friendly, looked up when the command runs."""
-
-    @wraps(func)
-    def wrapper(*args, **kwargs):
-        return _cli().friendly(func)(*args, **kwargs)
-
-    return wrapper
 
 
 @click.group()
@@ -44,7 +23,7 @@ def teams() -> None:
               help="Roster file (default: $REMINDERS_ROSTER or calendars/roster.yaml).")
 @click.option("--calendars", "calendars_dir", type=click.Path(),
               help="Directory of .ics duty files, checked against the new roster (default: $REMINDERS_CALENDARS).")
-@_friendly
+@friendly
 def import_csv(csv_file, replace, dry_run, roster_path, calendars_dir) -> None:
     """Check a CSV of people (Excel's "CSV UTF-8") and merge it into the roster.
 
@@ -53,13 +32,12 @@ def import_csv(csv_file, replace, dry_run, roster_path, calendars_dir) -> None:
 
     from .rosterimport import import_roster
 
-    cli = _cli()
-    settings = cli.settings_for(calendars_dir, roster_path)
+    settings = settings_for(calendars_dir, roster_path)
     calendars = settings.calendars if Path(settings.calendars).is_dir() else None
     report = import_roster(csv_file, settings.roster, replace=replace, calendars=calendars, dry_run=dry_run,
-                           language=cli.LANG)
+                           language=LANG)
     roster = report.roster
-    lang = cli.LANG
+    lang = LANG
     lines = [t(lang, "{added} people added, {updated} updated, {removed} removed; {teams} new teams, "
                      "{communes} new communes.", added=len(report.added), updated=len(report.updated),
                removed=len(report.removed), teams=len(report.new_teams), communes=len(report.new_communes)),
@@ -69,4 +47,4 @@ def import_csv(csv_file, replace, dry_run, roster_path, calendars_dir) -> None:
         lines.append(t(lang, "Removed: {ids}.", ids=", ".join(report.removed)))
     lines.append(t(lang, "Checked only; nothing was written (--dry-run).") if dry_run
                  else t(lang, "Wrote {path}.", path=settings.roster))
-    cli.out.print("\n".join(lines), markup=False, soft_wrap=True)
+    out.print("\n".join(lines), markup=False, soft_wrap=True)
