@@ -132,8 +132,11 @@ def burst_roster(teams: int) -> Roster:
 
 
 def counts(engine) -> dict[str, int]:
+    """The burst's reminders by status (not the follow-ups planned after them, due hours later)."""
     with engine.connect() as conn:
-        return dict(conn.execute(select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status)).all())
+        return dict(conn.execute(select(DeliveryRow.status, func.count())
+                                 .where(DeliveryRow.kind.startswith("reminder-"))
+                                 .group_by(DeliveryRow.status)).all())
 
 
 def ours(base_url: str, n: int, threads: int, *, ahead: bool, limits: bool, profile: bool) -> dict:

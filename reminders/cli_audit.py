@@ -42,6 +42,7 @@ def _name(roster, who: str | None) -> str:
 def audit(duty_uid, day, occurrence, team_id, limit, calendars_dir, roster_path) -> None:
     """Every delivery, retry, acknowledgement, confirmation on someone's behalf, snooze and
     escalation, with its time, who did it and whom it concerned."""
+    from rich.console import Console
     from rich.table import Table
     from sqlalchemy import select
 
@@ -85,7 +86,7 @@ def audit(duty_uid, day, occurrence, team_id, limit, calendars_dir, roster_path)
     table = Table(title=t(LANG, "Audit trail"), show_lines=False)
     for column in (t(LANG, "Time"), t(LANG, "Event"), t(LANG, "Duty"), t(LANG, "Team"), t(LANG, "By"),
                    t(LANG, "For"), t(LANG, "Detail")):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column == t(LANG, "Time"))
     for event in events:
         occurrence_text = ""
         if event.summary:
@@ -95,4 +96,5 @@ def audit(duty_uid, day, occurrence, team_id, limit, calendars_dir, roster_path)
                       roster.teams[event.team_id].name if event.team_id in roster.teams else (event.team_id or ""),
                       _name(roster, event.actor) if event.actor != "system" else t(LANG, "system"),
                       _name(roster, event.recipient), event.detail or "")
-    out.print(table)
+    # Sized when the command runs (COLUMNS, the terminal), not when the module was imported.
+    Console(highlight=False).print(table)

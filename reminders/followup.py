@@ -191,13 +191,17 @@ def _plan_new(conn: Connection, roster: Roster, duties: dict[str, Duty], now: da
         .where(OccurrenceRow.id.in_({occ for occ, _ in pairs})))}
     states = team_states(conn, roster, occurrences)
     rows: list[dict] = []
+    ends_campaign: dict[int, bool] = {}  # per occurrence, not per team: it expands the duty
     for occ_id, team_id in pairs:
         team, state, occ = roster.teams.get(team_id), states.get((occ_id, team_id)), occurrences[occ_id]
         if team is None or state is None:
             continue
         duty = duties[occ.duty_uid]
         rows.extend(_pair_rows(roster, duty, occ, team, state))
-        rows.extend(_summary_rows(roster, duty, occ, team))
+        if occ_id not in ends_campaign:
+            ends_campaign[occ_id] = (_is_bounded(duty) and _is_last(duty, occ)) or _ends_run(duty, occ)
+        if ends_campaign[occ_id]:
+            rows.extend(_summary_rows(roster, occ, team))
     if rows:
         stmt = _insert(conn).on_conflict_do_nothing(index_elements=["occurrence_id", "recipient", "kind"])
         conn.execute(stmt, rows)
@@ -286,10 +290,8 @@ def _ends_run(duty: Duty, occ) -> bool:
     return not [o for o in occurrences(duty, end, start + RUN_AFTER) if not o.cancelled and o.start > start]
 
 
-def _summary_rows(roster: Roster, duty: Duty, occ, team: Team) -> list[dict]:
+def _summary_rows(roster: Roster, occ, team: Team) -> list[dict]:
     """The campaign's completion summary, planned with its last occurrence's follow-ups."""
-    if not ((_is_bounded(duty) and _is_last(duty, occ)) or _ends_run(duty, occ)):
-        return []
     commune = roster.communes.get(team.commune_id)
     quiet, zone = (commune.quiet, ZoneInfo(commune.timezone)) if commune else (team.quiet, ZoneInfo(team.timezone))
     due = place(from_naive_utc(occ.end_at) + SUMMARY_AFTER, quiet, zone)

@@ -93,9 +93,10 @@ def test_audit_trail_of_an_occurrence(tmp_path, database_url, monkeypatch):
                                   "--calendars", str(directory)])
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if "2024-10-0" in line]
-    assert [next(name for name in ("Xác nhận hộ", "Xác nhận", "Hẹn nhắc lại", "Sửa câu trả lời",
-                                   "Không cần nhắc") if name in line) for line in lines
-            if "Đã gửi" not in line] == [
+    names = ("Xác nhận hộ", "Xác nhận", "Hẹn nhắc lại", "Sửa câu trả lời", "Không cần nhắc")
+    # Rows of sent deliveries, and a narrow terminal's wrapped continuation lines, left out.
+    assert [next(name for name in names if name in line) for line in lines
+            if "Đã gửi" not in line and any(name in line for name in names)] == [
         "Xác nhận", "Hẹn nhắc lại", "Xác nhận hộ", "Sửa câu trả lời", "Không cần nhắc", "Không cần nhắc",
         "Xác nhận", "Không cần nhắc", "Không cần nhắc"]
     assert "Nguyễn Văn An" in result.output and "Lê Văn Cường" in result.output

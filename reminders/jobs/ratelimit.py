@@ -87,15 +87,15 @@ def _applicable(backend, adapter: Adapter, address: Address, scopes: tuple[str, 
 
 
 def _limiters(backend, key: str, limit: int, window_seconds: float) -> list[SlidingWindowRateLimiter]:
-    """The platform's limit, and a pacing limit of a sixth of it over a sixth of the window.
+    """The platform's limit, and a pacing limit: a little over a sixth of it per sixth of
+    the window (so the platform's limit, not the pacing, sets the rate).
 
     Without pacing, a full window's worth goes out in one burst; if the burst's tail
     arrives late (a busy event loop, a slow connection) it lands in the platform's next
     window together with the next burst. Paced, messages arrive spread out and such jitter
     moves only a few of them."""
     limiters = [SlidingWindowRateLimiter(backend, key, limit=limit, window_seconds=window_seconds)]
-    pace = limit // PACING_PARTS
-    if pace >= 1 and limit >= PACING_PARTS * 2:
-        limiters.insert(0, SlidingWindowRateLimiter(backend, f"{key}:pace", limit=pace,
-                                                    window_seconds=window_seconds * pace / limit))
+    if limit >= PACING_PARTS * 2:
+        limiters.insert(0, SlidingWindowRateLimiter(backend, f"{key}:pace", limit=limit // PACING_PARTS + 1,
+                                                    window_seconds=window_seconds / PACING_PARTS))
     return limiters
