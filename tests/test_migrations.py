@@ -52,3 +52,46 @@ def test_sqlite_moves_to_postgresql_with_one_command(tmp_path, calendars):
         target.dispose()
     finally:
         drop()
+
+
+def test_upgrading_a_0004_database_with_data_to_head_and_back(database_url, calendars):
+    """What an existing installation goes through: its schedule at 0004 survives 0005 (audit
+    trail, deliveries of no occurrence), a digest row is unique per recipient and kind, and
+    the downgrade removes only what 0004 has no place for."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from reminders.migrate import alembic_config, current, upgrade
+
+    engine = make_engine(database_url, create=False)
+    upgrade(engine, "0004")
+    roster = load_roster(calendars / "roster.yaml")
+    plan(engine, load_duties(calendars, roster), roster, vn(2024, 10, 1, 6, 0))
+    with engine.connect() as conn:
+        before = conn.execute(select(func.count()).select_from(DeliveryRow)).scalar()
+    assert before > 0 and current(engine) == "0004"
+
+    upgrade(engine)
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    digest = {"occurrence_id": None, "recipient": "person:nguyen-van-an", "team_id": "thon-dong",
+              "kind": "digest:2024-W40", "due_at": vn(2024, 10, 7, 8, 0), "expires_at": vn(2024, 10, 8, 8, 0),
+              "status": "pending", "attempts": 0}
+    with engine.begin() as conn:
+        for _ in range(2):  # the second is a no-op: the partial unique index on (recipient, kind)
+            conn.execute(dialect.insert(DeliveryRow).values(**digest).on_conflict_do_nothing(
+                index_elements=["recipient", "kind"], index_where=DeliveryRow.occurrence_id.is_(None)))
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(DeliveryRow)).scalar() == before + 1
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    assert diff == []
+
+    with engine.begin() as connection:
+        config = alembic_config(engine)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(DeliveryRow)).scalar() == before
+    upgrade(engine)
+    assert current(engine) == ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    engine.dispose()
