@@ -157,8 +157,7 @@ def _run(tmp: Path, url: str, n: int, processes: int, threads: int, profile: Pat
     namespace, client = f"bench-{uuid.uuid4().hex[:8]}", redis.Redis.from_url(REDIS)
     env = {**os.environ, "REMINDERS_DATABASE_URL": url, "REMINDERS_REDIS_URL": REDIS,
            "REMINDERS_REDIS_NAMESPACE": namespace, "REMINDERS_ADAPTERS": "console",
-           "REMINDERS_CONSOLE_FILE": str(out), "REMINDERS_CALENDARS": str(calendars),
-           "REMINDERS_TICK_SECONDS": "0.5"}
+           "REMINDERS_CONSOLE_FILE": str(out), "REMINDERS_CALENDARS": str(calendars)}
 
     def start(*args: str, log: str) -> subprocess.Popen:
         with open(tmp / log, "w") as stderr:

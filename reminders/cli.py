@@ -102,7 +102,7 @@ def simulate(from_, to, calendars_dir, roster_path) -> None:
 @friendly
 def run(calendars_dir, roster_path) -> None:
     """The all-in-one worker: planner, dispatcher and senders in one process."""
-    from .dispatcher import next_due
+    from .dispatcher import seconds_to_next_tick
     from .service import EmbeddedWorker, open_runtime
 
     settings = settings_for(calendars_dir, roster_path)
@@ -120,10 +120,7 @@ def run(calendars_dir, roster_path) -> None:
         _print_upcoming(runtime)
         out.print(t(LANG, "Running. Press Ctrl-C to stop."), markup=False)
         while not stop.is_set():
-            upcoming = next_due(runtime.engine)
-            wait = settings.tick_seconds
-            if upcoming is not None:
-                wait = min(wait, max(0.2, (upcoming - utcnow()).total_seconds()))
+            wait = seconds_to_next_tick(runtime.engine, utcnow(), settings.tick_seconds, worker.scheduler.lookahead)
             if stop.wait(wait):
                 break
             try:
@@ -263,6 +260,7 @@ def scheduler(calendars_dir, roster_path) -> None:
     import uuid
 
     from . import leader
+    from .dispatcher import seconds_to_next_tick
     from .errors import ConfigurationError
     from .jobs.broker import make_broker
     from .jobs.send import enqueue
@@ -297,7 +295,10 @@ def scheduler(calendars_dir, roster_path) -> None:
                 logging.getLogger("reminders.scheduler").exception("tick failed; retrying")
         elif active:
             active = False
-        stop.wait(min(settings.tick_seconds, ttl.total_seconds() / 3))
+        wait = min(settings.tick_seconds, ttl.total_seconds() / 3)
+        if active:  # wake for the next reminder, and at once while a burst is held back
+            wait = seconds_to_next_tick(runtime.engine, utcnow(), wait, loop.lookahead)
+        stop.wait(wait)
     if active:
         leader.release(runtime.engine, me)
 

@@ -77,6 +77,17 @@ def next_due(engine: Engine) -> datetime | None:
     return from_naive_utc(value) if value else None
 
 
+def seconds_to_next_tick(engine: Engine, now: datetime, tick_seconds: float, lookahead: timedelta = LOOKAHEAD,
+                         minimum: float = 0.2) -> float:
+    """How long a scheduler loop may sleep: its tick, but no later than the moment the next
+    pending delivery comes within `lookahead`. A backlog (due already, held back by
+    MAX_IN_FLIGHT) means the minimum, so a burst drains as fast as the workers send."""
+    upcoming = next_due(engine)
+    if upcoming is None:
+        return tick_seconds
+    return min(tick_seconds, max(minimum, (upcoming - lookahead - now).total_seconds()))
+
+
 def dispatch(engine: Engine, now: datetime, enqueue: Callable[[list[Claim], datetime], object], *,
              worker: str, lookahead: timedelta = LOOKAHEAD, lease: timedelta = LEASE,
              batch: int = CLAIM_BATCH) -> int:

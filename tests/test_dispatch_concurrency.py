@@ -95,3 +95,25 @@ def test_racing_claimers_take_disjoint_sets(engine, calendars, tmp_path):
             DeliveryRow.status == "claimed")).scalar()
     assert len(flat) == len(set(flat)) == claimable >= 60
     assert sum(1 for r in results if r) > 1
+
+
+def test_a_scheduler_sleeps_until_the_next_reminder_and_not_at_all_through_a_backlog(tmp_path, calendars):
+    from reminders.dispatcher import LOOKAHEAD, MAX_IN_FLIGHT, dispatch, seconds_to_next_tick
+    from reminders.timeutil import from_naive_utc
+
+    roster_path = write_roster(tmp_path / "roster.yaml", teams=1000)
+    roster = load_roster(roster_path)
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    plan(engine, load_duties(calendars, roster), roster, vn(2024, 9, 30, 0, 0))
+    with engine.connect() as conn:
+        first = from_naive_utc(conn.execute(select(func.min(DeliveryRow.due_at))).scalar())
+    an_hour_before = first - timedelta(hours=1)
+    assert seconds_to_next_tick(engine, an_hour_before, 10.0) == 10.0  # nothing near: the usual tick
+    soon = first - LOOKAHEAD - timedelta(seconds=4)
+    assert seconds_to_next_tick(engine, soon, 10.0) == 4.0  # wakes when it comes within the lookahead
+    # A burst larger than the claims allowed in flight: the rest is already due, so no sleep.
+    now = vn(2024, 10, 1, 20, 0)
+    claimed = dispatch(engine, now, lambda claims, now: None, worker="w")
+    assert claimed == MAX_IN_FLIGHT
+    assert seconds_to_next_tick(engine, now, 10.0) == 0.2
+    engine.dispose()
