@@ -170,19 +170,41 @@ def weekday_code(text: str) -> str:
     return _WEEKDAY_WORDS.get(key) or _WEEKDAY_WORDS[key.rstrip("s")]
 
 
+# The part of the day said after a Vietnamese clock time: (hours read as they are, hours
+# that get 12 added). "1 giờ trưa" is 13:00, "11 giờ đêm" 23:00, "2 giờ đêm" 02:00, "12 giờ
+# đêm" midnight; an hour outside both ("17 giờ sáng", "3 giờ tối") contradicts itself.
+_DAY_PARTS = {
+    "sang": (range(0, 12), range(0)),
+    "trua": (range(10, 16), range(1, 4)),
+    "chieu": (range(12, 21), range(1, 9)),
+    "toi": (range(17, 24), range(5, 12)),
+    "dem": (range(0, 5), range(9, 12)),
+}
+
+
 def parse_time(text: str) -> time:
-    """'17:00', '17h', '5pm', '5 giờ chiều', '8 gio 30' -> a time; ValueError if impossible."""
+    """'17:00', '17h', '5pm', '5 giờ chiều', '8 gio 30' -> a time; ValueError if impossible
+    or self-contradictory ('17 giờ sáng')."""
     numbers = [int(n) for n in re.findall(r"\d+", text)]
     hour, minute = numbers[0], numbers[1] if len(numbers) > 1 else 0
     half = re.search(r"(am|pm|a m|p m|sang|trua|chieu|toi|dem)\s*$", text)
     if half:
         word = half.group(1).replace(" ", "")
-        if word in ("am", "pm") and not 1 <= hour <= 12:
-            raise ValueError(text)
-        if word in ("pm", "chieu", "toi") and hour < 12:
-            hour += 12
-        elif word in ("am", "dem") and hour == 12:
+        if word in ("am", "pm"):
+            if not 1 <= hour <= 12:
+                raise ValueError(text)
+            if word == "pm" and hour < 12:
+                hour += 12
+            elif word == "am" and hour == 12:
+                hour = 0
+        elif word == "dem" and hour in (12, 24):
             hour = 0
+        else:
+            as_said, afternoon = _DAY_PARTS[word]
+            if hour in afternoon:
+                hour += 12
+            elif hour not in as_said:
+                raise ValueError(text)
     if hour > 23 or minute > 59:
         raise ValueError(text)
     return time(hour, minute)
@@ -320,8 +342,19 @@ def _weekday(m: re.Match, f: _Facts) -> None:
     f.weekday(weekday_code(m.group(0)))
 
 
+_PART_OF_DAY = re.compile(r"(?:am|pm|a m|p m|sang|trua|chieu|toi|dem)\s*$")
+
+
 def _time_range(m: re.Match, f: _Facts) -> None:
     begin, end = parse_time(m.group("a")), parse_time(m.group("b"))
+    part = _PART_OF_DAY.search(m.group("b"))
+    if part and not _PART_OF_DAY.search(m.group("a")):
+        # "từ 7 giờ đến 9 giờ tối": the evening covers both ends (19:00-21:00, not 07:00-21:00)
+        try:
+            shared = parse_time(f"{m.group('a')} {part.group(0)}")
+        except ValueError:
+            shared = begin
+        begin = shared if shared < end else begin
     f.at(begin)
     span = datetime.combine(date.min, end) - datetime.combine(date.min, begin)
     if span <= timedelta(0):
@@ -599,6 +632,10 @@ def _resolve(f: _Facts, begin: date) -> tuple[icalendar.vRecur | None, date]:
         raise _unclear(N_("'the first/last weekday' needs a month ('của tháng')"))
     if freq == "DAILY" and len(f.weekdays) == 1:
         raise _unclear(N_("every day, or only on one weekday? Say one"))
+    if freq == "MONTHLY" and not f.setpos and any(code in WEEKDAYS for code in f.weekdays):
+        # FREQ=MONTHLY;BYDAY=MO is every Monday, not one Monday a month as people mean it
+        raise _unclear(N_("which one of the month? Say 'the first Monday of the month' (thứ Hai đầu tiên "
+                          "của tháng), or 'every week on Monday' (hằng tuần vào thứ Hai)"))
     if f.monthdays and freq in ("WEEKLY",):
         raise _unclear(N_("days of the month in a weekly rhythm"))
     if f.months and freq == "MONTHLY":
@@ -873,6 +910,8 @@ def parse_offset(text: str) -> Offset:
             at = parse_time(groups["at"]) if groups.get("at") else None
         except ValueError:
             break
+        if at is not None and related == "END":
+            break  # a clock time is counted from the start's day; "before the end at 9:00" is not
         if groups.get("n"):
             unit = _OFFSET_UNITS[groups["u"].rstrip("s")]
             amount = int(groups["n"]) * unit

@@ -263,3 +263,52 @@ def test_offset_nonsense_is_refused():
     with pytest.raises(RhythmError) as caught:
         parse_offset("2 hours before lunch")
     assert "Examples: «1 day before»" in caught.value.explain()
+
+
+# --- misreadings: a phrase taken with another meaning is worse than a refusal -----------------
+
+@pytest.mark.parametrize(("phrase", "expected"), [
+    ("hằng tuần vào thứ 6 lúc 1 giờ trưa", time(13, 0)),
+    ("hang tuan vao thu 6 luc 1 gio trua", time(13, 0)),
+    ("hằng tuần vào thứ 6 lúc 12 giờ trưa", time(12, 0)),
+    ("hằng tuần vào thứ 6 lúc 11 giờ trưa", time(11, 0)),
+    ("hằng tuần vào thứ 6 lúc 11 giờ đêm", time(23, 0)),
+    ("hằng tuần vào thứ 6 lúc 10 giờ đêm", time(22, 0)),
+    ("hằng tuần vào thứ 6 lúc 2 giờ đêm", time(2, 0)),
+    ("hằng tuần vào thứ 6 lúc 12 giờ đêm", time(0, 0)),
+    ("hằng tuần vào thứ 6 lúc 7 giờ tối", time(19, 0)),
+    ("hằng tuần vào thứ 6 lúc 5 giờ chiều", time(17, 0)),
+    ("hằng tuần vào thứ 6 lúc 17 giờ chiều", time(17, 0)),
+    ("hằng tuần vào thứ 6 lúc 6 giờ sáng", time(6, 0)),
+    ("T6 hằng tuần 17g30", time(17, 30)),
+    ("every Friday at 12am", time(0, 0)),
+    ("every Friday at 12pm", time(12, 0)),
+])
+def test_part_of_the_day_sets_the_hour(phrase, expected):
+    assert parse_rhythm(phrase, date(2024, 9, 1)).time == expected
+
+
+@pytest.mark.parametrize("phrase", ["hằng tuần vào thứ 6 lúc 17 giờ sáng", "hằng tuần vào thứ 6 lúc 3 giờ tối",
+                                    "hằng tuần vào thứ 6 lúc 7 giờ đêm", "every Friday at 17pm"])
+def test_a_part_of_the_day_that_contradicts_the_hour_is_refused(phrase):
+    assert "không phải là ngày hoặc giờ có thật" in refused(phrase).explain()
+
+
+def test_a_time_range_shares_the_part_of_the_day_said_at_its_end():
+    evening = parse_rhythm("hằng tuần vào thứ 6 từ 7 giờ đến 9 giờ tối", date(2024, 9, 1))
+    assert (evening.time, evening.duration) == (time(19, 0), timedelta(hours=2))
+    day = parse_rhythm("hằng tuần vào thứ 6 từ 8h đến 5h chiều", date(2024, 9, 1))
+    assert (day.time, day.duration) == (time(8, 0), timedelta(hours=9))
+
+
+@pytest.mark.parametrize("phrase", ["hằng tháng vào thứ Hai", "hang thang vao thu 2", "every month on Monday",
+                                    "hằng tháng vào thứ hai thứ hai", "ngày 13 hằng tháng vào thứ Sáu"])
+def test_a_weekday_in_a_monthly_rhythm_needs_which_one(phrase):
+    # FREQ=MONTHLY;BYDAY=MO would remind every Monday, four or five times a month
+    assert "thứ Hai đầu tiên của tháng" in refused(phrase).explain()
+
+
+@pytest.mark.parametrize("text", ["2 ngày trước khi kết thúc lúc 9:00", "2 days before the end at 9am"])
+def test_a_clock_time_before_the_end_is_refused_not_counted_from_the_start(text):
+    with pytest.raises(RhythmError):
+        parse_offset(text)
