@@ -364,6 +364,8 @@ def import_roster(csv_path: str | Path, roster_path: str | Path, *, replace: boo
     for row in rows:
         checker.row(row, seen)
     _check_across_rows(checker, rows, set(document.communes))
+    if not replace:
+        _check_other_communes(checker, document, rows)
     # The merge runs even after bad rows, so team-level problems are reported in the same pass.
     report, emptied = _apply(document, rows, header, adapters, replace)
     _check_result(checker, document, rows, emptied)
@@ -419,6 +421,30 @@ def _check_across_rows(checker: _Checker, rows: list[Row], known: set[str]) -> N
             reported.add(commune)
             checker.fail(row.line, "commune", t(lang, "unknown commune '{id}'; give its commune_name to add it",
                                                 id=commune))
+
+
+def _check_other_communes(checker: _Checker, document: _Document, rows: list[Row]) -> None:
+    """Merge: a team or person id already in another commune is not taken over.
+
+    Ids are unique in the whole roster, but "thon-1" or "nguyen-van-an" are natural in
+    every commune: one commune's spreadsheet must not silently move another commune's team
+    (with its group chat and people) or person into it. A real move is --replace or an edit."""
+    lang = checker.lang
+    commune_of_list = {id(entries): owner if kind == "commune" else str((document.teams.get(owner) or {})
+                                                                        .get("commune"))
+                       for kind, owner, entries in document.people_lists()}
+    for row in rows:
+        commune, team, pid = row.get("commune"), row.get("team"), row.get("person_id")
+        existing = document.teams.get(team) if team else None
+        if existing is not None and str(existing.get("commune")) != commune:
+            checker.fail(row.line, "team", t(lang, "team '{id}' already exists in commune '{other}'; "
+                                                   "give this team another id", id=team,
+                                             other=existing.get("commune")))
+        found = document.people.get(pid) if pid else None
+        if found is not None and commune_of_list.get(id(found[1]), commune) != commune:
+            checker.fail(row.line, "person_id", t(lang, "'{id}' is already someone in commune '{other}'; "
+                                                        "give this person another id", id=pid,
+                                                  other=commune_of_list[id(found[1])]))
 
 
 def _apply(document: _Document, rows: list[Row], header: list[str], adapters: tuple[str, ...],

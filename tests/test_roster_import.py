@@ -189,3 +189,23 @@ def test_a_broken_roster_is_reported_not_overwritten(calendars, tmp_path):
     result = _run("teams", "import", str(source), "--calendars", str(calendars))
     assert result.exit_code == 1 and re.search(rf"{re.escape(str(roster))}:\d+: ", result.output), result.output
     assert roster.read_bytes() == before
+
+
+def test_another_communes_spreadsheet_does_not_take_over_its_teams_or_people(calendars, tmp_path):
+    """'thon-dong' and 'nguyen-van-an' are natural ids in every commune: a new commune's
+    file reusing them must not move Tân Lập's team (group chat, people) or person away."""
+    roster = calendars / "roster.yaml"
+    before = roster.read_bytes()
+    source = _csv(tmp_path / "an-phu.csv",
+                  "xa-an-phu,Xã An Phú,thon-dong,Thôn Đông,le-thi-xuan,Lê Thị Xuân,leader,,,,,",
+                  "xa-an-phu,,thon-moi,Thôn Mới,nguyen-van-an,Nguyễn Văn An,leader,,,,,")
+    with pytest.raises(InvalidInput) as caught:
+        import_roster(source, roster, calendars=calendars, language="en")
+    found = {(p.line, p.message.partition(":")[0]) for p in caught.value.problems}
+    assert found == {(2, "team"), (3, "person_id")}, caught.value.problems
+    assert "already exists in commune 'xa-tan-lap'" in str(caught.value)
+    assert roster.read_bytes() == before and _leftovers(calendars) == []
+    # Within its own commune a person still moves between teams.
+    source = _csv(tmp_path / "move.csv", "xa-tan-lap,,thon-bac,,tran-thi-binh,Trần Thị Bình,,,,,,")
+    import_roster(source, roster, calendars=calendars)
+    assert load_roster(roster).people["tran-thi-binh"].team_id == "thon-bac"
