@@ -147,10 +147,12 @@ def remind_now(rt: Runtime, person: Person, duty_token: str, team_id: str, now: 
     duty = find_duty(rt, duty_token)
     if duty is None:
         return Outcome(reply=t(lang, "No duty '{duty}'. Send /duties for the list.", duty=duty_token))
+    # An admin pushes reminders to the teams of their own commune, not to another commune's.
+    own = sorted(tid for tid, tm in rt.roster.teams.items() if tm.commune_id == person.commune_id)
     team = rt.roster.teams.get(team_id)
-    if team is None:
+    if team is None or team.commune_id != person.commune_id:
         return Outcome(reply=t(lang, "No team '{team}'. Teams: {teams}.", team=team_id,
-                               teams=", ".join(sorted(rt.roster.teams)[:30])))
+                               teams=", ".join(own[:30])))
     if not duty.applies_to(team.id, team.commune_id):
         return Outcome(reply=t(lang, "\"{duty}\" is not a duty of {team}.", duty=duty.summary, team=team.name))
     found = upcoming(duty, now)
@@ -179,8 +181,12 @@ def _plan_now(rt: Runtime, duty: Duty, team: Team, occ: Occurrence, now: datetim
             duty_uid=duty.uid, recurrence_id=occ.recurrence_id, start_at=as_utc(occ.start),
             end_at=as_utc(occ.end), all_day=occ.all_day, summary=occ.summary, status="scheduled",
         ).on_conflict_do_nothing(index_elements=["duty_uid", "recurrence_id"]))
+        # The occurrence row locked (PostgreSQL; SQLite's insert above already holds the write
+        # lock): a second /remindnow racing this one waits here, then sees this one's rows --
+        # two taps either side of a minute boundary are not two reminders.
         occ_id = conn.execute(select(OccurrenceRow.id).where(
-            OccurrenceRow.duty_uid == duty.uid, OccurrenceRow.recurrence_id == occ.recurrence_id)).scalar_one()
+            OccurrenceRow.duty_uid == duty.uid, OccurrenceRow.recurrence_id == occ.recurrence_id)
+            .with_for_update()).scalar_one()
         recent = conn.execute(select(DeliveryRow.id).where(
             DeliveryRow.occurrence_id == occ_id, DeliveryRow.team_id == team.id,
             DeliveryRow.kind.startswith(f"{NOW_KIND}@"),

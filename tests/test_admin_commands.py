@@ -151,3 +151,77 @@ def test_remindnow_over_telegram_reaches_the_group(calendars, tmp_path):
         runtime.engine.dispose()
     finally:
         fake.stop()
+
+
+OTHER_COMMUNE = """  - id: xa-an-phu
+    name: Xã An Phú
+teams:
+  - id: an-phu-1
+    name: Tổ An Phú 1
+    commune: xa-an-phu
+    chats: {telegram: "-1009000000001"}
+    members:
+      - id: an-phu-truong
+        name: Lý Văn Trưởng
+        role: leader
+        chats: {telegram: "700001"}
+"""
+
+
+def test_remindnow_reaches_only_the_admins_own_commune(database_url, calendars):
+    roster = calendars / "roster.yaml"
+    roster.write_text(roster.read_text(encoding="utf-8").replace("teams:\n", OTHER_COMMUNE, 1), encoding="utf-8")
+    settings = replace(load_settings({}), calendars=str(calendars), roster=str(roster), database_url=database_url)
+    clock = VirtualClock(vn(2024, 10, 2, 10, 0))
+    runtime = open_runtime(settings, clock=clock, adapters={"console": ConsoleAdapter(io.StringIO(), clock)})
+    try:
+        reply = _say(runtime, ADMIN, f"/remindnow {CAMPAIGN} an-phu-1").reply
+        assert "No team 'an-phu-1'" in reply and "an-phu-1" not in reply.partition("Teams:")[2], reply
+        assert "thon-dong" in reply.partition("Teams:")[2]
+        assert _manual(runtime.engine) == []
+        assert _say(runtime, ADMIN, f"/remindnow {CAMPAIGN} thon-dong").recorded
+    finally:
+        runtime.engine.dispose()
+
+
+def test_two_remindnow_racing_across_a_minute_boundary_make_one_reminder(console_stack):
+    """The first tap's transaction is slow (held open after its insert); the second, a
+    moment later and in the next minute, must wait for it and then see it."""
+    import threading
+
+    from sqlalchemy import event
+
+    from reminders.admin_commands import remind_now
+    from reminders.planner import plan
+
+    runtime, _, clock, _ = console_stack
+    plan(runtime.engine, runtime.duties, runtime.roster, clock())  # the occurrence row exists already
+    admin = runtime.roster.people["quan-tri-xa"]
+    first_inserted = threading.Event()
+
+    def slow_first(conn, cursor, statement, parameters, context, executemany):
+        if threading.current_thread().name == "first" and statement.lstrip().upper().startswith("INSERT INTO "
+                                                                                                "DELIVERY"):
+            first_inserted.set()
+            time.sleep(1.0)  # still inside the first tap's transaction
+
+    event.listen(runtime.engine, "after_cursor_execute", slow_first)
+    replies: dict[str, object] = {}
+    minute = vn(2024, 10, 2, 10, 0, 59, 500000)
+
+    def tap(name: str, now) -> None:
+        replies[name] = remind_now(runtime, admin, CAMPAIGN, "thon-dong", now)
+
+    try:
+        first = threading.Thread(target=tap, name="first", args=("first", minute))
+        first.start()
+        assert first_inserted.wait(10)
+        second = threading.Thread(target=tap, name="second", args=("second", minute + timedelta(seconds=1)))
+        second.start()
+        first.join(10)
+        second.join(10)
+    finally:
+        event.remove(runtime.engine, "after_cursor_execute", slow_first)
+    assert replies["first"].recorded
+    assert not replies["second"].recorded and "less than a minute ago" in replies["second"].reply
+    assert len(_manual(runtime.engine)) == 1
