@@ -326,6 +326,16 @@ def interval_from(env: Mapping[str, str]) -> float:
     return max(0.0, value)
 
 
+def send_watcher(runtime: Runtime, settings) -> DefinitionWatcher | None:
+    """The watcher of a separate send worker: it looks before every message (a stat of each
+    file; read only when one changed). A worker that had looked a moment before the
+    scheduler took up a new duty would otherwise meet that duty's first reminders without
+    knowing it, and cancel them as "duty removed"."""
+    if interval_from(settings.env or os.environ) <= 0:
+        return None  # hot reload turned off
+    return DefinitionWatcher(runtime, settings.calendars, settings.roster, interval=0.0)
+
+
 def watcher_for(runtime: Runtime, settings, *, notify: Notify | None = None,
                 interval: float | None = None) -> DefinitionWatcher | None:
     """The watcher for a process started from `settings`; None if hot reload is turned off."""

@@ -28,6 +28,7 @@ from reminders.reload import (
     RefreshDefinitions,
     notify_on_worker_loop,
     notify_with_own_adapters,
+    send_watcher,
 )
 from reminders.render import delivery_code
 from reminders.scheduler import Scheduler
@@ -222,6 +223,34 @@ def test_send_worker_renders_the_edited_duty(calendars, sqlite_url):
     assert "Họp giao ban tổ" in text
     assert "Mang theo máy tính bảng." in text and "Mang sổ ghi chép." not in text
     assert sending.duties[UID].description == "Mang theo máy tính bảng."
+    planning.engine.dispose()
+    sending.engine.dispose()
+
+
+def test_a_send_worker_that_looked_a_moment_ago_still_sends_a_duty_just_added(calendars, sqlite_url):
+    """Production send workers (`send_watcher`) look before every message: one that looked a
+    moment before the scheduler took up a new duty must not cancel its first reminders as
+    'duty removed' (they would never be planned again)."""
+    settings = _settings(calendars, sqlite_url)
+    clock = VirtualClock(vn(2024, 10, 7, 7, 30))
+    planning = open_runtime(settings, clock=clock, adapters={}, worker_id="scheduler")
+    out = io.StringIO()
+    sending = open_runtime(settings, clock=clock, adapters={"console": ConsoleAdapter(out, clock)})
+    broker = make_broker(None)
+    worker_watcher = send_watcher(sending, settings)
+    broker.add_middleware(RefreshDefinitions(worker_watcher))
+    scheduler = Scheduler(planning, enqueue, horizon=settings.horizon, reloader=DefinitionWatcher(
+        planning, calendars, calendars / "roster.yaml", interval=0, settle=0))
+    with EmbeddedWorker(sending, settings, broker=broker, reloader=None) as worker:
+        scheduler.tick()
+        worker.drain()
+        assert worker_watcher.check() is None  # the worker has just looked: nothing new then
+        _write(calendars / "hop-giao-ban.ics", MEETING.format(description="Mang sổ ghi chép."))
+        scheduler.tick()  # takes the new duty up; its 07:30 reminder is due now
+        worker.drain()
+    statuses = _statuses(planning.engine, UID)
+    assert statuses["sent"] == {"2024-10-07T01:00:00Z"} and "cancelled" not in statuses, statuses
+    assert "Họp giao ban tổ" in out.getvalue()
     planning.engine.dispose()
     sending.engine.dispose()
 

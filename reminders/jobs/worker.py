@@ -13,7 +13,7 @@ from dramatiq.asyncio import get_event_loop_thread
 
 from .. import logsafe
 from ..errors import ConfigurationError
-from ..reload import RefreshDefinitions, watcher_for
+from ..reload import RefreshDefinitions, send_watcher
 from ..runtime import Runtime
 from ..service import open_runtime
 from ..settings import load_settings
@@ -48,9 +48,8 @@ def setup() -> dramatiq.Broker:
     runtime = open_runtime(settings, worker_id=f"worker-{os.getpid()}")
     runtime.rate_backend = make_backend(settings.redis_url)
     broker.add_middleware(AdapterLifecycle(runtime))
-    watcher = watcher_for(runtime, settings)  # edited duty files: looked for when a message comes
+    watcher = send_watcher(runtime, settings)  # edited duty files: looked for when a message comes
     if watcher is not None:
-        watcher.interval = min(watcher.interval, 1.0)
         broker.add_middleware(RefreshDefinitions(watcher))
     return broker
 
