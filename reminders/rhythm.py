@@ -640,6 +640,11 @@ def _resolve(f: _Facts, begin: date) -> tuple[icalendar.vRecur | None, date]:
         raise _unclear(N_("days of the month in a weekly rhythm"))
     if f.months and freq == "MONTHLY":
         raise _unclear(N_("a month named in a monthly rhythm"))
+    if freq == "MONTHLY" and any(day > 28 for day in f.monthdays):
+        # BYMONTHDAY=31 skips every month without a 31st: no reminder at all in those months
+        raise _unclear(N_("day {day} is missing in some months, which would then get no reminder; for the "
+                          "end of the month say 'ngày cuối cùng của tháng' (the last day of the month)"),
+                       day=max(f.monthdays))
     if freq == "YEARLY" and (f.weekdays and not f.months):
         raise _unclear(N_("weekdays in a yearly rhythm need a month"))
     if freq == "YEARLY" and f.months and not (f.monthdays or f.weekdays):

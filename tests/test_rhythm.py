@@ -312,3 +312,10 @@ def test_a_weekday_in_a_monthly_rhythm_needs_which_one(phrase):
 def test_a_clock_time_before_the_end_is_refused_not_counted_from_the_start(text):
     with pytest.raises(RhythmError):
         parse_offset(text)
+
+
+@pytest.mark.parametrize("phrase", ["hằng tháng vào ngày 31", "ngày 30 hằng tháng", "on the 31st of every month"])
+def test_a_monthly_day_some_months_lack_is_refused_not_silently_skipped(phrase):
+    # RFC 5545 skips the months without that day: February would get no reminder at all
+    assert "ngày cuối cùng của tháng" in refused(phrase).explain()
+    assert parse_rhythm("ngày 28 hằng tháng", date(2024, 9, 1)).rrule == "FREQ=MONTHLY;BYMONTHDAY=28"
