@@ -18,9 +18,15 @@ def _hash(code: str) -> str:
 
 
 def create_invite(engine: Engine, person_id: str, now: datetime) -> str:
-    """A new code (about 80 bits, URL-safe, fits a t.me deep link); only its hash is kept."""
+    """A new code (about 80 bits, URL-safe, fits a t.me deep link); only its hash is kept.
+
+    The person's earlier unused codes stop working: a code links whoever redeems it to
+    that person (an admin's card gives admin commands), so a reprinted card must not
+    leave the lost or old one live."""
     code = secrets.token_urlsafe(10)
     with engine.begin() as conn:
+        conn.execute(update(InviteRow).where(InviteRow.person_id == person_id, InviteRow.used_at.is_(None))
+                     .values(used_at=as_utc(now)))
         conn.execute(InviteRow.__table__.insert().values(code_hash=_hash(code), person_id=person_id,
                                                          created_at=as_utc(now)))
     return code

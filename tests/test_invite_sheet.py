@@ -79,3 +79,18 @@ def test_unknown_team_or_nobody(database_url, calendars, tmp_path):
     assert result.exit_code == 1 and "thon-khong-co" in result.output
     assert not (tmp_path / "s").exists()
     assert _invite(database_url, calendars).exit_code == 2
+
+
+def test_a_reprinted_card_makes_the_old_code_stop_working(database_url, calendars, tmp_path):
+    """A code links whoever redeems it to that person (an admin's card gives admin commands):
+    after a new card, a lost or old one must not still work."""
+    from reminders.invites import create_invite
+
+    engine = make_engine(database_url)
+    lost = create_invite(engine, "quan-tri-xa", utcnow())
+    other = create_invite(engine, "do-van-hai", utcnow())
+    reprinted = create_invite(engine, "quan-tri-xa", utcnow())
+    assert redeem(engine, lost, utcnow()) is None
+    assert redeem(engine, reprinted, utcnow()) == "quan-tri-xa"
+    assert redeem(engine, other, utcnow()) == "do-van-hai", "other people's codes are untouched"
+    engine.dispose()
