@@ -282,6 +282,11 @@ class _Facts:
             raise _unclear(N_("two different times of day; a duty has one start time"))
         self.time = value
 
+    def in_year(self, year: int) -> None:
+        if self.year is not None and self.year != year:
+            raise _unclear(N_("two different years; for dates in several years write one duty per date"))
+        self.year = year
+
     def weekday(self, code: str) -> None:
         if code not in self.weekdays:
             self.weekdays.append(code)
@@ -394,11 +399,12 @@ def _slash_date(m: re.Match, f: _Facts) -> None:
     f.monthdays.extend(_day_numbers(m.group("d")))
     f.months.append(int(m.group("m")))
     if m.group("y"):
-        f.year = int(m.group("y"))
+        f.in_year(int(m.group("y")))
 
 
 def _iso_date(m: re.Match, f: _Facts) -> None:
-    f.year, month, day = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    year, month, day = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    f.in_year(year)
     f.months.append(month)
     f.monthdays.append(day)
 
@@ -421,7 +427,7 @@ def _month_en(m: re.Match, f: _Facts) -> None:
 
 
 def _year(m: re.Match, f: _Facts) -> None:
-    f.year = int(m.group("y"))
+    f.in_year(int(m.group("y")))
 
 
 # (pattern, handler, language) in the order they are tried; a piece, once recognised, is
@@ -585,6 +591,10 @@ def _resolve(f: _Facts, begin: date) -> tuple[icalendar.vRecur | None, date]:
     for day in f.monthdays:
         if day != -1 and not 1 <= day <= 31:
             raise _unclear(N_("there is no day {day} in a month"), day=day)
+    if len(set(f.months)) > 1 and f.monthdays:
+        # "1/9 và 15/10" as BYMONTH=9,10;BYMONTHDAY=1,15 would also bring 15/9 and 1/10
+        raise _unclear(N_("days in several months: every day named would come in every month named; "
+                          "give one month, or write one duty per date"))
     if f.months and f.monthdays:
         longest = max(_calendar.monthrange(2024, month)[1] for month in f.months)
         if max(f.monthdays) > longest:

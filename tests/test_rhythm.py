@@ -319,3 +319,16 @@ def test_a_monthly_day_some_months_lack_is_refused_not_silently_skipped(phrase):
     # RFC 5545 skips the months without that day: February would get no reminder at all
     assert "ngày cuối cùng của tháng" in refused(phrase).explain()
     assert parse_rhythm("ngày 28 hằng tháng", date(2024, 9, 1)).rrule == "FREQ=MONTHLY;BYMONTHDAY=28"
+
+
+@pytest.mark.parametrize(("phrase", "unclear"), [
+    ("1/9 và 15/10 hằng năm", "ngày ở nhiều tháng"),  # not also 15/9 and 1/10
+    ("ngày 1 tháng 9 và ngày 15 tháng 10 hằng năm", "ngày ở nhiều tháng"),
+    ("September 1 and October 15 every year", "ngày ở nhiều tháng"),
+    ("ngày 1/9/2025 và 15/10/2025", "ngày ở nhiều tháng"),
+    ("ngày 2/9/2025 và 3/9/2026", "hai năm khác nhau"),  # not 2/9/2026 and 3/9/2026
+])
+def test_dates_are_not_crossed_into_dates_never_said(phrase, unclear):
+    assert unclear in refused(phrase).explain()
+    two_days = parse_rhythm("ngày 2/9/2025 và 3/9/2025", date(2024, 9, 1))
+    assert first_occurrences(two_days, 5) == [date(2025, 9, 2), date(2025, 9, 3)]
