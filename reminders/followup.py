@@ -102,36 +102,67 @@ class TeamState:
 
 
 def team_states(conn: Connection, roster: Roster, occurrence_ids: Iterable[int],
-                team_id: str | None = None) -> dict[tuple[int, str], TeamState]:
-    """(occurrence, team) -> TeamState, from the occurrence's own reminders: two queries."""
+                team_id: str | None = None, *, team_ids: Iterable[str] | None = None
+                ) -> dict[tuple[int, str], TeamState]:
+    """(occurrence, team) -> TeamState, from the occurrence's own reminders: two queries.
+
+    With `team_id` or `team_ids`, only those teams: the rows are then found by the
+    (occurrence, recipient) and (occurrence, person) keys, so rendering one nudge does not
+    read the reminders of every team of the province."""
     ids = list(set(occurrence_ids))
     if not ids:
         return {}
     query = select(DeliveryRow.occurrence_id, DeliveryRow.team_id, DeliveryRow.recipient, DeliveryRow.due_at,
                    DeliveryRow.status).where(DeliveryRow.occurrence_id.in_(ids), _alarm_kind(),
                                              DeliveryRow.status != "cancelled")
-    if team_id is not None:
-        query = query.where(DeliveryRow.team_id == team_id)
+    wanted = None if team_id is None and team_ids is None else \
+        {team_id} if team_id is not None else set(team_ids or ())
+    people: set[str] = set()
+    if wanted is not None:
+        teams = [roster.teams[tid] for tid in wanted if tid in roster.teams]
+        people = {p for team in teams for p in team.member_ids}
+        query = query.where(DeliveryRow.team_id.in_(wanted), DeliveryRow.recipient.in_(
+            [team.recipient_key for team in teams] + [f"person:{p}" for p in people]))
     states: dict[tuple[int, str], TeamState] = {}
     for row in conn.execute(query):
         team = roster.teams.get(row.team_id)
         if team is None:
             continue
         kind, _, ident = row.recipient.partition(":")
-        people = team.member_ids if kind == "team" else (ident,)
+        if kind != "team" and ident not in team.member_ids:
+            continue  # no longer on the team: nobody to nudge or to name
+        addressed = team.member_ids if kind == "team" else (ident,)
         due = from_naive_utc(row.due_at)
         state = states.setdefault((row.occurrence_id, row.team_id), TeamState([], set(), due, False))
-        state.expected.extend(p for p in people if p not in state.expected)
+        state.expected.extend(p for p in addressed if p not in state.expected)
         state.anchor = max(state.anchor, due)
         state.any_sent = state.any_sent or row.status == "sent"
-    acks = conn.execute(select(AcknowledgementRow.occurrence_id, AcknowledgementRow.person_id)
-                        .where(AcknowledgementRow.occurrence_id.in_(ids)))
+    acks = select(AcknowledgementRow.occurrence_id, AcknowledgementRow.person_id).where(
+        AcknowledgementRow.occurrence_id.in_(ids))
+    if wanted is not None:
+        acks = acks.where(AcknowledgementRow.person_id.in_(people or {""}))
     by_occurrence: dict[int, set[str]] = defaultdict(set)
-    for occ_id, person_id in acks:
+    for occ_id, person_id in conn.execute(acks):
         by_occurrence[occ_id].add(person_id)
     for (occ_id, _), state in states.items():
         state.acknowledged = by_occurrence[occ_id] & set(state.expected)
     return states
+
+
+def commune_missing(states: dict[tuple[int, str], TeamState], roster: Roster
+                    ) -> dict[tuple[int, str], list[tuple[str, TeamState]]]:
+    """(occurrence, commune) -> [(team, state)] of the teams with someone missing: one walk
+    over the states, whatever the number of commune escalations looking at them."""
+    found: dict[tuple[int, str], list[tuple[str, TeamState]]] = defaultdict(list)
+    for (occ_id, tid), state in states.items():
+        team = roster.teams.get(tid)
+        if team is not None and state.missing:
+            found[(occ_id, team.commune_id)].append((tid, state))
+    if found:  # the roster's order (the admin's own, as in the report)
+        order = {tid: n for n, tid in enumerate(roster.teams)}
+        for teams in found.values():
+            teams.sort(key=lambda item: order[item[0]])
+    return found
 
 
 @dataclass
@@ -202,6 +233,10 @@ def _plan_new(conn: Connection, roster: Roster, duties: dict[str, Duty], now: da
             ends_campaign[occ_id] = (_is_bounded(duty) and _is_last(duty, occ)) or _ends_run(duty, occ)
         if ends_campaign[occ_id]:
             rows.extend(_summary_rows(roster, occ, team))
+    # A commune's escalation and summary come once per occurrence, not once per team.
+    seen: set[tuple] = set()
+    rows = [r for r in rows if (key := (r["occurrence_id"], r["recipient"], r["kind"])) not in seen
+            and not seen.add(key)]
     if rows:
         stmt = _insert(conn).on_conflict_do_nothing(index_elements=["occurrence_id", "recipient", "kind"])
         conn.execute(stmt, rows)
@@ -317,9 +352,10 @@ def _settle(conn: Connection, roster: Roster, duties, now: datetime, lookahead: 
     snoozes = _snoozes(conn, occ_ids, now)
     duty_of = dict(conn.execute(select(OccurrenceRow.id, OccurrenceRow.duty_uid)
                                 .where(OccurrenceRow.id.in_(occ_ids))).all())
+    by_commune = commune_missing(states, roster)
     cancelled, events = [], []
     for row in due_rows:
-        missing = _missing_for(row, states, roster)
+        missing = _missing_for(row, states, roster, by_commune)
         if not missing:
             cancelled.append(row.id)
             events.append(AuditEvent(now, "followup-cancelled", row.occurrence_id, row.id, row.team_id,
@@ -329,7 +365,9 @@ def _settle(conn: Connection, roster: Roster, duties, now: datetime, lookahead: 
         duty = duties.get(duty_of.get(row.occurrence_id))
         waiting = [snoozes[(row.occurrence_id, p)] for p in missing if (row.occurrence_id, p) in snoozes]
         team = roster.teams.get(row.team_id)
-        if waiting and duty is not None and team is not None and row.kind != "escalate-commune":
+        # A snoozed follow-up ("nudge-1@…") is itself the snooze: it goes out when it is due.
+        if waiting and duty is not None and team is not None and row.kind != "escalate-commune" \
+                and "@" not in row.kind:
             # Snoozed: wait for the snoozed reminder, and a nudge interval after it.
             expires = from_naive_utc(row.expires_at)
             later = place(max(waiting) + duty.followup.nudge, team.quiet, ZoneInfo(team.timezone),
@@ -359,19 +397,28 @@ def _snoozes(conn: Connection, occ_ids: set[int], now: datetime) -> dict[tuple[i
     return found
 
 
-def _missing_for(row, states: dict[tuple[int, str], TeamState], roster: Roster) -> list[str]:
+def base_kind(kind: str) -> str:
+    """'nudge-1@1727790000' (a snoozed nudge) -> 'nudge-1'."""
+    return kind.partition("@")[0]
+
+
+def _missing_for(row, states: dict[tuple[int, str], TeamState], roster: Roster,
+                 by_commune: dict[tuple[int, str], list[tuple[str, TeamState]]] | None = None) -> list[str]:
     """Whom a follow-up row is about, as of now."""
-    if row.kind.startswith("nudge-"):
+    kind = base_kind(row.kind)
+    if kind.startswith("nudge-"):
         state = states.get((row.occurrence_id, row.team_id))
         person = row.recipient.partition(":")[2]
         return [person] if state and person in state.missing else []
-    if row.kind == "escalate-leader":
+    if kind == "escalate-leader":
         state = states.get((row.occurrence_id, row.team_id))
         return state.missing if state else []
     team = roster.teams.get(row.team_id)
-    return [p for (occ_id, tid), state in states.items()
-            if occ_id == row.occurrence_id and team and tid in {x.id for x in roster.teams_in(team.commune_id)}
-            for p in state.missing]
+    if team is None:
+        return []
+    if by_commune is None:
+        by_commune = commune_missing(states, roster)
+    return [p for _, state in by_commune.get((row.occurrence_id, team.commune_id), []) for p in state.missing]
 
 
 # -- weekly digest -------------------------------------------------------------------------
@@ -426,11 +473,41 @@ SUMMARY_HEAD = N_("🏁 Campaign over: {summary} ({first}–{last})")
 TEAM_LINE = N_("{team}: {done}/{expected} confirmed")
 TEAM_MISSING = N_("not confirmed: {names}")
 CHECKIN_LINE = N_("{summary}: total {total} ({answers} answers)")
+MORE_TEAMS = N_("… and {count} more teams")
 
 
-def _short(roster: Roster, person_id: str) -> str:
+def _fit(head: list[str], items: list[list[str]], tail: list[str], limit: int, lang: str) -> str:
+    """Head, as many whole items (a team's lines) as fit in `limit` characters, a line saying
+    how many teams were left out, and the tail: a commune of thirty teams on Zalo (2,000
+    characters) must not lose its last teams and the how-to line mid-word."""
+    text = "\n".join([*head, *(line for item in items for line in item), *tail])
+    if len(text) <= limit:
+        return text
+    kept: list[str] = []
+    for n, item in enumerate(items):
+        more = t(lang, MORE_TEAMS, count=len(items) - n - 1)
+        if len("\n".join([*head, *kept, *item, more, *tail])) > limit:
+            break
+        kept.extend(item)
+    else:
+        n = len(items)
+    left = len(items) - n
+    return "\n".join([*head, *kept, *([t(lang, MORE_TEAMS, count=left)] if left else []), *tail])[:limit]
+
+
+def _short(roster: Roster, person_id: str, team_id: str | None = None) -> str:
+    """The given name ("Cường"), as people call each other; the full name when someone else
+    in the team has the same given name (two "An" in one message would name nobody)."""
     person = roster.people.get(person_id)
-    return person.name.split()[-1] if person and person.name.split() else person_id
+    if person is None or not person.name.split():
+        return person_id
+    given = person.name.split()[-1]
+    team = roster.teams.get(team_id or person.team_id or "")
+    if team is not None and any(other != person_id and other in roster.people
+                                and roster.people[other].name.split()[-1:] == [given]
+                                for other in team.member_ids):
+        return person.name
+    return given
 
 
 def _number(value: float) -> str:
@@ -444,18 +521,25 @@ def render_followup(rt, duty: Duty | None, view, row, delivery_id: int, target) 
     lang, zone = target.language, target.zone
     code = delivery_code(delivery_id)
     if row.kind.startswith("digest:"):
-        return _digest_message(rt, row, lang, zone)
+        return _digest_message(rt, row, lang, zone, target.adapter.capabilities.max_text)
     if duty is None or view is None:
         return None
     day = format_when(view.start, lang, zone, all_day=True)
-    if row.kind == "summary":
-        return _summary_message(rt, duty, view, row, lang, zone)
+    if base_kind(row.kind) == "summary":
+        return _summary_message(rt, duty, view, row, lang, zone, target.adapter.capabilities.max_text)
+    kind = base_kind(row.kind)
+    team = rt.roster.teams.get(row.team_id)
+    if team is None:
+        return None
+    # Only the teams this message is about: one team, or the commune's teams.
+    scope = [team.id] if kind != "escalate-commune" else [x.id for x in rt.roster.teams_in(team.commune_id)]
     with rt.engine.connect() as conn:
-        states = team_states(conn, rt.roster, [row.occurrence_id])
-    missing = _missing_for(row, states, rt.roster)
+        states = team_states(conn, rt.roster, [row.occurrence_id], team_ids=scope)
+    by_commune = commune_missing(states, rt.roster)
+    missing = _missing_for(row, states, rt.roster, by_commune)
     if not missing:
         return None
-    if row.kind.startswith("nudge-"):
+    if kind.startswith("nudge-"):
         lines = [t(lang, NUDGE_HEAD, summary=view.summary), "🗓 " + format_when(
             view.start, lang, zone, all_day=view.all_day), t(lang, NOT_CONFIRMED)]
         # A confirmation, never the check-in question: the team's number comes from its group
@@ -467,43 +551,43 @@ def render_followup(rt, duty: Duty | None, view, row, delivery_id: int, target) 
         else:
             lines.append(t(lang, "Reply \"done\" when it is done (code {code}).", code=code))
         return OutgoingMessage(text="\n".join(lines), buttons=buttons, code=code)
-    teams = [row.team_id] if row.kind == "escalate-leader" else sorted(
-        {tid for (occ_id, tid), state in states.items() if state.missing and occ_id == row.occurrence_id
-         and rt.roster.teams.get(tid) and rt.roster.teams[tid].commune_id == rt.roster.teams[row.team_id].commune_id},
-        key=lambda tid: rt.roster.teams[tid].name)
-    lines = []
-    for tid in teams:
-        state = states[(row.occurrence_id, tid)]
-        lines.append(t(lang, MISSING_LINE, team=rt.roster.teams[tid].name, missing=len(state.missing),
-                       total=len(state.expected), names=", ".join(_short(rt.roster, p) for p in state.missing)))
-    if row.kind == "escalate-leader":
-        lines = ["⚠ " + lines[0], f"{view.summary} · {day}"]
+    # The roster's order (the admin's own), as in the report: Python's order puts Đ after T.
+    teams = [(team.id, states[(row.occurrence_id, team.id)])] if kind == "escalate-leader" else \
+        by_commune.get((row.occurrence_id, team.commune_id), [])
+    lines = [t(lang, MISSING_LINE, team=rt.roster.teams[tid].name, missing=len(state.missing),
+               total=len(state.expected), names=", ".join(_short(rt.roster, p, tid) for p in state.missing))
+             for tid, state in teams]
+    hint, limit = [t(lang, ON_BEHALF_HINT, code=code)], target.adapter.capabilities.max_text
+    if kind == "escalate-leader":
+        text = _fit(["⚠ " + lines[0], f"{view.summary} · {day}"], [], hint, limit, lang)
     else:
-        lines = [t(lang, COMMUNE_HEAD, summary=view.summary, day=day), *("• " + line for line in lines)]
-    lines.append(t(lang, ON_BEHALF_HINT, code=code))
-    return OutgoingMessage(text="\n".join(lines)[: target.adapter.capabilities.max_text], code=code)
+        text = _fit([t(lang, COMMUNE_HEAD, summary=view.summary, day=day)], [["• " + line] for line in lines],
+                    hint, limit, lang)
+    return OutgoingMessage(text=text, code=code)
 
 
-def _team_lines(rt, lang: str, completions, totals) -> list[str]:
-    lines = []
+def _team_lines(rt, lang: str, completions, totals) -> list[list[str]]:
+    """Per team with something expected: its line, then its check-in totals."""
+    lines: list[list[str]] = []
     sums: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0])
     for total in totals:
         if total.answers:
             entry = sums[(total.team_id, total.summary)]
             entry[0] += total.total
             entry[1] += total.answers
-    for item in sorted(completions, key=lambda c: c.team_name):
+    for item in completions:  # the roster's order, as in the report
         if not item.expected:
             continue
         line = "• " + t(lang, TEAM_LINE, team=item.team_name, done=item.acknowledged, expected=item.expected)
-        missing = sorted(item.missing.items(), key=lambda kv: (-kv[1], _short(rt.roster, kv[0])))
+        missing = sorted(item.missing.items(), key=lambda kv: -kv[1])  # stable: roster order on ties
         if missing:
             line += " · " + t(lang, TEAM_MISSING, names=", ".join(
-                f"{_short(rt.roster, pid)} ({count})" for pid, count in missing))
-        lines.append(line)
+                f"{_short(rt.roster, pid, item.team_id)} ({count})" for pid, count in missing))
+        lines.append([line])
         for (team_id, summary), (value, answers) in sorted(sums.items()):
             if team_id == item.team_id:
-                lines.append("   " + t(lang, CHECKIN_LINE, summary=summary, total=_number(value), answers=answers))
+                lines[-1].append("   " + t(lang, CHECKIN_LINE, summary=summary, total=_number(value),
+                                               answers=answers))
     return lines
 
 
@@ -515,7 +599,7 @@ def _scope(rt, row) -> dict:
     return {"team": row.team_id}
 
 
-def _digest_message(rt, row, lang: str, zone) -> OutgoingMessage | None:
+def _digest_message(rt, row, lang: str, zone, limit: int) -> OutgoingMessage | None:
     from . import tally
 
     label = row.kind.partition(":")[2]
@@ -529,10 +613,10 @@ def _digest_message(rt, row, lang: str, zone) -> OutgoingMessage | None:
     if not lines:
         return None
     head = t(lang, DIGEST_HEAD, first=f"{monday:%d/%m}", last=f"{monday + timedelta(days=6):%d/%m}")
-    return OutgoingMessage(text="\n".join([head, *lines]))
+    return OutgoingMessage(text=_fit([head], lines, [], limit, lang))
 
 
-def _summary_message(rt, duty: Duty, view, row, lang: str, zone) -> OutgoingMessage | None:
+def _summary_message(rt, duty: Duty, view, row, lang: str, zone, limit: int) -> OutgoingMessage | None:
     from . import tally
     from .expand import occurrences
 
@@ -555,4 +639,4 @@ def _summary_message(rt, duty: Duty, view, row, lang: str, zone) -> OutgoingMess
         return None
     head = t(lang, SUMMARY_HEAD, summary=view.summary, first=f"{begin.astimezone(zone):%d/%m}",
              last=f"{view.start.astimezone(zone):%d/%m}")
-    return OutgoingMessage(text="\n".join([head, *lines]))
+    return OutgoingMessage(text=_fit([head], lines, [], limit, lang))
