@@ -51,10 +51,19 @@ def _is_bounded(master) -> bool:
     return all("COUNT" in r or "UNTIL" in r for r in rules)
 
 
+def _local_day(value, zone) -> date:
+    if isinstance(value, datetime):
+        return value.astimezone(zone).date() if value.tzinfo else value.date()
+    return value
+
+
 def apply_holiday_policy(duty: Duty, today: date | None = None) -> int:
     """Skip or move this duty's occurrences that fall on a public holiday; returns how many.
 
-    Occurrences the admin already overrides (their own RECURRENCE-ID) are left alone.
+    Occurrences the admin already overrides (their own RECURRENCE-ID) are left alone. An
+    occurrence is not moved onto a day that already has one of the duty's occurrences (a
+    daily duty over the six days of Tết would land six times on the Monday after): it is
+    dropped instead, the duty being done that day anyway.
     """
     if duty.holiday == "KEEP":
         return 0
@@ -66,27 +75,33 @@ def apply_holiday_policy(duty: Duty, today: date | None = None) -> int:
     first_day = first.date() if isinstance(first, datetime) else first
     today = today or utcnow().astimezone(zone).date()
     last_day = date(max(first_day.year, today.year) + YEARS_AHEAD, 12, 31)
+    # From last year on: older occurrences are never planned again, and a daily duty begun
+    # years ago must not use up MAX_SCAN before reaching this year.
+    scan_from = max(first_day, date(today.year - 1, 1, 1))
     query = recurring_ical_events.of(duty.calendar, components=DUTY_COMPONENTS)
-    changed = 0
-    for count, component in enumerate(query.between(first_day, last_day + timedelta(days=1))):
+    found = []
+    for count, component in enumerate(query.between(scan_from, last_day + timedelta(days=1))):
         if count >= MAX_SCAN and not _is_bounded(master):
             break
         if component.get("RECURRENCE-ID") is not None and "X-REMINDER-HOLIDAY-MOVED" not in component:
             original = component["RECURRENCE-ID"].dt
         else:
             original = (component.get("DTSTART") or component.get("DUE")).dt
-        start = (component.get("DTSTART") or component.get("DUE")).dt
-        local_day = start.astimezone(zone).date() if isinstance(start, datetime) and start.tzinfo else (
-            start.date() if isinstance(start, datetime) else start)
-        name = holiday_name(local_day)
+        local_day = _local_day((component.get("DTSTART") or component.get("DUE")).dt, zone)
         rid = recurrence_id_text(original, zone)
-        if name is None or rid in overridden:
+        name = None if rid in overridden else holiday_name(local_day)
+        found.append((original, local_day, rid, name))
+    taken = {day for _, day, _, name in found if name is None}  # days the duty happens anyway
+    changed = 0
+    for original, local_day, rid, name in found:
+        if name is None:
             continue
-        if duty.holiday == "SKIP":
+        target = None if duty.holiday == "SKIP" else shifted_day(local_day, duty.holiday)
+        if target is None or target in taken:
             master.add("EXDATE", original)
         else:
-            delta = shifted_day(local_day, duty.holiday) - local_day
-            duty.calendar.add_component(_moved(master, original, delta, name))
+            duty.calendar.add_component(_moved(master, original, target - local_day, name))
+            taken.add(target)
         duty.holiday_moves[rid] = name
         changed += 1
     return changed

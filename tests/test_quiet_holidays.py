@@ -234,3 +234,28 @@ def test_a_late_reminder_reaching_a_worker_at_night_waits_for_the_morning(tmp_pa
     assert held == [("team:dong", "reminder-0: held for the quiet hours (21:00-06:30)"),
                     ("team:tay", "reminder-0: held for the quiet hours (22:00-06:00)")]
     rt.engine.dispose()
+
+
+@pytest.mark.parametrize("policy", ["PREVIOUS", "NEXT"])
+def test_a_daily_duty_is_not_piled_onto_one_day_after_tet(tmp_path, policy):
+    """Tết 2025 is six days off (27 Jan - 1 Feb). A daily duty moved to the previous or next
+    working day would land six times on Friday 24 or Monday 3, which already have their own
+    occurrence: those are dropped instead, and every day keeps at most one occurrence."""
+    text = event("moi-ngay", "20250101T073000", rule="RRULE:FREQ=DAILY\n", alarm="-PT30M",
+                 extra=f"X-REMINDER-HOLIDAY:{policy}\n")
+    _, _, duties = definitions(tmp_path, {"daily.ics": text})
+    duty = duties["moi-ngay"]
+    days = _days(preview_occurrences(duty, date(2025, 1, 20), date(2025, 2, 6)))
+    expected = [f"2025-01-{d:02d}" for d in range(20, 27)] + [f"2025-02-{d:02d}" for d in range(2, 7)]
+    assert days == expected
+    assert len(duty.holiday_moves) >= 6  # the dropped days are still said to be holidays
+
+
+def test_a_daily_duty_that_began_years_ago_still_keeps_this_years_holidays(tmp_path):
+    """The holiday scan used to start at DTSTART and stop after 3,000 occurrences: a daily
+    duty begun in 2015 had no holidays applied after 2023."""
+    text = event("moi-ngay", "20150101T073000", rule="RRULE:FREQ=DAILY\n", alarm="-PT30M",
+                 extra="X-REMINDER-HOLIDAY:SKIP\n")
+    _, _, duties = definitions(tmp_path, {"daily.ics": text})
+    days = _days(preview_occurrences(duties["moi-ngay"], date(2025, 1, 25), date(2025, 2, 3)))
+    assert days == ["2025-01-25", "2025-01-26", "2025-02-02", "2025-02-03"]
