@@ -66,11 +66,15 @@ def expires_at(alarm: Alarm, due: datetime, occurrence: Occurrence) -> datetime:
 def quiet_time(alarm: Alarm, due: datetime, occurrence: Occurrence,
                team: Team) -> tuple[datetime, datetime] | None:
     """(due, expiry) of one reminder for one team, out of the team's quiet hours: deferred to
-    the morning, or moved before the night if its occurrence would be over by the morning
-    (a check-in: if its grace would be over). None if there is no moment left to send it."""
+    the morning, or moved before the night if its occurrence would be over by the morning --
+    or, for a reminder due before a timed occurrence starts, already started (a check-in: if
+    its grace would be over). None if there is no moment left to send it."""
     from zoneinfo import ZoneInfo
 
     deadline = expires_at(alarm, due, occurrence) if alarm.kind == "checkin" else occurrence.end
+    if alarm.kind != "checkin" and not occurrence.all_day and due < occurrence.start:
+        # Said before the start: the 06:00 programme is not announced at 06:30, but the evening before.
+        deadline = occurrence.start
     placed = place(due, team.quiet, ZoneInfo(team.timezone), deadline=deadline)
     if placed is None:
         return None

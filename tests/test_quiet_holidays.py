@@ -259,3 +259,17 @@ def test_a_daily_duty_that_began_years_ago_still_keeps_this_years_holidays(tmp_p
     _, _, duties = definitions(tmp_path, {"daily.ics": text})
     days = _days(preview_occurrences(duties["moi-ngay"], date(2025, 1, 25), date(2025, 2, 3)))
     assert days == ["2025-01-25", "2025-01-26", "2025-02-02", "2025-02-03"]
+
+
+def test_a_reminder_before_a_start_in_the_quiet_hours_comes_the_evening_before(tmp_path, engine):
+    """The 06:00 loudspeaker programme (until 07:00), reminded at 05:45: waiting for the end of
+    the quiet hours (06:30) would remind the team half an hour after it should have started.
+    It is said the evening before, at 20:30; where the quiet hours end at 05:00 it keeps 05:45."""
+    roster = ROSTER.replace('quiet_hours: "22:00-06:00"', 'quiet_hours: "22:00-05:00"')
+    files = {"dawn.ics": event("loa-sang", "20241002T060000", duration="PT1H", alarm="-PT15M"),
+             # Reminded after its start (a check that it is on): the morning is still in time.
+             "after.ics": event("dang-phat", "20241002T060000", duration="PT2H", alarm="PT5M")}
+    _, roster_obj, duties = definitions(tmp_path, files, roster)
+    plan(engine, duties, roster_obj, vn(2024, 10, 1, 8, 0))
+    assert planned(engine, "loa-sang") == {"dong": "01 20:30", "tay": "02 05:45", "bac": "02 05:45"}
+    assert planned(engine, "dang-phat") == {"dong": "02 06:30", "tay": "02 06:05", "bac": "02 06:05"}
