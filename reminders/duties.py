@@ -471,6 +471,14 @@ def _too_frequent(master: icalendar.Component, first: datetime) -> bool:
     return False
 
 
+def duty_files(directory: Path) -> list[Path]:
+    """The .ics files under `directory`, leaving out hidden ones: an editor's lock file
+    (`.#radio.ics`, a dangling symlink while Emacs edits), macOS's `._radio.ics`, a
+    `.git` or `.trash` folder. Reading those would fail every reload while someone edits."""
+    return sorted(path for path in directory.rglob("*.ics")
+                  if not any(part.startswith(".") for part in path.relative_to(directory).parts))
+
+
 def load_duties(directory: str | Path, roster: Roster | None = None) -> dict[str, Duty]:
     """Read every *.ics file under `directory`; raises InvalidInput listing every problem.
 
@@ -484,7 +492,7 @@ def load_duties(directory: str | Path, roster: Roster | None = None) -> dict[str
     masters: dict[str, tuple[icalendar.Component, ComponentLines, str, _FileReader]] = {}
     overrides: dict[str, list[tuple[icalendar.Component, ComponentLines, _FileReader]]] = defaultdict(list)
     readers = []
-    files = sorted(directory.rglob("*.ics"))
+    files = duty_files(directory)
     if not files:
         problems.append(Problem(str(directory), None, "no .ics files found"))
     for path in files:

@@ -35,6 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from .adapters.base import Adapter, Address, OutgoingMessage
+from .duties import duty_files
 from .errors import InvalidInput, Problem
 from .i18n import N_, t
 from .roster import Roster
@@ -83,7 +84,7 @@ class DefinitionWatcher:
     # -- detection ------------------------------------------------------------------
     def _files(self) -> list[Path]:
         try:
-            found = sorted(self.calendars.rglob("*.ics"))
+            found = duty_files(self.calendars)
         except OSError:
             found = []
         return [*found, self.roster_path]

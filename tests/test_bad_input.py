@@ -385,3 +385,18 @@ def test_other_commands_refuse_bad_input_too(command: list[str], calendars: Path
     assert_refused(result)
     assert_reported(result.output, "bad.ics:9", "bad RRULE")
     assert snapshot(db) == before
+
+
+def test_hidden_files_an_editor_leaves_beside_the_duties_are_left_alone(calendars: Path, tmp_path: Path) -> None:
+    """Emacs's lock file (a dangling symlink), macOS's AppleDouble file and a .git folder sit
+    beside the duties while an admin edits; none of them is a duty file."""
+    from reminders import load_duties, load_roster
+
+    directory = tmp_path / "edited"
+    shutil.copytree(calendars, directory)
+    (directory / ".#radio-weekly.ics").symlink_to("root@host.12345:1700000000")
+    (directory / "._radio-weekly.ics").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
+    (directory / ".git").mkdir()
+    (directory / ".git" / "old.ics").write_text("not a calendar", encoding="utf-8")
+    roster = load_roster(directory / "roster.yaml")
+    assert load_duties(directory, roster).keys() == load_duties(calendars, roster).keys()
