@@ -213,6 +213,9 @@ def _run(tmp: Path, url: str, n: int, processes: int, threads: int, profile: Pat
                             .where(DeliveryRow.status == "sent")).all()
         xacts = conn.execute(XACTS).scalar() - xacts_before
     engine.dispose()
+    if os.environ.get("BENCH_SHOW_SCHEDULER_LOG"):
+        print("\n".join(line for line in (tmp / "scheduler.log").read_text(encoding="utf-8").splitlines()
+                        if "reminders.scheduler" in line))
     lines = out.read_text(encoding="utf-8").splitlines() if out.exists() else []
     late = sorted((s - d).total_seconds() for d, s in rows)
     first_due = min((d for d, _ in rows), default=due.replace(tzinfo=None))

@@ -290,7 +290,10 @@ def scheduler(calendars_dir, roster_path) -> None:
                 out.print(t(LANG, "Active scheduler: {name}.", name=me), markup=False)
                 active = True
             try:
-                loop.tick(now)
+                report = loop.tick(now)
+                logging.getLogger("reminders.scheduler").debug(
+                    "tick: %d claimed, %d missed, %.2f s", report.dispatched, report.missed,
+                    (utcnow() - now).total_seconds())
             except Exception:  # Redis or the database down: claims lapse and return; keep going
                 logging.getLogger("reminders.scheduler").exception("tick failed; retrying")
         elif active:
