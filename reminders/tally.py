@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.engine import Engine
 
 from .duties import Duty
@@ -41,7 +41,7 @@ class TeamCompletion:
     expected: int = 0  # occurrence x expected person
     acknowledged: int = 0  # of those, acknowledged (by the person or on their behalf)
     on_behalf: int = 0  # acknowledged by someone else (a leader, "đã xác nhận qua điện thoại")
-    late: int = 0  # acknowledged after the occurrence had ended
+    late: int = 0  # acknowledged after the occurrence had ended (see `on_time_until`)
     missing: dict[str, int] = field(default_factory=dict)  # person id -> occurrences not acknowledged
     commune_id: str = ""
 
@@ -104,6 +104,18 @@ def expected_people(duty: Duty, team: Team, roster: Roster) -> tuple[str, ...]:
     return tuple(p.id for p in roster.leaders(team))
 
 
+def on_time_until(duty: Duty, recurrence_id: str, start: datetime, end: datetime) -> datetime:
+    """Until when an acknowledgement counts as on time: the occurrence's end -- unless the
+    duty asks its check-in at or after the end (the October campaign asks at 19:30, as the
+    day ends): then until that question closes (planner.CHECKIN_GRACE), or every answer to
+    it would be late. A report due at 17:00 and asked for at 14:00 is late after 17:00."""
+    from .planner import CHECKIN_GRACE
+
+    alarms = duty.override_alarms.get(recurrence_id, duty.alarms)
+    asked_after = [due for due in (a.due(start, end) for a in alarms if a.kind == "checkin") if due >= end]
+    return max(asked_after) + CHECKIN_GRACE if asked_after else end
+
+
 def _occurrence_filter(uids: list[str], start: datetime, end: datetime, now: datetime | None) -> list:
     where = [OccurrenceRow.duty_uid.in_(uids), OccurrenceRow.status == "scheduled",
              OccurrenceRow.start_at >= as_utc(start), OccurrenceRow.start_at < as_utc(end)]
@@ -131,12 +143,23 @@ def completion(engine: Engine, roster: Roster, duties: Mapping[str, Duty], *, st
     where = _occurrence_filter(sorted(ack_duties), start, end, now)
     ack = AcknowledgementRow
     with engine.connect() as conn:
-        counts = dict(conn.execute(select(OccurrenceRow.duty_uid, func.count(OccurrenceRow.id))
-                                   .where(*where).group_by(OccurrenceRow.duty_uid)).all())
+        # Occurrences are per duty, not per team: a month has tens of them, a province as many.
+        occs = conn.execute(select(OccurrenceRow.id, OccurrenceRow.duty_uid, OccurrenceRow.recurrence_id,
+                                   OccurrenceRow.start_at, OccurrenceRow.end_at).where(*where)).all()
+        counts = defaultdict(int)
+        windows = {}
+        for occ in occs:
+            counts[occ.duty_uid] += 1
+            end_at = from_naive_utc(occ.end_at)
+            until = on_time_until(ack_duties[occ.duty_uid], occ.recurrence_id, from_naive_utc(occ.start_at), end_at)
+            if until != end_at:
+                windows[occ.id] = literal(as_utc(until), OccurrenceRow.__table__.c.end_at.type)
+        deadline = case(windows, value=OccurrenceRow.id, else_=OccurrenceRow.end_at) if windows \
+            else OccurrenceRow.end_at
         rows = conn.execute(
             select(OccurrenceRow.duty_uid, ack.team_id, ack.person_id,
                    func.count(ack.id).label("done"),
-                   func.sum(case((ack.at > OccurrenceRow.end_at, 1), else_=0)).label("late"),
+                   func.sum(case((ack.at > deadline, 1), else_=0)).label("late"),
                    func.sum(case((and_(ack.recorded_by.is_not(None), ack.recorded_by != ack.person_id), 1),
                                  else_=0)).label("on_behalf"))
             .join(OccurrenceRow, OccurrenceRow.id == ack.occurrence_id)

@@ -75,6 +75,12 @@ def _end(uid: str, day: int) -> datetime:
     return END[uid](day)
 
 
+def _on_time_until(uid: str, day: int) -> datetime:
+    """The campaign and the training ask their check-in as they end: answers are on time while
+    it is open (12 hours). The reports ask before their DUE, which is their deadline."""
+    return _end(uid, day) + (timedelta(hours=12) if uid in (CAMPAIGN, TRAINING) else timedelta(0))
+
+
 def script() -> list[Ack]:
     """A month as it happens: most on time, some exactly at the end, late, for someone, never."""
     rng = random.Random(2024)
@@ -83,11 +89,14 @@ def script() -> list[Ack]:
         end = _end(CAMPAIGN, day)
         for team, (leader, members) in TEAMS.items():
             for person in members:
-                mode = rng.choice(["on_time", "on_time", "at_end", "late", "on_behalf", "never"])
+                mode = rng.choice(["on_time", "evening", "at_end", "late", "on_behalf", "never"])
                 if mode == "never":
                     continue
                 answer = str(rng.randint(0, 25)) if rng.random() < 0.7 else None
-                at = {"at_end": end, "late": end + timedelta(hours=2)}.get(mode, end - timedelta(minutes=40))
+                # The day's check-in is asked at 19:30, as the day ends: answering it that
+                # evening is on time; the next morning after 07:30 (its 12 hours over) is late.
+                at = {"at_end": end, "evening": end + timedelta(hours=2), "late": end + timedelta(hours=13)}.get(
+                    mode, end - timedelta(minutes=40))
                 by = (OFFICIAL if person == leader else leader) if mode == "on_behalf" else None
                 acks.append(Ack(CAMPAIGN, day, team, person, at, answer, by))
     # A correction: Bình first says 10 households on 2 October, then 15; the 15 counts.
@@ -104,7 +113,8 @@ def script() -> list[Ack]:
         Ack(TRAINING, 12, "thon-dong", "nguyen-van-an", vn(2024, 10, 12, 11), "có"),
         Ack(TRAINING, 12, "thon-dong", "tran-thi-binh", vn(2024, 10, 12, 11), "không"),
         Ack(TRAINING, 12, "thon-tay", "pham-van-dung", vn(2024, 10, 12, 10), "có"),
-        Ack(TRAINING, 12, "thon-tay", "hoang-thi-em", vn(2024, 10, 12, 12), "có"),  # late
+        # Asked "did you attend?" as it ends at 11:30: answering at 12:00 is not late.
+        Ack(TRAINING, 12, "thon-tay", "hoang-thi-em", vn(2024, 10, 12, 12), "có"),
         Ack(TRAINING, 12, "thon-tay", "vu-minh-giang", vn(2024, 10, 12, 11), "yes"),
         Ack(TRAINING, 12, "thon-bac", "bui-thi-lan", vn(2024, 10, 13, 8), "có", by="do-van-hai"),
     ]
@@ -167,7 +177,7 @@ def expected_completion(acks: list[Ack]) -> dict[str, dict]:
                         missing[person] += 1
                         continue
                     counts["acknowledged"] += 1
-                    counts["late"] += ack.at > _end(uid, day)
+                    counts["late"] += ack.at > _on_time_until(uid, day)
                     counts["on_behalf"] += ack.by is not None
         result[team] = {**counts, "missing": dict(missing)}
     return result
