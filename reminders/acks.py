@@ -67,6 +67,8 @@ def find_delivery(engine: Engine, code: str) -> tuple[DeliveryRow, OccurrenceRow
         delivery = None if delivery_id is None else session.get(DeliveryRow, delivery_id)
         if delivery is None:
             raise UnknownDelivery(f"no reminder has the code '{code}'")
+        if delivery.occurrence_id is None:  # a weekly digest: about no occurrence, nothing to confirm
+            raise UnknownDelivery(f"'{code}' is a digest, not a reminder")
         return delivery, session.get(OccurrenceRow, delivery.occurrence_id)
 
 

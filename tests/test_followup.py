@@ -491,3 +491,33 @@ def test_a_snoozed_nudge_comes_back_when_it_said(tmp_path, database_url):
         assert conn.execute(select(DeliveryRow.kind).where(DeliveryRow.recipient == "person:em",
                                                            DeliveryRow.status == "pending")).scalar() == snoozed_kind
     rt.engine.dispose()
+
+
+def test_a_reply_to_the_weekly_digest_is_no_acknowledgement(tmp_path, database_url):
+    """A leader answers the Monday digest ("ok", or presses a button of an old message with its
+    code): a digest belongs to no occurrence, so there is nothing to record -- a polite answer,
+    not a crash of the inbound handler."""
+    from sqlalchemy import update
+
+    from reminders.followup import plan_digest
+
+    rt = _day_one_sent(tmp_path, database_url)
+    with rt.engine.begin() as conn:
+        assert plan_digest(conn, rt.roster, vn(2024, 10, 1, 8)) == 4
+        conn.execute(update(DeliveryRow).where(DeliveryRow.recipient == "person:an",
+                                               DeliveryRow.kind.startswith("digest:"))
+                     .values(status="sent", channel="console", address="c-an", message_id="m-digest"))
+        digest = conn.execute(select(DeliveryRow.id).where(DeliveryRow.recipient == "person:an",
+                                                           DeliveryRow.kind.startswith("digest:"))).scalar()
+    rt.clock = lambda: vn(2024, 10, 7, 8, 5)
+    for n, event in enumerate([Inbound("console", "r1", "c-an", False, "c-an", text="ok", reply_to="m-digest"),
+                               Inbound("console", "r2", "c-an", False, "c-an", action="done",
+                                       code=delivery_code(digest)),
+                               Inbound("console", "r3", "c-an", False, "c-an", action="snooze",
+                                       code=delivery_code(digest))]):
+        outcome = handle(rt, event)
+        assert outcome is not None and not outcome.recorded, n
+        assert outcome.reply == "Lời nhắc này đã đóng.", n
+    with rt.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(AcknowledgementRow)).scalar() == 0
+    rt.engine.dispose()
