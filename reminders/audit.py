@@ -75,12 +75,13 @@ def list_events(engine: Engine, *, duty_uid: str | None = None, day: date | None
                 occurrence_id: int | None = None, team_id: str | None = None,
                 zone=None, limit: int = 2000) -> list[AuditLine]:
     """Events in time order, filtered by duty, by the local day its occurrence starts
-    (in `zone`), by occurrence, and by team."""
+    (in `zone`), by occurrence, and by team. The latest `limit` of them: after a month of
+    running, what happened this morning matters more than the first day's sends."""
     audit = AuditEventRow.__table__.c
     query = (select(audit.at, audit.event, audit.team_id, audit.actor, audit.recipient, audit.detail,
                     audit.delivery_id, OccurrenceRow.duty_uid, OccurrenceRow.summary, OccurrenceRow.start_at)
              .outerjoin(OccurrenceRow, OccurrenceRow.id == AuditEventRow.occurrence_id)
-             .order_by(AuditEventRow.at, AuditEventRow.id).limit(limit))
+             .order_by(AuditEventRow.at.desc(), AuditEventRow.id.desc()).limit(limit))
     if duty_uid:
         query = query.where(OccurrenceRow.duty_uid == duty_uid)
     if occurrence_id is not None:
@@ -92,7 +93,7 @@ def list_events(engine: Engine, *, duty_uid: str | None = None, day: date | None
         query = query.where(OccurrenceRow.start_at >= as_utc(start),
                             OccurrenceRow.start_at < as_utc(start + timedelta(days=1)))
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
+        rows = conn.execute(query).all()[::-1]
     return [AuditLine(from_naive_utc(r.at), r.event, r.duty_uid, r.summary,
                       from_naive_utc(r.start_at) if r.start_at else None, r.team_id, r.actor,
                       r.recipient, r.detail, r.delivery_id) for r in rows]

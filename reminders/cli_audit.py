@@ -78,8 +78,10 @@ def audit(duty_uid, day, occurrence, team_id, limit, calendars_dir, roster_path)
             if occurrence_id is None:
                 fail(t(LANG, "No occurrence '{rid}' of {uid} in the database.", rid=occurrence, uid=duty_uid))
     events = list_events(engine, duty_uid=duty_uid, day=when, occurrence_id=occurrence_id, team_id=team_id,
-                         zone=zone, limit=limit)
+                         zone=zone, limit=limit + 1)
     engine.dispose()
+    more = len(events) > limit
+    events = events[1:] if more else events
     if not events:
         out.print(t(LANG, "No events recorded for this selection."), markup=False)
         return
@@ -98,3 +100,6 @@ def audit(duty_uid, day, occurrence, team_id, limit, calendars_dir, roster_path)
                       _name(roster, event.recipient), event.detail or "")
     # Sized when the command runs (COLUMNS, the terminal), not when the module was imported.
     Console(highlight=False).print(table)
+    if more:
+        out.print(t(LANG, "Only the last {limit} events are shown; narrow with --duty, --date or --team, "
+                          "or raise --limit.", limit=limit), markup=False)

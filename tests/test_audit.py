@@ -107,3 +107,26 @@ def test_audit_trail_of_an_occurrence(tmp_path, database_url, monkeypatch):
                                (["--date", "1/10"], "--date")]:
         bad = runner.invoke(main, ["audit", *arguments, "--calendars", str(directory)])
         assert bad.exit_code == 1 and message in bad.output and "Traceback" not in bad.output
+
+
+def test_audit_shows_the_latest_events_when_there_are_more(tmp_path, monkeypatch):
+    """`--limit` keeps the newest events (it kept the oldest: after a month, today's trail was
+    hidden behind the first day's), and says that some were left out."""
+    from reminders.db import make_engine
+
+    directory = write_definitions(tmp_path)
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        record_events(conn, [AuditEvent(vn(2024, 10, day, 9, 0), "snooze", actor="binh", detail=f"day {day}")
+                             for day in (3, 1, 2)])
+    assert [e.detail for e in list_events(engine, limit=2)] == ["day 2", "day 3"]
+    engine.dispose()
+    monkeypatch.setenv("REMINDERS_DATABASE_URL", url)
+    monkeypatch.setenv("COLUMNS", "200")
+    result = CliRunner().invoke(main, ["audit", "--limit", "2", "--calendars", str(directory)])
+    assert result.exit_code == 0, result.output
+    assert "day 2" in result.output and "day 3" in result.output and "day 1" not in result.output
+    assert "Chỉ hiển thị 2 sự kiện gần nhất" in result.output
+    whole = CliRunner().invoke(main, ["audit", "--limit", "3", "--calendars", str(directory)])
+    assert "day 1" in whole.output and "gần nhất" not in whole.output
