@@ -9,6 +9,7 @@ cancelled ones cancel them; sent deliveries and acknowledgements are never touch
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,6 +34,7 @@ FIRST_PLAN_LOOKBACK = timedelta(days=1)
 # An unchanged duty's horizon is extended by this much at a time, so most ticks skip it.
 EXTEND_STEP = timedelta(days=1)
 BATCH = 10_000  # parameter sets per executemany, to bound memory
+PLANNED_KIND = re.compile(r"(?:reminder|checkin)-\d+")  # Alarm.key: the kinds the planner writes
 
 
 @dataclass
@@ -251,7 +253,11 @@ class Planner:
             .where(OccurrenceRow.duty_uid == uid, DeliveryRow.status == "pending",
                    DeliveryRow.due_at >= as_utc(since))
         ).all()
-        stale = [row.id for row in pending if (row.occurrence_id, row.recipient, row.kind) not in wanted]
+        # Only the planner's own rows ("reminder-0", "checkin-1"): follow-ups, snoozed reminders
+        # ("reminder-0@…"), /remindnow and notices are not in `planned`, and an edit of the
+        # roster or the duty must not cancel them.
+        stale = [row.id for row in pending if PLANNED_KIND.fullmatch(row.kind)
+                 and (row.occurrence_id, row.recipient, row.kind) not in wanted]
         for start in range(0, len(stale), BATCH):
             conn.execute(update(DeliveryRow).where(DeliveryRow.id.in_(stale[start:start + BATCH]))
                          .values(status="cancelled"))

@@ -521,3 +521,44 @@ def test_a_reply_to_the_weekly_digest_is_no_acknowledgement(tmp_path, database_u
     with rt.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(AcknowledgementRow)).scalar() == 0
     rt.engine.dispose()
+
+
+def test_editing_the_roster_or_the_duty_keeps_follow_ups_and_snoozes(tmp_path, database_url):
+    """A changed roster or duty re-plans the duty and cancels the reminders it no longer
+    wants. Follow-ups and snoozed reminders are not the planner's to cancel: they were all
+    cancelled by any edit (a member added at 20:00), and never planned again."""
+    from reminders.duties import load_duties
+    from reminders.followup import followup_pass
+    from reminders.planner import plan
+    from reminders.roster import load_roster
+
+    rt = _day_one_sent(tmp_path, database_url)
+    followup_pass(rt, vn(2024, 10, 1, 19, 31))
+    snooze(rt.engine, rt.roster, code=code_of(rt.engine, 1, "team:tay", "reminder-0"), person_id="em",
+           now=vn(2024, 10, 1, 19, 40))
+
+    def pending() -> list[tuple[str, str]]:
+        with rt.engine.connect() as conn:
+            return sorted(conn.execute(select(DeliveryRow.recipient, DeliveryRow.kind).where(
+                DeliveryRow.status == "pending", DeliveryRow.due_at < as_utc(vn(2024, 10, 2, 8, 0)),
+                ~DeliveryRow.kind.startswith("reminder-0"), ~DeliveryRow.kind.startswith("checkin-1"))).all())
+
+    from reminders.timeutil import as_utc
+
+    before = pending()
+    assert ("person:em", "nudge-1") in before and ("person:dung", "escalate-leader") in before
+    assert len(before) == 8 + 3 + 1  # nudges, leaders' escalations, the commune's
+    directory = tmp_path / "calendars"
+    roster_text = (directory / "roster.yaml").read_text(encoding="utf-8")
+    (directory / "roster.yaml").write_text(roster_text + "      - {id: minh, name: Ngô Văn Minh}\n",
+                                           encoding="utf-8")
+    roster = load_roster(directory / "roster.yaml")
+    plan(rt.engine, load_duties(directory, roster), roster, vn(2024, 10, 1, 20, 0), horizon=timedelta(days=2))
+    (directory / "campaign.ics").write_text(CAMPAIGN.replace("DESCRIPTION:Ra quân", "DESCRIPTION:Ra quân sớm"),
+                                            encoding="utf-8")
+    plan(rt.engine, load_duties(directory, roster), roster, vn(2024, 10, 1, 20, 5), horizon=timedelta(days=2))
+    assert pending() == before
+    with rt.engine.connect() as conn:
+        assert conn.execute(select(DeliveryRow.status).where(DeliveryRow.recipient == "person:em",
+                                                             DeliveryRow.kind.contains("@"))).scalar() == "pending"
+    rt.engine.dispose()
