@@ -29,6 +29,17 @@ def _candidates(roster: Roster, by: Person, team_ids: set[str]) -> list[Person]:
     return people
 
 
+def same_name(people: list[Person], text: str) -> list[Person]:
+    """The people `text` could mean when it names several ("Cường" in a team of two Cường)."""
+    words = text.split()
+    for size in range(min(len(words), 5), 0, -1):
+        key = fold(" ".join(words[:size]))
+        found = [p for p in people if fold(p.name) == key or fold(p.name).split()[-1:] == [key]]
+        if len(found) > 1:
+            return found
+    return []
+
+
 def match_member(people: list[Person], text: str) -> tuple[Person | None, str]:
     """The member `text` starts with (id, full name or given name), and the rest of it."""
     words = text.split()
@@ -56,8 +67,17 @@ def confirm_from_chat(rt, by: Person, argument: str, channel: str, now: datetime
     except UnknownDelivery:
         return None
     team_ids = {delivery.team_id} if delivery.recipient.startswith("team:") else set()
-    member, answer = match_member(_candidates(rt.roster, by, team_ids), rest)
+    people = _candidates(rt.roster, by, team_ids)
+    member, answer = match_member(people, rest)
     if member is None:
+        # Not the leader's own answer then: that would record the leader, not the member meant.
+        namesakes = same_name(people, rest)
+        if namesakes:
+            return t(by.language, "{count} people are called '{name}': {names}. Write the full name.",
+                     count=len(namesakes), name=rest.strip(), names=", ".join(p.name for p in namesakes))
+        if delivery.kind.startswith("escalate-"):  # an escalation is about others, never one's own
+            where = t(by.language, "your team") if by.role == "leader" else t(by.language, "your commune")
+            return t(by.language, "Nobody called '{name}' in {where}.", name=rest.strip(), where=where)
         return None
     try:
         result = confirm_on_behalf(rt.engine, rt.roster, rt.duties, code=code, member_id=member.id, by=by.id,

@@ -437,7 +437,7 @@ def test_followup_pass_and_rendering_stay_fast_at_province_scale(tmp_path):
     engine.dispose()
 
 
-def _day_one_sent(tmp_path, url: str):
+def _day_one_sent(tmp_path, url: str, roster: str = ROSTER):
     """The campaign's day 1 reminders and check-ins went out; a Runtime over it."""
     from sqlalchemy import update
 
@@ -449,7 +449,7 @@ def _day_one_sent(tmp_path, url: str):
     from reminders.runtime import Runtime
     from reminders.timeutil import as_utc
 
-    directory = write_definitions(tmp_path)
+    directory = write_definitions(tmp_path, roster=roster)
     roster = load_roster(directory / "roster.yaml")
     duties = load_duties(directory, roster)
     engine = make_engine(url)
@@ -561,4 +561,36 @@ def test_editing_the_roster_or_the_duty_keeps_follow_ups_and_snoozes(tmp_path, d
     with rt.engine.connect() as conn:
         assert conn.execute(select(DeliveryRow.status).where(DeliveryRow.recipient == "person:em",
                                                              DeliveryRow.kind.contains("@"))).scalar() == "pending"
+    rt.engine.dispose()
+
+
+def test_a_leader_confirming_for_an_unclear_name_is_asked_again(tmp_path, database_url):
+    """`/done <code> Cường` when two members are called Cường (or a name with a typo, from the
+    escalation): nobody is recorded, and the reply says why -- the leader got no answer at all,
+    and could only think it was done."""
+    roster = ROSTER.replace("      - {id: cuong, name: Lê Văn Cường, chats: {console: c-cuong}}",
+                            "      - {id: lvc, name: Lê Văn Cường, chats: {console: c-cuong}}\n"
+                            "      - {id: pvc, name: Phạm Văn Cường, chats: {console: c-cuong2}}")
+    directory = tmp_path / "defs"
+    directory.mkdir()
+    rt = _day_one_sent(directory, database_url, roster=roster)
+    from reminders.followup import followup_pass
+
+    followup_pass(rt, vn(2024, 10, 1, 19, 31))
+    with rt.engine.connect() as conn:
+        followup_code = delivery_code(conn.execute(select(DeliveryRow.id).where(
+            DeliveryRow.recipient == "person:hai", DeliveryRow.kind == "escalate-leader")).scalar())
+    rt.clock = lambda: vn(2024, 10, 1, 20, 0)
+    reminder = code_of(rt.engine, 1, "team:dong", "reminder-0")
+    cases = [("c-an", f"/done {reminder} Cường", "Có 2 người tên 'Cường': Lê Văn Cường, Phạm Văn Cường. "
+                                                  "Hãy ghi họ tên đầy đủ."),
+             ("c-hai", f"/done {followup_code} Lann", "Không có ai tên 'Lann' trong tổ của bạn.")]
+    for n, (chat, text, reply) in enumerate(cases):
+        outcome = handle(rt, Inbound("console", f"e{n}", chat, False, chat, text=text))
+        assert outcome.reply == reply
+    with rt.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(AcknowledgementRow)).scalar() == 0
+    # The full name works; the leader's own answer after his team's code still does too.
+    outcome = handle(rt, Inbound("console", "e9", "c-an", False, "c-an", text=f"/done {reminder} Phạm Văn Cường"))
+    assert outcome.recorded and "Phạm Văn Cường" in outcome.reply
     rt.engine.dispose()
