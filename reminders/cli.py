@@ -21,7 +21,7 @@ from .cli_audit import audit
 from .cli_duties import duties
 from .cli_report import report
 from .cli_teams import teams
-from .clicommon import LANG, definitions_options, fail, friendly, out, parse_day, settings_for
+from .clicommon import LANG, definitions_options, err, fail, friendly, out, parse_day, settings_for
 from .i18n import format_when, t
 from .settings import load_settings
 from .timeutil import DEFAULT_TZ, utcnow
@@ -107,6 +107,7 @@ def run(calendars_dir, roster_path) -> None:
 
     settings = settings_for(calendars_dir, roster_path)
     runtime = open_runtime(settings)
+    _note_last_good(runtime)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):  # stop between ticks, never mid-send
         signal.signal(signum, lambda *_: stop.set())
@@ -219,6 +220,14 @@ def ack(code, member, answer, snooze, on_behalf, calendars_dir, roster_path) -> 
     out.print(message, markup=False)
 
 
+def _note_last_good(runtime) -> None:
+    """Started on the last good version saved in the database: say so (the log lists why)."""
+    from .snapshot import start_note
+
+    if note := start_note(runtime, LANG):
+        err.print(note, markup=False)
+
+
 @main.command()
 @definitions_options
 @friendly
@@ -275,6 +284,7 @@ def scheduler(calendars_dir, roster_path) -> None:
     ttl = timedelta(seconds=float(os.environ.get("REMINDERS_SCHEDULER_LEASE_SECONDS", "30")))
     make_broker(settings.redis_url)
     runtime = open_runtime(settings, adapters={}, worker_id=f"scheduler-{os.getpid()}")
+    _note_last_good(runtime)
     notify = notify_with_own_adapters(runtime.engine, list(settings.adapters), settings.env)
     loop = Scheduler(runtime, enqueue, horizon=settings.horizon, reloader=watcher_for(runtime, settings, notify=notify))
     me = f"{runtime.worker_id}-{uuid.uuid4().hex[:6]}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, UniqueConstraint, text
+from sqlalchemy import JSON, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -165,3 +165,20 @@ class AuditEventRow(SQLModel, table=True):
     actor: str | None = Field(default=None, max_length=128)  # who did it: person id, "system"
     recipient: str | None = Field(default=None, max_length=128)  # whom it concerned
     detail: str | None = None
+
+
+class DefinitionsSnapshotRow(SQLModel, table=True):
+    """The last good duty files and roster (reminders.snapshot): a process that starts while
+    the files on disk are invalid runs on these instead of stopping. It also remembers the
+    last bad version the admins were told about, so a restart or failover does not tell them
+    again."""
+
+    __tablename__ = "definitions_snapshot"
+
+    name: str = Field(primary_key=True, max_length=64)  # one row per deployment
+    version: str = Field(max_length=64)  # content hash of the roster and duty files
+    roster_text: str
+    files: list = Field(sa_type=JSON)  # [[relative path under calendars/, text], ...] in path order
+    saved_at: datetime
+    told_version: str | None = Field(default=None, max_length=64)  # last bad version admins were told of
+    told_at: datetime | None = None

@@ -12,6 +12,10 @@ without changes reloads nothing). A changed version is loaded with the same
   file and line, and the roster's admins are told in their chat -- once per bad version,
   not on every check. When a later edit is valid again, they are told that too.
 
+Each valid version is also saved in the database (reminders.snapshot), so a process that
+starts while the files are invalid runs on the last good version; "told once" is kept
+there too, so a restart or a scheduler failover does not tell the admins again.
+
 Who runs a watcher: the scheduler (`reminders run`, `reminders scheduler`) before each
 tick, and it alone tells admins; dramatiq send workers before each message they process
 (`RefreshDefinitions`), so a reminder for a duty that was just edited renders the new
@@ -21,7 +25,6 @@ text; the web app and the polling bot on a background thread.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import threading
@@ -35,11 +38,20 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from .adapters.base import Adapter, Address, OutgoingMessage
-from .duties import duty_files
 from .errors import InvalidInput, Problem
 from .i18n import N_, t
 from .roster import Roster
 from .runtime import Runtime
+from .snapshot import (
+    STARTED,
+    Sources,
+    Started,
+    claim_fixed,
+    claim_told,
+    read_sources,
+    save,
+    stat_sources,
+)
 
 log = logging.getLogger("reminders.reload")
 
@@ -76,46 +88,28 @@ class DefinitionWatcher:
         self.listeners: list[Callable[[Runtime], None]] = []
         self._lock = threading.Lock()
         self._next_check = time.monotonic() + interval
-        # The runtime was just loaded from these files: they are the version in use.
-        self._signature = self._stat()
-        self.version = self._hash(self._signature)
         self._rejected: str | None = None  # the last bad version, reported once
+        started = runtime.extra.get(STARTED)
+        if isinstance(started, Started) and (started.calendars.resolve(), started.roster.resolve()) == (
+                self.calendars.resolve(), self.roster_path.resolve()):
+            # Carry on from the start: the version in use may be the saved one, the files bad.
+            self._signature, self.version, self._rejected = started.signature, started.version, started.rejected
+            self._start: Started | None = started  # admins are told on the first check (adapters are up)
+        else:  # the runtime was just loaded from these files: they are the version in use
+            sources = read_sources(self.calendars, self.roster_path)
+            self._signature, self.version, self._start = sources.signature, sources.version, None
 
     # -- detection ------------------------------------------------------------------
-    def _files(self) -> list[Path]:
-        try:
-            found = duty_files(self.calendars)
-        except OSError:
-            found = []
-        return [*found, self.roster_path]
-
     def _stat(self) -> tuple[tuple[str, int, int], ...]:
-        entries = []
-        for path in self._files():
-            try:
-                st = path.stat()
-                entries.append((str(path), st.st_mtime_ns, st.st_size))
-            except OSError:
-                entries.append((str(path), -1, -1))
-        return tuple(entries)
-
-    @staticmethod
-    def _hash(signature: tuple[tuple[str, int, int], ...]) -> str:
-        digest = hashlib.sha256()
-        for name, _, _ in signature:
-            digest.update(name.encode() + b"\0")
-            try:
-                digest.update(Path(name).read_bytes())
-            except OSError as exc:
-                digest.update(f"unreadable: {exc.errno}".encode())
-            digest.update(b"\0")
-        return digest.hexdigest()[:32]
+        return stat_sources(self.calendars, self.roster_path)
 
     # -- the check ------------------------------------------------------------------
     def check(self, *, force: bool = False) -> ReloadOutcome | None:
         """Reload if the files changed since the last check; None when nothing happened.
 
         Cheap when called often: returns at once until `interval` has passed."""
+        if self._start is not None:
+            self._start_notice()
         if not force and time.monotonic() < self._next_check:
             return None
         with self._lock:  # several send threads may ask at once: one looks, the others wait
@@ -128,16 +122,19 @@ class DefinitionWatcher:
             newest = max((mtime for _, mtime, _ in signature), default=0) / 1e9
             if self.settle and time.time() - newest < self.settle:
                 return None  # still being saved: look again next time
-            version = self._hash(signature)
-            self._signature = signature
+            sources = read_sources(self.calendars, self.roster_path)
+            version = sources.version
+            self._signature = sources.signature
             if version == self.version:
                 return self._recovered(version) if self._rejected else None
             if version == self._rejected:
                 return None
-            return self._load(version)
+            return self._load(sources)
 
-    def _load(self, version: str) -> ReloadOutcome:
+    def _load(self, sources: Sources) -> ReloadOutcome:
         from .service import load_definitions
+
+        version = sources.version
 
         started = time.perf_counter()
         try:
@@ -146,7 +143,7 @@ class DefinitionWatcher:
             self._rejected, problems = version, exc.problems
             for problem in problems:
                 log.error("duty files not reloaded, the previous version stays in use: %s", problem)
-            self._tell_admins(lambda lang: self._broken_text(lang, problems))
+            self._announce_broken(version, problems)
             return ReloadOutcome("rejected", version, tuple(problems))
         except Exception:  # never let a reload take the process down; the old version keeps working
             self._rejected = version
@@ -155,6 +152,11 @@ class DefinitionWatcher:
         before = self.runtime.duties
         self.runtime.swap_definitions(duties, roster)
         was_rejected, self._rejected, self.version = self._rejected, None, version
+        if self._stat() == sources.signature:  # what was loaded is what was read: keep it
+            try:
+                save(self.runtime.engine, sources)
+            except Exception:
+                log.exception("could not save the reloaded duty files as the last good version")
         added = sorted(set(duties) - set(before))
         removed = sorted(set(before) - set(duties))
         changed = sorted(u for u in set(duties) & set(before) if duties[u].fingerprint != before[u].fingerprint)
@@ -166,16 +168,51 @@ class DefinitionWatcher:
                 listener(self.runtime)
             except Exception:
                 log.exception("a reload listener failed")
-        if was_rejected:
-            self._tell_admins(self._fixed_text)
+        self._announce_fixed(was_rejected)
         return ReloadOutcome("reloaded", version)
 
     def _recovered(self, version: str) -> ReloadOutcome:
         """The files went back to the version in use (a bad edit was undone)."""
         self._rejected = None
         log.warning("duty files are back to the version in use; nothing to reload")
-        self._tell_admins(self._fixed_text)
+        self._announce_fixed(True)
         return ReloadOutcome("recovered", version)
+
+    # -- once per bad version, across processes ---------------------------------------
+    def _start_notice(self) -> None:
+        """What the start found, told on the first check: the files were bad (the saved
+        version is in use), or they are valid again after admins were told they were not.
+        Dropped when the files changed since: the look that follows deals with them."""
+        with self._lock:
+            started, self._start = self._start, None
+            if started is None or self.notify is None or self._stat() != started.signature:
+                return
+            if started.rejected is not None:
+                self._announce_broken(started.rejected, list(started.problems))
+            else:
+                self._announce_fixed(False)
+
+    def _claim(self, claim: Callable[[], bool]) -> bool | None:
+        try:
+            return claim()
+        except Exception:
+            log.exception("could not record telling the admins about the duty files")
+            return None
+
+    def _announce_broken(self, version: str, problems: list[Problem]) -> None:
+        if self.notify is None:
+            return
+        if self._claim(lambda: claim_told(self.runtime.engine, version)) is False:
+            log.info("the admins were already told about this version of the duty files")
+            return
+        self._tell_admins(lambda lang: self._broken_text(lang, problems))
+
+    def _announce_fixed(self, was_rejected: bool) -> None:
+        if self.notify is None:
+            return
+        claimed = self._claim(lambda: claim_fixed(self.runtime.engine))
+        if claimed or (claimed is None and was_rejected):
+            self._tell_admins(self._fixed_text)
 
     # -- telling admins ---------------------------------------------------------------
     def _where(self, problem: Problem) -> str:

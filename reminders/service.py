@@ -21,6 +21,7 @@ from .roster import load_roster
 from .runtime import Runtime, configure
 from .scheduler import Scheduler
 from .settings import Settings
+from .snapshot import STARTED, load_at_start, may_hold_a_snapshot
 from .timeutil import utcnow
 
 
@@ -47,11 +48,21 @@ def load_definitions(calendars: str, roster_path: str):
 
 def open_runtime(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
                  adapters: dict[str, Adapter] | None = None, worker_id: str = "embedded") -> Runtime:
-    duties, roster = load_definitions(settings.calendars, settings.roster)
-    engine = make_engine(settings.database_url)
-    if adapters is None:
-        adapters = load_adapters(list(settings.adapters), settings.env)
-    return configure(Runtime(engine, roster, duties, adapters, clock, worker_id, lease=settings.claim_lease))
+    """The process's runtime. Invalid files on disk do not stop it when a last good version
+    is saved in the database (reminders.snapshot): it runs on that, and its watcher tells
+    the admins; only a first run with invalid files raises InvalidInput."""
+    engine, duties, roster, started = load_at_start(lambda: make_engine(settings.database_url),
+                                                    settings.calendars, settings.roster,
+                                                    may_hold=may_hold_a_snapshot(settings.database_url))
+    try:
+        if adapters is None:
+            adapters = load_adapters(list(settings.adapters), settings.env)
+    except BaseException:
+        engine.dispose()
+        raise
+    runtime = Runtime(engine, roster, duties, adapters, clock, worker_id, lease=settings.claim_lease)
+    runtime.extra[STARTED] = started
+    return configure(runtime)
 
 
 class EmbeddedWorker:

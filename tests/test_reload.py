@@ -315,3 +315,164 @@ def test_reminders_run_reloads_and_reports(calendars, tmp_path):
     assert process.returncode == 0, stderr
     assert "radio-weekly.ics:14 (UID radio-chuyen-doi-so@reminders): bad RRULE" in stderr
     assert console.read_text(encoding="utf-8").count("The previous version stays in use") == 1
+
+
+# -- the last good version, kept in the database (reminders.snapshot) ----------------------
+def _break_radio(calendars: Path) -> tuple[str, int]:
+    radio = calendars / "radio-weekly.ics"
+    good = radio.read_text(encoding="utf-8")
+    _write(radio, good.replace("BYDAY=FR", "BYDAY=XX"))
+    return good, good.splitlines().index("RRULE:FREQ=WEEKLY;BYDAY=FR") + 1
+
+
+def test_a_restart_with_a_broken_file_runs_on_the_last_good_version(calendars, database_url, caplog):
+    """Restarted (or failed over) while a file on disk is broken: the process plans and sends
+    from the version saved at the last good load, logs each problem with file and line, and
+    the admin is told once however many times it starts; the fix replaces the saved version."""
+    from reminders.snapshot import fetch
+
+    caplog.set_level(logging.WARNING)
+    settings = _settings(calendars, database_url)
+    (calendars / "xa").mkdir()
+    meeting = calendars / "xa" / "hop-giao-ban.ics"
+    _write(meeting, MEETING.format(description="Mang sổ ghi chép."))
+    first = open_runtime(settings, adapters={})
+    saved = fetch(first.engine)
+    assert saved is not None and saved.told_version is None
+    assert dict(saved.files)["xa/hop-giao-ban.ics"] == meeting.read_text(encoding="utf-8")
+    assert saved.roster_text == (calendars / "roster.yaml").read_text(encoding="utf-8")
+    first.engine.dispose()
+
+    # A broken edit, and a valid one beside it, while nothing runs.
+    good_radio, rrule_line = _break_radio(calendars)
+    _write(meeting, MEETING.format(description="Mang theo máy tính bảng."))
+
+    def start(out: io.StringIO, clock: VirtualClock):
+        runtime = open_runtime(settings, clock=clock, adapters={"console": ConsoleAdapter(out, clock)})
+        watcher = DefinitionWatcher(runtime, calendars, calendars / "roster.yaml", interval=0, settle=0,
+                                    notify=notify_on_worker_loop(runtime))
+        return runtime, watcher
+
+    out = io.StringIO()
+    clock = VirtualClock(vn(2024, 10, 7, 6, 0))
+    caplog.clear()
+    runtime, watcher = start(out, clock)
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any(f"radio-weekly.ics:{rrule_line}" in m and "bad RRULE" in m for m in logged), logged
+    assert runtime.duties[UID].description == "Mang sổ ghi chép."  # the saved version, not the disk's
+    assert runtime.duties[UID].file == str(meeting)  # messages name the real file, not a temp copy
+    assert runtime.roster.source == str(calendars / "roster.yaml")
+    with EmbeddedWorker(runtime, settings, broker=make_broker(None), reloader=watcher) as worker:
+        worker.scheduler.tick()
+        clock.set(vn(2024, 10, 7, 7, 30))
+        worker.scheduler.tick()
+        worker.drain()
+    text = out.getvalue()
+    assert "Họp giao ban tổ" in text and "Mang sổ ghi chép." in text
+    assert _statuses(runtime.engine, UID)["sent"] == {"2024-10-07T01:00:00Z"}
+    assert text.count("The previous version stays in use") == 1
+    assert f"• radio-weekly.ics:{rrule_line} (UID radio-chuyen-doi-so@reminders): bad RRULE" in text
+    told = fetch(runtime.engine)
+    assert told.told_version == watcher._rejected and told.version == saved.version
+    runtime.engine.dispose()
+
+    # Started again on the same database with the same broken files: not told again.
+    again = io.StringIO()
+    clock = VirtualClock(vn(2024, 10, 8, 7, 30))
+    runtime, watcher = start(again, clock)
+    with EmbeddedWorker(runtime, settings, broker=make_broker(None), reloader=watcher) as worker:
+        worker.scheduler.tick()
+        worker.drain()
+        assert "Mang sổ ghi chép." in again.getvalue()  # today's reminder, from the saved version
+        assert "The previous version stays in use" not in again.getvalue()
+
+        # Fixed while running: the edit waiting beside it goes live and replaces the saved version.
+        _write(calendars / "radio-weekly.ics", good_radio)
+        outcome = watcher.check()
+        assert outcome is not None and outcome.status == "reloaded"
+        assert runtime.duties[UID].description == "Mang theo máy tính bảng."
+        assert again.getvalue().count("The duty files are valid again") == 1
+    replaced = fetch(runtime.engine)
+    assert replaced.version == watcher.version != saved.version and replaced.told_version is None
+    assert "Mang theo máy tính bảng." in dict(replaced.files)["xa/hop-giao-ban.ics"]
+    runtime.engine.dispose()
+
+    # One more restart, files valid: nothing to tell.
+    last = io.StringIO()
+    runtime, watcher = start(last, VirtualClock(vn(2024, 10, 8, 8, 0)))
+    with EmbeddedWorker(runtime, settings, broker=make_broker(None), reloader=watcher) as worker:
+        worker.scheduler.tick()
+        worker.drain()
+    assert "valid again" not in last.getvalue() and "previous version" not in last.getvalue()
+    runtime.engine.dispose()
+
+
+def test_fixed_while_nothing_ran_is_announced_once_at_the_next_start(calendars, sqlite_url):
+    """The admins were told the files were broken; they were fixed while the process was
+    down: the next start tells them they are valid again, and a later start does not."""
+    from reminders.snapshot import fetch
+
+    settings = _settings(calendars, sqlite_url)
+    open_runtime(settings, adapters={}).engine.dispose()
+    good_radio, _ = _break_radio(calendars)
+    out = io.StringIO()
+    clock = VirtualClock(vn(2024, 10, 7, 6, 0))
+    for expected in ("The previous version stays in use", None, "The duty files are valid again", None):
+        if expected == "The duty files are valid again":
+            _write(calendars / "radio-weekly.ics", good_radio)
+        before = out.getvalue()
+        runtime = open_runtime(settings, clock=clock, adapters={"console": ConsoleAdapter(out, clock)})
+        watcher = DefinitionWatcher(runtime, calendars, calendars / "roster.yaml", interval=60,
+                                    notify=notify_on_worker_loop(runtime))
+        watcher.check()  # the first check tells what the start found, whatever the interval
+        told = out.getvalue()[len(before):]
+        if expected is None:
+            assert told == ""
+        else:
+            assert told.count(expected) == 1, told
+        runtime.engine.dispose()
+    assert fetch(runtime.engine).told_version is None
+
+
+def test_reminders_run_first_run_broken_stops_later_runs_on_the_saved_version(calendars, tmp_path):
+    """The real command. No saved version (first run) and a broken file: a clear message and
+    a non-zero exit, as before. Once a good version was loaded, a start with the same broken
+    file keeps running on it, says so, and tells the admin in their chat."""
+    import subprocess
+    import sys
+
+    console = tmp_path / "console.txt"
+    database = f"sqlite:///{tmp_path / 'r.db'}"
+    env = {**os.environ, "REMINDERS_TICK_SECONDS": "0.2", "REMINDERS_CONSOLE_FILE": str(console),
+           "REMINDERS_DATABASE_URL": database, "REMINDERS_CALENDARS": str(calendars),
+           "REMINDERS_LOG_LEVEL": "WARNING", "REMINDERS_LANGUAGE": "vi"}
+    env.pop("REMINDERS_ROSTER", None)
+    command = [sys.executable, "-c", "from reminders.cli import main; main()", "run"]
+    good_radio, rrule_line = _break_radio(calendars)
+    where = f"radio-weekly.ics:{rrule_line} (UID radio-chuyen-doi-so@reminders): bad RRULE"
+
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 1, first.stderr
+    assert where in first.stderr and "Traceback" not in first.stderr
+    assert "Đã nạp" not in first.stdout and not console.exists()  # nothing started, nothing sent
+
+    _write(calendars / "radio-weekly.ics", good_radio)  # a good version is loaded once ...
+    open_runtime(_settings(calendars, database), adapters={}).engine.dispose()
+    _break_radio(calendars)  # ... and broken again before the next start
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            if console.exists() and "The previous version stays in use" in console.read_text(encoding="utf-8"):
+                break
+            time.sleep(0.1)
+        assert process.poll() is None, process.communicate()[1]
+    finally:
+        process.terminate()
+        stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert where in stderr and "Traceback" not in stderr
+    assert "phiên bản hợp lệ gần nhất" in stderr  # the terminal says what is in use
+    assert "Đã nạp 7 nhiệm vụ và 3 tổ" in stdout and "Đang chạy" in stdout, stdout
+    assert where in console.read_text(encoding="utf-8")
+
