@@ -5,7 +5,7 @@ zero latency).
 Why: issue 5's targets for the separate-process deployment -- >= 1,000 deliveries/s, p99
 lateness < 10 s for 10,000 deliveries due in the same minute, worker RSS < 150 MB -- and
 where the time goes. N deliveries (N/5 leaders x 5 alarms due within 4 s; more duties past
-2,000 teams, keeping the roster under its 1 MB limit) are planned in a fresh database; the
+2,000 teams, keeping the roster file small) are planned in a fresh database; the
 clock runs from the first due instant until all N are `sent`. Lateness is sent_at - due_at
 per row; RSS is the VmHWM of each process; CPU is counted from 2 s before the due instant.
 

@@ -17,7 +17,8 @@ from .timeutil import DEFAULT_TZ
 from .yamlsource import Located, load_located_yaml
 
 ROLES = ("leader", "member", "admin", "official")
-MAX_FILE_BYTES = 1024 * 1024  # thousands of people; a bigger file is a mistake, not a roster
+# A province: 5,000 teams and 25,000 people take about 3 MB; much more is a mistake, not a roster.
+MAX_FILE_BYTES = 8 * 1024 * 1024
 LANGUAGES = ("vi", "en")
 
 

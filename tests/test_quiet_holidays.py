@@ -273,3 +273,17 @@ def test_a_reminder_before_a_start_in_the_quiet_hours_comes_the_evening_before(t
     plan(engine, duties, roster_obj, vn(2024, 10, 1, 8, 0))
     assert planned(engine, "loa-sang") == {"dong": "01 20:30", "tay": "02 05:45", "bac": "02 05:45"}
     assert planned(engine, "dang-phat") == {"dong": "02 06:30", "tay": "02 06:05", "bac": "02 06:05"}
+
+
+def test_a_commune_officials_messages_keep_the_communes_quiet_hours(tmp_path):
+    """An escalation or digest to an official carries one of the commune's teams; the hours
+    that apply are the official's commune's, not that team's."""
+    from types import SimpleNamespace
+
+    from reminders.jobs.send import _quiet_hours_of
+
+    roster = load_roster(definitions(tmp_path, {"day.ics": event("x", "20241001T073000")})[0] / "roster.yaml")
+    official = SimpleNamespace(recipient="person:cb", team_id="tay", kind="escalate-commune")
+    leader = SimpleNamespace(recipient="person:dung", team_id="tay", kind="reminder-0")
+    assert _quiet_hours_of(roster, official) == (DEFAULT, "Asia/Ho_Chi_Minh")
+    assert str(_quiet_hours_of(roster, leader)[0]) == "22:00-06:00"

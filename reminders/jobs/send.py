@@ -247,17 +247,29 @@ def _quiet_hold(rt, row, now: datetime) -> dict | None:
     reach a worker then (late after an outage, a retry, a snooze). It waits for the
     morning -- back to `pending`, due when the quiet hours end -- or, if by then its
     occurrence is over, it is missed. An admin's explicit /remindnow is not held."""
-    team = rt.roster.teams.get(row.team_id)
-    if team is None or team.quiet is None or row.kind.startswith("reminder-now"):
+    if row.kind.startswith("reminder-now"):
         return None
-    window = team.quiet.window_around(now, ZoneInfo(team.timezone))
+    quiet, zone = _quiet_hours_of(rt.roster, row)
+    window = quiet.window_around(now, ZoneInfo(zone)) if quiet is not None else None
     if window is None:
         return None
     morning = window[1]
     if morning >= from_naive_utc(row.expires_at):
-        return {"status": "missed", "error": f"due in the quiet hours ({team.quiet}) and over by their end"}
+        return {"status": "missed", "error": f"due in the quiet hours ({quiet}) and over by their end"}
     return {"status": "pending", "due_at": as_utc(morning), "claimed_by": None, "lease_until": None,
-            "error": f"held for the quiet hours ({team.quiet})"}
+            "error": f"held for the quiet hours ({quiet})"}
+
+
+def _quiet_hours_of(roster, row):
+    """The reader's quiet hours: a commune official's are the commune's (their escalations
+    and digests carry one of the commune's teams), everyone else's their team's."""
+    kind, _, ident = row.recipient.partition(":")
+    person = roster.people.get(ident) if kind == "person" else None
+    if person is not None and person.team_id is None and person.commune_id in roster.communes:
+        commune = roster.communes[person.commune_id]
+        return commune.quiet, commune.timezone
+    team = roster.teams.get(row.team_id)
+    return (team.quiet, team.timezone) if team is not None else (None, None)
 
 
 async def _send(rt, job: _Job, now: datetime, outcomes: Outcomes) -> tuple[int, str]:
