@@ -165,32 +165,6 @@ def _gate(adapter, purpose: str) -> asyncio.Semaphore:
     return _gates[key]
 
 
-async def _take_rate_slot(backend, adapter, address) -> float:
-    """Wait here for room under the platform's limits, up to MAX_RATE_WAIT; beyond that,
-    the seconds after which to come back through the broker.
-
-    Waiting in the batch keeps the pace smooth and costs no broker round trip. The chat's
-    own limit is first only looked at, and taken together with the bot-wide slot, so the
-    platform sees both counted at the moment the request leaves. One coroutine per
-    process polls the bot-wide limit at a time (the others queue behind it), so a crowd
-    of waiting messages does not become a crowd of Redis calls."""
-    budget = _WaitBudget()
-    while True:
-        while wait := room(backend, adapter, address, NARROW):
-            if not await budget.sleep(wait):
-                return wait
-        async with _gate(adapter, "rate"):
-            while wait := acquire(backend, adapter, address, BOT_WIDE):
-                if not await budget.sleep(wait):
-                    return wait
-            wait = acquire(backend, adapter, address, NARROW)
-        if not wait:
-            return 0.0
-        # Another process took this chat's slot meanwhile: one bot-wide slot goes unused.
-        if not await budget.sleep(wait):
-            return wait
-
-
 class _WaitBudget:
     def __init__(self) -> None:
         self.waited = 0.0
@@ -202,6 +176,39 @@ class _WaitBudget:
         await asyncio.sleep(seconds)
         self.waited += seconds
         return True
+
+
+async def _wait_for_chat_room(backend, adapter, address, budget: _WaitBudget) -> float:
+    """Wait, taking nothing, until the chat's own limit has room (a chat that got a message
+    a moment ago); 0, or the seconds to come back after when the wait would be too long."""
+    while wait := room(backend, adapter, address, NARROW):
+        if not await budget.sleep(wait):
+            return wait
+    return 0.0
+
+
+async def _take_rate_slot(backend, adapter, address, budget: _WaitBudget) -> float:
+    """Take the platform's slots for one message, waiting here up to MAX_RATE_WAIT in all;
+    beyond that, the seconds after which to come back through the broker.
+
+    Called holding a send slot, just before the request: the platform counts a message
+    when it arrives, so nothing may wait between counting and sending. Waiting in the
+    batch keeps the pace smooth and costs no broker round trip. One coroutine per process
+    polls the bot-wide limit at a time (the others queue behind it), so a crowd of waiting
+    messages does not become a crowd of Redis calls."""
+    while True:
+        if wait := await _wait_for_chat_room(backend, adapter, address, budget):
+            return wait
+        async with _gate(adapter, "rate"):
+            while wait := acquire(backend, adapter, address, BOT_WIDE):
+                if not await budget.sleep(wait):
+                    return wait
+            wait = acquire(backend, adapter, address, NARROW)
+        if not wait:
+            return 0.0
+        # Another process took this chat's slot meanwhile: one bot-wide slot goes unused.
+        if not await budget.sleep(wait):
+            return wait
 
 
 def _retoken(token: str) -> str:
@@ -242,6 +249,14 @@ def _prepare(rt, item: Taken, now: datetime, outcomes: Outcomes) -> tuple[str, _
     return "sending", _Job(item, target, message, row.attempts + 1)
 
 
+def _throttled(outcomes: Outcomes, delivery_id: int, wait: float) -> tuple[int, str]:
+    """Over a platform limit for longer than a batch waits: not a failed attempt; it comes
+    back through the broker when the window has room."""
+    outcomes.throttled[delivery_id] = wait
+    outcomes.set(delivery_id)
+    return delivery_id, "throttled"
+
+
 def _quiet_hold(rt, row, now: datetime) -> dict | None:
     """The planner never schedules into the team's quiet hours, but a delivery can still
     reach a worker then (late after an outage, a retry, a snooze). It waits for the
@@ -275,14 +290,14 @@ def _quiet_hours_of(roster, row):
 async def _send(rt, job: _Job, now: datetime, outcomes: Outcomes) -> tuple[int, str]:
     item, target, attempts = job.item, job.target, job.attempts
     row, delivery_id, adapter = item.row, item.id, target.adapter
-    if rt.rate_backend is not None:
-        wait = await _take_rate_slot(rt.rate_backend, adapter, target.address)
-        if wait:  # not a failed attempt: it comes back when the window has room
-            outcomes.throttled[delivery_id] = wait
-            outcomes.set(delivery_id)
-            return delivery_id, "throttled"
+    limits, budget = rt.rate_backend, _WaitBudget()
+    # A chat that must wait (it got a message a moment ago) waits without holding a send slot.
+    if limits is not None and (wait := await _wait_for_chat_room(limits, adapter, target.address, budget)):
+        return _throttled(outcomes, delivery_id, wait)
     try:
         async with _gate(adapter, "send"):
+            if limits is not None and (wait := await _take_rate_slot(limits, adapter, target.address, budget)):
+                return _throttled(outcomes, delivery_id, wait)
             result = await adapter.send(target.address, job.message)
     except PermanentFailure as exc:
         log.warning("delivery %s failed for good: %s", delivery_id, exc)
