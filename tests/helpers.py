@@ -19,6 +19,16 @@ def vn(*args: int) -> datetime:
     return datetime(*args, tzinfo=VN)
 
 
+def settings_for(directory: Path, database_url: str):
+    """Settings for the duty files and roster.yaml in `directory`, on `database_url`."""
+    from dataclasses import replace
+
+    from reminders.settings import load_settings
+
+    return replace(load_settings({}), calendars=str(directory), roster=str(directory / "roster.yaml"),
+                   database_url=database_url)
+
+
 def snapshot(engine) -> dict[str, list[tuple]]:
     """Every row of the schedule tables, for before/after comparisons."""
     with engine.connect() as conn:

@@ -5,17 +5,15 @@ by the library and by `reminders audit`."""
 from __future__ import annotations
 
 import io
-from dataclasses import replace
 
 from click.testing import CliRunner
-from helpers import VN, vn
+from helpers import VN, settings_for, vn
 from test_followup import UID, Campaign, code_of, write_definitions
 
 from reminders.acks import record_acknowledgement, snooze
 from reminders.audit import AuditEvent, list_events, record_events
 from reminders.cli import main
 from reminders.inbound import Inbound, handle
-from reminders.settings import load_settings
 
 OUTCOMES = ("sent", "failed", "retry", "missed", "cancelled")  # recorded by the send path
 
@@ -38,8 +36,7 @@ def test_record_events_in_the_callers_transaction(engine):
 
 def test_audit_trail_of_an_occurrence(tmp_path, database_url, monkeypatch):
     directory = write_definitions(tmp_path)
-    settings = replace(load_settings({}), calendars=str(directory), roster=str(directory / "roster.yaml"),
-                       database_url=database_url)
+    settings = settings_for(directory, database_url)
     sim = Campaign(settings, io.StringIO())
     rt = sim.runtime
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from helpers import vn
+from helpers import settings_for, vn
 from sqlalchemy import func, select
 
 from reminders.acks import record_acknowledgement, snooze
@@ -23,7 +22,6 @@ from reminders.inbound import Inbound, handle
 from reminders.models import AcknowledgementRow, DeliveryRow, OccurrenceRow
 from reminders.render import delivery_code
 from reminders.service import EmbeddedWorker, open_runtime
-from reminders.settings import load_settings
 
 UID = "chien-dich-2024@test"
 CAMPAIGN = f"""BEGIN:VCALENDAR
@@ -154,8 +152,7 @@ def ack(rt, day: int, person: str, team: str, *, kind: str = "reminder-0", answe
 
 def test_october_campaign_follow_ups(tmp_path, database_url):
     directory = write_definitions(tmp_path)
-    settings = replace(load_settings({}), calendars=str(directory), roster=str(directory / "roster.yaml"),
-                       database_url=database_url)
+    settings = settings_for(directory, database_url)
     out = io.StringIO()
     sim = Campaign(settings, out)
     rt = sim.runtime
@@ -311,8 +308,7 @@ def test_escalation_with_nothing_left_to_say_is_cancelled_at_send_time(tmp_path,
     from reminders.jobs.send import deliver_batch
 
     directory = write_definitions(tmp_path)
-    settings = replace(load_settings({}), calendars=str(directory), roster=str(directory / "roster.yaml"),
-                       database_url=database_url)
+    settings = settings_for(directory, database_url)
     out = io.StringIO()
     sim = Campaign(settings, out)
     rt = sim.runtime
@@ -338,8 +334,7 @@ def test_a_campaign_that_comes_back_every_year_is_summed_up_each_year(tmp_path):
     after this year's 10 October and covers 01/10–10/10 only."""
     yearly = CAMPAIGN.replace("RRULE:FREQ=DAILY;COUNT=10", "RRULE:FREQ=YEARLY;BYMONTH=10;BYMONTHDAY=1,2,3,4,5,6,7,8,9,10")
     directory = write_definitions(tmp_path, ics=yearly)
-    settings = replace(load_settings({}), calendars=str(directory), roster=str(directory / "roster.yaml"),
-                       database_url=f"sqlite:///{tmp_path / 'yearly.db'}")
+    settings = settings_for(directory, f"sqlite:///{tmp_path / 'yearly.db'}")
     out = io.StringIO()
     sim = Campaign(settings, out)
     rt = sim.runtime

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import icalendar
 import pytest
 import recurring_ical_events
-from helpers import VN, vn
+from helpers import VN, settings_for, vn
 from sqlalchemy import select
 
 from reminders import load_duties, load_roster, plan
@@ -205,18 +205,15 @@ def test_a_late_reminder_reaching_a_worker_at_night_waits_for_the_morning(tmp_pa
     duty lasts until tomorrow evening), but not at night: back to pending until the quiet
     hours end, per team, and the audit trail says so."""
     import io
-    from dataclasses import replace
 
     from reminders.adapters.console import ConsoleAdapter
     from reminders.audit import list_events
     from reminders.clock import VirtualClock
     from reminders.service import EmbeddedWorker, open_runtime
-    from reminders.settings import load_settings
 
     directory, _, _ = definitions(tmp_path, {"day.ics": event("ca-ngay", "20241001T073000",
                                                               duration="PT36H", alarm="PT0M")})
-    settings = replace(load_settings({}), calendars=str(directory), roster=str(directory / "roster.yaml"),
-                       database_url=database_url)
+    settings = settings_for(directory, database_url)
     clock, out = VirtualClock(vn(2024, 10, 1, 7, 0)), io.StringIO()
     rt = open_runtime(settings, clock=clock, adapters={"console": ConsoleAdapter(out, clock)})
     with EmbeddedWorker(rt, settings, worker_threads=1, rate_limits=False, lookahead=timedelta(0)) as worker:
