@@ -199,15 +199,19 @@ def followup_pass(rt, now: datetime, *, lookahead: timedelta = timedelta(seconds
 
 def _plan_new(conn: Connection, roster: Roster, duties: dict[str, Duty], now: datetime,
               since: datetime | None = None) -> int:
-    """Follow-ups for (occurrence, team) pairs with a reminder sent (since `since`) and none
-    planned yet. Two indexed queries: recent sent reminders, then the follow-ups of their
+    """Follow-ups for (occurrence, team) pairs with a reminder sent (since `since`) or failed
+    for good, and none planned yet. Two indexed queries: recent sent reminders, then the follow-ups of their
     occurrences."""
+    # A reminder that failed for good counts too: when the team's group removed the bot, its
+    # members are nudged privately rather than forgotten. Failed rows have no sent_at, so
+    # they are looked at for SCAN_BACK; the pairs already planned are skipped below.
     query = (select(DeliveryRow.occurrence_id, DeliveryRow.team_id).distinct()
              .join(OccurrenceRow, OccurrenceRow.id == DeliveryRow.occurrence_id)
-             .where(DeliveryRow.status == "sent", _alarm_kind(), DeliveryRow.due_at >= as_utc(now - SCAN_BACK),
+             .where(DeliveryRow.status.in_(("sent", "failed")), _alarm_kind(),
+                    DeliveryRow.due_at >= as_utc(now - SCAN_BACK),
                     OccurrenceRow.status == "scheduled", OccurrenceRow.duty_uid.in_(list(duties))))
     if since is not None:
-        query = query.where(DeliveryRow.sent_at >= as_utc(since))
+        query = query.where(or_(DeliveryRow.sent_at >= as_utc(since), DeliveryRow.status == "failed"))
     found = {tuple(p) for p in conn.execute(query)}
     if not found:
         return 0

@@ -589,3 +589,30 @@ def test_a_leader_confirming_for_an_unclear_name_is_asked_again(tmp_path, databa
     outcome = handle(rt, Inbound("console", "e9", "c-an", False, "c-an", text=f"/done {reminder} Phạm Văn Cường"))
     assert outcome.recorded and "Phạm Văn Cường" in outcome.reply
     rt.engine.dispose()
+
+
+def test_a_team_whose_group_removed_the_bot_is_nudged_privately(tmp_path):
+    """Thôn Bắc's group refuses every message (the bot was removed): its reminder and
+    check-in fail for good, and its members are still nudged, privately, like everyone
+    who has not answered."""
+    from reminders.adapters.base import PermanentFailure
+
+    class GroupRemovedConsole(ConsoleAdapter):
+        async def send(self, address, message):
+            if address.is_group and address.chat == "g-bac":
+                raise PermanentFailure("Forbidden: bot was kicked from the group chat")
+            return await super().send(address, message)
+
+    directory = write_definitions(tmp_path)
+    out = io.StringIO()
+    sim = Campaign(settings_for(directory, f"sqlite:///{tmp_path / 'kicked.db'}"), out)
+    sim.runtime.adapters["console"] = GroupRemovedConsole(out, sim.clock)
+    sim.run_until(vn(2024, 10, 1, 21, 0))  # nobody answers on day 1
+    with sim.runtime.engine.connect() as conn:
+        group = dict(conn.execute(select(DeliveryRow.kind, DeliveryRow.status).join(OccurrenceRow).where(
+            OccurrenceRow.recurrence_id == "2024-10-01T00:30:00Z", DeliveryRow.recipient == "team:bac",
+            DeliveryRow.kind.in_(("reminder-0", "checkin-1")))).all())
+    assert group == {"reminder-0": "failed", "checkin-1": "failed"}
+    nudged = {who for when, who, text in messages(out.getvalue()) if text.startswith("🔔 Nhắc lại")}
+    assert {"Đỗ Văn Hải", "Bùi Thị Lan"} <= nudged
+    sim.runtime.engine.dispose()
