@@ -22,6 +22,7 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -179,6 +180,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--serve", nargs=2, metavar=("DIR", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("feed_serving.py needs wrk, the HTTP load generator: apt-get install wrk")
     if args.serve:
         return serve(Path(args.serve[0]), int(args.serve[1]))
     with tempfile.TemporaryDirectory(prefix="feed-serving-") as name:
