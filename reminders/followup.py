@@ -101,12 +101,11 @@ class TeamState:
         return [p for p in self.expected if p not in self.acknowledged]
 
 
-def team_states(conn: Connection, roster: Roster, occurrence_ids: Iterable[int],
-                team_id: str | None = None, *, team_ids: Iterable[str] | None = None
-                ) -> dict[tuple[int, str], TeamState]:
+def team_states(conn: Connection, roster: Roster, occurrence_ids: Iterable[int], *,
+                team_ids: Iterable[str] | None = None) -> dict[tuple[int, str], TeamState]:
     """(occurrence, team) -> TeamState, from the occurrence's own reminders: two queries.
 
-    With `team_id` or `team_ids`, only those teams: the rows are then found by the
+    With `team_ids`, only those teams: the rows are then found by the
     (occurrence, recipient) and (occurrence, person) keys, so rendering one nudge does not
     read the reminders of every team of the province."""
     ids = list(set(occurrence_ids))
@@ -115,8 +114,7 @@ def team_states(conn: Connection, roster: Roster, occurrence_ids: Iterable[int],
     query = select(DeliveryRow.occurrence_id, DeliveryRow.team_id, DeliveryRow.recipient, DeliveryRow.due_at,
                    DeliveryRow.status).where(DeliveryRow.occurrence_id.in_(ids), _alarm_kind(),
                                              DeliveryRow.status != "cancelled")
-    wanted = None if team_id is None and team_ids is None else \
-        {team_id} if team_id is not None else set(team_ids or ())
+    wanted = None if team_ids is None else set(team_ids)
     people: set[str] = set()
     if wanted is not None:
         teams = [roster.teams[tid] for tid in wanted if tid in roster.teams]
@@ -407,7 +405,7 @@ def base_kind(kind: str) -> str:
 
 
 def _missing_for(row, states: dict[tuple[int, str], TeamState], roster: Roster,
-                 by_commune: dict[tuple[int, str], list[tuple[str, TeamState]]] | None = None) -> list[str]:
+                 by_commune: dict[tuple[int, str], list[tuple[str, TeamState]]]) -> list[str]:
     """Whom a follow-up row is about, as of now."""
     kind = base_kind(row.kind)
     if kind.startswith("nudge-"):
@@ -420,8 +418,6 @@ def _missing_for(row, states: dict[tuple[int, str], TeamState], roster: Roster,
     team = roster.teams.get(row.team_id)
     if team is None:
         return []
-    if by_commune is None:
-        by_commune = commune_missing(states, roster)
     return [p for _, state in by_commune.get((row.occurrence_id, team.commune_id), []) for p in state.missing]
 
 
