@@ -26,9 +26,6 @@ from sqlalchemy.engine import Connection, Engine
 from .models import AuditEventRow, OccurrenceRow
 from .timeutil import as_utc, from_naive_utc
 
-EVENTS = ("sent", "failed", "retry", "missed", "cancelled", "ack", "on-behalf", "answer", "snooze",
-          "followup-cancelled", "held")
-
 
 @dataclass(frozen=True)
 class AuditEvent:
