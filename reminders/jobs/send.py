@@ -43,7 +43,7 @@ BATCH_SPREAD = timedelta(seconds=1)  # a batch holds deliveries due within this 
 # Longer than this under a platform's limit and a message goes back through the broker
 # (well inside dramatiq's time limit for one batch).
 MAX_RATE_WAIT = timedelta(seconds=15)
-_gates: dict[tuple[int, str], asyncio.Semaphore] = {}
+_gates: dict[tuple[int, str, str], asyncio.Semaphore] = {}  # (event loop, adapter, purpose)
 
 
 @dataclass
@@ -112,8 +112,7 @@ def record_outcomes(engine, token: str, outcomes: Outcomes, taken: dict[int, Tak
     with engine.begin() as conn:
         for columns, params in groups.items():
             stmt = (update(DeliveryRow)
-                    .where(DeliveryRow.id == bindparam("_id"), DeliveryRow.status == "claimed",
-                           DeliveryRow.claimed_by == token)
+                    .where(DeliveryRow.id == bindparam("_id"), *_owned(token))
                     .values({c: bindparam(c) for c in columns}))
             conn.execute(stmt.execution_options(synchronize_session=False), params)
         record_events(conn, events)
@@ -134,10 +133,7 @@ async def deliver_batch(delivery_ids: list[int], token: str) -> dict[int, str]:
         if job is not None:
             ready.append(job)
     if ready:
-        async def bounded(job):
-            return await _send(rt, job, now, outcomes)
-
-        for item_id, status in await asyncio.gather(*(bounded(job) for job in ready)):
+        for item_id, status in await asyncio.gather(*(_send(rt, job, now, outcomes) for job in ready)):
             statuses[item_id] = status
     if outcomes.throttled:
         # Over a platform limit: a fresh claim token, so this batch's retries leave them alone.
