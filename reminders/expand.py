@@ -15,6 +15,13 @@ def _when(component, name: str):
     return None if value is None else value.dt
 
 
+def rules_end(master) -> bool:
+    """Every RRULE of the master component ends (COUNT or UNTIL); True without any RRULE."""
+    rules = master.get("RRULE")
+    rules = rules if isinstance(rules, list) else [rules] if rules is not None else []
+    return all("COUNT" in r or "UNTIL" in r for r in rules)
+
+
 def occurrences(duty: Duty, start: datetime, end: datetime) -> list[Occurrence]:
     """Occurrences whose span overlaps [start, end) (UTC), including cancelled ones."""
     zone = duty.zone

@@ -38,9 +38,11 @@ from sqlalchemy import and_, not_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from . import tally
 from .adapters.base import Button, OutgoingMessage
 from .audit import AuditEvent, record_events
 from .duties import Duty
+from .expand import occurrences, rules_end
 from .i18n import N_, format_when, t
 from .models import AcknowledgementRow, DeliveryRow, OccurrenceRow
 from .quiet import place
@@ -283,14 +285,10 @@ def _pair_rows(roster: Roster, duty: Duty, occ, team: Team, state: TeamState) ->
 def _is_bounded(duty: Duty) -> bool:
     """A campaign: every RRULE of the duty ends (COUNT or UNTIL)."""
     master = duty.calendar.walk(duty.component)[0]
-    rules = master.get("RRULE")
-    rules = rules if isinstance(rules, list) else [rules] if rules is not None else []
-    return bool(rules) and all("COUNT" in r or "UNTIL" in r for r in rules)
+    return master.get("RRULE") is not None and rules_end(master)
 
 
 def _is_last(duty: Duty, occ) -> bool:
-    from .expand import occurrences
-
     end = from_naive_utc(occ.end_at)
     later = [o for o in occurrences(duty, end, end + CAMPAIGN_LOOKAHEAD)
              if not o.cancelled and o.start > from_naive_utc(occ.start_at)]
@@ -300,8 +298,6 @@ def _is_last(duty: Duty, occ) -> bool:
 def _run(duty: Duty, start: datetime, end: datetime) -> list:
     """The campaign run an occurrence belongs to: the occurrences before and after it with
     no more than RUN_GAP between neighbours (the days of a 1-10 October campaign)."""
-    from .expand import occurrences
-
     found = sorted((o for o in occurrences(duty, start - RUN_LOOKBACK, end + RUN_AFTER)
                     if not o.cancelled), key=lambda o: o.start)
     index = next((i for i, o in enumerate(found) if o.start == start), None)
@@ -318,8 +314,6 @@ def _run(duty: Duty, start: datetime, end: datetime) -> list:
 def _ends_run(duty: Duty, occ) -> bool:
     """A daily campaign that comes back every year (FREQ=YEARLY;BYMONTHDAY=1,...,10) is a
     bounded campaign each time: its last day is followed by nothing for RUN_AFTER."""
-    from .expand import occurrences
-
     start, end = from_naive_utc(occ.start_at), from_naive_utc(occ.end_at)
     run = _run(duty, start, end)
     if len(run) < 2 or run[-1].start != start:
@@ -600,8 +594,6 @@ def _scope(rt, row) -> dict:
 
 
 def _digest_message(rt, row, lang: str, zone, limit: int) -> OutgoingMessage | None:
-    from . import tally
-
     label = row.kind.partition(":")[2]
     monday = date.fromisocalendar(int(label[:4]), int(label[6:]), 1)
     start = datetime.combine(monday, time(0), tzinfo=zone)
@@ -617,9 +609,6 @@ def _digest_message(rt, row, lang: str, zone, limit: int) -> OutgoingMessage | N
 
 
 def _summary_message(rt, duty: Duty, view, row, lang: str, zone, limit: int) -> OutgoingMessage | None:
-    from . import tally
-    from .expand import occurrences
-
     if _is_bounded(duty):
         master = duty.calendar.walk(duty.component)[0]
         first_value = (master.get("DTSTART") or master.get("DUE")).dt

@@ -16,6 +16,7 @@ import holidays
 import recurring_ical_events
 
 from .duties import DUTY_COMPONENTS, Duty, recurrence_id_text
+from .expand import rules_end
 from .timeutil import utcnow
 
 YEARS_AHEAD = 2  # an open-ended duty gets its holidays applied up to this many years past today
@@ -43,12 +44,6 @@ def shifted_day(day: date, policy: str) -> date:
     while not is_working_day(day):
         day += step
     return day
-
-
-def _is_bounded(master) -> bool:
-    rules = master.get("RRULE")
-    rules = rules if isinstance(rules, list) else [rules] if rules is not None else []
-    return all("COUNT" in r or "UNTIL" in r for r in rules)
 
 
 def _local_day(value, zone) -> date:
@@ -81,7 +76,7 @@ def apply_holiday_policy(duty: Duty, today: date | None = None) -> int:
     query = recurring_ical_events.of(duty.calendar, components=DUTY_COMPONENTS)
     found = []
     for count, component in enumerate(query.between(scan_from, last_day + timedelta(days=1))):
-        if count >= MAX_SCAN and not _is_bounded(master):
+        if count >= MAX_SCAN and not rules_end(master):
             break
         if component.get("RECURRENCE-ID") is not None and "X-REMINDER-HOLIDAY-MOVED" not in component:
             original = component["RECURRENCE-ID"].dt
