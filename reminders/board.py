@@ -24,11 +24,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from .duties import Duty
-from .feeds import Scope, duties_in, feed_version
+from .feeds import Scope, duties_in, feed_version, shown_fingerprint
 from .feedtokens import scope_for
 from .i18n import LANGUAGES, N_, format_when, t
 from .models import OccurrenceRow
-from .roster import Roster, roster_fingerprint
+from .roster import Roster
 from .status import occurrence_status
 from .timeutil import DEFAULT_TZ
 
@@ -231,15 +231,6 @@ def render_board(board: Board) -> str:
     return _template.render(board=board, labels=labels)
 
 
-def names_fingerprint(roster: Roster) -> str:
-    """Changes when a name people read changes (roster_fingerprint covers only what planning
-    needs): communes, teams and people, with their languages."""
-    payload = ([(c.id, c.name) for c in roster.communes.values()]
-               + [(tm.id, tm.name, tm.language) for tm in roster.teams.values()]
-               + [(p.id, p.name) for p in roster.people.values()])
-    return hashlib.sha256(repr(payload).encode()).hexdigest()[:16]
-
-
 @dataclass
 class _Page:
     version: str
@@ -262,7 +253,7 @@ class BoardPages:
         language = language if language in LANGUAGES else board_language(scope, roster)
         week = week_of(now, board_zone(scope, roster))[0].date().isoformat()
         if self._names is None or self._names[0] is not roster:  # computed once per roster loaded
-            self._names = (roster, roster_fingerprint(roster) + names_fingerprint(roster))
+            self._names = (roster, shown_fingerprint(roster))
         base = feed_version(rt.engine, duties, roster, self._names[1], scope)
         # Also every 5 minutes: a duty whose time has come turns from ⏳ to ❌.
         version = hashlib.sha256(f"{base}|{language}|{week}|{int(now.timestamp() // 300)}|{TEMPLATE_HASH}"

@@ -14,9 +14,8 @@ from email.utils import format_datetime, parsedate_to_datetime
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from .feeds import Scope, build_feed, feed_version
+from .feeds import Scope, build_feed, feed_version, shown_fingerprint
 from .feedtokens import scope_for
-from .roster import roster_fingerprint
 from .runtime import Runtime
 
 CONTENT_TYPE = "text/calendar; charset=utf-8"
@@ -42,7 +41,7 @@ class FeedCache:
         self._rendered: dict[str, _Rendered] = {}
         self._checked: dict[str, tuple[float, str]] = {}
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
-        self._roster_fp = roster_fingerprint(runtime.roster)
+        self._roster_fp = shown_fingerprint(runtime.roster)  # names too: a rename is a new ETag
 
     def _version(self, scope: Scope) -> str:
         checked = self._checked.get(str(scope))
@@ -74,9 +73,7 @@ class FeedCache:
 
     def definitions_changed(self) -> None:
         """After a hot reload (reminders.reload): the roster's fingerprint and checks are stale."""
-        from .board import names_fingerprint  # feeds show names too (who confirmed, the title)
-
-        self._roster_fp = roster_fingerprint(self.runtime.roster) + names_fingerprint(self.runtime.roster)
+        self._roster_fp = shown_fingerprint(self.runtime.roster)
         self._checked.clear()
 
     def invalidate(self) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from .duties import Duty
 from .i18n import t
 from .models import AcknowledgementRow, OccurrenceRow
-from .roster import Roster
+from .roster import Roster, roster_fingerprint
 from .status import occurrence_status
 from .timeutil import DEFAULT_TZ, from_naive_utc
 
@@ -232,6 +232,15 @@ def _mark(item: icalendar.Component, state: _State, language: str, roster: Roste
     if state.answers:
         lines.append(t(language, "Answers: {answers}", answers="; ".join(state.answers)))
     item.add("DESCRIPTION", "\n\n".join(line for line in lines if line))
+
+
+def shown_fingerprint(roster: Roster) -> str:
+    """What of the roster a feed or board shows: roster_fingerprint (what planning needs)
+    plus every name people read -- communes, teams and people, with the teams' languages."""
+    payload = ([(c.id, c.name) for c in roster.communes.values()]
+               + [(tm.id, tm.name, tm.language) for tm in roster.teams.values()]
+               + [(p.id, p.name) for p in roster.people.values()])
+    return roster_fingerprint(roster) + hashlib.sha256(repr(payload).encode()).hexdigest()[:16]
 
 
 def feed_version(engine: Engine, duties: dict[str, Duty], roster: Roster, roster_fingerprint: str,

@@ -27,6 +27,7 @@ from reminders.expand import occurrences
 from reminders.feeds import Scope, duties_in
 from reminders.feedtokens import create_token, revoke
 from reminders.render import delivery_code
+from reminders.roster import load_roster
 from reminders.service import EmbeddedWorker, open_runtime
 from reminders.settings import load_settings
 from reminders.web import create_app
@@ -186,6 +187,21 @@ def test_http_caching_gzip_wrong_and_revoked_tokens(served, monkeypatch):
     assert revoke(runtime.engine, token_id, runtime.clock())
     gone = _get(f"{url}/feeds/{token}.ics", **{"If-None-Match": changed.headers["etag"]})
     assert gone.status_code == 404 and gone.text == "Not Found"
+
+
+def test_a_rename_made_while_the_app_was_down_is_a_new_etag(served, calendars):
+    """Feeds show names (who confirmed): a subscriber holding the old ETag must not get a 304
+    from the restarted app and keep the old name."""
+    runtime, url, token = served
+    old = _get(f"{url}/feeds/{token}.ics").headers["etag"]
+    roster = calendars / "roster.yaml"
+    roster.write_text(roster.read_text(encoding="utf-8").replace("Nguyễn Văn An", "Nguyễn Văn Ân"), encoding="utf-8")
+    runtime.swap_definitions(runtime.duties, load_roster(roster))  # as a restart would load it
+    with serve(create_app(runtime)) as restarted:
+        response = httpx.get(f"{restarted}/feeds/{token}.ics", headers={"If-None-Match": old}, timeout=30)
+    assert response.status_code == 200
+    descriptions = [str(e.get("DESCRIPTION", "")) for e in icalendar.Calendar.from_ical(response.content).walk("VEVENT")]
+    assert any("Nguyễn Văn Ân (Tổ CNSCĐ thôn Đông)" in d for d in descriptions)
 
 
 def test_a_commune_without_duties_gets_a_valid_empty_calendar(served, tmp_path):
