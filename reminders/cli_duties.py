@@ -46,8 +46,8 @@ def _parse_start(value: str) -> date:
             return date(year, month, day)
         return date.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter(f"expected a date like 2024-10-01 or 1/10/2024, got {value!r}",
-                                 param_hint="--start") from None
+        raise click.BadParameter(t(LANG, "expected a date like 2024-10-01 or 1/10/2024, got {value}",
+                                   value=repr(value)), param_hint="--start") from None
 
 
 @click.group()

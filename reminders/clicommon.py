@@ -37,6 +37,8 @@ def friendly(func):
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own: a bad option value is a usage error (exit 2), with its message
         except InvalidInput as exc:
             err.print(t(LANG, "{count} problem(s) found; nothing was changed:", count=len(exc.problems)),
                       markup=False)
@@ -84,4 +86,5 @@ def parse_day(value: str, name: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"expected a date like 2024-10-01, got {value!r}", param_hint=name) from None
+        raise click.BadParameter(t(LANG, "expected a date like 2024-10-01, got {value}", value=repr(value)),
+                                 param_hint=name) from None

@@ -129,6 +129,20 @@ def test_other_bad_input_writes_nothing(calendars, extra, message):
     assert files(calendars) == before
 
 
+@pytest.mark.parametrize("command, expected", [
+    (["duties", "new", "--title", "Báo cáo thử", "--rhythm", "ngày 5 hằng tháng", "--start", "mai", "--yes"],
+     "cần một ngày dạng 2024-10-01 hoặc 1/10/2024, nhận được 'mai'"),
+    (["preview", "chien-dich-di-tung-ngo@reminders", "--from", "mai", "--to", "2024-10-31"],
+     "cần một ngày dạng 2024-10-01, nhận được 'mai'"),
+])
+def test_a_bad_date_is_refused_in_vietnamese(calendars, command, expected):
+    before = files(calendars)
+    result = run(*command, "--calendars", str(calendars))
+    assert result.exit_code == 2, result.output
+    assert expected in " ".join(result.output.split()), result.output
+    assert files(calendars) == before
+
+
 def test_existing_uid_or_file_is_never_overwritten(calendars):
     shipped = (calendars / "monthly-report.ics").read_bytes()
     result = run("duties", "new", "--calendars", str(calendars), "--title", "Báo cáo tháng", "--uid",
