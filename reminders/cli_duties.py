@@ -34,10 +34,6 @@ def _out() -> Console:
     return Console(highlight=False, soft_wrap=True)
 
 
-def _refuse(message: str) -> None:
-    fail(message)
-
-
 def _parse_start(value: str) -> date:
     text = value.strip()
     try:
@@ -96,7 +92,7 @@ def new(title, description, rhythm, start, remind, audience, address, checkin, a
 
     title = (title if title is not None else click.prompt(t(lang, "Title"))).strip()
     if not title:
-        _refuse(t(lang, "The title is empty; nothing was written."))
+        fail(t(lang, "The title is empty; nothing was written."))
     parsed = None
     while parsed is None:
         phrase = rhythm if rhythm is not None else click.prompt(t(lang, "Rhythm (e.g. {example})",
@@ -125,20 +121,20 @@ def new(title, description, rhythm, start, remind, audience, address, checkin, a
     if checkin and answer is None and interactive:
         answer = click.prompt(t(lang, "Answer type"), type=click.Choice(ANSWER_TYPES), default="number")
     if answer and not checkin:
-        _refuse(t(lang, "--answer needs a --checkin question; nothing was written."))
+        fail(t(lang, "--answer needs a --checkin question; nothing was written."))
     when_checkin = _offset(checkin_at, parsed.time) if checkin and checkin_at else None
 
     calendars = Path(settings.calendars)
     uid = (uid or f"{slug(title)}@reminders").strip()
     taken = existing_uids(calendars)
     if uid in taken:
-        _refuse(t(lang, "A duty with UID {uid} already exists ({where}); choose another --title or --uid. "
-                        "Nothing was written.", uid=uid, where=taken[uid]))
+        fail(t(lang, "A duty with UID {uid} already exists ({where}); choose another --title or --uid. "
+                     "Nothing was written.", uid=uid, where=taken[uid]))
     path = Path(file) if file else calendars / f"{slug(title)}.ics"
     if path.suffix.lower() != ".ics":
-        _refuse(t(lang, "The file name must end in .ics: {path}", path=str(path)))
+        fail(t(lang, "The file name must end in .ics: {path}", path=str(path)))
     if path.exists():
-        _refuse(t(lang, "{path} already exists; nothing was written.", path=str(path)))
+        fail(t(lang, "{path} already exists; nothing was written.", path=str(path)))
 
     spec = DutySpec(uid=uid, title=title, rhythm=parsed, description=(description or "").strip(),
                     reminders=tuple(offsets), audience=tuple(audience_ids), address=tuple(address_modes),
@@ -151,7 +147,7 @@ def new(title, description, rhythm, start, remind, audience, address, checkin, a
         duty = load_duties(scratch, roster)[uid]
     _print_new(duty, parsed, roster, lang, zone)
     if not yes and not click.confirm(t(lang, "Write {path}?", path=str(path)), default=True):
-        _refuse(t(lang, "Nothing was written."))
+        fail(t(lang, "Nothing was written."))
     write_new(path, data, lang)
     out = _out()
     out.print(t(lang, "Wrote {path}.", path=str(path)), markup=False)
@@ -187,8 +183,8 @@ def _audience(text: str, roster, lang: str) -> list[str]:
             unknown.append(item)
     if unknown:
         known = ", ".join([*roster.communes, *roster.teams])
-        _refuse(t(lang, "Not on the roster: {ids}. Known: {known}. Nothing was written.",
-                  ids=", ".join(unknown), known=known))
+        fail(t(lang, "Not on the roster: {ids}. Known: {known}. Nothing was written.",
+               ids=", ".join(unknown), known=known))
     return list(dict.fromkeys(found))
 
 
@@ -197,8 +193,8 @@ def _address(text: str, lang: str) -> list[str]:
     for part in (p.strip() for p in text.split(",") if p.strip()):
         mode = _ADDRESS_WORDS.get(fold(part), part.lower())
         if mode not in ADDRESS_MODES:
-            _refuse(t(lang, "--to must be group, members or leader, not {value}; nothing was written.",
-                      value=part))
+            fail(t(lang, "--to must be group, members or leader, not {value}; nothing was written.",
+                   value=part))
         modes.append(mode)
     return list(dict.fromkeys(modes)) or ["group"]
 
@@ -364,7 +360,7 @@ def show(uid, calendars_dir, roster_path) -> None:
     settings = settings_for(calendars_dir, roster_path)
     found, roster = load_definitions(settings.calendars, settings.roster)
     if uid not in found:
-        _refuse(t(lang, "No duty has UID {uid}.", uid=uid))
+        fail(t(lang, "No duty has UID {uid}.", uid=uid))
     duty = found[uid]
     zone = ZoneInfo(roster.timezone or DEFAULT_TZ)
     rows = [(t(lang, "Duty"), duty.summary), ("UID", duty.uid), (t(lang, "File"), f"{duty.file}:{duty.line}"),
