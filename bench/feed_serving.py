@@ -180,10 +180,10 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--serve", nargs=2, metavar=("DIR", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:  # the server child: only the parent drives wrk
+        return serve(Path(args.serve[0]), int(args.serve[1]))
     if shutil.which("wrk") is None:
         sys.exit("feed_serving.py needs wrk, the HTTP load generator: apt-get install wrk")
-    if args.serve:
-        return serve(Path(args.serve[0]), int(args.serve[1]))
     with tempfile.TemporaryDirectory(prefix="feed-serving-") as name:
         tmp, started = Path(name), time.perf_counter()
         rows = populate(tmp)
