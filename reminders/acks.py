@@ -182,7 +182,7 @@ def confirm_on_behalf(engine: Engine, roster: Roster, duties: dict[str, Duty], *
             own = conn.execute(select(DeliveryRow.id, DeliveryRow.kind).where(
                 DeliveryRow.occurrence_id == occ.id, DeliveryRow.team_id == (member.team_id or ""),
                 DeliveryRow.recipient.in_((f"team:{member.team_id}", f"person:{member.id}")),
-                DeliveryRow.status == "sent")).all()
+                DeliveryRow.status.in_(("sent", "failed")))).all()  # failed: the group removed the bot
         wanted = [r for r in own if r.kind.startswith("checkin") == bool(answer)] or own
         if wanted:
             from .render import delivery_code

@@ -616,3 +616,31 @@ def test_a_team_whose_group_removed_the_bot_is_nudged_privately(tmp_path):
     nudged = {who for when, who, text in messages(out.getvalue()) if text.startswith("🔔 Nhắc lại")}
     assert {"Đỗ Văn Hải", "Bùi Thị Lan"} <= nudged
     sim.runtime.engine.dispose()
+
+
+def test_an_official_confirms_for_a_member_of_a_team_whose_reminder_failed(tmp_path, database_url):
+    """Thôn Đông's group removed the bot (its reminder failed for good); the commune official
+    heard from Bình by phone and confirms with the code of her escalation, which another team
+    carries: it is recorded on Đông's own (failed) reminder, not refused in English."""
+    from sqlalchemy import update
+
+    rt = _day_one_sent(tmp_path, database_url)
+    with rt.engine.begin() as conn:
+        conn.execute(update(DeliveryRow).where(DeliveryRow.recipient == "team:dong",
+                                               DeliveryRow.status == "sent")
+                     .values(status="failed", sent_at=None))
+    from reminders.followup import followup_pass
+
+    followup_pass(rt, vn(2024, 10, 1, 19, 31))
+    with rt.engine.connect() as conn:
+        escalation = conn.execute(select(DeliveryRow.id, DeliveryRow.team_id).where(
+            DeliveryRow.recipient == "person:can-bo", DeliveryRow.kind == "escalate-commune")).one()
+    assert escalation.team_id != "dong"
+    rt.clock = lambda: vn(2024, 10, 2, 8, 0)
+    outcome = handle(rt, Inbound("console", "e1", "c-huong", False, "c-huong",
+                                 text=f"/done {delivery_code(escalation.id)} Bình"))
+    assert outcome.reply == "Đã ghi nhận: Trần Thị Bình đã xong \"Chiến dịch đi từng ngõ\" (xác nhận bởi Lê Thị Hương)."
+    with rt.engine.connect() as conn:
+        assert conn.execute(select(AcknowledgementRow.team_id, AcknowledgementRow.recorded_by)).all() == [
+            ("dong", "can-bo")]
+    rt.engine.dispose()
