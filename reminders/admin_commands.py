@@ -90,8 +90,9 @@ def next_reminder(duty: Duty, now: datetime) -> tuple[Occurrence, str, datetime]
 
 
 def _zone(rt: Runtime, person: Person) -> ZoneInfo:
-    team = rt.roster.teams.get(person.team_id or "")
-    return ZoneInfo(team.timezone if team else rt.roster.timezone)
+    """The person's team's zone; an admin is a commune official, with no team: the commune's."""
+    place = rt.roster.teams.get(person.team_id or "") or rt.roster.communes.get(person.commune_id or "")
+    return ZoneInfo(place.timezone if place else rt.roster.timezone)
 
 
 def _when(occ: Occurrence, lang: str, zone: ZoneInfo) -> str:

@@ -75,6 +75,22 @@ def test_preview_renders_the_next_reminder_and_the_next_occurrences(console_stac
     assert "No duty 'khong-co'" in _say(runtime, ADMIN, "/preview khong-co").reply
 
 
+def test_times_are_in_the_admins_commune_zone(sqlite_url, calendars):
+    # The admin is a commune official (no team): the commune's zone, not the roster's default.
+    roster = calendars / "roster.yaml"
+    roster.write_text(roster.read_text(encoding="utf-8").replace(
+        "    name: Xã Tân Lập\n", "    name: Xã Tân Lập\n    timezone: Asia/Tokyo\n", 1), encoding="utf-8")
+    settings = replace(load_settings({}), calendars=str(calendars), roster=str(roster), database_url=sqlite_url)
+    clock = VirtualClock(vn(2024, 10, 2, 10, 0))
+    runtime = open_runtime(settings, clock=clock, adapters={"console": ConsoleAdapter(io.StringIO(), clock)})
+    try:
+        reply = _say(runtime, ADMIN, f"/preview {CAMPAIGN}").reply
+        assert "Next reminder, Wednesday, October 2, 2024 at 21:30:" in reply  # 19:30 in Việt Nam
+        assert "• Thursday, October 3, 2024 at 09:30" in reply
+    finally:
+        runtime.engine.dispose()
+
+
 def test_members_are_refused_politely_in_their_language(console_stack):
     runtime, *_ = console_stack
     for command in ("/duties", f"/preview {CAMPAIGN}", f"/remindnow {CAMPAIGN} thon-dong"):
