@@ -28,7 +28,6 @@ from .runtime import Runtime
 from .timeutil import as_utc
 
 log = logging.getLogger("reminders.admin")
-ADMIN_COMMANDS = ("/duties", "/preview", "/remindnow")
 # Look ahead in growing steps: a daily duty is found at once, a yearly one within a year.
 WINDOWS = (timedelta(days=8), timedelta(days=62), timedelta(days=400))
 REPEAT_WINDOW = timedelta(minutes=1)  # a second /remindnow this soon is taken as a double tap
