@@ -117,12 +117,12 @@ def build_board(engine: Engine, duties: dict[str, Duty], roster: Roster, scope: 
         occs = {o.id: o for o in conn.execute(select(OccurrenceRow.id, OccurrenceRow.duty_uid).where(
             OccurrenceRow.id.in_({r.occurrence_id for r in rows})))} if rows else {}
     items: dict[int, dict] = {}
+    name = _namer(roster)
     for row in rows:
         uid = occs[row.occurrence_id].duty_uid
         if wanted is not None and uid not in wanted:
             continue
         duty = duties.get(uid)
-        name = _namer(roster)
         item = items.setdefault(row.occurrence_id, {
             "start": row.start, "summary": row.summary, "teams": [],
             "when": format_when(row.start, language, zone, all_day=row.all_day),
