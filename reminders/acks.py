@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -16,7 +17,8 @@ from .duties import Duty
 from .errors import AnswerError, NotOnRoster, UnknownDelivery
 from .i18n import N_, t
 from .models import AcknowledgementRow, DeliveryRow, OccurrenceRow
-from .render import parse_delivery_code
+from .quiet import place
+from .render import delivery_code, parse_delivery_code
 from .roster import Person, Roster
 from .textnorm import fold
 from .timeutil import as_utc
@@ -134,10 +136,6 @@ def record_acknowledgement(engine: Engine, roster: Roster, duties: dict[str, Dut
 def snooze(engine: Engine, roster: Roster, *, code: str, person_id: str, now: datetime,
            delay: timedelta = timedelta(hours=1)) -> datetime:
     """Remind this person again after `delay`, by a new personal delivery of the same occurrence."""
-    from zoneinfo import ZoneInfo
-
-    from .quiet import place
-
     delivery, occ = find_delivery(engine, code)
     person = _check_person(roster, delivery, person_id, None)
     team = roster.teams.get(delivery.team_id)
@@ -185,8 +183,6 @@ def confirm_on_behalf(engine: Engine, roster: Roster, duties: dict[str, Duty], *
                 DeliveryRow.status.in_(("sent", "failed")))).all()  # failed: the group removed the bot
         wanted = [r for r in own if r.kind.startswith("checkin") == bool(answer)] or own
         if wanted:
-            from .render import delivery_code
-
             target = delivery_code(max(r.id for r in wanted))
     return record_acknowledgement(engine, roster, duties, code=target, person_id=member.id, channel=channel,
                                   now=now, answer=answer, recorded_by=by)

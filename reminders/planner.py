@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -71,8 +72,6 @@ def quiet_time(alarm: Alarm, due: datetime, occurrence: Occurrence,
     the morning, or moved before the night if its occurrence would be over by the morning --
     or, for a reminder due before a timed occurrence starts, already started (a check-in: if
     its grace would be over). None if there is no moment left to send it."""
-    from zoneinfo import ZoneInfo
-
     deadline = expires_at(alarm, due, occurrence) if alarm.kind == "checkin" else occurrence.end
     if alarm.kind != "checkin" and not occurrence.all_day and due < occurrence.start:
         # Said before the start: the 06:00 programme is not announced at 06:30, but the evening before.
