@@ -186,3 +186,10 @@ def confirm_on_behalf(engine: Engine, roster: Roster, duties: dict[str, Duty], *
             target = delivery_code(max(r.id for r in wanted))
     return record_acknowledgement(engine, roster, duties, code=target, person_id=member.id, channel=channel,
                                   now=now, answer=answer, recorded_by=by)
+
+
+def refusal(language: str, exc: UnknownDelivery | NotOnRoster) -> str:
+    """The chat reply when an acknowledgement is refused, in the reader's language."""
+    if isinstance(exc, UnknownDelivery):
+        return t(language, "This reminder is no longer open.")
+    return t(language, "This reminder was sent to another team.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .acks import confirm_on_behalf, find_delivery
+from .acks import confirm_on_behalf, find_delivery, refusal
 from .errors import AnswerError, NotOnRoster, UnknownDelivery
 from .i18n import t
 from .roster import Person, Roster
@@ -85,6 +85,6 @@ def confirm_from_chat(rt, by: Person, argument: str, channel: str, now: datetime
     except AnswerError as exc:
         return str(exc)
     except (UnknownDelivery, NotOnRoster) as exc:
-        return t(by.language, "Could not record it: {reason}", reason=str(exc))
+        return refusal(by.language, exc)
     return t(by.language, "Recorded: {member} has done \"{summary}\" (confirmed by {by}).",
              member=member.name, summary=result.summary, by=by.name)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .acks import find_delivery, record_acknowledgement, snooze
+from .acks import find_delivery, record_acknowledgement, refusal, snooze
 from .adapters.base import OutgoingMessage
 from .bindings import bind, recipient_by_address
 from .errors import AnswerError, NotOnRoster, UnknownDelivery
@@ -215,7 +215,7 @@ def _button(rt: Runtime, event: Inbound, person: Person, now: datetime) -> Outco
         try:
             due = snooze(rt.engine, rt.roster, code=event.code, person_id=person.id, now=now)
         except (UnknownDelivery, NotOnRoster) as exc:
-            return Outcome(reply=_refusal(person, exc), alert=True)
+            return Outcome(reply=refusal(person.language, exc), alert=True)
         return Outcome(reply=t(person.language, "OK, I will remind you again at {when}.",
                                when=format_when(due, person.language, _zone(rt, person))))
     return _acknowledge(rt, event, person, event.code, None, now)
@@ -229,18 +229,12 @@ def _acknowledge(rt: Runtime, event: Inbound, person: Person, code: str, answer:
     except AnswerError as exc:
         return Outcome(reply=str(exc), alert=event.action is not None)
     except (UnknownDelivery, NotOnRoster) as exc:
-        return Outcome(reply=_refusal(person, exc), alert=event.action is not None)
+        return Outcome(reply=refusal(person.language, exc), alert=event.action is not None)
     reply = t(person.language, "Thank you, {name}: \"{summary}\" is recorded as done.",
               name=person.name, summary=result.summary)
     if result.answer is not None:
         reply += " " + t(person.language, "Answer: {answer}.", answer=result.answer)
     return Outcome(reply=reply, recorded=True, edit=progress_edit(rt, result.delivery_id))
-
-
-def _refusal(person: Person, exc: Exception) -> str:
-    if isinstance(exc, UnknownDelivery):
-        return t(person.language, "This reminder is no longer open.")
-    return t(person.language, "This reminder was sent to another team.")
 
 
 def _zone(rt: Runtime, person: Person):
