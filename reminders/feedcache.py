@@ -41,14 +41,22 @@ class FeedCache:
         self._rendered: dict[str, _Rendered] = {}
         self._checked: dict[str, tuple[float, str]] = {}
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
-        self._roster_fp = shown_fingerprint(runtime.roster)  # names too: a rename is a new ETag
+        self._definitions: tuple[object, object] | None = None  # the duties and roster last seen
+        self._roster_fp = ""
 
     def _version(self, scope: Scope) -> str:
+        rt = self.runtime
+        duties, roster = rt.duties, rt.roster
+        seen = self._definitions
+        if seen is None or seen[0] is not duties or seen[1] is not roster:
+            # A hot reload swapped them (reminders.reload): a new ETag at once, not after the TTL.
+            self._definitions = (duties, roster)
+            self._roster_fp = shown_fingerprint(roster)  # names too: a rename is a new ETag
+            self._checked.clear()
         checked = self._checked.get(str(scope))
         if checked and time.monotonic() - checked[0] < self.VERSION_TTL:
             return checked[1]
-        rt = self.runtime
-        version = feed_version(rt.engine, dict(rt.duties), rt.roster, self._roster_fp, scope)
+        version = feed_version(rt.engine, dict(duties), roster, self._roster_fp, scope)
         self._checked[str(scope)] = (time.monotonic(), version)
         return version
 
@@ -70,11 +78,6 @@ class FeedCache:
     def _lookup(self, token: str) -> _Rendered | None:
         scope_text = scope_for(self.runtime.engine, token)
         return None if scope_text is None else self._current(Scope.parse(scope_text))
-
-    def definitions_changed(self) -> None:
-        """After a hot reload (reminders.reload): the roster's fingerprint and checks are stale."""
-        self._roster_fp = shown_fingerprint(self.runtime.roster)
-        self._checked.clear()
 
     def invalidate(self) -> None:
         """Forget version checks (after an acknowledgement made in this process)."""

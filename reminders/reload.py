@@ -6,8 +6,8 @@ file first, and only when that changed a SHA-256 of the contents (a `touch` or a
 without changes reloads nothing). A changed version is loaded with the same
 `load_definitions` as at start, which collects every problem:
 
-* valid: the runtime's duties and roster are swapped in one step, listeners run (the
-  scheduler re-plans: removed duties have their pending reminders cancelled, history kept);
+* valid: the runtime's duties and roster are swapped in one step (readers that cache
+  anything derived from them notice the new objects; the scheduler re-plans: removed duties have their pending reminders cancelled, history kept);
 * invalid: the last good duties and roster stay in use, each problem is logged with its
   file and line, and the roster's admins are told in their chat -- once per bad version,
   not on every check. When a later edit is valid again, they are told that too.
@@ -85,7 +85,6 @@ class DefinitionWatcher:
         self.interval = interval
         self.settle = settle
         self.notify = notify
-        self.listeners: list[Callable[[Runtime], None]] = []
         self._lock = threading.Lock()
         self._next_check = time.monotonic() + interval
         self._rejected: str | None = None  # the last bad version, reported once
@@ -163,11 +162,6 @@ class DefinitionWatcher:
         log.warning("duty files reloaded in %.0f ms: %d duties, %d teams (added %s; removed %s; changed %s)",
                     (time.perf_counter() - started) * 1000, len(duties), len(roster.teams),
                     ", ".join(added) or "none", ", ".join(removed) or "none", ", ".join(changed) or "none")
-        for listener in self.listeners:
-            try:
-                listener(self.runtime)
-            except Exception:
-                log.exception("a reload listener failed")
         self._announce_fixed(was_rejected)
         return ReloadOutcome("reloaded", version)
 

@@ -38,7 +38,6 @@ def create_app(runtime: Runtime, *, watcher: DefinitionWatcher | None = None) ->
         for adapter in runtime.adapters.values():
             await adapter.start()
         if watcher is not None:
-            watcher.listeners.append(lambda rt: feeds.definitions_changed())
             watch_in_background(watcher, stop_watching)
         yield
         stop_watching.set()
