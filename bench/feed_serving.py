@@ -40,20 +40,20 @@ from rich.table import Table
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 
-from reminders.acks import record_acknowledgement
-from reminders.db import make_engine
-from reminders.duties import Duty
-from reminders.feedcache import FeedCache
-from reminders.feeds import Scope
-from reminders.feedtokens import create_token, scope_for
-from reminders.models import AcknowledgementRow, DeliveryRow, OccurrenceRow
-from reminders.planner import Planner
-from reminders.roster import Roster
+from reminders.definitions.duties import Duty
+from reminders.definitions.roster import Roster
+from reminders.inbound.acks import record_acknowledgement
+from reminders.jobs.embedded import load_definitions
 from reminders.runtime import Runtime
-from reminders.service import load_definitions
-from reminders.status import occurrence_status
+from reminders.schedule.planner import Planner
+from reminders.store.engine import make_engine
+from reminders.store.feed_tokens import create_token, scope_for
+from reminders.store.models import AcknowledgementRow, DeliveryRow, OccurrenceRow
 from reminders.timeutil import as_utc
-from reminders.web import create_app
+from reminders.views.feeds import Scope
+from reminders.views.status import occurrence_status
+from reminders.web.app import create_app
+from reminders.web.feeds import FeedCache
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "feed_serving.json"

@@ -26,11 +26,11 @@ from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from reminders.db import make_engine
-from reminders.duties import load_duties
-from reminders.models import DeliveryRow, OccurrenceRow
-from reminders.planner import Planner
-from reminders.roster import Commune, Person, Roster, Team
+from reminders.definitions.duties import load_duties
+from reminders.definitions.roster import Commune, Person, Roster, Team
+from reminders.schedule.planner import Planner
+from reminders.store.engine import make_engine
+from reminders.store.models import DeliveryRow, OccurrenceRow
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "plan_province.json"

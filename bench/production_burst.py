@@ -37,8 +37,8 @@ from rich.table import Table
 from sqlalchemy import func, select, text
 
 from reminders import load_duties, load_roster, plan
-from reminders.db import make_engine
-from reminders.models import DeliveryRow
+from reminders.store.engine import make_engine
+from reminders.store.models import DeliveryRow
 
 RESULTS = Path(__file__).resolve().parent / "results" / "production_burst.json"
 ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

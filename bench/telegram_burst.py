@@ -32,13 +32,13 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from reminders.adapters.telegram import TelegramAdapter
-from reminders.db import make_engine
-from reminders.duties import load_duties
-from reminders.models import DeliveryRow
-from reminders.roster import Commune, Person, Roster, Team
+from reminders.definitions.duties import load_duties
+from reminders.definitions.roster import Commune, Person, Roster, Team
+from reminders.jobs.embedded import EmbeddedWorker
 from reminders.runtime import Runtime, configure
-from reminders.service import EmbeddedWorker
 from reminders.settings import Settings
+from reminders.store.engine import make_engine
+from reminders.store.models import DeliveryRow
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "telegram_burst.json"

@@ -10,15 +10,29 @@ The public API, small on purpose::
     record_acknowledgement(engine, roster, duties, code="2S7", person_id="an", channel="telegram", now=now)
 """
 
-from .acks import parse_answer, record_acknowledgement, snooze
-from .adapters.base import Adapter, Address, Button, Capabilities, OutgoingMessage, SendResult
-from .db import make_engine
-from .duties import Duty, Occurrence, load_duties
-from .errors import AnswerError, InvalidInput, NotOnRoster, Problem, RemindersError, UnknownDelivery
-from .expand import occurrences
-from .planner import Planner, plan
-from .render import render_message
-from .roster import Roster, load_roster
+from reminders.adapters.base import (
+    Adapter,
+    Address,
+    Button,
+    Capabilities,
+    OutgoingMessage,
+    SendResult,
+)
+from reminders.definitions.duties import Duty, Occurrence, load_duties
+from reminders.definitions.expand import occurrences
+from reminders.definitions.roster import Roster, load_roster
+from reminders.errors import (
+    AnswerError,
+    InvalidInput,
+    NotOnRoster,
+    Problem,
+    RemindersError,
+    UnknownDelivery,
+)
+from reminders.inbound.acks import parse_answer, record_acknowledgement, snooze
+from reminders.jobs.render import render_message
+from reminders.schedule.planner import Planner, plan
+from reminders.store.engine import make_engine
 
 __all__ = [
     "Adapter", "Address", "AnswerError", "Button", "Capabilities", "Duty", "InvalidInput", "NotOnRoster",

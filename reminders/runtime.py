@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
-from .adapters.base import Adapter, Address
-from .duties import Duty
-from .roster import Person, Roster, Team
-from .timeutil import utcnow
+from reminders.adapters.base import Adapter, Address
+from reminders.definitions.duties import Duty
+from reminders.definitions.roster import Person, Roster, Team
+from reminders.timeutil import utcnow
 
 
 @dataclass(frozen=True)

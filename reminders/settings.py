@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from .db import DEFAULT_DATABASE_URL
-from .errors import ConfigurationError
+from reminders.errors import ConfigurationError
+from reminders.store.engine import DEFAULT_DATABASE_URL
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -38,3 +39,18 @@ def zone(name: str) -> ZoneInfo:
 def day_span(day: date, zone_: tzinfo) -> tuple[datetime, datetime]:
     start = to_utc(day, zone_)
     return start, to_utc(day + timedelta(days=1), zone_)
+
+class VirtualClock:
+    """A settable clock, so `simulate` runs the real pipeline on virtual time."""
+
+    def __init__(self, start: datetime):
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def set(self, when: datetime) -> None:
+        with self._lock:
+            self._now = max(self._now, when)

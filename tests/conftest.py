@@ -77,7 +77,7 @@ def database_url(request, tmp_path: Path):
 
 @pytest.fixture
 def engine(database_url):
-    from reminders.db import make_engine
+    from reminders.store.engine import make_engine
 
     engine = make_engine(database_url)
     yield engine

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from reminders.models import AcknowledgementRow, DeliveryRow, OccurrenceRow
+from reminders.store.models import AcknowledgementRow, DeliveryRow, OccurrenceRow
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 

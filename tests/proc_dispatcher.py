@@ -10,10 +10,10 @@ from datetime import datetime
 from pathlib import Path
 
 from reminders.adapters.console import ConsoleAdapter
-from reminders.clock import VirtualClock
-from reminders.dispatcher import next_due
-from reminders.service import EmbeddedWorker, open_runtime
+from reminders.jobs.embedded import EmbeddedWorker, open_runtime
+from reminders.schedule.dispatcher import next_due
 from reminders.settings import load_settings
+from reminders.timeutil import VirtualClock
 
 
 def main(database_url: str, calendars: str, roster: str, output: str, now_iso: str, go: str) -> None:

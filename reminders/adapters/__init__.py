@@ -1,6 +1,6 @@
 """Chat adapters. The core talks to platforms only through `Adapter`."""
 
-from .base import (
+from reminders.adapters.base import (
     Adapter,
     Address,
     Button,
@@ -12,7 +12,7 @@ from .base import (
     SendResult,
     TemporaryFailure,
 )
-from .registry import ENTRY_POINT_GROUP, available_adapters, load_adapters
+from reminders.adapters.registry import ENTRY_POINT_GROUP, available_adapters, load_adapters
 
 __all__ = [
     "Adapter", "Address", "Button", "Capabilities", "DeliveryError", "OutgoingMessage",

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from ..inbound import Inbound, Outcome
+    from reminders.inbound.router import Inbound, Outcome
 
 
 @dataclass(frozen=True)

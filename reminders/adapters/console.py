@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TextIO
 
-from ..timeutil import utcnow
-from .base import Adapter, Address, Capabilities, OutgoingMessage, SendResult
+from reminders.adapters.base import Adapter, Address, Capabilities, OutgoingMessage, SendResult
+from reminders.timeutil import utcnow
 
 
 class ConsoleAdapter(Adapter):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from importlib.metadata import entry_points
 
-from ..errors import ConfigurationError
-from .base import Adapter
+from reminders.adapters.base import Adapter
+from reminders.errors import ConfigurationError
 
 ENTRY_POINT_GROUP = "reminders.adapters"
 

@@ -19,8 +19,7 @@ from telegram.error import (
     TelegramError,
 )
 
-from ..errors import ConfigurationError
-from .base import (
+from reminders.adapters.base import (
     Adapter,
     Address,
     Capabilities,
@@ -30,6 +29,7 @@ from .base import (
     SendResult,
     TemporaryFailure,
 )
+from reminders.errors import ConfigurationError
 
 DEFAULT_API_URL = "https://api.telegram.org/bot"
 # Opt in to python-telegram-bot's future behaviour (durations as timedelta); `_seconds`
@@ -109,7 +109,7 @@ class TelegramAdapter(Adapter):
 
     # -- inbound ---------------------------------------------------------------------
     def parse_update(self, payload: dict):
-        from ..inbound import Inbound
+        from reminders.inbound.router import Inbound
 
         update = Update.de_json(payload, self.bot)
         if update is None:

@@ -1,1 +1,2 @@
-"""dramatiq actors. `python -m dramatiq reminders.jobs.worker` runs them at scale."""
+"""The delivery side: where a reminder is sent. Rendering, the dramatiq send actor and its
+batches, platform rate limits, the broker, and the worker entry points."""

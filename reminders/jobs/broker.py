@@ -46,7 +46,7 @@ def make_broker(redis_url: str | None = None, namespace: str | None = None) -> d
         broker = StubBroker()
     _tune(broker)
     dramatiq.set_broker(broker)
-    from . import send
+    from reminders.jobs import send
 
     send.bind_actors(broker)
     return broker

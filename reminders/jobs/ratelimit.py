@@ -9,7 +9,7 @@ import time
 from dramatiq.rate_limits import WindowRateLimiter
 from dramatiq.rate_limits.backends import StubBackend
 
-from ..adapters.base import Adapter, Address
+from reminders.adapters.base import Adapter, Address
 
 
 class SlidingWindowRateLimiter(WindowRateLimiter):

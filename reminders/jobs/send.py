@@ -24,17 +24,17 @@ import dramatiq
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..adapters.base import OutgoingMessage, PermanentFailure, TemporaryFailure
-from ..audit import delivery_event, record_events
-from ..bindings import bind, bindings_for_many
-from ..followup import is_followup, render_followup
-from ..i18n import N_, t
-from ..models import DeliveryRow, OccurrenceRow
-from ..render import OccurrenceView, delivery_code, parse_delivery_code, render_message
-from ..runtime import current
-from ..timeutil import as_utc, from_naive_utc
-from .broker import MAX_ATTEMPTS, MAX_BACKOFF_MS, placeholder_broker
-from .ratelimit import BOT_WIDE, NARROW, acquire, room
+from reminders.adapters.base import OutgoingMessage, PermanentFailure, TemporaryFailure
+from reminders.i18n import N_, t
+from reminders.jobs.broker import MAX_ATTEMPTS, MAX_BACKOFF_MS, placeholder_broker
+from reminders.jobs.ratelimit import BOT_WIDE, NARROW, acquire, room
+from reminders.jobs.render import OccurrenceView, delivery_code, parse_delivery_code, render_message
+from reminders.runtime import current
+from reminders.schedule.followup import is_followup, render_followup
+from reminders.store.audit import delivery_event, record_events
+from reminders.store.bindings import bind, bindings_for_many
+from reminders.store.models import DeliveryRow, OccurrenceRow
+from reminders.timeutil import as_utc, from_naive_utc
 
 log = logging.getLogger("reminders.send")
 SEND_LEASE = timedelta(minutes=2)

@@ -11,14 +11,14 @@ import os
 import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
 
-from .. import logsafe
-from ..errors import ConfigurationError
-from ..reload import RefreshDefinitions, send_watcher
-from ..runtime import Runtime
-from ..service import open_runtime
-from ..settings import load_settings
-from .broker import make_broker
-from .ratelimit import make_backend
+from reminders import logs
+from reminders.definitions.reload import RefreshDefinitions, send_watcher
+from reminders.errors import ConfigurationError
+from reminders.jobs.broker import make_broker
+from reminders.jobs.embedded import open_runtime
+from reminders.jobs.ratelimit import make_backend
+from reminders.runtime import Runtime
+from reminders.settings import load_settings
 
 
 class AdapterLifecycle(dramatiq.Middleware):
@@ -39,7 +39,7 @@ class AdapterLifecycle(dramatiq.Middleware):
 
 
 def setup() -> dramatiq.Broker:
-    logsafe.install(os.environ)  # dramatiq set up logging; keep secrets out of it
+    logs.install(os.environ)  # dramatiq set up logging; keep secrets out of it
     settings = load_settings()
     if not settings.redis_url:
         raise ConfigurationError("REMINDERS_REDIS_URL is required for separate worker processes "

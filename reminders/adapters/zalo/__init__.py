@@ -1,0 +1,1 @@
+"""Zalo: the Official Account (Open API v3) and the Zalo Bot platform."""

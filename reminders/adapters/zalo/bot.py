@@ -1,0 +1,191 @@
+"""Zalo Bot platform (bot-api.zaloplatforms.com) over httpx.
+
+Modelled on the Telegram Bot API: `<api>/bot<TOKEN>/<method>`, answers in an envelope
+`{ok, result | error_code, description}`, 429 when over quota. No buttons and no edits:
+people acknowledge by replying "xong". `getUpdates` returns one update at a time and has
+no offset; each message's `message_id` is what makes it processed once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+from collections.abc import Mapping
+
+import httpx
+
+from reminders.adapters.base import (
+    Adapter,
+    Address,
+    Capabilities,
+    OutgoingMessage,
+    PermanentFailure,
+    RateLimit,
+    SendResult,
+    TemporaryFailure,
+)
+from reminders.errors import ConfigurationError
+
+log = logging.getLogger("reminders.zalo_bot")
+
+DEFAULT_API_URL = "https://bot-api.zaloplatforms.com/bot"
+POLL_TIMEOUT = 30  # seconds Zalo holds a getUpdates call open
+QUOTA_BACKOFF = 60.0
+
+
+class ZaloBotAdapter(Adapter):
+    name = "zalo_bot"
+    title = "Zalo"
+    capabilities = Capabilities(
+        buttons=False, groups=True, edits=False, max_text=2000,
+        rate_limits=(RateLimit("bot", 10, 1.0), RateLimit("chat", 1, 1.0), RateLimit("group", 10, 60.0)),
+    )
+
+    def __init__(self, token: str, api_url: str = DEFAULT_API_URL, webhook_secret: str | None = None,
+                 timeout: float = 15.0):
+        self._token = token
+        self.api_url = api_url
+        self._webhook_secret = webhook_secret
+        self._timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ZaloBotAdapter:
+        token = env.get("ZALO_BOT_TOKEN", "")
+        if not token or not re.fullmatch(r"[A-Za-z0-9:_\-]{8,}", token):
+            raise ConfigurationError("ZALO_BOT_TOKEN is missing or malformed (the Bot Token that Zalo Bot "
+                                     "Creator sent you)")
+        secret = env.get("ZALO_BOT_WEBHOOK_SECRET") or None
+        if secret is not None and not 8 <= len(secret) <= 256:
+            raise ConfigurationError("ZALO_BOT_WEBHOOK_SECRET must be 8-256 characters")
+        return cls(token, env.get("ZALO_BOT_API_URL") or DEFAULT_API_URL, secret)
+
+    async def start(self) -> None:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self._timeout)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # -- API -------------------------------------------------------------------------
+    def _hide(self, text: str) -> str:
+        return text.replace(self._token, "***")
+
+    async def _request(self, method: str, params: dict | None, timeout: float | None) -> tuple[int, dict | None]:
+        """POST one method: (HTTP status, the JSON envelope or None); TemporaryFailure on network errors."""
+        if self._client is None:
+            await self.start()
+        try:
+            response = await self._client.post(f"{self.api_url}{self._token}/{method}", json=params or {},
+                                               timeout=timeout or self._timeout)
+        except httpx.TransportError as exc:
+            raise TemporaryFailure(f"Zalo Bot API unreachable: {type(exc).__name__}") from None
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if isinstance(answer, dict):
+            answer.setdefault("_retry_after", response.headers.get("retry-after"))
+            return response.status_code, answer
+        return response.status_code, {"ok": False, "error_code": response.status_code,
+                                      "_retry_after": response.headers.get("retry-after")}
+
+    def _failure(self, status: int, answer: dict) -> Exception:
+        """A failed call as the core's failure: retry (429, 5xx, 408), or give up with a reason."""
+        code = answer.get("error_code") or status
+        detail = self._hide(f"{code}: {answer.get('description', '')}")
+        if code == 429 or status == 429:
+            return TemporaryFailure(f"Zalo Bot quota exceeded ({detail})", retry_after=_retry_after(answer))
+        if code == 408 or isinstance(code, int) and code >= 500:
+            return TemporaryFailure(f"Zalo Bot API error ({detail})")
+        if code in (401, 404):
+            return PermanentFailure(f"Zalo Bot refused the token ({detail}); check ZALO_BOT_TOKEN")
+        return PermanentFailure(f"Zalo Bot refused the message ({detail})", notify_leader=code in (400, 403))
+
+    async def call(self, method: str, params: dict | None = None, *, timeout: float | None = None):
+        """One Bot API call: its `result`, or TemporaryFailure / PermanentFailure."""
+        status, answer = await self._request(method, params, timeout)
+        if answer.get("ok"):
+            return answer.get("result")
+        raise self._failure(status, answer)
+
+    async def send(self, address: Address, message: OutgoingMessage) -> SendResult:
+        result = await self.call("sendMessage", {"chat_id": address.chat,
+                                                 "text": message.text[: self.capabilities.max_text]})
+        message_id = result.get("message_id") if isinstance(result, dict) else None
+        return SendResult(str(message_id) if message_id else None)
+
+    async def set_webhook(self, url: str) -> None:
+        await self.call("setWebhook", {"url": url, "secret_token": self._webhook_secret or ""})
+
+    # -- inbound ---------------------------------------------------------------------
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:
+        given = headers.get("x-bot-api-secret-token", "")
+        return bool(self._webhook_secret) and hmac.compare_digest(given.encode(), self._webhook_secret.encode())
+
+    def parse_update(self, payload: dict):
+        from reminders.inbound.router import Inbound
+
+        update = payload.get("result") if isinstance(payload.get("result"), dict) else payload
+        if update.get("event_name") != "message.text.received":
+            return None
+        message = update.get("message") or {}
+        sender, chat = message.get("from") or {}, message.get("chat") or {}
+        text = message.get("text")
+        if not sender.get("id") or not chat.get("id") or not message.get("message_id") or not isinstance(text, str):
+            return None
+        if sender.get("is_bot"):
+            return None
+        quote = message.get("reply_to_message") if isinstance(message.get("reply_to_message"), dict) else {}
+        return Inbound(self.name, str(message["message_id"]), str(chat["id"]),
+                       str(chat.get("chat_type", "")).upper() == "GROUP", str(sender["id"]),
+                       str(sender.get("display_name") or ""), text=text,
+                       reply_to=str(quote["message_id"]) if quote.get("message_id") else None,
+                       quoted_text=quote.get("text") if isinstance(quote.get("text"), str) else None)
+
+    async def respond(self, payload: dict, outcome) -> None:
+        event = self.parse_update(payload)
+        if event is not None and outcome.reply:
+            await self.call("sendMessage", {"chat_id": event.chat,
+                                            "text": outcome.reply[: self.capabilities.max_text]})
+
+    async def poll(self):
+        """getUpdates, one update per call (no offset). Transient errors back off from 1 s
+        doubling to 30 s; a refused token or a webhook in place is logged and retried slowly."""
+        backoff = 1.0
+        while True:
+            try:
+                status, answer = await self._request("getUpdates", {"timeout": POLL_TIMEOUT}, POLL_TIMEOUT + 10)
+            except TemporaryFailure as exc:
+                answer, status = {"ok": False, "error_code": 0, "description": str(exc)}, 0
+            if answer.get("ok"):
+                backoff = 1.0
+                if isinstance(answer.get("result"), dict) and answer["result"]:
+                    yield {"ok": True, "result": answer["result"]}
+                continue
+            if (answer.get("error_code") or status) == 408:  # the long poll ended without an update
+                continue
+            failure = self._failure(status, answer)
+            if isinstance(failure, TemporaryFailure):
+                log.warning("Zalo Bot polling: %s; retrying in %.0f s", failure, backoff)
+                await asyncio.sleep(failure.retry_after or backoff)
+                backoff = min(backoff * 2, 30.0)
+            else:
+                log.error("Zalo Bot polling refused: %s (getUpdates works only while no webhook is set)",
+                          failure)
+                await asyncio.sleep(30.0)
+
+
+def _retry_after(answer: dict) -> float:
+    parameters = answer.get("parameters") if isinstance(answer.get("parameters"), dict) else {}
+    for value in (parameters.get("retry_after"), answer.get("_retry_after")):
+        try:
+            if value is not None:
+                return max(1.0, float(value))
+        except (TypeError, ValueError):
+            continue
+    return QUOTA_BACKOFF

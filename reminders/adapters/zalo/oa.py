@@ -1,0 +1,287 @@
+"""Zalo Official Account (Open API v3) over httpx.
+
+Consultation messages to one person (`/v3.0/oa/message/cs`, only within the interaction
+window), text messages to OA-owned groups (`/v3.0/oa/group/message`, GMF package). Errors
+arrive as HTTP 200 with `error != 0`. Access tokens are refreshed on -216/-220 (once, then
+the send is retried) and kept in the database, see `zalo_tokens`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from reminders.adapters.base import (
+    Adapter,
+    Address,
+    Capabilities,
+    OutgoingMessage,
+    PermanentFailure,
+    RateLimit,
+    SendResult,
+    TemporaryFailure,
+)
+from reminders.errors import ConfigurationError
+from reminders.store import tokens as zalo_tokens
+from reminders.store.tokens import Tokens
+
+log = logging.getLogger("reminders.zalo_oa")
+
+DEFAULT_API_URL = "https://openapi.zalo.me"
+DEFAULT_OAUTH_URL = "https://oauth.zaloapp.com/v4/oa/access_token"
+TOKEN_INVALID = {-216, -220}  # access token invalid / expired: refresh once and retry
+RATE_LIMITED = {-32}
+PERSON_UNREACHABLE = {
+    -213: "the user does not follow the OA",
+    -230: "the user has not interacted with the OA within the allowed window",
+    -232: "the user has not interacted with the OA recently enough for a consultation message",
+}
+RATE_LIMIT_BACKOFF = 60.0  # seconds; Zalo does not say how long
+REFRESH_AHEAD = timedelta(minutes=5)
+TEXT_EVENTS = {"user_send_text": False, "user_send_group_text": True}  # event -> is a group
+
+
+def signature(app_id: str, body: bytes, timestamp: str, oa_secret_key: str) -> str:
+    """X-ZEvent-Signature's value: mac = sha256(app_id + body + timestamp + OA secret key)."""
+    return hashlib.sha256(app_id.encode() + body + timestamp.encode() + oa_secret_key.encode()).hexdigest()
+
+
+class ZaloOAAdapter(Adapter):
+    name = "zalo_oa"
+    title = "Zalo OA"
+    capabilities = Capabilities(
+        buttons=False, groups=True, edits=False, max_text=2000,
+        send_window=timedelta(days=7),  # consultation messages: only after the user wrote (-230/-232)
+        rate_limits=(RateLimit("bot", 10, 1.0), RateLimit("chat", 1, 1.0), RateLimit("group", 10, 60.0)),
+    )
+
+    def __init__(self, app_id: str, app_secret: str, access_token: str, refresh_token: str, *,
+                 oa_secret_key: str | None = None, api_url: str = DEFAULT_API_URL,
+                 oauth_url: str = DEFAULT_OAUTH_URL, engine=None, timeout: float = 15.0):
+        self.app_id = app_id
+        self._app_secret = app_secret
+        self._oa_secret_key = oa_secret_key
+        self._initial = Tokens(access_token, refresh_token)
+        self.api_url = api_url.rstrip("/")
+        self.oauth_url = oauth_url
+        self._engine = engine
+        self._timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+        self._tokens: Tokens | None = None
+        self._refresh_lock: asyncio.Lock | None = None
+        self._owner = uuid.uuid4().hex[:16]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ZaloOAAdapter:
+        missing = [name for name in ("ZALO_APP_ID", "ZALO_APP_SECRET", "ZALO_OA_ACCESS_TOKEN",
+                                     "ZALO_OA_REFRESH_TOKEN") if not env.get(name)]
+        if missing:
+            raise ConfigurationError(f"{', '.join(missing)} must be set for the zalo_oa adapter "
+                                     "(the app's id and secret key, and the OA's first token pair)")
+        if not env["ZALO_APP_ID"].isdigit():
+            raise ConfigurationError("ZALO_APP_ID must be the numeric app id from developers.zalo.me")
+        return cls(env["ZALO_APP_ID"], env["ZALO_APP_SECRET"], env["ZALO_OA_ACCESS_TOKEN"],
+                   env["ZALO_OA_REFRESH_TOKEN"], oa_secret_key=env.get("ZALO_OA_SECRET_KEY") or None,
+                   api_url=env.get("ZALO_OA_API_URL") or DEFAULT_API_URL,
+                   oauth_url=env.get("ZALO_OA_OAUTH_URL") or DEFAULT_OAUTH_URL)
+
+    # -- lifecycle -------------------------------------------------------------------
+    def bind_engine(self, engine) -> None:
+        """The database that keeps the rotating tokens (default: the process runtime's)."""
+        self._engine = engine
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            from reminders.runtime import current
+
+            self._engine = current().engine
+        return self._engine
+
+    async def start(self) -> None:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self._timeout)
+        self._refresh_lock = asyncio.Lock()
+        await asyncio.to_thread(zalo_tokens.ensure_table, self.engine)
+        self._tokens = await asyncio.to_thread(zalo_tokens.load, self.engine, self.app_id, self._initial)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # -- sending ---------------------------------------------------------------------
+    async def send(self, address: Address, message: OutgoingMessage) -> SendResult:
+        data = await self._call_message(address.chat, address.is_group, message.text)
+        return SendResult(str(data.get("message_id") or "") or None)
+
+    async def _call_message(self, chat: str, is_group: bool, text: str) -> dict:
+        if is_group:
+            path, body = "/v3.0/oa/group/message", {"recipient": {"group_id": chat}}
+        else:
+            path, body = "/v3.0/oa/message/cs", {"recipient": {"user_id": chat}}
+        body["message"] = {"text": text[: self.capabilities.max_text]}
+        tokens = await self._fresh_tokens()
+        answer = await self._post(path, body, tokens.access_token)
+        if answer.get("error") in TOKEN_INVALID:
+            tokens = await self._refresh(tokens.access_token)
+            answer = await self._post(path, body, tokens.access_token)
+            if answer.get("error") in TOKEN_INVALID:
+                raise PermanentFailure(f"Zalo OA still refuses the access token after a refresh "
+                                       f"({answer.get('error')}: {answer.get('message', '')})")
+        return self._data(answer)
+
+    async def _post(self, path: str, body: dict, access_token: str) -> dict:
+        client = self._client or httpx.AsyncClient(timeout=self._timeout)
+        self._client = client
+        try:
+            response = await client.post(self.api_url + path, json=body, headers={"access_token": access_token})
+        except httpx.TransportError as exc:
+            raise TemporaryFailure(f"Zalo OA unreachable: {type(exc).__name__}") from None
+        if response.status_code == 429:
+            raise TemporaryFailure("Zalo OA: too many requests", retry_after=_retry_after(response))
+        if response.status_code >= 500:
+            raise TemporaryFailure(f"Zalo OA: HTTP {response.status_code}")
+        try:
+            answer = response.json()
+        except ValueError:
+            raise TemporaryFailure(f"Zalo OA: unreadable answer (HTTP {response.status_code})") from None
+        if not isinstance(answer, dict):
+            raise TemporaryFailure("Zalo OA: unexpected answer")
+        return answer
+
+    @staticmethod
+    def _data(answer: dict) -> dict:
+        """The answer's data, or the failure it stands for."""
+        code = answer.get("error", 0)
+        detail = f"{code}: {answer.get('message', '')}"
+        if code in (0, None):
+            return answer.get("data") or {}
+        if code in RATE_LIMITED:
+            raise TemporaryFailure(f"Zalo OA rate limit ({detail})", retry_after=RATE_LIMIT_BACKOFF)
+        if code in PERSON_UNREACHABLE:
+            raise PermanentFailure(f"Zalo OA refused: {PERSON_UNREACHABLE[code]} ({detail})", notify_leader=True)
+        raise PermanentFailure(f"Zalo OA rejected the message ({detail})")
+
+    # -- tokens ----------------------------------------------------------------------
+    async def _fresh_tokens(self) -> Tokens:
+        if self._tokens is None:
+            await self.start()
+        tokens = self._tokens
+        if tokens.access_expires_at and tokens.access_expires_at - REFRESH_AHEAD < datetime.now(UTC):
+            tokens = await self._refresh(tokens.access_token)
+        return tokens
+
+    async def _refresh(self, stale_access: str) -> Tokens:
+        """A working pair after `stale_access` failed: refreshed here, or by another process.
+
+        The new pair is committed to the database before anything uses it: the old refresh
+        token no longer works once Zalo has answered."""
+        async with self._refresh_lock:
+            if self._tokens is not None and self._tokens.access_token != stale_access:
+                return self._tokens  # refreshed by another send of this process meanwhile
+            deadline = asyncio.get_running_loop().time() + zalo_tokens.REFRESH_LEASE.total_seconds()
+            while True:
+                claimed = await asyncio.to_thread(zalo_tokens.claim_refresh, self.engine, self.app_id,
+                                                  stale_access, self._owner)
+                if claimed is not None:
+                    break
+                stored = await asyncio.to_thread(zalo_tokens.current, self.engine, self.app_id)
+                if stored is not None and stored.access_token != stale_access:
+                    self._tokens = stored  # another process refreshed
+                    return stored
+                if asyncio.get_running_loop().time() > deadline:
+                    raise TemporaryFailure("Zalo OA token refresh in progress elsewhere")
+                await asyncio.sleep(0.2)
+            try:
+                fresh = await self._request_tokens(claimed.refresh_token)
+            except BaseException:
+                await asyncio.to_thread(zalo_tokens.release, self.engine, self.app_id, self._owner)
+                raise
+            await asyncio.to_thread(zalo_tokens.store_refreshed, self.engine, self.app_id, fresh)
+            self._tokens = fresh
+            log.info("Zalo OA access token refreshed; the new pair is stored")
+            return fresh
+
+    async def _request_tokens(self, refresh_token: str) -> Tokens:
+        client = self._client or httpx.AsyncClient(timeout=self._timeout)
+        self._client = client
+        try:
+            response = await client.post(self.oauth_url, headers={"secret_key": self._app_secret}, data={
+                "refresh_token": refresh_token, "app_id": self.app_id, "grant_type": "refresh_token"})
+        except httpx.TransportError as exc:
+            raise TemporaryFailure(f"Zalo OAuth unreachable: {type(exc).__name__}") from None
+        if response.status_code >= 500 or response.status_code == 429:
+            raise TemporaryFailure(f"Zalo OAuth: HTTP {response.status_code}")
+        try:
+            answer = response.json()
+        except ValueError:
+            raise TemporaryFailure(f"Zalo OAuth: unreadable answer (HTTP {response.status_code})") from None
+        if not isinstance(answer, dict) or not answer.get("access_token") or not answer.get("refresh_token"):
+            code = answer.get("error") if isinstance(answer, dict) else None
+            log.error("Zalo OA refused to refresh the access token (error %s). Authorise the app again "
+                      "and set ZALO_OA_ACCESS_TOKEN and ZALO_OA_REFRESH_TOKEN.", code)
+            raise PermanentFailure(f"Zalo OA token refresh refused (error {code}); the OA must be authorised again")
+        try:
+            lifetime = float(answer.get("expires_in") or 0)
+        except (TypeError, ValueError):
+            lifetime = 0
+        expires = datetime.now(UTC) + timedelta(seconds=lifetime) if lifetime > 0 else None
+        return Tokens(str(answer["access_token"]), str(answer["refresh_token"]), expires)
+
+    # -- inbound ---------------------------------------------------------------------
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:
+        given = headers.get("x-zevent-signature", "")
+        if not self._oa_secret_key or not given.startswith("mac="):
+            return False
+        try:
+            timestamp = json.loads(body).get("timestamp")
+        except (ValueError, AttributeError):
+            return False
+        if timestamp is None:
+            return False
+        expected = signature(self.app_id, body, str(timestamp), self._oa_secret_key)
+        return hmac.compare_digest(given[4:].strip().lower().encode(), expected.encode())
+
+    def parse_update(self, payload: dict):
+        from reminders.inbound.router import Inbound
+
+        is_group = TEXT_EVENTS.get(payload.get("event_name", ""))
+        message = payload.get("message") or {}
+        sender = str((payload.get("sender") or {}).get("id") or "")
+        text = message.get("text")
+        if is_group is None or not sender or not isinstance(text, str) or not message.get("msg_id"):
+            return None  # follows, stickers, the OA's own messages: nothing to record
+        if is_group:
+            recipient = payload.get("recipient") or {}
+            chat = str(recipient.get("group_id") or recipient.get("id") or "")
+            if not chat:
+                return None
+        else:
+            chat = sender
+        quote = message.get("quote_msg") if isinstance(message.get("quote_msg"), dict) else {}
+        return Inbound(self.name, str(message["msg_id"]), chat, is_group, sender,
+                       str((payload.get("sender") or {}).get("display_name") or ""), text=text,
+                       reply_to=str(quote["msg_id"]) if quote.get("msg_id") else None,
+                       quoted_text=quote.get("text") if isinstance(quote.get("text"), str) else None)
+
+    async def respond(self, payload: dict, outcome) -> None:
+        event = self.parse_update(payload)
+        if event is None or not outcome.reply:
+            return
+        await self._call_message(event.chat, event.is_group, outcome.reply)
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(1.0, float(response.headers.get("retry-after", RATE_LIMIT_BACKOFF)))
+    except ValueError:
+        return RATE_LIMIT_BACKOFF

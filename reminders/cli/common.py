@@ -1,0 +1,90 @@
+"""What every `reminders` command shares: the consoles, the language, turning bad input
+into a clear message and a non-zero exit, and the --calendars/--roster options.
+
+Its own module so that the command modules (cli.py, cli_duties.py, ...) import it at the
+top, with no import cycle through cli.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from datetime import date
+from functools import wraps
+
+import click
+from rich.console import Console
+
+from reminders.errors import InvalidInput, RemindersError
+from reminders.i18n import t
+from reminders.settings import load_settings
+
+LANG = os.environ.get("REMINDERS_LANGUAGE", "vi")
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # file:line stays on one line
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(message, markup=False)
+    sys.exit(code)
+
+
+def friendly(func):
+    """Bad input ends in a clear message and a non-zero exit, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own: a bad option value is a usage error (exit 2), with its message
+        except InvalidInput as exc:
+            err.print(t(LANG, "{count} problem(s) found; nothing was changed:", count=len(exc.problems)),
+                      markup=False)
+            for problem in exc.problems:
+                err.print(f"  {problem}", markup=False)
+            sys.exit(1)
+        except RemindersError as exc:
+            fail(t(LANG, "Error: {detail}", detail=exc))
+        except OSError as exc:
+            fail(t(LANG, "Error: {detail}", detail=f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}"))
+        except Exception as exc:  # a database that cannot be reached, and the like
+            from sqlalchemy.exc import SQLAlchemyError
+
+            if isinstance(exc, SQLAlchemyError):
+                fail(t(LANG, "Database error: {detail}", detail=str(exc).splitlines()[0]))
+            logging.getLogger("reminders").debug("internal error", exc_info=True)
+            fail(t(LANG, "Internal error ({kind}: {detail}). Run again with REMINDERS_LOG_LEVEL=DEBUG "
+                          "for the details, and please report it.", kind=type(exc).__name__, detail=exc), 70)
+
+    return wrapper
+
+
+def definitions_options(func):
+    """--calendars and --roster on every command, defaulting to the shipped ones."""
+    func = click.option("--roster", "roster_path", type=click.Path(),
+                        help="Roster file (default: $REMINDERS_ROSTER or calendars/roster.yaml).")(func)
+    return click.option("--calendars", "calendars_dir", type=click.Path(),
+                        help="Directory of .ics duty files (default: $REMINDERS_CALENDARS or calendars).")(func)
+
+
+def settings_for(calendars_dir: str | None, roster_path: str | None):
+    from dataclasses import replace
+
+    settings = load_settings()
+    if calendars_dir:
+        settings = replace(settings, calendars=calendars_dir)
+        if not roster_path and not os.environ.get("REMINDERS_ROSTER"):
+            settings = replace(settings, roster=os.path.join(calendars_dir, "roster.yaml"))
+    if roster_path:
+        settings = replace(settings, roster=roster_path)
+    return settings
+
+
+def parse_day(value: str, name: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(t(LANG, "expected a date like 2024-10-01, got {value}", value=repr(value)),
+                                 param_hint=name) from None

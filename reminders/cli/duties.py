@@ -1,0 +1,388 @@
+"""`reminders duties new | list | show`: admins define duties in plain words, not iCalendar.
+
+`duties new` asks for what the flags leave out, shows the RRULE, the rule in words and
+the next five occurrences with their reminder times, and writes the .ics file only
+after a yes (or --yes). A rhythm or reminder time it cannot read fully is refused with
+what it understood, the words it did not, and examples; nothing is written then.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+from babel.dates import format_timedelta
+from rich.console import Console
+from rich.table import Table
+
+from reminders.cli.common import LANG, definitions_options, err, fail, friendly, settings_for
+from reminders.definitions.duties import ADDRESS_MODES, ANSWER_TYPES, Alarm, Duty
+from reminders.definitions.rhythm import Offset, RhythmError, describe, parse_offset, parse_rhythm
+from reminders.i18n import format_short, format_when, t
+from reminders.text import fold
+from reminders.timeutil import DEFAULT_TZ, utcnow
+
+_ADDRESS_WORDS = {"nhom": "group", "thanh vien": "members", "to truong": "leader", "truong nhom": "leader"}
+_ALL_WORDS = ("all", "tat ca", "*")
+
+
+def _out() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _parse_start(value: str) -> date:
+    text = value.strip()
+    try:
+        if "/" in text:
+            day, month, year = (int(part) for part in text.split("/"))
+            return date(year, month, day)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(t(LANG, "expected a date like 2024-10-01 or 1/10/2024, got {value}",
+                                   value=repr(value)), param_hint="--start") from None
+
+
+@click.group()
+def duties() -> None:
+    """Duties: write a new one from plain words (no iCalendar by hand), list, show."""
+
+
+@duties.command("new")
+@click.option("--title", default=None, help="What people will see, e.g. 'Báo cáo tháng'.")
+@click.option("--description", default=None, help="Details (the first 280 characters go in the message).")
+@click.option("--rhythm", default=None, help="How often, in words: 'hằng tuần vào thứ Sáu lúc 17:00'.")
+@click.option("--start", default=None, help="First day the duty may come (2024-10-01); default today.")
+@click.option("--remind", "remind", multiple=True,
+              help="When to remind, in words: '1 ngày trước', '2 giờ trước', 'lúc bắt đầu'; repeatable.")
+@click.option("--for", "--teams", "audience", default=None,
+              help="all (default), or team / commune ids, comma-separated.")
+@click.option("--to", "address", default=None, help="group (default), members or leader; comma-separated.")
+@click.option("--checkin", default=None, help="A question to ask about each occurrence, e.g. 'Bao nhiêu hộ?'.")
+@click.option("--answer", type=click.Choice(ANSWER_TYPES), default=None,
+              help="The expected answer to --checkin (default text).")
+@click.option("--checkin-at", default=None, help="When to ask it, in words (default: at the end; 17:00 "
+                                                 "for all-day duties).")
+@click.option("--category", "categories", multiple=True, help="A category, e.g. 'báo cáo'; repeatable.")
+@click.option("--no-ack", is_flag=True, help="Information only: do not ask for ✅.")
+@click.option("--uid", default=None, help="UID (default: from the title, e.g. bao-cao-thang@reminders).")
+@click.option("--file", "file", type=click.Path(dir_okay=False), default=None,
+              help="The .ics file to write (default: <calendars>/<title>.ics); never overwritten.")
+@click.option("--yes", is_flag=True, help="Write without asking for confirmation.")
+@definitions_options
+@friendly
+def new(title, description, rhythm, start, remind, audience, address, checkin, answer, checkin_at, categories,
+        no_ack, uid, file, yes, calendars_dir, roster_path) -> None:
+    """Write a new duty from plain words, after showing its next five occurrences."""
+    from reminders.definitions.duties import load_duties
+    from reminders.definitions.roster import load_roster
+    from reminders.definitions.writer import (
+        DutySpec,
+        build_calendar,
+        existing_uids,
+        slug,
+        write_new,
+    )
+
+    lang = LANG
+    settings = settings_for(calendars_dir, roster_path)
+    roster = load_roster(settings.roster)
+    zone_name = roster.timezone or DEFAULT_TZ
+    zone = ZoneInfo(zone_name)
+    interactive = title is None or rhythm is None
+    today = utcnow().astimezone(zone).date()
+    first_day = _parse_start(start) if start else today
+
+    title = (title if title is not None else click.prompt(t(lang, "Title"))).strip()
+    if not title:
+        fail(t(lang, "The title is empty; nothing was written."))
+    parsed = None
+    while parsed is None:
+        phrase = rhythm if rhythm is not None else click.prompt(t(lang, "Rhythm (e.g. {example})",
+                                                                  example="hằng tuần vào thứ Sáu lúc 17:00"))
+        try:
+            parsed = parse_rhythm(phrase, first_day, today=today)
+        except RhythmError as exc:
+            err.print(exc.explain(), markup=False)
+            if rhythm is not None:
+                err.print(t(lang, "Nothing was written."), markup=False)
+                sys.exit(1)
+    if description is None and interactive:
+        description = click.prompt(t(lang, "Description (Enter to skip)"), default="", show_default=False)
+    if not remind and interactive:
+        answer_text = click.prompt(t(lang, "Remind when? Several separated by ';' (e.g. {example})",
+                                     example="1 ngày trước; lúc bắt đầu"), default=t(lang, "at the start"))
+        remind = tuple(part for part in answer_text.split(";") if part.strip())
+    offsets = [_offset(text, parsed.time) for text in remind]
+    if audience is None and interactive:
+        audience = click.prompt(t(lang, "For whom? all, or team/commune ids separated by commas"), default="all")
+    audience_ids = _audience(audience or "all", roster, lang)
+    address_modes = _address(address or "group", lang)
+    if checkin is None and interactive:
+        checkin = click.prompt(t(lang, "Check-in question (Enter for none)"), default="", show_default=False)
+    checkin = (checkin or "").strip() or None
+    if checkin and answer is None and interactive:
+        answer = click.prompt(t(lang, "Answer type"), type=click.Choice(ANSWER_TYPES), default="number")
+    if answer and not checkin:
+        fail(t(lang, "--answer needs a --checkin question; nothing was written."))
+    when_checkin = _offset(checkin_at, parsed.time) if checkin and checkin_at else None
+
+    calendars = Path(settings.calendars)
+    uid = (uid or f"{slug(title)}@reminders").strip()
+    taken = existing_uids(calendars)
+    if uid in taken:
+        fail(t(lang, "A duty with UID {uid} already exists ({where}); choose another --title or --uid. "
+                     "Nothing was written.", uid=uid, where=taken[uid]))
+    path = Path(file) if file else calendars / f"{slug(title)}.ics"
+    if path.suffix.lower() != ".ics":
+        fail(t(lang, "The file name must end in .ics: {path}", path=str(path)))
+    if path.exists():
+        fail(t(lang, "{path} already exists; nothing was written.", path=str(path)))
+
+    spec = DutySpec(uid=uid, title=title, rhythm=parsed, description=(description or "").strip(),
+                    reminders=tuple(offsets), audience=tuple(audience_ids), address=tuple(address_modes),
+                    ack=not no_ack, checkin=checkin, answer=answer or "text", checkin_at=when_checkin,
+                    categories=tuple(c.strip() for c in categories if c.strip()), timezone=zone_name)
+    data = build_calendar(spec, utcnow(), lang).to_ical()
+    # Read back exactly as the worker will, before anything is written where it looks.
+    with tempfile.TemporaryDirectory() as scratch:
+        (Path(scratch) / path.name).write_bytes(data)
+        duty = load_duties(scratch, roster)[uid]
+    _print_new(duty, parsed, roster, lang, zone)
+    if not yes and not click.confirm(t(lang, "Write {path}?", path=str(path)), default=True):
+        fail(t(lang, "Nothing was written."))
+    write_new(path, data, lang)
+    out = _out()
+    out.print(t(lang, "Wrote {path}.", path=str(path)), markup=False)
+    if calendars.resolve() not in path.resolve().parents:
+        out.print(t(lang, "Note: {path} is outside {calendars}; the worker reads only that directory.",
+                    path=str(path), calendars=str(calendars)), markup=False)
+
+
+def _offset(text: str, start_time) -> Offset:
+    try:
+        offset = parse_offset(text)
+        offset.trigger(start_time)  # refuses hours before an all-day duty now, not later
+        return offset
+    except RhythmError as exc:
+        err.print(exc.explain(), markup=False)
+        err.print(t(LANG, "Nothing was written."), markup=False)
+        sys.exit(1)
+
+
+def _audience(text: str, roster, lang: str) -> list[str]:
+    """'all', 'thon-dong, thon-tay', 'commune:xa-tan-lap' -> X-REMINDER-FOR values, checked."""
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    if not items or any(fold(item) in _ALL_WORDS for item in items):
+        return ["all"]
+    found, unknown = [], []
+    for item in items:
+        kind, _, ident = item.partition(":") if ":" in item else ("", "", item)
+        if kind in ("", "team") and ident in roster.teams:
+            found.append(f"team:{ident}")
+        elif kind in ("", "commune") and ident in roster.communes:
+            found.append(f"commune:{ident}")
+        else:
+            unknown.append(item)
+    if unknown:
+        known = ", ".join([*roster.communes, *roster.teams])
+        fail(t(lang, "Not on the roster: {ids}. Known: {known}. Nothing was written.",
+               ids=", ".join(unknown), known=known))
+    return list(dict.fromkeys(found))
+
+
+def _address(text: str, lang: str) -> list[str]:
+    modes = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        mode = _ADDRESS_WORDS.get(fold(part), part.lower())
+        if mode not in ADDRESS_MODES:
+            fail(t(lang, "--to must be group, members or leader, not {value}; nothing was written.",
+                   value=part))
+        modes.append(mode)
+    return list(dict.fromkeys(modes)) or ["group"]
+
+
+# --- showing ------------------------------------------------------------------------------
+
+def next_occurrences(duty: Duty, after: datetime, count: int = 5) -> list:
+    """The next `count` occurrences (not cancelled) starting at or after `after` (UTC)."""
+    from reminders.definitions.expand import occurrences
+
+    found = []
+    for years in (1, 5, 30):
+        found = [o for o in occurrences(duty, after, after + timedelta(days=366 * years))
+                 if not o.cancelled and o.start >= after]
+        if len(found) >= count:
+            break
+    return found[:count]
+
+
+def rhythm_words(duty: Duty, language: str) -> str:
+    """A duty's recurrence in words (hand-written files too); the RRULE where words fail."""
+    master = duty.calendar.walk(duty.component)[0]
+    start = (master.get("DTSTART") or master.get("DUE")).dt
+    if isinstance(start, datetime) and start.tzinfo is not None:
+        start = start.astimezone(duty.zone)
+    rules = master.get("RRULE")
+    rules = rules if isinstance(rules, list) else [rules] if rules is not None else [None]
+    text = "; ".join(describe(rule, start, language) for rule in rules)
+    if master.get("RDATE") is not None or master.get("EXDATE") is not None:
+        text += " " + t(language, "(with extra or skipped dates)")
+    return text
+
+
+def rrule_text(duty: Duty) -> str:
+    master = duty.calendar.walk(duty.component)[0]
+    rules = master.get("RRULE")
+    rules = rules if isinstance(rules, list) else [rules] if rules is not None else []
+    return "; ".join(rule.to_ical().decode() for rule in rules) or "—"
+
+
+def audience_words(duty: Duty, roster, language: str) -> str:
+    names = []
+    for item in duty.audience:
+        kind, _, ident = item.partition(":")
+        if item == "all":
+            names.append(t(language, "all teams"))
+        elif kind == "team":
+            names.append(roster.teams[ident].name if ident in roster.teams else ident)
+        else:
+            names.append(roster.communes[ident].name if ident in roster.communes else ident)
+    return ", ".join(names)
+
+
+def _amount(delta: timedelta, language: str) -> str:
+    parts = []
+    days, rest = divmod(abs(delta), timedelta(days=1))
+    hours, rest = divmod(rest, timedelta(hours=1))
+    minutes = rest // timedelta(minutes=1)
+    for number, unit in ((days, timedelta(days=1)), (hours, timedelta(hours=1)), (minutes, timedelta(minutes=1))):
+        if number:
+            parts.append(format_timedelta(number * unit, threshold=1e9 if unit == timedelta(minutes=1) else 1,
+                                          granularity={timedelta(days=1): "day", timedelta(hours=1): "hour"}
+                                          .get(unit, "minute"), locale=language))
+    return " ".join(parts)
+
+
+def alarm_words(alarm: Alarm, duty: Duty, language: str) -> str:
+    kind = t(language, "check-in") if alarm.kind == "checkin" else t(language, "reminder")
+    if alarm.absolute is not None:
+        return f"{kind}: {format_when(alarm.absolute, language, duty.zone)}"
+    offset = alarm.offset or timedelta(0)
+    end = alarm.related == "END"
+    if duty.all_day:  # counted from local midnight: say the clock time instead
+        return f"{kind}: {_all_day_words(offset, end, language)}"
+    if not offset:
+        when = t(language, "at the end") if end else t(language, "at the start")
+    elif offset < timedelta(0):
+        when = (t(language, "{amount} before the end", amount=_amount(offset, language)) if end
+                else t(language, "{amount} before the start", amount=_amount(offset, language)))
+    else:
+        when = (t(language, "{amount} after the end", amount=_amount(offset, language)) if end
+                else t(language, "{amount} after the start", amount=_amount(offset, language)))
+    return f"{kind}: {when}"
+
+
+def _all_day_words(offset: timedelta, end: bool, language: str) -> str:
+    days, clock = divmod(offset, timedelta(days=1))
+    at = f"{clock // timedelta(hours=1):02d}:{clock % timedelta(hours=1) // timedelta(minutes=1):02d}"
+    if end:  # the end of an all-day duty is the midnight after its last day
+        days += 1
+        if days == 0:
+            return t(language, "on the last day at {time}", time=at)
+    if days == 0:
+        return t(language, "on the day at {time}", time=at)
+    if days < 0:
+        return t(language, "{days} days before at {time}", days=-days, time=at)
+    return t(language, "{days} days after at {time}", days=days, time=at)
+
+
+def _occurrence_lines(duty: Duty, after: datetime, language: str, zone) -> list[str]:
+    from reminders.definitions.expand import reminder_times
+
+    lines = []
+    for number, occurrence in enumerate(next_occurrences(duty, after), 1):
+        when = format_when(occurrence.start, language, zone, all_day=occurrence.all_day)
+        times = "; ".join(f"{t(language, 'check-in') if alarm.kind == 'checkin' else t(language, 'reminder')} "
+                          f"{format_short(due, language, zone)}"
+                          for alarm, due in reminder_times(duty, occurrence))
+        lines.append(f"  {number}. {when} — {times}")
+    return lines or ["  " + t(language, "(no occurrence in the next 30 years)")]
+
+
+def _print_new(duty: Duty, rhythm, roster, lang: str, zone) -> None:
+    out = _out()
+    rows = [(t(lang, "Duty"), duty.summary), ("UID", duty.uid),
+            (t(lang, "Rhythm"), rhythm.describe(lang)), ("RRULE", rhythm.rrule or "—"),
+            (t(lang, "For whom"), audience_words(duty, roster, lang)), (t(lang, "To"), ", ".join(duty.address))]
+    rows += [(t(lang, "Reminders"), "; ".join(alarm_words(a, duty, lang) for a in duty.alarms))]
+    if duty.checkin:
+        rows.append((t(lang, "Check-in question"), f"{duty.checkin.question(lang)} ({duty.checkin.answer_type})"))
+    for label, value in rows:
+        out.print(f"{label}: {value}", markup=False)
+    first = datetime.combine(rhythm.first, datetime.min.time(), tzinfo=zone)
+    out.print(t(lang, "Next five occurrences:"), markup=False)
+    for line in _occurrence_lines(duty, first, lang, zone):
+        out.print(line, markup=False)
+
+
+@duties.command("list")
+@definitions_options
+@friendly
+def list_duties(calendars_dir, roster_path) -> None:
+    """Every duty: UID, title, rhythm in words, for whom, next occurrence."""
+    from reminders.jobs.embedded import load_definitions
+
+    lang = LANG
+    settings = settings_for(calendars_dir, roster_path)
+    found, roster = load_definitions(settings.calendars, settings.roster)
+    zone = ZoneInfo(roster.timezone or DEFAULT_TZ)
+    now = utcnow()
+    table = Table(title=t(lang, "Duties"))
+    table.add_column("UID", no_wrap=True)
+    for column in (t(lang, "Duty"), t(lang, "Rhythm"), t(lang, "For whom"), t(lang, "Next")):
+        table.add_column(column, overflow="fold")
+    for duty in sorted(found.values(), key=lambda d: d.uid):
+        upcoming = next_occurrences(duty, now, 1)
+        table.add_row(duty.uid, duty.summary, rhythm_words(duty, lang), audience_words(duty, roster, lang),
+                      format_when(upcoming[0].start, lang, zone, all_day=upcoming[0].all_day) if upcoming else "—")
+    # A terminal wraps cells to its width; a pipe or file gets one line per duty (for grep).
+    screen = Console(highlight=False)
+    (screen if screen.is_terminal else Console(highlight=False, width=400)).print(table)
+
+
+@duties.command("show")
+@click.argument("uid")
+@definitions_options
+@friendly
+def show(uid, calendars_dir, roster_path) -> None:
+    """One duty in full, with its next five occurrences and reminder times."""
+    from reminders.jobs.embedded import load_definitions
+
+    lang = LANG
+    settings = settings_for(calendars_dir, roster_path)
+    found, roster = load_definitions(settings.calendars, settings.roster)
+    if uid not in found:
+        fail(t(lang, "No duty has UID {uid}.", uid=uid))
+    duty = found[uid]
+    zone = ZoneInfo(roster.timezone or DEFAULT_TZ)
+    rows = [(t(lang, "Duty"), duty.summary), ("UID", duty.uid), (t(lang, "File"), f"{duty.file}:{duty.line}"),
+            (t(lang, "Rhythm"), rhythm_words(duty, lang)), ("RRULE", rrule_text(duty)),
+            (t(lang, "For whom"), audience_words(duty, roster, lang)), (t(lang, "To"), ", ".join(duty.address)),
+            (t(lang, "Acknowledgement"), t(lang, "yes") if duty.ack else t(lang, "no")),
+            (t(lang, "Reminders"), "; ".join(alarm_words(a, duty, lang) for a in duty.alarms))]
+    if duty.checkin:
+        rows.append((t(lang, "Check-in question"), f"{duty.checkin.question(lang)} ({duty.checkin.answer_type})"))
+    if duty.categories:
+        rows.append((t(lang, "Categories"), ", ".join(duty.categories)))
+    if duty.description:
+        rows.append((t(lang, "Description"), duty.description))
+    out = _out()
+    for label, value in rows:
+        out.print(f"{label}: {value}", markup=False)
+    out.print(t(lang, "Next five occurrences:"), markup=False)
+    for line in _occurrence_lines(duty, utcnow(), lang, zone):
+        out.print(line, markup=False)

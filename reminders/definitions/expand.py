@@ -1,0 +1,119 @@
+"""Occurrences of a duty in a window, via recurring-ical-events (never by hand)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import recurring_ical_events
+
+from reminders.definitions.duties import (
+    DUTY_COMPONENTS,
+    Alarm,
+    Duty,
+    Occurrence,
+    recurrence_id_text,
+)
+from reminders.timeutil import to_utc
+
+
+def _when(component, name: str):
+    value = component.get(name)
+    return None if value is None else value.dt
+
+
+def rules_end(master) -> bool:
+    """Every RRULE of the master component ends (COUNT or UNTIL); True without any RRULE."""
+    rules = master.get("RRULE")
+    rules = rules if isinstance(rules, list) else [rules] if rules is not None else []
+    return all("COUNT" in r or "UNTIL" in r for r in rules)
+
+
+def occurrences(duty: Duty, start: datetime, end: datetime) -> list[Occurrence]:
+    """Occurrences whose span overlaps [start, end) (UTC), including cancelled ones."""
+    zone = duty.zone
+    # Pad by a day so all-day and floating events near the edges are not lost; filter below.
+    query = recurring_ical_events.of(duty.calendar, components=DUTY_COMPONENTS)
+    found = query.between((start - timedelta(days=1)).astimezone(zone), (end + timedelta(days=1)).astimezone(zone))
+    result = []
+    for component in found:
+        first = _when(component, "DTSTART")
+        due = _when(component, "DUE")
+        begin = first if first is not None else due
+        finish = _when(component, "DTEND") or due
+        all_day = not isinstance(begin, datetime)
+        if finish is None:
+            duration = _when(component, "DURATION")
+            finish = begin + duration if duration else begin + timedelta(days=1 if all_day else 0)
+        start_utc, end_utc = to_utc(begin, zone), to_utc(finish, zone)
+        if end_utc < start or start_utc >= end:
+            continue
+        rid_value = _when(component, "RECURRENCE-ID") or begin
+        rid = recurrence_id_text(rid_value, zone)
+        result.append(Occurrence(
+            duty_uid=duty.uid,
+            recurrence_id=rid,
+            start=start_utc,
+            end=max(end_utc, start_utc),
+            all_day=all_day,
+            cancelled=str(component.get("STATUS", "")).upper() == "CANCELLED",
+            summary=str(component.get("SUMMARY", duty.summary)),
+            alarms=duty.override_alarms.get(rid, duty.alarms),
+        ))
+    result.sort(key=lambda o: o.start)
+    return result
+
+
+def alarm_reach(duty: Duty) -> tuple[timedelta, timedelta]:
+    """How far before an occurrence's start, and after it, its reminders can fall.
+
+    The planner widens its expansion window by these so that every reminder due inside
+    the horizon is found, even one set days before its occurrence.
+    """
+    before, after = timedelta(0), timedelta(days=1)
+    for alarm in [*duty.alarms, *(a for alarms in duty.override_alarms.values() for a in alarms)]:
+        if alarm.offset is None:
+            # An absolute trigger can fall long before the occurrence it belongs to.
+            target = _absolute_occurrence(duty, alarm)
+            if target is not None:
+                before = max(before, target.start - alarm.absolute)
+            continue
+        lead = -alarm.offset
+        before = max(before, lead)
+        after = max(after, alarm.offset + (timedelta(days=31) if alarm.related == "END" else timedelta(0)))
+    return before, after
+
+
+_absolute_targets: dict[tuple[str, str, int, datetime], Occurrence | None] = {}
+
+
+def _absolute_occurrence(duty: Duty, alarm: Alarm) -> Occurrence | None:
+    # Keyed by the trigger too: an override's alarm may share its index with the master's.
+    assert alarm.absolute is not None
+    key = (duty.uid, duty.fingerprint, alarm.index, alarm.absolute)
+    if key not in _absolute_targets:
+        upcoming = occurrences(duty, alarm.absolute - timedelta(days=1), alarm.absolute + timedelta(days=400))
+        _absolute_targets[key] = next((o for o in upcoming
+                                       if o.end >= alarm.absolute and not o.cancelled), None)
+    return _absolute_targets[key]
+
+
+def absolute_target(duty: Duty, alarm: Alarm) -> str | None:
+    """An absolute TRIGGER belongs to the first occurrence not yet over at that instant."""
+    target = _absolute_occurrence(duty, alarm)
+    return None if target is None else target.recurrence_id
+
+
+def reminder_times(duty: Duty, occurrence: Occurrence) -> list[tuple[Alarm, datetime]]:
+    """(alarm, due time) for each reminder of one occurrence; none if it is cancelled."""
+    if occurrence.cancelled:
+        return []
+    return [(alarm, alarm.due(occurrence.start, occurrence.end)) for alarm in occurrence.alarms
+            if alarm.absolute is None or absolute_target(duty, alarm) == occurrence.recurrence_id]
+
+
+def as_local_date_or_datetime(occurrence: Occurrence, zone) -> date | datetime:
+    """For display and JSON: all-day occurrences are dates in the duty's zone."""
+    local = occurrence.start.astimezone(zone)
+    return local.date() if occurrence.all_day else local
+
+

@@ -1,0 +1,377 @@
+"""Hot reload: edited duty files and roster take effect while every process keeps running.
+
+A `DefinitionWatcher` looks at the calendars directory and the roster at most every
+`interval` seconds. Detection is cheap and two-staged: the (path, mtime, size) of each
+file first, and only when that changed a SHA-256 of the contents (a `touch` or a save
+without changes reloads nothing). A changed version is loaded with the same
+`load_definitions` as at start, which collects every problem:
+
+* valid: the runtime's duties and roster are swapped in one step (readers that cache
+  anything derived from them notice the new objects; the scheduler re-plans: removed duties have their pending reminders cancelled, history kept);
+* invalid: the last good duties and roster stay in use, each problem is logged with its
+  file and line, and the roster's admins are told in their chat -- once per bad version,
+  not on every check. When a later edit is valid again, they are told that too.
+
+Each valid version is also saved in the database (reminders.snapshot), so a process that
+starts while the files are invalid runs on the last good version; "told once" is kept
+there too, so a restart or a scheduler failover does not tell the admins again.
+
+Who runs a watcher: the scheduler (`reminders run`, `reminders scheduler`) before each
+tick, and it alone tells admins; dramatiq send workers before each message they process
+(`RefreshDefinitions`), so a reminder for a duty that was just edited renders the new
+text; the web app and the polling bot on a background thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import dramatiq
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from reminders.adapters.base import Adapter, Address, OutgoingMessage
+from reminders.definitions.roster import Roster
+from reminders.definitions.snapshot import (
+    STARTED,
+    Sources,
+    Started,
+    claim_fixed,
+    claim_told,
+    read_sources,
+    save,
+    stat_sources,
+)
+from reminders.errors import InvalidInput, Problem
+from reminders.i18n import N_, t
+from reminders.runtime import Runtime
+
+log = logging.getLogger("reminders.reload")
+
+DEFAULT_INTERVAL = 5.0  # seconds between checks: an edit is live within one tick after that
+SETTLE = 1.0  # a file modified less than this long ago may still be being written
+MAX_LISTED = 8  # problems listed in an admin's chat message; the log has them all
+
+BROKEN = N_("⚠ The duty files were changed, but {count} problem(s) were found. "
+            "The previous version stays in use until they are fixed:")
+MORE = N_("…and {count} more (run `reminders check` to see them all).")
+FIXED = N_("✅ The duty files are valid again: {duties} duties for {teams} teams are in use.")
+
+Notify = Callable[[Roster, Callable[[str], str]], None]  # (roster to find admins in, language -> text)
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    status: str  # "reloaded" | "rejected" | "recovered" (back to the version in use)
+    version: str
+    problems: tuple[Problem, ...] = ()
+
+
+class DefinitionWatcher:
+    """Watches one calendars directory and roster file for one `Runtime` (thread-safe)."""
+
+    def __init__(self, runtime: Runtime, calendars: str | Path, roster: str | Path, *,
+                 interval: float = DEFAULT_INTERVAL, settle: float = SETTLE, notify: Notify | None = None):
+        self.runtime = runtime
+        self.calendars = Path(calendars)
+        self.roster_path = Path(roster)
+        self.interval = interval
+        self.settle = settle
+        self.notify = notify
+        self._lock = threading.Lock()
+        self._next_check = time.monotonic() + interval
+        self._rejected: str | None = None  # the last bad version, reported once
+        started = runtime.extra.get(STARTED)
+        if isinstance(started, Started) and (started.calendars.resolve(), started.roster.resolve()) == (
+                self.calendars.resolve(), self.roster_path.resolve()):
+            # Carry on from the start: the version in use may be the saved one, the files bad.
+            self._signature, self.version, self._rejected = started.signature, started.version, started.rejected
+            self._start: Started | None = started  # admins are told on the first check (adapters are up)
+        else:  # the runtime was just loaded from these files: they are the version in use
+            sources = read_sources(self.calendars, self.roster_path)
+            self._signature, self.version, self._start = sources.signature, sources.version, None
+
+    # -- detection ------------------------------------------------------------------
+    def _stat(self) -> tuple[tuple[str, int, int], ...]:
+        return stat_sources(self.calendars, self.roster_path)
+
+    # -- the check ------------------------------------------------------------------
+    def check(self, *, force: bool = False) -> ReloadOutcome | None:
+        """Reload if the files changed since the last check; None when nothing happened.
+
+        Cheap when called often: returns at once until `interval` has passed."""
+        if self._start is not None:
+            self._start_notice()
+        if not force and time.monotonic() < self._next_check:
+            return None
+        with self._lock:  # several send threads may ask at once: one looks, the others wait
+            if not force and time.monotonic() < self._next_check:
+                return None
+            self._next_check = time.monotonic() + self.interval
+            signature = self._stat()
+            if signature == self._signature:
+                return None
+            newest = max((mtime for _, mtime, _ in signature), default=0) / 1e9
+            if self.settle and time.time() - newest < self.settle:
+                return None  # still being saved: look again next time
+            sources = read_sources(self.calendars, self.roster_path)
+            version = sources.version
+            self._signature = sources.signature
+            if version == self.version:
+                return self._recovered(version) if self._rejected else None
+            if version == self._rejected:
+                return None
+            return self._load(sources)
+
+    def _load(self, sources: Sources) -> ReloadOutcome:
+        from reminders.jobs.embedded import load_definitions
+
+        version = sources.version
+
+        started = time.perf_counter()
+        try:
+            duties, roster = load_definitions(str(self.calendars), str(self.roster_path))
+        except InvalidInput as exc:
+            self._rejected, problems = version, exc.problems
+            for problem in problems:
+                log.error("duty files not reloaded, the previous version stays in use: %s", problem)
+            self._announce_broken(version, problems)
+            return ReloadOutcome("rejected", version, tuple(problems))
+        except Exception:  # never let a reload take the process down; the old version keeps working
+            self._rejected = version
+            log.exception("duty files not reloaded (internal error); the previous version stays in use")
+            return ReloadOutcome("rejected", version)
+        before = self.runtime.duties
+        self.runtime.swap_definitions(duties, roster)
+        was_rejected, self._rejected, self.version = self._rejected, None, version
+        if self._stat() == sources.signature:  # what was loaded is what was read: keep it
+            try:
+                save(self.runtime.engine, sources)
+            except Exception:
+                log.exception("could not save the reloaded duty files as the last good version")
+        added = sorted(set(duties) - set(before))
+        removed = sorted(set(before) - set(duties))
+        changed = sorted(u for u in set(duties) & set(before) if duties[u].fingerprint != before[u].fingerprint)
+        log.warning("duty files reloaded in %.0f ms: %d duties, %d teams (added %s; removed %s; changed %s)",
+                    (time.perf_counter() - started) * 1000, len(duties), len(roster.teams),
+                    ", ".join(added) or "none", ", ".join(removed) or "none", ", ".join(changed) or "none")
+        self._announce_fixed(was_rejected)
+        return ReloadOutcome("reloaded", version)
+
+    def _recovered(self, version: str) -> ReloadOutcome:
+        """The files went back to the version in use (a bad edit was undone)."""
+        self._rejected = None
+        log.warning("duty files are back to the version in use; nothing to reload")
+        self._announce_fixed(True)
+        return ReloadOutcome("recovered", version)
+
+    # -- once per bad version, across processes ---------------------------------------
+    def _start_notice(self) -> None:
+        """What the start found, told on the first check: the files were bad (the saved
+        version is in use), or they are valid again after admins were told they were not.
+        Dropped when the files changed since: the look that follows deals with them."""
+        with self._lock:
+            started, self._start = self._start, None
+            if started is None or self.notify is None or self._stat() != started.signature:
+                return
+            if started.rejected is not None:
+                self._announce_broken(started.rejected, list(started.problems))
+            else:
+                self._announce_fixed(False)
+
+    def _claim(self, claim: Callable[[], bool]) -> bool | None:
+        try:
+            return claim()
+        except Exception:
+            log.exception("could not record telling the admins about the duty files")
+            return None
+
+    def _announce_broken(self, version: str, problems: list[Problem]) -> None:
+        if self.notify is None:
+            return
+        if self._claim(lambda: claim_told(self.runtime.engine, version)) is False:
+            log.info("the admins were already told about this version of the duty files")
+            return
+        self._tell_admins(lambda lang: self._broken_text(lang, problems))
+
+    def _announce_fixed(self, was_rejected: bool) -> None:
+        if self.notify is None:
+            return
+        claimed = self._claim(lambda: claim_fixed(self.runtime.engine))
+        if claimed or (claimed is None and was_rejected):
+            self._tell_admins(self._fixed_text)
+
+    # -- telling admins ---------------------------------------------------------------
+    def _where(self, problem: Problem) -> str:
+        path = Path(problem.file)
+        for base in (self.calendars, self.roster_path.parent):
+            try:
+                path = path.resolve().relative_to(base.resolve())
+                break
+            except ValueError:
+                continue
+        return str(Problem(str(path), problem.line, problem.message, problem.uid))
+
+    def _broken_text(self, language: str, problems: list[Problem]) -> str:
+        lines = [t(language, BROKEN, count=len(problems))]
+        lines += [f"• {self._where(p)}" for p in problems[:MAX_LISTED]]
+        if len(problems) > MAX_LISTED:
+            lines.append(t(language, MORE, count=len(problems) - MAX_LISTED))
+        return "\n".join(lines)
+
+    def _fixed_text(self, language: str) -> str:
+        return t(language, FIXED, duties=len(self.runtime.duties), teams=len(self.runtime.roster.teams))
+
+    def _tell_admins(self, text_for: Callable[[str], str]) -> None:
+        if self.notify is None:
+            return
+        try:
+            self.notify(self.runtime.roster, text_for)
+        except Exception:
+            log.exception("could not tell the admins about the duty files")
+
+
+# -- sending to admins ----------------------------------------------------------------
+async def tell_admins(engine: Engine, roster: Roster, adapters: Mapping[str, Adapter],
+                      text_for: Callable[[str], str]) -> int:
+    """A direct message to each roster person with role `admin`, on the first enabled
+    adapter where they have an address (a chat bound at run time first); returns how many
+    were sent. Failures are logged: a notice about broken files must not break anything."""
+    from reminders.store.models import ChatBindingRow
+
+    admins = [p for p in roster.people.values() if p.role == "admin"]
+    if not admins:
+        log.warning("no one in the roster has role admin: nobody was told about the duty files")
+        return 0
+    bound: dict[str, dict[str, tuple[str, str]]] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(select(ChatBindingRow.recipient, ChatBindingRow.adapter, ChatBindingRow.address,
+                                       ChatBindingRow.status).where(
+                ChatBindingRow.recipient.in_([f"person:{p.id}" for p in admins]))):
+            bound.setdefault(row.recipient, {})[row.adapter] = (row.address, row.status)
+    sent = 0
+    for person in admins:
+        bindings = bound.get(f"person:{person.id}", {})
+        for name, adapter in adapters.items():
+            binding = bindings.get(name)
+            if binding and binding[1] != "active":
+                continue
+            chat = binding[0] if binding else adapter.address_in(person.chats, name)
+            if chat:
+                break
+        else:
+            log.warning("admin %s has no address on the enabled adapters (%s)", person.id, ", ".join(adapters))
+            continue
+        text = text_for(person.language)[: adapter.capabilities.max_text]
+        try:
+            await adapter.send(Address(chat=chat, is_group=False, label=person.name), OutgoingMessage(text))
+            sent += 1
+        except Exception as exc:
+            log.warning("could not tell admin %s on %s: %s", person.id, adapter.name, exc)
+    return sent
+
+
+def notify_on_worker_loop(runtime: Runtime) -> Notify:
+    """For `reminders run`: the runtime's adapters, already started on dramatiq's event loop."""
+
+    def notify(roster: Roster, text_for: Callable[[str], str]) -> None:
+        from dramatiq.asyncio import get_event_loop_thread
+
+        coroutine = tell_admins(runtime.engine, roster, runtime.adapters, text_for)
+        loop_thread = get_event_loop_thread()
+        if loop_thread is None:
+            asyncio.run(coroutine)
+        else:
+            loop_thread.run_coroutine(coroutine)
+
+    return notify
+
+
+def notify_with_own_adapters(engine: Engine, adapter_names: list[str], env: Mapping[str, str]) -> Notify:
+    """For `reminders scheduler`, which sends nothing else: adapters opened for each notice."""
+
+    def notify(roster: Roster, text_for: Callable[[str], str]) -> None:
+        from reminders.adapters.registry import load_adapters
+
+        adapters = load_adapters(adapter_names, env)
+
+        async def run() -> None:
+            for adapter in adapters.values():
+                await adapter.start()
+            try:
+                await tell_admins(engine, roster, adapters, text_for)
+            finally:
+                for adapter in adapters.values():
+                    await adapter.close()
+
+        asyncio.run(run())
+
+    return notify
+
+
+# -- where watchers run -----------------------------------------------------------------
+class RefreshDefinitions(dramatiq.Middleware):
+    """In dramatiq send workers: look for edited files before each message (at most every
+    `interval` seconds), so the send renders the duty as it is now."""
+
+    def __init__(self, watcher: DefinitionWatcher):
+        self.watcher = watcher
+
+    def before_process_message(self, broker, message) -> None:
+        try:
+            self.watcher.check()
+        except Exception:
+            log.exception("checking the duty files failed; sending with the version in use")
+
+
+def watch_in_background(watcher: DefinitionWatcher, stop: threading.Event) -> threading.Thread:
+    """A daemon thread checking every `interval` seconds until `stop` is set (web app, bot)."""
+
+    def loop() -> None:
+        while not stop.wait(watcher.interval):
+            try:
+                watcher.check()
+            except Exception:
+                log.exception("checking the duty files failed")
+
+    thread = threading.Thread(target=loop, name="reminders-reload", daemon=True)
+    thread.start()
+    return thread
+
+
+def interval_from(env: Mapping[str, str]) -> float:
+    """REMINDERS_RELOAD_SECONDS (default 5; 0 turns hot reload off)."""
+    raw = env.get("REMINDERS_RELOAD_SECONDS", "")
+    try:
+        value = float(raw) if raw else DEFAULT_INTERVAL
+    except ValueError:
+        from reminders.errors import ConfigurationError
+
+        raise ConfigurationError(f"REMINDERS_RELOAD_SECONDS must be a number, not {raw!r}") from None
+    return max(0.0, value)
+
+
+def send_watcher(runtime: Runtime, settings) -> DefinitionWatcher | None:
+    """The watcher of a separate send worker: it looks before every message (a stat of each
+    file; read only when one changed). A worker that had looked a moment before the
+    scheduler took up a new duty would otherwise meet that duty's first reminders without
+    knowing it, and cancel them as "duty removed"."""
+    if interval_from(settings.env or os.environ) <= 0:
+        return None  # hot reload turned off
+    return DefinitionWatcher(runtime, settings.calendars, settings.roster, interval=0.0)
+
+
+def watcher_for(runtime: Runtime, settings, *, notify: Notify | None = None,
+                interval: float | None = None) -> DefinitionWatcher | None:
+    """The watcher for a process started from `settings`; None if hot reload is turned off."""
+    interval = interval_from(settings.env or os.environ) if interval is None else interval
+    if interval <= 0:
+        return None
+    return DefinitionWatcher(runtime, settings.calendars, settings.roster, interval=interval, notify=notify)

@@ -1,0 +1,44 @@
+"""One-time invite codes: `reminders members invite` makes them, `/start <code>` redeems them."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+
+from reminders.store.models import InviteRow
+from reminders.timeutil import as_utc
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(code.strip().encode()).hexdigest()
+
+
+def create_invite(engine: Engine, person_id: str, now: datetime) -> str:
+    """A new code (about 80 bits, URL-safe, fits a t.me deep link); only its hash is kept.
+
+    The person's earlier unused codes stop working: a code links whoever redeems it to
+    that person (an admin's card gives admin commands), so a reprinted card must not
+    leave the lost or old one live."""
+    code = secrets.token_urlsafe(10)
+    with engine.begin() as conn:
+        conn.execute(update(InviteRow).where(InviteRow.person_id == person_id, InviteRow.used_at.is_(None))
+                     .values(used_at=as_utc(now)))
+        conn.execute(InviteRow.__table__.insert().values(code_hash=_hash(code), person_id=person_id,
+                                                         created_at=as_utc(now)))
+    return code
+
+
+def redeem(engine: Engine, code: str, now: datetime) -> str | None:
+    """The person the code was made for, once; None if unknown or already used."""
+    with engine.begin() as conn:
+        row = conn.execute(update(InviteRow).where(InviteRow.code_hash == _hash(code), InviteRow.used_at.is_(None))
+                           .values(used_at=as_utc(now)).returning(InviteRow.person_id)).first()
+    return row.person_id if row else None
+
+
+def deep_link(bot_username: str, code: str) -> str:
+    return f"https://t.me/{bot_username}?start={code}"

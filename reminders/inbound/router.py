@@ -1,0 +1,358 @@
+"""Inbound messages from any platform: button presses, replies, commands.
+
+Adapters turn a platform update into an `Inbound`; `handle` records what it means and
+returns an `Outcome` the adapter carries out (a popup, a reply, an edited message).
+Each event is processed once (platforms retry webhooks).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from reminders.adapters.base import OutgoingMessage
+from reminders.definitions.roster import Person
+from reminders.errors import AnswerError, NotOnRoster, UnknownDelivery
+from reminders.i18n import N_, format_when, t
+from reminders.inbound.acks import find_delivery, record_acknowledgement, refusal, snooze
+from reminders.inbound.invites import redeem
+from reminders.jobs.render import OccurrenceView, delivery_code, render_message
+from reminders.runtime import Runtime
+from reminders.store.bindings import bind, recipient_by_address
+from reminders.store.models import AcknowledgementRow, DeliveryRow, InboundEventRow, OccurrenceRow
+from reminders.text import fold
+from reminders.timeutil import as_utc, from_naive_utc
+from reminders.views.status import occurrence_status
+
+DONE_WORDS = {"xong", "da xong", "xong roi", "da xong roi", "ok", "okay", "done", "1", "da lam", "roi",
+              "da thuc hien", "hoan thanh"}
+POLITE = {"a", "nhe", "nha", "nhe anh", "nhe chi"}  # "xong ạ", "ok nhé": trailing courtesy words
+HELP = N_("I send the team's reminders. Press ✅ when a duty is done, or reply to a question "
+          "with your answer. Commands: /status (this week), /done [answer] (the latest reminder), "
+          "/help.")
+HELP_REPLIES = N_("I send the team's reminders. When a duty is done, reply \"xong\" (add its code if "
+                  "several are open); answer a question with a number, e.g. \"25\". Commands: /status "
+                  "(this week), /help.")
+OTHER_OPEN = N_("If you meant another reminder, reply with its code.")
+# A bare check-in answer: a number first, then at most a few words ("25", "25 hộ", "30 hộ ạ").
+ANSWER_LIKE = re.compile(r"-?\d+(?:[.,]\d+)?(?:\s+\w+){0,3}\W*")
+# A short code the person typed: "mã 2S7", "code 2S7", "#2S7" (explicit), or a bare "2S7".
+CODE_MARKED = re.compile(r"[(\[]?\s*(?:(?:\bmã|\bma|\bcode)\s*[:#]?\s*|#)([0-9A-Za-z]{1,8})\b\s*[)\]]?",
+                         re.IGNORECASE)
+CODE_BARE = re.compile(r"\b([0-9A-Za-z]{2,8})\b")
+NOT_ON_ROSTER = N_("You are not on the team roster yet. Ask your team leader for an invite code.")
+
+
+@dataclass(frozen=True)
+class Inbound:
+    adapter: str
+    event_id: str
+    chat: str
+    is_group: bool
+    sender: str
+    sender_name: str = ""
+    action: str | None = None  # "done" | "snooze" (a button)
+    code: str | None = None  # delivery code carried by the button
+    text: str | None = None
+    reply_to: str | None = None  # platform message id this message replies to
+    quoted_text: str | None = None  # the text of the message it quotes, where the platform gives it
+
+
+@dataclass
+class Outcome:
+    reply: str | None = None
+    alert: bool = False  # show as a popup (buttons)
+    edit: tuple[str, str, OutgoingMessage] | None = None  # (chat, message id, new message)
+    recorded: bool = False
+
+
+def first_time(rt: Runtime, event: Inbound, now: datetime) -> bool:
+    """Record the event id; False if it was seen before (a replayed webhook or update)."""
+    dialect = postgresql if rt.engine.dialect.name == "postgresql" else sqlite
+    with rt.engine.begin() as conn:
+        # RETURNING, not rowcount: SQLAlchemy adds an implicit RETURNING on PostgreSQL,
+        # and then reports rowcount -1 -- every message would look like a replay.
+        inserted = conn.execute(dialect.insert(InboundEventRow).values(
+            adapter=event.adapter, event_id=event.event_id, received_at=as_utc(now)
+        ).on_conflict_do_nothing().returning(InboundEventRow.id)).first()
+    return inserted is not None
+
+
+def is_done_word(text: str) -> bool:
+    """'xong', 'Đã xong!', 'xong roi', 'ok ạ', 'done', '1': the duty is done."""
+    folded = fold(text)
+    for particle in POLITE:
+        if folded.endswith(" " + particle):
+            folded = folded[: -len(particle) - 1]
+    return folded in DONE_WORDS
+
+
+def identify(rt: Runtime, event: Inbound) -> Person | None:
+    bound = recipient_by_address(rt.engine, event.adapter, event.sender)
+    if bound and bound.startswith("person:"):
+        return rt.roster.people.get(bound.partition(":")[2])
+    return rt.roster.find_by_address(event.adapter, event.sender)
+
+
+def handle(rt: Runtime, event: Inbound, now: datetime | None = None) -> Outcome | None:
+    """What an inbound event means; None if this event was already processed."""
+    now = now or rt.clock()
+    if not first_time(rt, event, now):
+        return None
+    person = identify(rt, event)
+    text = (event.text or "").strip()
+    command, _, argument = text.partition(" ")
+    command = command.split("@")[0].lower()
+    if command == "/start" and argument.strip():
+        return _redeem_invite(rt, event, argument.strip(), now)
+    if command in ("/help", "/start") and person is not None:
+        return Outcome(reply=t(person.language, _help(rt, event)))
+    if person is None:
+        if event.is_group and event.action is None and not command.startswith("/"):
+            return Outcome()  # a household in the group chatting: not for us
+        return Outcome(reply=t("vi", NOT_ON_ROSTER), alert=event.action is not None)
+    if command in ("/duties", "/preview", "/remindnow"):
+        from reminders.inbound.admin import admin_command  # imports this module
+
+        return admin_command(rt, event, person, command, argument.strip(), now)
+    if command == "/bind":
+        return _bind_group(rt, event, person, now)
+    if command == "/calendar":
+        return _calendar_link(rt, event, person, now)
+    if command == "/status":
+        return Outcome(reply=status_text(rt, person, now))
+    if command == "/done" and person.role != "member":  # a leader confirming for a member
+        from reminders.inbound.behalf import confirm_from_chat
+
+        reply = confirm_from_chat(rt, person, argument, event.adapter, now)
+        if reply is not None:
+            return Outcome(reply=reply, recorded=True)
+    if event.action in ("done", "snooze") and event.code:
+        return _button(rt, event, person, now)
+    answer = argument.strip() if command == "/done" else text
+    code = None
+    if event.reply_to:
+        code = _code_of_message(rt, event.adapter, event.chat, event.reply_to)
+    if code is None and event.quoted_text:
+        code, _ = _code_in_text(rt, person, event.quoted_text, now)
+    if code is None:
+        code, answer = _code_in_text(rt, person, answer, now)
+    others = 0
+    if code is None and (command == "/done" or is_done_word(text)):
+        code, others = _latest_open(rt, event, person, now)
+    elif code is None and ANSWER_LIKE.fullmatch(text):
+        code, others = _latest_open(rt, event, person, now, number_answer=True)
+    if code is None:
+        return Outcome()
+    if command != "/done" and is_done_word(answer) and not _answers_checkin(rt, code, answer):
+        answer = ""
+    outcome = _acknowledge(rt, event, person, code, answer or None, now)
+    if others and outcome.recorded:
+        outcome.reply += "\n" + t(person.language, OTHER_OPEN)
+    return outcome
+
+
+def _answers_checkin(rt: Runtime, code: str, answer: str) -> bool:
+    """Whether a done word is the check-in's answer: "1" household, "ok" for yes."""
+    try:
+        delivery, occ = find_delivery(rt.engine, code)
+    except UnknownDelivery:
+        return False
+    duty = rt.duties.get(occ.duty_uid)
+    if not (delivery.kind.startswith("checkin") and duty is not None and duty.checkin is not None):
+        return False
+    kind = duty.checkin.answer_type
+    return kind == "yesno" or kind == "number" and ANSWER_LIKE.fullmatch(answer) is not None
+
+
+def _help(rt: Runtime, event: Inbound) -> str:
+    adapter = rt.adapters.get(event.adapter)
+    return HELP if adapter is None or adapter.capabilities.buttons else HELP_REPLIES
+
+
+def _redeem_invite(rt: Runtime, event: Inbound, code: str, now: datetime) -> Outcome:
+    """`/start <code>`: link this account to the roster member the invite was made for."""
+    person_id = redeem(rt.engine, code, now)
+    person = rt.roster.people.get(person_id or "")
+    if person is None:
+        return Outcome(reply=t("vi", "This invite code is not valid or was already used."))
+    bind(rt.engine, f"person:{person.id}", event.adapter, event.sender, now)
+    return Outcome(reply=t(person.language, "Welcome, {name}! You will receive your team's reminders here.",
+                           name=person.name) + "\n" + t(person.language, HELP), recorded=True)
+
+
+def _calendar_link(rt: Runtime, event: Inbound, person: Person, now: datetime) -> Outcome:
+    """`/calendar` in a private chat: a private feed link for the person's commune or team."""
+    import os
+
+    from reminders.store.feed_tokens import create_token, feed_links
+
+    if event.is_group:  # a feed link is private: never post it in a group
+        return Outcome(reply=t(person.language, "Send /calendar to me in a private chat."))
+    scope = f"team:{person.team_id}" if person.team_id else f"commune:{person.commune_id}"
+    _, token = create_token(rt.engine, scope, now, label=f"{person.name} ({event.adapter})")
+    https, webcal = feed_links(os.environ.get("REMINDERS_PUBLIC_URL", "http://localhost:8000"), token)
+    return Outcome(reply=t(person.language, "Your calendar link (add it to Google Calendar, Outlook or your "
+                                            "phone; keep it private):") + f"\n{https}\n{webcal}", recorded=True)
+
+
+def _bind_group(rt: Runtime, event: Inbound, person: Person, now: datetime) -> Outcome:
+    """`/bind` in a group, by a team leader: reminders for the team go to this group."""
+    team = rt.roster.teams.get(person.team_id or "")
+    if not event.is_group or team is None or person.role != "leader":
+        return Outcome(reply=t(person.language, "Only a team leader can bind a group, from inside the group."))
+    bind(rt.engine, team.recipient_key, event.adapter, event.chat, now)
+    return Outcome(reply=t(person.language, "This group now receives the reminders of {team}.", team=team.name),
+                   recorded=True)
+
+
+def _button(rt: Runtime, event: Inbound, person: Person, now: datetime) -> Outcome:
+    if event.action == "snooze":
+        try:
+            due = snooze(rt.engine, rt.roster, code=event.code, person_id=person.id, now=now)
+        except (UnknownDelivery, NotOnRoster) as exc:
+            return Outcome(reply=refusal(person.language, exc), alert=True)
+        return Outcome(reply=t(person.language, "OK, I will remind you again at {when}.",
+                               when=format_when(due, person.language, _zone(rt, person))))
+    return _acknowledge(rt, event, person, event.code, None, now)
+
+
+def _acknowledge(rt: Runtime, event: Inbound, person: Person, code: str, answer: str | None,
+                 now: datetime) -> Outcome:
+    try:
+        result = record_acknowledgement(rt.engine, rt.roster, rt.duties, code=code, person_id=person.id,
+                                        channel=event.adapter, now=now, answer=answer)
+    except AnswerError as exc:
+        return Outcome(reply=str(exc), alert=event.action is not None)
+    except (UnknownDelivery, NotOnRoster) as exc:
+        return Outcome(reply=refusal(person.language, exc), alert=event.action is not None)
+    reply = t(person.language, "Thank you, {name}: \"{summary}\" is recorded as done.",
+              name=person.name, summary=result.summary)
+    if result.answer is not None:
+        reply += " " + t(person.language, "Answer: {answer}.", answer=result.answer)
+    return Outcome(reply=reply, recorded=True, edit=progress_edit(rt, result.delivery_id))
+
+
+def _zone(rt: Runtime, person: Person):
+    from zoneinfo import ZoneInfo
+
+    team = rt.roster.teams.get(person.team_id or "")
+    return ZoneInfo(team.timezone if team else rt.roster.timezone)
+
+
+def progress_edit(rt: Runtime, delivery_id: int) -> tuple[str, str, OutgoingMessage] | None:
+    """The group message, re-rendered with '2/3 đã xác nhận: An, Bình' under it."""
+    delivery, occ = find_delivery(rt.engine, delivery_code(delivery_id))
+    duty = rt.duties.get(occ.duty_uid)
+    adapter = rt.adapters.get(delivery.channel or "")
+    team = rt.roster.teams.get(delivery.team_id)
+    if not (duty and adapter and team and delivery.message_id and delivery.recipient.startswith("team:")
+            and adapter.capabilities.edits):
+        return None
+    progress = next((p for p in occurrence_status(rt.engine, rt.roster, from_naive_utc(occ.start_at),
+                                                  from_naive_utc(occ.start_at) + timedelta(seconds=1),
+                                                  team_id=team.id) if p.occurrence_id == occ.id), None)
+    if progress is None:
+        return None
+    from zoneinfo import ZoneInfo
+
+    view = OccurrenceView(occ.summary, from_naive_utc(occ.start_at), from_naive_utc(occ.end_at), occ.all_day)
+    message = render_message(duty, view, delivery.kind, delivery_code(delivery.id), team.language,
+                             adapter.capabilities, ZoneInfo(team.timezone))
+    line = t(team.language, "{done}/{total} confirmed", done=len(progress.acknowledged),
+             total=len(progress.expected))
+    if progress.acknowledged_names:
+        line += ": " + ", ".join(progress.acknowledged_names)
+    return delivery.address or "", delivery.message_id, OutgoingMessage(
+        text=f"{message.text}\n\n✅ {line}", buttons=message.buttons, code=message.code)
+
+
+def _code_of_message(rt: Runtime, adapter: str, chat: str, message_id: str) -> str | None:
+    with rt.engine.connect() as conn:
+        found = conn.execute(select(DeliveryRow.id).where(
+            DeliveryRow.channel == adapter, DeliveryRow.address == chat,
+            DeliveryRow.message_id == message_id)).scalar()
+    return delivery_code(found) if found else None
+
+
+def _code_in_text(rt: Runtime, person: Person, text: str, now: datetime) -> tuple[str | None, str]:
+    """The code of one of this person's open reminders typed in the message ("xong mã 2S7",
+    "xong 2s7", "#2S7"), and the text without it. Only codes of reminders open for this
+    person or their team count, so "25" or "ok" in a message are never taken for one."""
+    open_codes = _open_codes(rt, person, now)
+    if not open_codes:
+        return None, text
+    for match in CODE_MARKED.finditer(text):
+        if match.group(1).upper() in open_codes:
+            return match.group(1).upper(), _without(text, match)
+    for match in CODE_BARE.finditer(text):
+        token = match.group(1)
+        if not token.isdigit() and not is_done_word(token) and token.upper() in open_codes:
+            return token.upper(), _without(text, match)
+    return None, text
+
+
+def _without(text: str, match: re.Match) -> str:
+    return " ".join((text[: match.start()] + " " + text[match.end():]).split()).strip(" ,.;:-–")
+
+
+def _open_codes(rt: Runtime, person: Person, now: datetime) -> set[str]:
+    if not person.team_id:
+        return set()
+    with rt.engine.connect() as conn:
+        ids = conn.execute(select(DeliveryRow.id).where(
+            DeliveryRow.team_id == person.team_id,
+            DeliveryRow.recipient.in_((f"person:{person.id}", f"team:{person.team_id}")),
+            DeliveryRow.status == "sent", DeliveryRow.expires_at > as_utc(now),
+            ~DeliveryRow.kind.startswith("notice"))).scalars().all()
+    return {delivery_code(i) for i in ids}
+
+
+def _latest_open(rt: Runtime, event: Inbound, person: Person, now: datetime, *,
+                 number_answer: bool = False) -> tuple[str | None, int]:
+    """The most recent reminder sent into this chat that is still open for this person (not
+    yet acknowledged; a check-in not yet answered), and how many others are open too.
+    With `number_answer`, only check-ins whose question expects a number."""
+    with rt.engine.connect() as conn:
+        rows = conn.execute(
+            select(DeliveryRow.id, DeliveryRow.kind, OccurrenceRow.duty_uid,
+                   AcknowledgementRow.id.label("ack"), AcknowledgementRow.answer)
+            .join(OccurrenceRow, OccurrenceRow.id == DeliveryRow.occurrence_id)
+            .outerjoin(AcknowledgementRow, and_(AcknowledgementRow.occurrence_id == DeliveryRow.occurrence_id,
+                                                AcknowledgementRow.person_id == person.id))
+            .where(DeliveryRow.channel == event.adapter, DeliveryRow.address == event.chat,
+                   DeliveryRow.status == "sent", DeliveryRow.expires_at > as_utc(now),
+                   ~DeliveryRow.kind.startswith("notice"))
+            .order_by(DeliveryRow.sent_at.desc(), DeliveryRow.id.desc()).limit(50)).all()
+    candidates = []
+    for row in rows:
+        duty = rt.duties.get(row.duty_uid)
+        checkin = row.kind.startswith("checkin") and duty is not None and duty.checkin is not None
+        if duty is None or not (checkin or duty.ack):
+            continue
+        if number_answer and not (checkin and duty.checkin.answer_type == "number"):
+            continue
+        pending = row.answer is None if checkin else row.ack is None
+        candidates.append((not pending, row.id))
+    if not candidates:
+        return None, 0
+    chosen = min(candidates, key=lambda c: c[0])  # the most recent pending one, else the most recent
+    return delivery_code(chosen[1]), sum(1 for done, _ in candidates if not done) - (not chosen[0])
+
+
+def status_text(rt: Runtime, person: Person, now: datetime) -> str:
+    """This week's duties of the person's team and who has acknowledged them."""
+    zone = _zone(rt, person)
+    rows = [r for r in occurrence_status(rt.engine, rt.roster, now - timedelta(days=3), now + timedelta(days=4),
+                                         team_id=person.team_id) if person.team_id]
+    if not rows:
+        return t(person.language, "No duties this week.")
+    lines = [t(person.language, "This week:")]
+    for row in rows:
+        when = format_when(row.start, person.language, zone, all_day=row.all_day)
+        lines.append(f"• {row.summary} — {when}: {row.progress}")
+    return "\n".join(lines)

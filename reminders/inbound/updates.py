@@ -1,0 +1,41 @@
+"""Inbound processing for any adapter: one update in, its outcome carried out.
+
+Used by the polling process (`reminders bot`) and by the web app's webhook routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from reminders.adapters.base import Adapter
+from reminders.inbound.router import Outcome, handle
+from reminders.runtime import Runtime
+
+log = logging.getLogger("reminders.bot")
+
+
+async def process(rt: Runtime, adapter: Adapter, payload: dict) -> Outcome | None:
+    """Handle one update; None if it was ignored or already processed (replays)."""
+    event = adapter.parse_update(payload)
+    if event is None:
+        return None
+    outcome = await asyncio.to_thread(handle, rt, event)
+    if outcome is not None and (outcome.reply or outcome.edit or event.action):
+        try:
+            await adapter.respond(payload, outcome)
+        except Exception as exc:  # the acknowledgement is recorded; a failed reply is not fatal
+            log.warning("could not answer %s event %s: %s", adapter.name, event.event_id, exc)
+    return outcome
+
+
+async def run_polling(rt: Runtime, adapter: Adapter, stop: asyncio.Event | None = None) -> None:
+    """Long-poll the platform until `stop` is set."""
+    await adapter.start()
+    try:
+        async for payload in adapter.poll():
+            await process(rt, adapter, payload)
+            if stop is not None and stop.is_set():
+                break
+    finally:
+        await adapter.close()

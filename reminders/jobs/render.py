@@ -1,0 +1,85 @@
+"""Rendering a reminder or check-in into a short message, in the reader's language.
+
+The form follows the adapter's capabilities: buttons where there are buttons, a reply
+instruction with the delivery's short code where there are not; text cut to fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from reminders.adapters.base import Button, Capabilities, OutgoingMessage
+from reminders.definitions.duties import Duty
+from reminders.i18n import N_, format_when, t
+
+MAX_DETAIL = 280  # keep messages short on low-end phones; the feed has the full text
+
+ANSWER_HINTS = {
+    "number": N_("Reply with a number (code {code})."),
+    "yesno": N_("Reply yes or no (code {code})."),
+    "text": N_("Reply with a short answer (code {code})."),
+}
+
+
+@dataclass(frozen=True)
+class OccurrenceView:
+    """What rendering needs to know about an occurrence."""
+
+    summary: str
+    start: datetime
+    end: datetime
+    all_day: bool
+
+
+def delivery_code(delivery_id: int) -> str:
+    """The short code people quote or type: base-36 of the delivery id, e.g. '2S7'."""
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    value, out = delivery_id, ""
+    while True:
+        value, rest = divmod(value, 36)
+        out = digits[rest] + out
+        if not value:
+            return out
+
+
+def parse_delivery_code(code: str) -> int | None:
+    try:
+        return int(code.strip().lstrip("#"), 36)
+    except ValueError:
+        return None
+
+
+def render_message(duty: Duty, occurrence: OccurrenceView, kind: str, code: str, language: str,
+                   capabilities: Capabilities, zone: ZoneInfo | None = None) -> OutgoingMessage:
+    """The message for one delivery. `kind` is a delivery kind such as 'reminder-0'."""
+    zone = zone or duty.zone
+    when = format_when(occurrence.start, language, zone, all_day=occurrence.all_day)
+    lines: list[str] = []
+    buttons: tuple[Button, ...] = ()
+    if kind.startswith("checkin") and duty.checkin:
+        lines.append(f"❓ {duty.checkin.question(language)}")
+        day = format_when(occurrence.start, language, zone, all_day=True)
+        lines.append(f"{occurrence.summary} · {day}")
+        lines.append(t(language, ANSWER_HINTS[duty.checkin.answer_type], code=code))
+        return OutgoingMessage(text="\n".join(lines)[: capabilities.max_text], code=code)
+    else:
+        lines.append("🔔 " + t(language, "Reminder: {summary}", summary=occurrence.summary))
+        lines.append("🗓 " + when)
+        if duty.ack:
+            if capabilities.buttons:
+                lines.append(t(language, "Press ✅ when it is done."))
+                buttons = (Button(t(language, "✅ Done"), "done", code),
+                           Button(t(language, "⏰ Remind me later"), "snooze", code))
+            else:
+                lines.append(t(language, "Reply \"done\" when it is done (code {code}).", code=code))
+    detail = duty.description.strip()
+    text = "\n".join(lines)
+    room = min(MAX_DETAIL, capabilities.max_text - len(text) - 2)
+    if detail and room > 20:
+        if len(detail) > room:
+            detail = detail[: room - 1].rstrip() + "…"
+        head, tail = lines[:2], lines[2:]
+        text = "\n".join([*head, detail, *tail])
+    return OutgoingMessage(text=text[: capabilities.max_text], buttons=buttons, code=code)

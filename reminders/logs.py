@@ -1,0 +1,60 @@
+"""Logging for every process: one format (text, or JSON lines with REMINDERS_LOG_FORMAT=json),
+and secrets kept out of every record.
+
+Every value of a *TOKEN*, *SECRET*, *KEY* or *PASSWORD* setting is replaced by '***' in
+every log record, whoever logs it (python-telegram-bot logs its API URL, which holds the
+bot token, at DEBUG)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+                 "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage(),
+                 "process": record.process}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if fmt == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+SECRET_NAME = re.compile(r"TOKEN|SECRET|KEY|PASSWORD", re.I)
+FEED_PATH = re.compile(r"(/feeds/)[A-Za-z0-9_-]+")  # feed tokens live in URLs (access logs)
+
+
+class RedactSecrets(logging.Filter):
+    def __init__(self, secrets: list[str]):
+        super().__init__()
+        self.secrets = sorted((s for s in secrets if len(s) >= 6), key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = FEED_PATH.sub(r"\1***", message)
+        for secret in self.secrets:
+            redacted = redacted.replace(secret, "***")
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def install(env: Mapping[str, str]) -> RedactSecrets:
+    """Attach the filter to every handler of the root logger and of uvicorn's loggers."""
+    redact = RedactSecrets([value for name, value in env.items() if SECRET_NAME.search(name) and value])
+    for name in ("", "uvicorn", "uvicorn.access", "uvicorn.error"):
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(redact)
+    return redact

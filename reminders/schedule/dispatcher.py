@@ -1,0 +1,110 @@
+"""The dispatcher: claims due deliveries atomically and hands them to the send actor.
+
+A claim is one guarded statement (UPDATE ... RETURNING; FOR UPDATE SKIP LOCKED on
+PostgreSQL), so several dispatchers never claim the same row. A claim is a lease: if
+the process holding it dies, the lease runs out and the row is claimed again.
+Only work due within `lookahead` enters the broker.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.engine import Engine
+
+from reminders.store.models import DeliveryRow
+from reminders.timeutil import as_utc, from_naive_utc
+
+LOOKAHEAD = timedelta(seconds=30)
+LEASE = timedelta(minutes=5)
+CLAIM_BATCH = 500
+# Claims outstanding at once. More than workers can send within a lease would only lapse
+# and be claimed again: backpressure keeps the broker's queue short.
+MAX_IN_FLIGHT = 2000
+
+
+@dataclass(frozen=True)
+class Claim:
+    delivery_id: int
+    due_at: datetime  # aware UTC
+    token: str  # proves ownership: a claim retaken after its lease ran out gets a new token
+
+
+def _claimable(now: datetime, lookahead: timedelta):
+    return and_(
+        DeliveryRow.due_at <= as_utc(now + lookahead),
+        or_(DeliveryRow.status == "pending",
+            and_(DeliveryRow.status == "claimed", DeliveryRow.lease_until < as_utc(now))),
+    )
+
+
+def claim_due(engine: Engine, now: datetime, *, worker: str, lookahead: timedelta = LOOKAHEAD,
+              lease: timedelta = LEASE, limit: int = CLAIM_BATCH) -> list[Claim]:
+    """Atomically claim up to `limit` deliveries due by now + lookahead (or with a lapsed lease)."""
+    token = f"{worker}:{uuid.uuid4().hex[:12]}"
+    candidates = (select(DeliveryRow.id).where(_claimable(now, lookahead))
+                  .order_by(DeliveryRow.due_at).limit(limit))
+    if engine.dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    stmt = (update(DeliveryRow)
+            .where(DeliveryRow.id.in_(candidates.scalar_subquery()), _claimable(now, lookahead))
+            .values(status="claimed", lease_until=as_utc(now + lease), claimed_by=token)
+            .returning(DeliveryRow.id, DeliveryRow.due_at))
+    with engine.begin() as conn:
+        rows = conn.execute(stmt).all()
+    return sorted((Claim(r.id, from_naive_utc(r.due_at), token) for r in rows), key=lambda c: c.due_at)
+
+
+def mark_missed(engine: Engine, now: datetime) -> int:
+    """Deliveries whose occurrence is over before they could go out (see README policy)."""
+    stmt = (update(DeliveryRow)
+            .where(DeliveryRow.expires_at < as_utc(now),
+                   or_(DeliveryRow.status == "pending",
+                       and_(DeliveryRow.status == "claimed", DeliveryRow.lease_until < as_utc(now))))
+            .values(status="missed", error="not sent before the occurrence was over"))
+    with engine.begin() as conn:
+        return conn.execute(stmt).rowcount
+
+
+def next_due(engine: Engine) -> datetime | None:
+    with engine.connect() as conn:
+        value = conn.execute(select(DeliveryRow.due_at).where(DeliveryRow.status == "pending")
+                             .order_by(DeliveryRow.due_at).limit(1)).scalar()
+    return from_naive_utc(value) if value else None
+
+
+def seconds_to_next_tick(engine: Engine, now: datetime, tick_seconds: float, lookahead: timedelta = LOOKAHEAD,
+                         minimum: float = 0.2) -> float:
+    """How long a scheduler loop may sleep: its tick, but no later than the moment the next
+    pending delivery comes within `lookahead`. A backlog (due already, held back by
+    MAX_IN_FLIGHT) means the minimum, so a burst drains as fast as the workers send."""
+    upcoming = next_due(engine)
+    if upcoming is None:
+        return tick_seconds
+    return min(tick_seconds, max(minimum, (upcoming - lookahead - now).total_seconds()))
+
+
+def dispatch(engine: Engine, now: datetime, enqueue: Callable[[list[Claim], datetime], object], *,
+             worker: str, lookahead: timedelta = LOOKAHEAD, lease: timedelta = LEASE,
+             batch: int = CLAIM_BATCH) -> int:
+    """Claim what is due and hand the claims (sorted by due time) to `enqueue`, which
+    batches them into broker messages delayed until they are due."""
+    total = 0
+    with engine.connect() as conn:
+        in_flight = conn.execute(select(func.count()).select_from(DeliveryRow).where(
+            DeliveryRow.status == "claimed", DeliveryRow.lease_until >= as_utc(now))).scalar()
+    room = MAX_IN_FLIGHT - in_flight
+    while room > 0:
+        wanted = min(batch, room)
+        claims = claim_due(engine, now, worker=worker, lookahead=lookahead, lease=lease, limit=wanted)
+        if claims:
+            enqueue(claims, now)
+        total += len(claims)
+        room -= len(claims)
+        if len(claims) < wanted:
+            break
+    return total

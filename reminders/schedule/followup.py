@@ -1,0 +1,631 @@
+"""Follow-ups: nobody is forgotten.
+
+Run by the scheduler on every tick, before dispatch. For each occurrence and team whose
+reminders have started going out, on a duty that asks for acknowledgements, it writes the
+follow-ups of the duty's policy (X-REMINDER-FOLLOWUP) into the outbox, counted from the
+team's last reminder of that occurrence:
+
+    nudge-<n>          a personal message to each member who has not acknowledged
+                       (also for group-addressed duties: nobody is named in a group chat
+                       of households; each missing member is nudged privately)
+    escalate-leader    one message to each team leader naming who is still missing
+    escalate-commune   one message to each commune official listing every team of the
+                       commune with someone still missing (one per occurrence, not per team)
+    summary            when a campaign's last occurrence is over (a bounded RRULE, or the
+                       last day of a daily run such as 1-10 October every year): the results,
+                       to each team leader and commune official
+    digest:<week>      the week's numbers, the next Monday 08:00, to leaders and officials
+                       (a row of no occurrence: occurrence_id NULL, unique per recipient+kind;
+                       planned as the week starts, counted when sent)
+
+Rows are keyed like every delivery (occurrence, recipient, kind), so the pass is idempotent
+and a crash between two ticks loses nothing. Whom an escalation names is decided when it is
+sent (`render_followup`): if by then everyone has answered, nothing is sent and the row
+becomes `cancelled`. The pass also cancels such rows just before they are due, and waits
+for a member's snooze. All times keep the team's quiet hours.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, not_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from reminders.adapters.base import Button, OutgoingMessage
+from reminders.definitions.duties import Duty
+from reminders.definitions.expand import occurrences, rules_end
+from reminders.definitions.quiet import place
+from reminders.definitions.roster import Commune, Person, Roster, Team
+from reminders.i18n import N_, format_when, t
+from reminders.jobs.render import delivery_code
+from reminders.store.audit import AuditEvent, record_events
+from reminders.store.models import AcknowledgementRow, DeliveryRow, OccurrenceRow
+from reminders.timeutil import as_utc, from_naive_utc
+from reminders.views import tally
+
+log = logging.getLogger("reminders.followup")
+
+NUDGE_GRACE = timedelta(hours=12)  # a nudge is worth sending until this long after the occurrence
+ESCALATION_TTL = timedelta(days=1)  # an escalation not sent within a day of its time is dropped
+SCAN_BACK = timedelta(days=2)  # how far back the pass looks for occurrences whose reminders went out
+DIGEST_WEEKDAY, DIGEST_AT = 0, time(8, 0)  # Monday 08:00 local: last week's digest
+SINCE_MARGIN = timedelta(minutes=10)  # sends recorded after the pass that saw them due
+SUMMARY_AFTER = timedelta(hours=12)  # a campaign's summary: this long after its last occurrence ends
+CAMPAIGN_LOOKAHEAD = timedelta(days=400)  # "no occurrence within this" means the campaign is over
+# A run of occurrences at most RUN_GAP apart, followed by none for RUN_AFTER, is a campaign
+# too (a duty skipped over a holiday is not: its gap is shorter than RUN_AFTER).
+RUN_GAP = timedelta(hours=36)
+RUN_AFTER = timedelta(days=30)
+RUN_LOOKBACK = timedelta(days=62)
+FOLLOWUP_KINDS = ("nudge-", "escalate-leader", "escalate-commune", "summary", "digest:")
+
+
+def is_followup(kind: str) -> bool:
+    return kind.startswith(FOLLOWUP_KINDS)
+
+
+def _alarm_kind():
+    """Delivery kinds of a duty's own reminders (not follow-ups, snoozes or notices)."""
+    return and_(or_(DeliveryRow.kind.startswith("reminder-"), DeliveryRow.kind.startswith("checkin-")),
+                not_(DeliveryRow.kind.contains("@")))
+
+
+def _insert(conn: Connection):
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(DeliveryRow)
+
+
+def officials(roster: Roster, commune: Commune | None) -> list[Person]:
+    """Whom a commune escalation goes to: its officials (role official), else its admins."""
+    if commune is None:
+        return []
+    people = [roster.people[p] for p in commune.official_ids if p in roster.people]
+    return [p for p in people if p.role == "official"] or people
+
+
+@dataclass
+class TeamState:
+    """Who was expected to acknowledge one occurrence in one team, and who did."""
+
+    expected: list[str]
+    acknowledged: set[str]
+    anchor: datetime  # the team's last reminder of the occurrence (planned time)
+    any_sent: bool
+
+    @property
+    def missing(self) -> list[str]:
+        return [p for p in self.expected if p not in self.acknowledged]
+
+
+def team_states(conn: Connection, roster: Roster, occurrence_ids: Iterable[int], *,
+                team_ids: Iterable[str] | None = None) -> dict[tuple[int, str], TeamState]:
+    """(occurrence, team) -> TeamState, from the occurrence's own reminders: two queries.
+
+    With `team_ids`, only those teams: the rows are then found by the
+    (occurrence, recipient) and (occurrence, person) keys, so rendering one nudge does not
+    read the reminders of every team of the province."""
+    ids = list(set(occurrence_ids))
+    if not ids:
+        return {}
+    query = select(DeliveryRow.occurrence_id, DeliveryRow.team_id, DeliveryRow.recipient, DeliveryRow.due_at,
+                   DeliveryRow.status).where(DeliveryRow.occurrence_id.in_(ids), _alarm_kind(),
+                                             DeliveryRow.status != "cancelled")
+    wanted = None if team_ids is None else set(team_ids)
+    people: set[str] = set()
+    if wanted is not None:
+        teams = [roster.teams[tid] for tid in wanted if tid in roster.teams]
+        people = {p for team in teams for p in team.member_ids}
+        query = query.where(DeliveryRow.team_id.in_(wanted), DeliveryRow.recipient.in_(
+            [team.recipient_key for team in teams] + [f"person:{p}" for p in people]))
+    states: dict[tuple[int, str], TeamState] = {}
+    for row in conn.execute(query):
+        team = roster.teams.get(row.team_id)
+        if team is None:
+            continue
+        kind, _, ident = row.recipient.partition(":")
+        if kind != "team" and ident not in team.member_ids:
+            continue  # no longer on the team: nobody to nudge or to name
+        addressed = team.member_ids if kind == "team" else (ident,)
+        due = from_naive_utc(row.due_at)
+        state = states.setdefault((row.occurrence_id, row.team_id), TeamState([], set(), due, False))
+        state.expected.extend(p for p in addressed if p not in state.expected)
+        state.anchor = max(state.anchor, due)
+        state.any_sent = state.any_sent or row.status == "sent"
+    acks = select(AcknowledgementRow.occurrence_id, AcknowledgementRow.person_id).where(
+        AcknowledgementRow.occurrence_id.in_(ids))
+    if wanted is not None:
+        acks = acks.where(AcknowledgementRow.person_id.in_(people or {""}))
+    by_occurrence: dict[int, set[str]] = defaultdict(set)
+    for occ_id, person_id in conn.execute(acks):
+        by_occurrence[occ_id].add(person_id)
+    for (occ_id, _), state in states.items():
+        state.acknowledged = by_occurrence[occ_id] & set(state.expected)
+    return states
+
+
+def commune_missing(states: dict[tuple[int, str], TeamState], roster: Roster
+                    ) -> dict[tuple[int, str], list[tuple[str, TeamState]]]:
+    """(occurrence, commune) -> [(team, state)] of the teams with someone missing: one walk
+    over the states, whatever the number of commune escalations looking at them."""
+    found: dict[tuple[int, str], list[tuple[str, TeamState]]] = defaultdict(list)
+    for (occ_id, tid), state in states.items():
+        team = roster.teams.get(tid)
+        if team is not None and state.missing:
+            found[(occ_id, team.commune_id)].append((tid, state))
+    if found:  # the roster's order (the admin's own, as in the report)
+        order = {tid: n for n, tid in enumerate(roster.teams)}
+        for teams in found.values():
+            teams.sort(key=lambda item: order[item[0]])
+    return found
+
+
+@dataclass
+class FollowUpReport:
+    planned: int = 0
+    cancelled: int = 0
+    postponed: int = 0
+    digests: int = 0
+
+
+def followup_pass(rt, now: datetime, *, lookahead: timedelta = timedelta(seconds=30)) -> FollowUpReport:
+    """One pass: plan the follow-ups of newly started occurrences, settle those due now, and
+    plan the weekly digest when its time comes. Cheap when there is nothing to do."""
+    report = FollowUpReport()
+    duties = {uid: d for uid, d in rt.duties.items() if d.ack and d.followup.enabled}
+    # Only deliveries sent since the last pass (less a margin for outcomes recorded late) are
+    # looked at again; a fresh process looks back SCAN_BACK once. Kept in rt.extra.
+    since = rt.extra.get("followup_since")
+    if duties:
+        with rt.engine.begin() as conn:
+            report.planned += _plan_new(conn, rt.roster, duties, now, since)
+        with rt.engine.begin() as conn:
+            _settle(conn, rt.roster, rt.duties, now, lookahead, report)
+    rt.extra["followup_since"] = now - SINCE_MARGIN
+    week = week_of(now.astimezone(ZoneInfo(rt.roster.timezone)).date())[1]
+    if rt.extra.get("followup_digest_week") != week:
+        with rt.engine.begin() as conn:
+            report.digests = plan_digest(conn, rt.roster, now)
+        rt.extra["followup_digest_week"] = week
+    return report
+
+
+# -- planning ------------------------------------------------------------------------
+
+def _plan_new(conn: Connection, roster: Roster, duties: dict[str, Duty], now: datetime,
+              since: datetime | None = None) -> int:
+    """Follow-ups for (occurrence, team) pairs with a reminder sent (since `since`) or failed
+    for good, and none planned yet. Two indexed queries: recent sent reminders, then the follow-ups of their
+    occurrences."""
+    # A reminder that failed for good counts too: when the team's group removed the bot, its
+    # members are nudged privately rather than forgotten. Failed rows have no sent_at, so
+    # they are looked at for SCAN_BACK; the pairs already planned are skipped below.
+    query = (select(DeliveryRow.occurrence_id, DeliveryRow.team_id).distinct()
+             .join(OccurrenceRow, OccurrenceRow.id == DeliveryRow.occurrence_id)
+             .where(DeliveryRow.status.in_(("sent", "failed")), _alarm_kind(),
+                    DeliveryRow.due_at >= as_utc(now - SCAN_BACK),
+                    OccurrenceRow.status == "scheduled", OccurrenceRow.duty_uid.in_(list(duties))))
+    if since is not None:
+        query = query.where(or_(DeliveryRow.sent_at >= as_utc(since), DeliveryRow.status == "failed"))
+    found = {tuple(p) for p in conn.execute(query)}
+    if not found:
+        return 0
+    planned = set(conn.execute(select(DeliveryRow.occurrence_id, DeliveryRow.team_id).distinct().where(
+        DeliveryRow.occurrence_id.in_({occ for occ, _ in found}),
+        or_(DeliveryRow.kind.startswith("nudge-"), DeliveryRow.kind.startswith("escalate-")))).all())
+    pairs = sorted(found - {tuple(p) for p in planned})
+    if not pairs:
+        return 0
+    occurrences = {o.id: o for o in conn.execute(select(
+        OccurrenceRow.id, OccurrenceRow.duty_uid, OccurrenceRow.start_at, OccurrenceRow.end_at)
+        .where(OccurrenceRow.id.in_({occ for occ, _ in pairs})))}
+    states = team_states(conn, roster, occurrences)
+    rows: list[dict] = []
+    ends_campaign: dict[int, bool] = {}  # per occurrence, not per team: it expands the duty
+    for occ_id, team_id in pairs:
+        team, state, occ = roster.teams.get(team_id), states.get((occ_id, team_id)), occurrences[occ_id]
+        if team is None or state is None:
+            continue
+        duty = duties[occ.duty_uid]
+        rows.extend(_pair_rows(roster, duty, occ, team, state))
+        if occ_id not in ends_campaign:
+            ends_campaign[occ_id] = (_is_bounded(duty) and _is_last(duty, occ)) or _ends_run(duty, occ)
+        if ends_campaign[occ_id]:
+            rows.extend(_summary_rows(roster, occ, team))
+    # A commune's escalation and summary come once per occurrence, not once per team.
+    seen: set[tuple] = set()
+    rows = [r for r in rows if (key := (r["occurrence_id"], r["recipient"], r["kind"])) not in seen
+            and not seen.add(key)]
+    if rows:
+        stmt = _insert(conn).on_conflict_do_nothing(index_elements=["occurrence_id", "recipient", "kind"])
+        conn.execute(stmt, rows)
+    return sum(1 for r in rows if r["status"] == "pending")
+
+
+def _row(occ_id: int | None, recipient: str, team_id: str, kind: str, due: datetime, expires: datetime,
+         cancelled: bool = False) -> dict:
+    return {"occurrence_id": occ_id, "recipient": recipient, "team_id": team_id, "kind": kind,
+            "due_at": as_utc(due), "expires_at": as_utc(expires), "attempts": 0,
+            "status": "cancelled" if cancelled else "pending",
+            "error": "already confirmed" if cancelled else None}
+
+
+def _pair_rows(roster: Roster, duty: Duty, occ, team: Team, state: TeamState) -> list[dict]:
+    policy, zone = duty.followup, ZoneInfo(team.timezone)
+    anchor, end = state.anchor, from_naive_utc(occ.end_at)
+    rows = []
+    nudge_expiry = max(end, anchor) + NUDGE_GRACE
+    for n in range(1, policy.times + 1):
+        due = place(anchor + policy.nudge * n, team.quiet, zone, deadline=nudge_expiry, not_before=anchor)
+        if due is None:
+            continue
+        for person_id in state.expected:
+            rows.append(_row(occ.id, f"person:{person_id}", team.id, f"nudge-{n}", due, nudge_expiry,
+                             cancelled=person_id in state.acknowledged))
+    leaders = roster.leaders(team)
+    if policy.leader is not None and any(p not in {x.id for x in leaders} for p in state.expected):
+        due = place(anchor + policy.leader, team.quiet, zone)
+        for leader in leaders:
+            rows.append(_row(occ.id, f"person:{leader.id}", team.id, "escalate-leader", due,
+                             due + ESCALATION_TTL, cancelled=not state.missing))
+    commune = roster.communes.get(team.commune_id)
+    if policy.commune is not None and commune is not None:
+        due = place(anchor + policy.commune, commune.quiet, ZoneInfo(commune.timezone))
+        for official in officials(roster, commune):
+            rows.append(_row(occ.id, f"person:{official.id}", team.id, "escalate-commune", due,
+                             due + ESCALATION_TTL))
+    return rows
+
+
+def _is_bounded(duty: Duty) -> bool:
+    """A campaign: every RRULE of the duty ends (COUNT or UNTIL)."""
+    master = duty.calendar.walk(duty.component)[0]
+    return master.get("RRULE") is not None and rules_end(master)
+
+
+def _is_last(duty: Duty, occ) -> bool:
+    end = from_naive_utc(occ.end_at)
+    later = [o for o in occurrences(duty, end, end + CAMPAIGN_LOOKAHEAD)
+             if not o.cancelled and o.start > from_naive_utc(occ.start_at)]
+    return not later
+
+
+def _run(duty: Duty, start: datetime, end: datetime) -> list:
+    """The campaign run an occurrence belongs to: the occurrences before and after it with
+    no more than RUN_GAP between neighbours (the days of a 1-10 October campaign)."""
+    found = sorted((o for o in occurrences(duty, start - RUN_LOOKBACK, end + RUN_AFTER)
+                    if not o.cancelled), key=lambda o: o.start)
+    index = next((i for i, o in enumerate(found) if o.start == start), None)
+    if index is None:
+        return []
+    first = last = index
+    while first > 0 and found[first].start - found[first - 1].start <= RUN_GAP:
+        first -= 1
+    while last + 1 < len(found) and found[last + 1].start - found[last].start <= RUN_GAP:
+        last += 1
+    return found[first:last + 1]
+
+
+def _ends_run(duty: Duty, occ) -> bool:
+    """A daily campaign that comes back every year (FREQ=YEARLY;BYMONTHDAY=1,...,10) is a
+    bounded campaign each time: its last day is followed by nothing for RUN_AFTER."""
+    start, end = from_naive_utc(occ.start_at), from_naive_utc(occ.end_at)
+    run = _run(duty, start, end)
+    if len(run) < 2 or run[-1].start != start:
+        return False
+    return not [o for o in occurrences(duty, end, start + RUN_AFTER) if not o.cancelled and o.start > start]
+
+
+def _summary_rows(roster: Roster, occ, team: Team) -> list[dict]:
+    """The campaign's completion summary, planned with its last occurrence's follow-ups."""
+    commune = roster.communes.get(team.commune_id)
+    quiet, zone = (commune.quiet, ZoneInfo(commune.timezone)) if commune else (team.quiet, ZoneInfo(team.timezone))
+    due = place(from_naive_utc(occ.end_at) + SUMMARY_AFTER, quiet, zone)
+    people = [*roster.leaders(team), *officials(roster, commune)]
+    return [_row(occ.id, f"person:{p.id}", team.id, "summary", due, due + timedelta(days=3)) for p in people]
+
+
+# -- settling what is due ----------------------------------------------------------------
+
+def _settle(conn: Connection, roster: Roster, duties, now: datetime, lookahead: timedelta,
+            report: FollowUpReport) -> None:
+    """Pending follow-ups due now: cancel those with nothing left to say, wait for snoozes."""
+    due_rows = conn.execute(
+        select(DeliveryRow.id, DeliveryRow.occurrence_id, DeliveryRow.team_id, DeliveryRow.recipient,
+               DeliveryRow.kind, DeliveryRow.expires_at)
+        .where(DeliveryRow.status == "pending", DeliveryRow.due_at <= as_utc(now + lookahead),
+               or_(DeliveryRow.kind.startswith("nudge-"), DeliveryRow.kind.startswith("escalate-")))
+        .order_by(DeliveryRow.due_at, DeliveryRow.id)).all()
+    if not due_rows:
+        return
+    occ_ids = {r.occurrence_id for r in due_rows}
+    states = team_states(conn, roster, occ_ids)
+    snoozes = _snoozes(conn, occ_ids, now)
+    duty_of = dict(conn.execute(select(OccurrenceRow.id, OccurrenceRow.duty_uid)
+                                .where(OccurrenceRow.id.in_(occ_ids))).all())
+    by_commune = commune_missing(states, roster)
+    cancelled, events = [], []
+    for row in due_rows:
+        missing = _missing_for(row, states, roster, by_commune)
+        if not missing:
+            cancelled.append(row.id)
+            events.append(AuditEvent(now, "followup-cancelled", row.occurrence_id, row.id, row.team_id,
+                                     actor="system", recipient=row.recipient,
+                                     detail=f"{row.kind}: everyone has answered"))
+            continue
+        duty = duties.get(duty_of.get(row.occurrence_id))
+        waiting = [snoozes[(row.occurrence_id, p)] for p in missing if (row.occurrence_id, p) in snoozes]
+        team = roster.teams.get(row.team_id)
+        # A snoozed follow-up ("nudge-1@…") is itself the snooze: it goes out when it is due.
+        if waiting and duty is not None and team is not None and row.kind != "escalate-commune" \
+                and "@" not in row.kind:
+            # Snoozed: wait for the snoozed reminder, and a nudge interval after it.
+            expires = from_naive_utc(row.expires_at)
+            later = place(max(waiting) + duty.followup.nudge, team.quiet, ZoneInfo(team.timezone),
+                          deadline=expires, not_before=now)
+            if later is None or later >= expires:
+                later = expires - timedelta(minutes=1)
+            conn.execute(update(DeliveryRow).where(DeliveryRow.id == row.id, DeliveryRow.status == "pending")
+                         .values(due_at=as_utc(later)))
+            report.postponed += 1
+    if cancelled:
+        conn.execute(update(DeliveryRow).where(DeliveryRow.id.in_(cancelled), DeliveryRow.status == "pending")
+                     .values(status="cancelled", error="everyone has answered"))
+        record_events(conn, events)
+        report.cancelled += len(cancelled)
+
+
+def _snoozes(conn: Connection, occ_ids: set[int], now: datetime) -> dict[tuple[int, str], datetime]:
+    """(occurrence, person) -> when their snoozed reminder comes back, for snoozes still ahead."""
+    rows = conn.execute(select(DeliveryRow.occurrence_id, DeliveryRow.recipient, DeliveryRow.due_at)
+                        .where(DeliveryRow.occurrence_id.in_(occ_ids), DeliveryRow.kind.contains("@"),
+                               DeliveryRow.status.in_(("pending", "claimed")),
+                               DeliveryRow.due_at > as_utc(now)))
+    found: dict[tuple[int, str], datetime] = {}
+    for occ_id, recipient, due in rows:
+        key = (occ_id, recipient.partition(":")[2])
+        found[key] = max(found.get(key, from_naive_utc(due)), from_naive_utc(due))
+    return found
+
+
+def base_kind(kind: str) -> str:
+    """'nudge-1@1727790000' (a snoozed nudge) -> 'nudge-1'."""
+    return kind.partition("@")[0]
+
+
+def _missing_for(row, states: dict[tuple[int, str], TeamState], roster: Roster,
+                 by_commune: dict[tuple[int, str], list[tuple[str, TeamState]]]) -> list[str]:
+    """Whom a follow-up row is about, as of now."""
+    kind = base_kind(row.kind)
+    if kind.startswith("nudge-"):
+        state = states.get((row.occurrence_id, row.team_id))
+        person = row.recipient.partition(":")[2]
+        return [person] if state and person in state.missing else []
+    if kind == "escalate-leader":
+        state = states.get((row.occurrence_id, row.team_id))
+        return state.missing if state else []
+    team = roster.teams.get(row.team_id)
+    if team is None:
+        return []
+    return [p for _, state in by_commune.get((row.occurrence_id, team.commune_id), []) for p in state.missing]
+
+
+# -- weekly digest -------------------------------------------------------------------------
+
+def week_of(day: date) -> tuple[date, str]:
+    """(Monday, 'YYYY-Www') of the ISO week holding `day`."""
+    year, week, _ = day.isocalendar()
+    return day - timedelta(days=day.weekday()), f"{year}-W{week:02d}"
+
+
+def plan_digest(conn: Connection, roster: Roster, now: datetime) -> int:
+    """This week's digest, due next Monday 08:00 local, to every team leader and commune
+    official whose teams have reminders this week. Planned as the week starts (the planner
+    has written the week's reminders by then), so it waits in the outbox like any message;
+    its numbers are counted when it is sent."""
+    zone = ZoneInfo(roster.timezone)
+    monday, label = week_of(now.astimezone(zone).date())
+    kind = f"digest:{label}"
+    if conn.execute(select(DeliveryRow.id).where(DeliveryRow.kind == kind).limit(1)).first():
+        return 0
+    start = datetime.combine(monday, time(0), tzinfo=zone)
+    due = datetime.combine(monday + timedelta(days=7 + DIGEST_WEEKDAY), DIGEST_AT, tzinfo=zone)
+    active = set(conn.execute(select(DeliveryRow.team_id).distinct().where(
+        _alarm_kind(), DeliveryRow.due_at >= as_utc(start), DeliveryRow.due_at < as_utc(start + timedelta(days=7)),
+        DeliveryRow.status != "cancelled")).scalars())
+    rows = []
+    for team in roster.teams.values():
+        if team.id in active:
+            rows.extend(_row(None, f"person:{p.id}", team.id, kind, due, due + timedelta(days=1))
+                        for p in roster.leaders(team))
+    for commune in roster.communes.values():
+        teams = [t_.id for t_ in roster.teams_in(commune.id) if t_.id in active]
+        if teams:
+            rows.extend(_row(None, f"person:{p.id}", teams[0], kind, due, due + timedelta(days=1))
+                        for p in officials(roster, commune))
+    if rows:
+        stmt = _insert(conn).on_conflict_do_nothing(index_elements=["recipient", "kind"],
+                                                    index_where=DeliveryRow.occurrence_id.is_(None))
+        conn.execute(stmt, rows)
+    return len(rows)
+
+
+# -- rendering at send time -------------------------------------------------------------------
+
+NUDGE_HEAD = N_("🔔 Reminder again: {summary}")
+NOT_CONFIRMED = N_("You have not confirmed yet.")
+MISSING_LINE = N_("{team}: {missing}/{total} still to confirm: {names}")
+ON_BEHALF_HINT = N_("If someone confirmed by phone, record it for them: /done {code} <name>")
+COMMUNE_HEAD = N_("⚠ Not confirmed yet: {summary} · {day}")
+DIGEST_HEAD = N_("📊 Week {first}–{last}")
+SUMMARY_HEAD = N_("🏁 Campaign over: {summary} ({first}–{last})")
+TEAM_LINE = N_("{team}: {done}/{expected} confirmed")
+TEAM_MISSING = N_("not confirmed: {names}")
+CHECKIN_LINE = N_("{summary}: total {total} ({answers} answers)")
+MORE_TEAMS = N_("… and {count} more teams")
+
+
+def _fit(head: list[str], items: list[list[str]], tail: list[str], limit: int, lang: str) -> str:
+    """Head, as many whole items (a team's lines) as fit in `limit` characters, a line saying
+    how many teams were left out, and the tail: a commune of thirty teams on Zalo (2,000
+    characters) must not lose its last teams and the how-to line mid-word."""
+    text = "\n".join([*head, *(line for item in items for line in item), *tail])
+    if len(text) <= limit:
+        return text
+    kept: list[str] = []
+    for n, item in enumerate(items):
+        more = t(lang, MORE_TEAMS, count=len(items) - n - 1)
+        if len("\n".join([*head, *kept, *item, more, *tail])) > limit:
+            break
+        kept.extend(item)
+    else:
+        n = len(items)
+    left = len(items) - n
+    return "\n".join([*head, *kept, *([t(lang, MORE_TEAMS, count=left)] if left else []), *tail])[:limit]
+
+
+def _short(roster: Roster, person_id: str, team_id: str | None = None) -> str:
+    """The given name ("Cường"), as people call each other; the full name when someone else
+    in the team has the same given name (two "An" in one message would name nobody)."""
+    person = roster.people.get(person_id)
+    if person is None or not person.name.split():
+        return person_id
+    given = person.name.split()[-1]
+    team = roster.teams.get(team_id or person.team_id or "")
+    if team is not None and any(other != person_id and other in roster.people
+                                and roster.people[other].name.split()[-1:] == [given]
+                                for other in team.member_ids):
+        return person.name
+    return given
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+
+def render_followup(rt, duty: Duty | None, view, row, delivery_id: int, target) -> OutgoingMessage | None:
+    """The message of a follow-up delivery (`is_followup(row.kind)`), from the state at send
+    time; None when there is nothing left to say (everyone answered): the send path then
+    marks the row cancelled. `duty` and `view` (an OccurrenceView) are None for a digest."""
+    lang, zone = target.language, target.zone
+    code = delivery_code(delivery_id)
+    if row.kind.startswith("digest:"):
+        return _digest_message(rt, row, lang, zone, target.adapter.capabilities.max_text)
+    if duty is None or view is None:
+        return None
+    day = format_when(view.start, lang, zone, all_day=True)
+    if base_kind(row.kind) == "summary":
+        return _summary_message(rt, duty, view, row, lang, zone, target.adapter.capabilities.max_text)
+    kind = base_kind(row.kind)
+    team = rt.roster.teams.get(row.team_id)
+    if team is None:
+        return None
+    # Only the teams this message is about: one team, or the commune's teams.
+    scope = [team.id] if kind != "escalate-commune" else [x.id for x in rt.roster.teams_in(team.commune_id)]
+    with rt.engine.connect() as conn:
+        states = team_states(conn, rt.roster, [row.occurrence_id], team_ids=scope)
+    by_commune = commune_missing(states, rt.roster)
+    missing = _missing_for(row, states, rt.roster, by_commune)
+    if not missing:
+        return None
+    if kind.startswith("nudge-"):
+        lines = [t(lang, NUDGE_HEAD, summary=view.summary), "🗓 " + format_when(
+            view.start, lang, zone, all_day=view.all_day), t(lang, NOT_CONFIRMED)]
+        # A confirmation, never the check-in question: the team's number comes from its group
+        # check-in, and asking each member again would count it several times.
+        buttons: tuple[Button, ...] = ()
+        if target.adapter.capabilities.buttons:
+            lines.append(t(lang, "Press ✅ when it is done."))
+            buttons = (Button(t(lang, "✅ Done"), "done", code), Button(t(lang, "⏰ Remind me later"), "snooze", code))
+        else:
+            lines.append(t(lang, "Reply \"done\" when it is done (code {code}).", code=code))
+        return OutgoingMessage(text="\n".join(lines), buttons=buttons, code=code)
+    # The roster's order (the admin's own), as in the report: Python's order puts Đ after T.
+    teams = [(team.id, states[(row.occurrence_id, team.id)])] if kind == "escalate-leader" else \
+        by_commune.get((row.occurrence_id, team.commune_id), [])
+    lines = [t(lang, MISSING_LINE, team=rt.roster.teams[tid].name, missing=len(state.missing),
+               total=len(state.expected), names=", ".join(_short(rt.roster, p, tid) for p in state.missing))
+             for tid, state in teams]
+    hint, limit = [t(lang, ON_BEHALF_HINT, code=code)], target.adapter.capabilities.max_text
+    if kind == "escalate-leader":
+        text = _fit(["⚠ " + lines[0], f"{view.summary} · {day}"], [], hint, limit, lang)
+    else:
+        text = _fit([t(lang, COMMUNE_HEAD, summary=view.summary, day=day)], [["• " + line] for line in lines],
+                    hint, limit, lang)
+    return OutgoingMessage(text=text, code=code)
+
+
+def _team_lines(rt, lang: str, completions, totals) -> list[list[str]]:
+    """Per team with something expected: its line, then its check-in totals."""
+    lines: list[list[str]] = []
+    sums: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0])
+    for total in totals:
+        if total.answers:
+            entry = sums[(total.team_id, total.summary)]
+            entry[0] += total.total
+            entry[1] += total.answers
+    for item in completions:  # the roster's order, as in the report
+        if not item.expected:
+            continue
+        line = "• " + t(lang, TEAM_LINE, team=item.team_name, done=item.acknowledged, expected=item.expected)
+        missing = sorted(item.missing.items(), key=lambda kv: -kv[1])  # stable: roster order on ties
+        if missing:
+            line += " · " + t(lang, TEAM_MISSING, names=", ".join(
+                f"{_short(rt.roster, pid, item.team_id)} ({count})" for pid, count in missing))
+        lines.append([line])
+        for (team_id, summary), (value, answers) in sorted(sums.items()):
+            if team_id == item.team_id:
+                lines[-1].append("   " + t(lang, CHECKIN_LINE, summary=summary, total=_number(value),
+                                               answers=answers))
+    return lines
+
+
+def _scope(rt, row) -> dict:
+    """A leader's digest covers their team; an official's, their commune."""
+    person = rt.roster.people.get(row.recipient.partition(":")[2])
+    if person is not None and person.role in ("official", "admin") and person.commune_id:
+        return {"commune": person.commune_id}
+    return {"team": row.team_id}
+
+
+def _digest_message(rt, row, lang: str, zone, limit: int) -> OutgoingMessage | None:
+    label = row.kind.partition(":")[2]
+    monday = date.fromisocalendar(int(label[:4]), int(label[6:]), 1)
+    start = datetime.combine(monday, time(0), tzinfo=zone)
+    end = start + timedelta(days=7)
+    scope = _scope(rt, row)
+    completions = tally.completion(rt.engine, rt.roster, rt.duties, start=start, end=end, **scope)
+    totals = tally.checkin_totals(rt.engine, rt.roster, rt.duties, start=start, end=end, **scope)
+    lines = _team_lines(rt, lang, completions, totals)
+    if not lines:
+        return None
+    head = t(lang, DIGEST_HEAD, first=f"{monday:%d/%m}", last=f"{monday + timedelta(days=6):%d/%m}")
+    return OutgoingMessage(text=_fit([head], lines, [], limit, lang))
+
+
+def _summary_message(rt, duty: Duty, view, row, lang: str, zone, limit: int) -> OutgoingMessage | None:
+    if _is_bounded(duty):
+        master = duty.calendar.walk(duty.component)[0]
+        first_value = (master.get("DTSTART") or master.get("DUE")).dt
+        first = first_value if isinstance(first_value, datetime) else datetime.combine(first_value, time(0))
+        first = first if first.tzinfo else first.replace(tzinfo=duty.zone)
+        runs = [o for o in occurrences(duty, first - timedelta(days=1), view.end) if not o.cancelled]
+    else:  # this year's run of a campaign that comes back every year
+        runs = _run(duty, view.start, view.end)
+    begin = runs[0].start if runs else view.start
+    scope = _scope(rt, row)
+    subset = {duty.uid: duty}
+    end = view.end + timedelta(seconds=1)
+    completions = tally.completion(rt.engine, rt.roster, subset, start=begin, end=end, **scope)
+    totals = tally.checkin_totals(rt.engine, rt.roster, subset, start=begin, end=end, **scope)
+    lines = _team_lines(rt, lang, completions, totals)
+    if not lines:
+        return None
+    head = t(lang, SUMMARY_HEAD, summary=view.summary, first=f"{begin.astimezone(zone):%d/%m}",
+             last=f"{view.start.astimezone(zone):%d/%m}")
+    return OutgoingMessage(text=_fit([head], lines, [], limit, lang))

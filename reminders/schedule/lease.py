@@ -1,0 +1,34 @@
+"""One active scheduler among replicas: a lease row in the database (the source of truth).
+
+The holder renews it on every tick; if it dies, the lease lapses after `ttl` and another
+replica takes over. Works the same on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from reminders.store.models import LeaseRow
+from reminders.timeutil import as_utc
+
+
+def hold(engine: Engine, holder: str, now: datetime, ttl: timedelta, name: str = "scheduler") -> bool:
+    """Take or renew the lease; True if `holder` is the active one until now + ttl."""
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    with engine.begin() as conn:
+        conn.execute(dialect.insert(LeaseRow).values(name=name, holder="", expires_at=as_utc(now))
+                     .on_conflict_do_nothing())
+        taken = conn.execute(update(LeaseRow).where(
+            LeaseRow.name == name, or_(LeaseRow.holder == holder, LeaseRow.expires_at < as_utc(now))
+        ).values(holder=holder, expires_at=as_utc(now + ttl))).rowcount
+    return taken == 1
+
+
+def release(engine: Engine, holder: str, name: str = "scheduler") -> None:
+    with engine.begin() as conn:
+        conn.execute(update(LeaseRow).where(LeaseRow.name == name, LeaseRow.holder == holder)
+                     .values(holder="", expires_at=as_utc(datetime(1970, 1, 1))))

@@ -1,0 +1,304 @@
+"""The planner: expands each duty once over a rolling horizon and upserts the schedule.
+
+Idempotent: occurrences and deliveries are keyed (duty UID + recurrence id, and
+occurrence + recipient + kind), so planning twice changes nothing. A changed duty
+re-plans its window: moved occurrences move their pending deliveries, removed or
+cancelled ones cancel them; sent deliveries and acknowledgements are never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from reminders.definitions.duties import Alarm, Duty, Occurrence
+from reminders.definitions.expand import alarm_reach, occurrences, reminder_times
+from reminders.definitions.quiet import place
+from reminders.definitions.roster import Roster, Team, roster_fingerprint
+from reminders.store.models import DeliveryRow, OccurrenceRow, PlanStateRow
+from reminders.timeutil import as_utc, from_naive_utc
+
+DEFAULT_HORIZON = timedelta(days=14)
+# How long after being due a reminder is still worth sending (see README, "Missed reminders").
+CHECKIN_GRACE = timedelta(hours=12)
+LATE_REMINDER_GRACE = timedelta(hours=2)
+# First plan of a duty also picks up reminders due this long ago whose occurrence is still on.
+FIRST_PLAN_LOOKBACK = timedelta(days=1)
+# An unchanged duty's horizon is extended by this much at a time, so most ticks skip it.
+EXTEND_STEP = timedelta(days=1)
+BATCH = 10_000  # parameter sets per executemany, to bound memory
+PLANNED_KIND = re.compile(r"(?:reminder|checkin)-\d+")  # Alarm.key: the kinds the planner writes
+
+
+@dataclass
+class PlanResult:
+    duties_planned: int = 0  # new or changed: expanded over the whole horizon
+    duties_extended: int = 0  # unchanged, horizon moved on: only the new days expanded
+    duties_unchanged: int = 0
+    occurrences: int = 0
+    deliveries_upserted: int = 0
+    deliveries_cancelled: int = 0
+    removed_duties: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PlannedDelivery:
+    recurrence_id: str
+    recipient: str
+    team_id: str
+    kind: str
+    due_at: datetime
+    expires_at: datetime
+
+
+def expires_at(alarm: Alarm, due: datetime, occurrence: Occurrence) -> datetime:
+    """Until when a late reminder still makes sense; after that it is marked missed."""
+    if alarm.kind == "checkin":
+        return max(due, occurrence.end) + CHECKIN_GRACE
+    return max(occurrence.end, due + LATE_REMINDER_GRACE)
+
+
+def quiet_time(alarm: Alarm, due: datetime, occurrence: Occurrence,
+               team: Team) -> tuple[datetime, datetime] | None:
+    """(due, expiry) of one reminder for one team, out of the team's quiet hours: deferred to
+    the morning, or moved before the night if its occurrence would be over by the morning --
+    or, for a reminder due before a timed occurrence starts, already started (a check-in: if
+    its grace would be over). None if there is no moment left to send it."""
+    deadline = expires_at(alarm, due, occurrence) if alarm.kind == "checkin" else occurrence.end
+    if alarm.kind != "checkin" and not occurrence.all_day and due < occurrence.start:
+        # Said before the start: the 06:00 programme is not announced at 06:30, but the evening before.
+        deadline = occurrence.start
+    placed = place(due, team.quiet, ZoneInfo(team.timezone), deadline=deadline)
+    if placed is None:
+        return None
+    return placed, expires_at(alarm, placed, occurrence)
+
+
+def recipients(duty: Duty, team: Team, roster: Roster) -> list[str]:
+    """Whom a duty addresses in one team, as recipient keys; a team without a group
+    chat gets its members individually."""
+    found: list[str] = []
+    for mode in duty.address:
+        if mode == "group" and team.chats:
+            found.append(team.recipient_key)
+        elif mode == "leader":
+            found.extend(f"person:{p.id}" for p in roster.leaders(team))
+        else:  # members, or group with no group chat
+            found.extend(f"person:{p.id}" for p in roster.members(team))
+    return list(dict.fromkeys(found))
+
+
+class Planner:
+    """Holds the fan-out of each duty (which teams, which recipients) between ticks."""
+
+    def __init__(self, engine: Engine, horizon: timedelta = DEFAULT_HORIZON,
+                 lookback: timedelta = FIRST_PLAN_LOOKBACK):
+        self.engine = engine
+        self.horizon = horizon
+        self.lookback = lookback
+        self._fanouts: dict[tuple[str, str, int], list[tuple[Team, list[str]]]] = {}
+
+    # -- public -----------------------------------------------------------------
+    def plan(self, duties: Mapping[str, Duty], roster: Roster, now: datetime) -> PlanResult:
+        """One planner tick at `now` (aware UTC)."""
+        result = PlanResult()
+        roster_fp = roster_fingerprint(roster)
+        until = now + self.horizon
+        with self.engine.begin() as conn:
+            states = {s.duty_uid: s for s in conn.execute(select(PlanStateRow)).mappings()}
+        for duty in duties.values():
+            fingerprint = hashlib.sha256(f"{duty.fingerprint}{roster_fp}".encode()).hexdigest()[:16]
+            state = states.get(duty.uid)
+            if state and state["active"] and state["fingerprint"] == fingerprint:
+                planned_until = from_naive_utc(state["planned_until"])
+                if planned_until >= until:
+                    result.duties_unchanged += 1
+                    continue
+                self._plan_duty(duty, roster, planned_until, until + EXTEND_STEP, now, fingerprint,
+                                result, full=False)
+                result.duties_extended += 1
+            else:
+                self._plan_duty(duty, roster, now - self.lookback if state is None else now,
+                                until + EXTEND_STEP, now, fingerprint, result, full=state is not None)
+                result.duties_planned += 1
+        for uid, state in states.items():
+            if uid not in duties and state["active"]:
+                self._remove_duty(uid, now, result)
+        return result
+
+    # -- internals ----------------------------------------------------------------
+    def _fanout(self, duty: Duty, roster: Roster) -> list[tuple[Team, list[str]]]:
+        """Which teams and recipients a duty reaches; cached until the duty or roster changes."""
+        key = (duty.uid, duty.fingerprint, id(roster))
+        if key not in self._fanouts:
+            teams = [t for t in roster.teams.values() if duty.applies_to(t.id, t.commune_id)]
+            self._fanouts = {k: v for k, v in self._fanouts.items() if k[0] != duty.uid}
+            self._fanouts[key] = [(team, recipients(duty, team, roster)) for team in teams]
+        return self._fanouts[key]
+
+    def _desired(self, duty: Duty, roster: Roster, occs: Iterable[Occurrence],
+                 since: datetime, until: datetime, now: datetime) -> list[PlannedDelivery]:
+        fanout = self._fanout(duty, roster)
+        planned = []
+        for occ in occs:
+            for alarm, due in reminder_times(duty, occ):
+                if not (since <= due < until):
+                    continue
+                placed: dict[tuple, tuple[datetime, datetime] | None] = {}
+                for team, keys in fanout:
+                    quiet_key = (team.quiet, team.timezone)
+                    if quiet_key not in placed:
+                        placed[quiet_key] = quiet_time(alarm, due, occ, team)
+                    if placed[quiet_key] is None or placed[quiet_key][1] <= now:
+                        continue
+                    team_due, expiry = placed[quiet_key]
+                    for recipient in keys:
+                        planned.append(PlannedDelivery(occ.recurrence_id, recipient, team.id,
+                                                       alarm.key, team_due, expiry))
+        return planned
+
+    def _plan_duty(self, duty: Duty, roster: Roster, since: datetime, until: datetime, now: datetime,
+                   fingerprint: str, result: PlanResult, *, full: bool) -> None:
+        before, after = alarm_reach(duty)
+        occs = occurrences(duty, since - after, until + before)
+        planned = self._desired(duty, roster, occs, since, until, now)
+        with self.engine.begin() as conn:
+            if full:
+                self._carry_over(conn, duty, occs, since)
+            occ_ids = self._upsert_occurrences(conn, occs)
+            rows = [{
+                "occurrence_id": occ_ids[p.recurrence_id], "recipient": p.recipient,
+                "team_id": p.team_id, "kind": p.kind, "due_at": as_utc(p.due_at),
+                "expires_at": as_utc(p.expires_at), "status": "pending", "attempts": 0,
+            } for p in planned]
+            self._upsert_deliveries(conn, rows)
+            result.deliveries_upserted += len(rows)
+            result.occurrences += len(occs)
+            if full:
+                result.deliveries_cancelled += self._cancel_unwanted(conn, duty.uid, planned, occ_ids, since)
+            self._save_state(conn, duty.uid, fingerprint, until)
+
+    def _carry_over(self, conn, duty: Duty, occs: list[Occurrence], since: datetime) -> None:
+        """An edit that shifts the master's time (07:30 -> 08:00) gives every instance a new
+        RECURRENCE-ID. Match old and new instances on the same local day and re-key the old
+        row, so its sent reminders and acknowledgements stay with it and nothing is re-sent."""
+        new_rids = {o.recurrence_id for o in occs}
+        existing = conn.execute(select(OccurrenceRow.id, OccurrenceRow.recurrence_id, OccurrenceRow.start_at)
+                                .where(OccurrenceRow.duty_uid == duty.uid,
+                                       OccurrenceRow.start_at >= as_utc(since - timedelta(days=1)))).all()
+        known = {row.recurrence_id for row in existing}
+        orphans: dict = {}
+        for row in existing:
+            if row.recurrence_id not in new_rids:
+                day = from_naive_utc(row.start_at).astimezone(duty.zone).date()
+                orphans.setdefault(day, []).append(row.id)
+        for occ in occs:
+            day = occ.start.astimezone(duty.zone).date()
+            if occ.recurrence_id not in known and orphans.get(day):
+                conn.execute(update(OccurrenceRow).where(OccurrenceRow.id == orphans[day].pop(0))
+                             .values(recurrence_id=occ.recurrence_id))
+
+    def _upsert_occurrences(self, conn, occs: list[Occurrence]) -> dict[str, int]:
+        if not occs:
+            return {}
+        values = [{
+            "duty_uid": o.duty_uid, "recurrence_id": o.recurrence_id, "start_at": as_utc(o.start),
+            "end_at": as_utc(o.end), "all_day": o.all_day, "summary": o.summary,
+            "status": "cancelled" if o.cancelled else "scheduled",
+        } for o in occs]
+        insert = _insert(conn, OccurrenceRow)
+        stmt = insert.values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["duty_uid", "recurrence_id"],
+            set_={k: getattr(stmt.excluded, k) for k in ("start_at", "end_at", "all_day", "summary", "status")},
+        )
+        conn.execute(stmt)
+        uid = occs[0].duty_uid
+        rids = [o.recurrence_id for o in occs]
+        found = conn.execute(select(OccurrenceRow.recurrence_id, OccurrenceRow.id).where(
+            OccurrenceRow.duty_uid == uid, OccurrenceRow.recurrence_id.in_(rids)))
+        return dict(found.all())
+
+    def _upsert_deliveries(self, conn, rows: list[dict]) -> None:
+        if not rows:
+            return
+        table = DeliveryRow.__table__
+        insert = _insert(conn, table)
+        # One statement, many parameter sets (executemany): compiled once, not per batch.
+        # A moved occurrence moves its reminders, but only those not yet handed out.
+        stmt = insert.on_conflict_do_update(
+            index_elements=["occurrence_id", "recipient", "kind"],
+            set_={"due_at": insert.excluded.due_at, "expires_at": insert.excluded.expires_at,
+                  "status": "pending"},
+            where=or_(table.c.status == "pending", table.c.status == "cancelled"),
+        )
+        for start in range(0, len(rows), BATCH):  # the compiled statement is cached and reused
+            conn.execute(stmt, rows[start:start + BATCH])
+
+    def _cancel_unwanted(self, conn, uid: str, planned: list[PlannedDelivery],
+                         occ_ids: dict[str, int], since: datetime) -> int:
+        wanted = {(occ_ids[p.recurrence_id], p.recipient, p.kind) for p in planned}
+        pending = conn.execute(
+            select(DeliveryRow.id, DeliveryRow.occurrence_id, DeliveryRow.recipient, DeliveryRow.kind)
+            .join(OccurrenceRow, OccurrenceRow.id == DeliveryRow.occurrence_id)
+            .where(OccurrenceRow.duty_uid == uid, DeliveryRow.status == "pending",
+                   DeliveryRow.due_at >= as_utc(since))
+        ).all()
+        # Only the planner's own rows ("reminder-0", "checkin-1"): follow-ups, snoozed reminders
+        # ("reminder-0@…"), /remindnow and notices are not in `planned`, and an edit of the
+        # roster or the duty must not cancel them.
+        stale = [row.id for row in pending if PLANNED_KIND.fullmatch(row.kind)
+                 and (row.occurrence_id, row.recipient, row.kind) not in wanted]
+        for start in range(0, len(stale), BATCH):
+            conn.execute(update(DeliveryRow).where(DeliveryRow.id.in_(stale[start:start + BATCH]))
+                         .values(status="cancelled"))
+        # Occurrences in the window that the definition no longer produces.
+        planned_rids = set(occ_ids)
+        conn.execute(update(OccurrenceRow).where(
+            OccurrenceRow.duty_uid == uid, OccurrenceRow.start_at >= as_utc(since),
+            OccurrenceRow.recurrence_id.not_in(planned_rids) if planned_rids else true(),
+            OccurrenceRow.status == "scheduled").values(status="removed"))
+        return len(stale)
+
+    def _remove_duty(self, uid: str, now: datetime, result: PlanResult) -> None:
+        """A duty deleted from the calendars: cancel what is pending, keep all history."""
+        with self.engine.begin() as conn:
+            occ_ids = select(OccurrenceRow.id).where(OccurrenceRow.duty_uid == uid)
+            cancelled = conn.execute(update(DeliveryRow).where(
+                DeliveryRow.occurrence_id.in_(occ_ids), DeliveryRow.status == "pending"
+            ).values(status="cancelled")).rowcount
+            conn.execute(update(OccurrenceRow).where(
+                OccurrenceRow.duty_uid == uid, OccurrenceRow.start_at >= as_utc(now),
+                OccurrenceRow.status == "scheduled").values(status="removed"))
+            conn.execute(update(PlanStateRow).where(PlanStateRow.duty_uid == uid).values(active=False))
+        result.deliveries_cancelled += cancelled
+        result.removed_duties.append(uid)
+
+    def _save_state(self, conn, uid: str, fingerprint: str, until: datetime) -> None:
+        stmt = _insert(conn, PlanStateRow).values(duty_uid=uid, fingerprint=fingerprint,
+                                                  planned_until=as_utc(until), active=True)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["duty_uid"],
+            set_={"fingerprint": fingerprint, "planned_until": as_utc(until), "active": True})
+        conn.execute(stmt)
+
+
+def _insert(conn, model):
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)
+
+
+def plan(engine: Engine, duties: Mapping[str, Duty], roster: Roster, now: datetime,
+         horizon: timedelta = DEFAULT_HORIZON) -> PlanResult:
+    """Plan every duty at `now`: the one-call form of `Planner(engine).plan(...)`."""
+    return Planner(engine, horizon).plan(duties, roster, now)
+
+

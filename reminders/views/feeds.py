@@ -1,0 +1,257 @@
+"""Calendar feeds for commune officials: duties as RFC 5545, with completion overlaid.
+
+A feed covers a commune, a team or a category. Rules stay rules (RRULE/RDATE/EXDATE and
+RECURRENCE-ID overrides, not a flat list), UIDs are the duties' own, SEQUENCE follows
+the definition. Past occurrences carry their acknowledgement state as RECURRENCE-ID
+overrides ("✅ …" or "⚠ 1/3 …", with who confirmed and their answers).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import icalendar
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from reminders.definitions.duties import Duty
+from reminders.definitions.roster import Roster, roster_fingerprint
+from reminders.i18n import t
+from reminders.store.models import AcknowledgementRow, OccurrenceRow
+from reminders.timeutil import DEFAULT_TZ, from_naive_utc
+from reminders.views.status import occurrence_status
+
+REFRESH = "PT1H"
+TZ_YEARS = 15  # VTIMEZONE transitions written this far ahead
+
+
+@dataclass(frozen=True)
+class Scope:
+    kind: str  # commune | team | category
+    value: str
+
+    @classmethod
+    def parse(cls, text: str) -> Scope:
+        kind, _, value = text.partition(":")
+        if kind not in ("commune", "team", "category") or not value:
+            raise ValueError(f"feed scope must be commune:<id>, team:<id> or category:<name>, not {text!r}")
+        return cls(kind, value)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+    def teams(self, roster: Roster) -> list[str]:
+        if self.kind == "commune":
+            return [team.id for team in roster.teams_in(self.value)]
+        if self.kind == "team":
+            return [self.value] if self.value in roster.teams else []
+        return list(roster.teams)
+
+    def title(self, roster: Roster, language: str) -> str:
+        if self.kind == "commune" and self.value in roster.communes:
+            name = roster.communes[self.value].name
+        elif self.kind == "team" and self.value in roster.teams:
+            name = roster.teams[self.value].name
+        else:
+            name = self.value
+        return t(language, "Duties · {name}", name=name)
+
+
+def duties_in(scope: Scope, duties: dict[str, Duty], roster: Roster) -> list[Duty]:
+    if scope.kind == "category":
+        return [d for d in duties.values() if scope.value.lower() in (c.lower() for c in d.categories)]
+    teams = [roster.teams[tid] for tid in scope.teams(roster)]
+    return [d for d in duties.values() if any(d.applies_to(team.id, team.commune_id) for team in teams)]
+
+
+def _split_rdates(timezone: icalendar.Timezone) -> None:
+    """Mozilla's ical.js reads only the first value of a comma-separated RDATE inside a
+    VTIMEZONE rule (how icalendar writes them): write one RDATE per transition instead."""
+    for rule in timezone.subcomponents:
+        values = rule.get("RDATE")
+        if values is None:
+            continue
+        dates = [d.dt for lst in (values if isinstance(values, list) else [values]) for d in lst.dts]
+        del rule["RDATE"]
+        for value in dates:
+            rule.add("RDATE", value)
+
+
+def _timezones(names: set[str], today: date) -> list[icalendar.Timezone]:
+    zones = []
+    for name in sorted(names):
+        zone = icalendar.Timezone.from_tzinfo(ZoneInfo(name), name, first_date=date(1970, 1, 1),
+                                              last_date=today.replace(year=today.year + TZ_YEARS))
+        if "COMMENT" in zone:
+            del zone["COMMENT"]
+        _split_rdates(zone)
+        zones.append(zone)
+    return zones
+
+
+def _tzids(component: icalendar.Component) -> set[str]:
+    found = set()
+    for prop in ("DTSTART", "DTEND", "DUE", "RECURRENCE-ID", "EXDATE", "RDATE"):
+        values = component.get(prop)
+        for value in values if isinstance(values, list) else [values] if values is not None else []:
+            tzid = getattr(value, "params", {}).get("TZID")
+            if tzid:
+                found.add(str(tzid))
+    return found
+
+
+def build_feed(engine: Engine, duties: dict[str, Duty], roster: Roster, scope: Scope, now: datetime,
+               *, language: str = "vi", history: timedelta = timedelta(days=400)) -> bytes:
+    """The feed's iCalendar text."""
+    cal = icalendar.Calendar()
+    cal.add("PRODID", "-//reminders//Tổ công nghệ số cộng đồng//VI")
+    cal.add("VERSION", "2.0")
+    cal.add("CALSCALE", "GREGORIAN")
+    cal.add("METHOD", "PUBLISH")
+    cal.add("X-WR-CALNAME", scope.title(roster, language))
+    cal.add("X-WR-TIMEZONE", roster.timezone or DEFAULT_TZ)
+    cal.add("REFRESH-INTERVAL", timedelta(hours=1), parameters={"VALUE": "DURATION"})
+    cal.add("X-PUBLISHED-TTL", REFRESH)
+    selected = sorted(duties_in(scope, duties, roster), key=lambda d: d.uid)
+    teams = set(scope.teams(roster))
+    overlays = _overlays(engine, roster, teams, now - history, now)
+    components: list[icalendar.Component] = []
+    zones: set[str] = set()
+    for duty in selected:
+        master, *overrides = [c for c in duty.calendar.subcomponents if c.name == duty.component]
+        by_rid = {}
+        for component in [master, *overrides]:
+            item = copy.deepcopy(component)
+            if "DTSTAMP" in item:
+                del item["DTSTAMP"]
+            item.add("DTSTAMP", now)
+            if "SEQUENCE" not in item:
+                item.add("SEQUENCE", duty.sequence)
+            zones |= _tzids(item)
+            rid = item.get("RECURRENCE-ID")
+            if rid is not None:
+                by_rid[_rid_key(rid.dt, duty)] = item
+            components.append(item)
+        for (uid, rid_text), state in overlays.items():
+            if uid != duty.uid:
+                continue
+            item = by_rid.get(rid_text)
+            if item is None:
+                item = _override_from(master, duty, state)
+                components.append(item)
+            _mark(item, state, language, roster)
+    for zone in _timezones(zones, now.date()):
+        cal.add_component(zone)
+    for component in components:
+        cal.add_component(component)
+    return cal.to_ical()
+
+
+def _rid_key(value: date | datetime, duty: Duty) -> str:
+    from reminders.definitions.duties import recurrence_id_text
+
+    return recurrence_id_text(value, duty.zone)
+
+
+@dataclass
+class _State:
+    recurrence_id: str
+    start: datetime
+    end: datetime
+    all_day: bool
+    summary: str
+    expected: int
+    done: list[str]
+    answers: list[str]
+
+
+def _overlays(engine: Engine, roster: Roster, teams: set[str], since: datetime,
+              until: datetime) -> dict[tuple[str, str], _State]:
+    """Past occurrences with their acknowledgement state, summed over the feed's teams."""
+    rows = [r for r in occurrence_status(engine, roster, since, until) if r.team_id in teams]
+    if not rows:
+        return {}
+    with engine.connect() as conn:
+        occs = {r.id: r for r in conn.execute(select(
+            OccurrenceRow.id, OccurrenceRow.duty_uid, OccurrenceRow.recurrence_id, OccurrenceRow.start_at,
+            OccurrenceRow.end_at, OccurrenceRow.all_day, OccurrenceRow.summary).where(
+            OccurrenceRow.id.in_({r.occurrence_id for r in rows}))).all()}
+    states: dict[tuple[str, str], _State] = {}
+    for row in rows:
+        occ = occs[row.occurrence_id]
+        key = (occ.duty_uid, occ.recurrence_id)
+        state = states.setdefault(key, _State(occ.recurrence_id, from_naive_utc(occ.start_at),
+                                              from_naive_utc(occ.end_at), occ.all_day, occ.summary, 0, [], []))
+        state.expected += len(row.expected)
+        team = roster.teams.get(row.team_id)
+        for person_id in row.acknowledged:
+            name = roster.people[person_id].name if person_id in roster.people else person_id
+            state.done.append(f"{name} ({team.name if team else row.team_id})")
+            if row.answers.get(person_id):
+                state.answers.append(f"{name}: {row.answers[person_id]}")
+    return states
+
+
+def _override_from(master: icalendar.Component, duty: Duty, state: _State) -> icalendar.Component:
+    """A RECURRENCE-ID override of one instance, carrying its completion state."""
+    item = icalendar.Event() if master.name == "VEVENT" else icalendar.Todo()
+    for prop in ("UID", "CATEGORIES", "LOCATION", "STATUS"):
+        if prop in master:
+            item[prop] = master[prop]
+    zone = duty.zone
+    if state.all_day:
+        day = state.start.astimezone(zone).date()
+        item.add("RECURRENCE-ID", day)
+        item.add("DTSTART", day)
+        item.add("DTEND" if master.name == "VEVENT" else "DUE", state.end.astimezone(zone).date())
+    else:
+        item.add("RECURRENCE-ID", datetime.fromisoformat(state.recurrence_id.replace("Z", "+00:00")))
+        item.add("DTSTART", state.start.astimezone(zone))
+        item.add("DTEND" if master.name == "VEVENT" else "DUE", state.end.astimezone(zone))
+    item.add("SEQUENCE", duty.sequence)
+    item.add("DTSTAMP", datetime.now(ZoneInfo("UTC")))
+    item.add("SUMMARY", state.summary)
+    item.add("DESCRIPTION", str(master.get("DESCRIPTION", "")))
+    for alarm in master.walk("VALARM"):
+        item.add_component(copy.deepcopy(alarm))
+    return item
+
+
+def _mark(item: icalendar.Component, state: _State, language: str, roster: Roster) -> None:
+    complete = state.expected and len(state.done) >= state.expected
+    prefix = "✅" if complete else f"⚠ {len(state.done)}/{state.expected}"
+    summary = str(item.get("SUMMARY", state.summary))
+    del item["SUMMARY"]
+    item.add("SUMMARY", f"{prefix} {summary}")
+    lines = [str(item.pop("DESCRIPTION", "") or "")]
+    lines.append(t(language, "Confirmed: {names}", names=", ".join(state.done) if state.done else "—"))
+    if state.answers:
+        lines.append(t(language, "Answers: {answers}", answers="; ".join(state.answers)))
+    item.add("DESCRIPTION", "\n\n".join(line for line in lines if line))
+
+
+def shown_fingerprint(roster: Roster) -> str:
+    """What of the roster a feed or board shows: roster_fingerprint (what planning needs)
+    plus every name people read -- communes, teams and people, with the teams' languages."""
+    payload = ([(c.id, c.name) for c in roster.communes.values()]
+               + [(tm.id, tm.name, tm.language) for tm in roster.teams.values()]
+               + [(p.id, p.name) for p in roster.people.values()])
+    return roster_fingerprint(roster) + hashlib.sha256(repr(payload).encode()).hexdigest()[:16]
+
+
+def feed_version(engine: Engine, duties: dict[str, Duty], roster: Roster, roster_fingerprint: str,
+                 scope: Scope) -> str:
+    """Changes whenever the feed would: a definition, the roster, or an acknowledgement of one
+    of the feed's teams (a corrected answer included)."""
+    teams = scope.teams(roster)
+    with engine.connect() as conn:
+        acks = conn.execute(select(func.count(), func.max(AcknowledgementRow.changed_at))
+                            .where(AcknowledgementRow.team_id.in_(teams))).one()
+        occs = conn.execute(select(func.count(), func.max(OccurrenceRow.id))).one()
+    parts = [str(scope), roster_fingerprint, *sorted(d.fingerprint for d in duties.values()),
+             repr(tuple(acks)), repr(tuple(occs))]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]

@@ -1,0 +1,36 @@
+"""`reminders preview`: a duty's occurrences and reminder times, for people and for JSON."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from reminders.definitions.duties import Duty
+from reminders.definitions.expand import as_local_date_or_datetime, occurrences, reminder_times
+
+
+def _iso(value: date | datetime) -> str:
+    return value.isoformat()
+
+
+def preview_occurrences(duty: Duty, first: date, last: date) -> list[dict]:
+    """Occurrences starting on days first..last (inclusive, in the duty's zone)."""
+    zone = duty.zone
+    start = datetime.combine(first, datetime.min.time(), tzinfo=zone)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    items = []
+    for occ in occurrences(duty, start, end):
+        if not (start <= occ.start < end):
+            continue
+        finish = occ.end.astimezone(zone)
+        items.append({
+            "uid": duty.uid,
+            "recurrence_id": occ.recurrence_id,
+            "summary": occ.summary,
+            "start": _iso(as_local_date_or_datetime(occ, zone)),
+            "end": _iso(finish.date() if occ.all_day else finish),
+            "all_day": occ.all_day,
+            "cancelled": occ.cancelled,
+            "reminders": [{"kind": alarm.key, "at": _iso(due.astimezone(zone))}
+                          for alarm, due in reminder_times(duty, occ)],
+        })
+    return items

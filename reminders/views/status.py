@@ -1,0 +1,97 @@
+"""Read models for people: what is coming, and who has acknowledged what."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from reminders.definitions.roster import Roster
+from reminders.jobs.render import delivery_code
+from reminders.store.models import AcknowledgementRow, DeliveryRow, OccurrenceRow
+from reminders.timeutil import as_utc, from_naive_utc
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    due_at: datetime
+    summary: str
+    recipient: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class TeamProgress:
+    occurrence_id: int
+    summary: str
+    start: datetime
+    all_day: bool
+    team_id: str
+    team_name: str
+    expected: tuple[str, ...]  # person ids
+    acknowledged: tuple[str, ...]
+    answers: dict[str, str]
+    codes: tuple[str, ...]
+
+    @property
+    def progress(self) -> str:
+        """'2/3: An, Bình' — the short form used in chats and tables."""
+        return f"{len(self.acknowledged)}/{len(self.expected)}" + (
+            ": " + ", ".join(self.acknowledged_names) if self.acknowledged else "")
+
+    acknowledged_names: tuple[str, ...] = ()
+
+
+def upcoming(engine: Engine, limit: int = 10) -> list[Upcoming]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(DeliveryRow.due_at, OccurrenceRow.summary, DeliveryRow.recipient, DeliveryRow.kind)
+            .join(OccurrenceRow, OccurrenceRow.id == DeliveryRow.occurrence_id)
+            .where(DeliveryRow.status == "pending").order_by(DeliveryRow.due_at).limit(limit)).all()
+    return [Upcoming(from_naive_utc(r.due_at), r.summary, r.recipient, r.kind) for r in rows]
+
+
+def occurrence_status(engine: Engine, roster: Roster, since: datetime, until: datetime,
+                      team_id: str | None = None) -> list[TeamProgress]:
+    """Per occurrence and team: who was expected to acknowledge, who did, and the codes sent."""
+    with engine.connect() as conn:
+        occ_filter = [OccurrenceRow.start_at >= as_utc(since), OccurrenceRow.start_at < as_utc(until),
+                      OccurrenceRow.status == "scheduled"]
+        deliveries = conn.execute(
+            select(DeliveryRow.id, DeliveryRow.occurrence_id, DeliveryRow.team_id, DeliveryRow.recipient,
+                   DeliveryRow.status, OccurrenceRow.summary, OccurrenceRow.start_at, OccurrenceRow.all_day)
+            .join(OccurrenceRow, OccurrenceRow.id == DeliveryRow.occurrence_id).where(*occ_filter)
+            .where(DeliveryRow.status != "cancelled")).all()
+        acks = conn.execute(
+            select(AcknowledgementRow.occurrence_id, AcknowledgementRow.team_id, AcknowledgementRow.person_id,
+                   AcknowledgementRow.answer)
+            .join(OccurrenceRow, OccurrenceRow.id == AcknowledgementRow.occurrence_id).where(*occ_filter)).all()
+    groups: dict[tuple[int, str], dict] = {}
+    for d in deliveries:
+        if team_id and d.team_id != team_id:
+            continue
+        entry = groups.setdefault((d.occurrence_id, d.team_id), {
+            "summary": d.summary, "start": from_naive_utc(d.start_at), "all_day": d.all_day,
+            "expected": [], "codes": []})
+        kind, _, ident = d.recipient.partition(":")
+        team = roster.teams.get(d.team_id)
+        people = team.member_ids if (kind == "team" and team) else (ident,)
+        entry["expected"].extend(p for p in people if p not in entry["expected"])
+        if d.status == "sent":
+            entry["codes"].append(delivery_code(d.id))
+    acked: dict[tuple[int, str], dict[str, str]] = defaultdict(dict)
+    for a in acks:
+        acked[(a.occurrence_id, a.team_id)][a.person_id] = a.answer or ""
+    result = []
+    for (occ_id, tid), entry in groups.items():
+        team = roster.teams.get(tid)
+        done = tuple(p for p in entry["expected"] if p in acked[(occ_id, tid)])
+        names = tuple(roster.people[p].name.split()[-1] if p in roster.people else p for p in done)
+        result.append(TeamProgress(occ_id, entry["summary"], entry["start"], entry["all_day"], tid,
+                                   team.name if team else tid, tuple(entry["expected"]), done,
+                                   acked[(occ_id, tid)], tuple(entry["codes"]), names))
+    result.sort(key=lambda r: (r.start, r.team_name))
+    return result

@@ -1,0 +1,1 @@
+"""The web app (Starlette): webhooks, calendar feeds, the board, /healthz and /metrics."""

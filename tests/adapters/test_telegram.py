@@ -1,0 +1,393 @@
+"""Telegram end to end: python-telegram-bot over real HTTP to a fake Bot API on loopback."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from dramatiq.asyncio import get_event_loop_thread
+from fake_telegram import FakeTelegram
+from helpers import serve, vn
+from sqlalchemy import func, select
+
+from reminders.adapters.telegram import TelegramAdapter
+from reminders.inbound.updates import process
+from reminders.jobs.embedded import EmbeddedWorker, open_runtime
+from reminders.jobs.render import delivery_code
+from reminders.settings import load_settings
+from reminders.store.models import AcknowledgementRow, ChatBindingRow, DeliveryRow, InboundEventRow
+from reminders.timeutil import VirtualClock
+from reminders.web.app import create_app
+
+GROUP = "-1001000000001"  # thôn Đông's group in the shipped roster
+AN, BINH, CUONG, STRANGER = 100001, 100002, 100003, 555000
+SECRET = "s3cret-webhook-token-0123456789"
+
+
+@pytest.fixture
+def fake():
+    server = FakeTelegram().start()
+    yield server
+    server.stop()
+
+
+def _stack(fake, calendars: Path, tmp_path: Path, start, **worker_options):
+    settings = replace(load_settings({}), calendars=str(calendars), roster=str(calendars / "roster.yaml"),
+                       database_url=f"sqlite:///{tmp_path / 'r.db'}", adapters=("telegram",))
+    clock = VirtualClock(start)
+    adapter = TelegramAdapter(fake.token, fake.base_url, webhook_secret=SECRET)
+    runtime = open_runtime(settings, clock=clock, adapters={"telegram": adapter})
+    return runtime, clock, EmbeddedWorker(runtime, settings, **worker_options)
+
+
+def _on_worker_loop(coro):
+    """Inbound processing on the worker's event loop, where the adapter's Bot lives."""
+    return get_event_loop_thread().run_coroutine(coro)
+
+
+def _user(uid: int, name: str) -> dict:
+    return {"id": uid, "is_bot": False, "first_name": name}
+
+
+def _press(fake, runtime, message: dict, user: dict, action: str = "done"):
+    code = message["reply_markup"]["inline_keyboard"][0][0]["callback_data"].partition(":")[2]
+    update = fake.push_update({"callback_query": {
+        "id": f"cb{time.monotonic_ns()}", "from": user, "chat_instance": "ci", "message": message,
+        "data": f"{action}:{code}"}})
+    return update, _on_worker_loop(process(runtime, runtime.adapters["telegram"], update))
+
+
+def _reply(fake, runtime, to: dict, user: dict, text: str, message_id: int):
+    update = fake.push_update({"message": {
+        "message_id": message_id, "date": int(time.time()), "chat": to["chat"], "from": user, "text": text,
+        **({"reply_to_message": to} if to.get("message_id") else {})}})
+    return _on_worker_loop(process(runtime, runtime.adapters["telegram"], update))
+
+
+def _morning_reminder(fake, calendars: Path, tmp_path: Path):
+    """Send 1 October's 07:00 reminders; return the runtime and thôn Đông's group message."""
+    runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 7, 0))
+    with worker:
+        worker.scheduler.tick()
+        worker.drain()
+    [message] = [m for m in fake.messages_to(GROUP) if "Chiến dịch" in m["text"]]
+    return runtime, message
+
+
+def _count(engine, table) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar()
+
+
+def test_group_buttons_acknowledge_and_edit_progress(fake, calendars, tmp_path):
+    runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 7, 0))
+    with worker:
+        worker.scheduler.tick()
+        worker.drain()
+        [message] = [m for m in fake.messages_to(GROUP) if "Chiến dịch" in m["text"]]
+        assert "Nhắc việc" in message["text"]
+        buttons = message["reply_markup"]["inline_keyboard"][0]
+        assert [b["text"] for b in buttons] == ["✅ Đã xong", "⏰ Nhắc lại sau"]
+        assert all(len(b["callback_data"].encode()) <= 64 for b in buttons)
+        assert {"getMe", "sendMessage"} <= set(fake.calls)
+
+        _press(fake, runtime, message, _user(AN, "An"))
+        _press(fake, runtime, message, _user(BINH, "Bình"))
+        _, stranger = _press(fake, runtime, message, _user(STRANGER, "Khách"))
+
+        assert _count(runtime.engine, AcknowledgementRow) == 2
+        assert len(fake.callback_answers) == 3, "every press is answered: no spinner stays"
+        assert fake.callback_answers[-1]["show_alert"] in (True, "true", "True")
+        assert "chưa có trong danh sách" in fake.callback_answers[-1]["text"]
+        assert not stranger.recorded
+        assert "2/3 đã xác nhận: An, Bình" in fake.edits[-1]["text"]
+        assert str(fake.edits[-1]["message_id"]) == str(message["message_id"])
+    runtime.engine.dispose()
+
+
+def test_checkin_reply_recorded_and_wrong_type_reasked(fake, calendars, tmp_path):
+    runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 19, 30))
+    with worker:
+        worker.scheduler.tick()
+        worker.drain()
+        [checkin] = [m for m in fake.messages_to(GROUP) if "❓" in m["text"]]
+        assert "bao nhiêu hộ" in checkin["text"] and "reply_markup" not in checkin
+
+        before = len(fake.sent)
+        outcome = _reply(fake, runtime, checkin, _user(BINH, "Bình"), "nhiều lắm", 900)
+        assert not outcome.recorded
+        reask = fake.sent[before]
+        assert "con số" in reask["text"] and str(reask["chat"]["id"]) == GROUP
+        assert _count(runtime.engine, AcknowledgementRow) == 0
+
+        assert _reply(fake, runtime, checkin, _user(BINH, "Bình"), "25 hộ", 901).recorded
+        # /done <answer> without quoting picks the latest open reminder in this chat.
+        assert _reply(fake, runtime, {"chat": checkin["chat"]}, _user(AN, "An"), "/done 30", 902).recorded
+        with runtime.engine.connect() as conn:
+            answers = dict(conn.execute(select(AcknowledgementRow.person_id, AcknowledgementRow.answer_number)).all())
+        assert answers == {"tran-thi-binh": 25.0, "nguyen-van-an": 30.0}
+    runtime.engine.dispose()
+
+
+def test_blocked_group_fails_flags_binding_and_tells_leader(fake, calendars, tmp_path):
+    fake.blocked.add(GROUP)
+    runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 7, 0))
+    with worker:
+        worker.scheduler.tick()
+        worker.drain()
+        worker.scheduler.tick()  # the notice to the leader is itself an outbox row
+        worker.drain()
+        with runtime.engine.connect() as conn:
+            failed = conn.execute(select(DeliveryRow.error).where(DeliveryRow.recipient == "team:thon-dong",
+                                                                  DeliveryRow.status == "failed")).scalars().all()
+            binding = conn.execute(select(ChatBindingRow.status, ChatBindingRow.address)
+                                   .where(ChatBindingRow.recipient == "team:thon-dong")).one()
+            attempts = conn.execute(select(DeliveryRow.attempts).where(
+                DeliveryRow.recipient == "team:thon-dong")).scalar()
+        assert failed and "blocked" in failed[0] and attempts == 1
+        assert tuple(binding) == ("broken", GROUP)
+        [notice] = fake.messages_to(AN)
+        assert "Không gửi được" in notice["text"] and "Telegram" in notice["text"]
+    runtime.engine.dispose()
+
+
+def test_group_migrated_to_supergroup_is_followed(fake, calendars, tmp_path):
+    fake.migrated[GROUP] = -1009999999999
+    runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 7, 0))
+    with worker:
+        worker.scheduler.tick()
+        worker.drain()
+        assert fake.messages_to("-1009999999999")
+        clock.set(vn(2024, 10, 2, 7, 0))
+        worker.scheduler.tick()
+        worker.drain()
+        mornings = [m for m in fake.messages_to("-1009999999999") if "Nhắc việc: Chiến dịch" in m["text"]]
+        assert len(mornings) == 2 and not fake.messages_to(GROUP)
+        with runtime.engine.connect() as conn:
+            assert conn.execute(select(ChatBindingRow.address).where(
+                ChatBindingRow.recipient == "team:thon-dong")).scalar() == "-1009999999999"
+    runtime.engine.dispose()
+
+
+def test_retry_after_is_honoured_without_spending_retries(fake, calendars, tmp_path):
+    """Our own limiter off: the fake answers 429 with retry_after; every message still arrives once."""
+    runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 11, 8, 0), rate_limits=False)
+    with worker:
+        worker.scheduler.tick()  # several reminders for the leaders' private chats at once
+        worker.drain()
+        with runtime.engine.connect() as conn:
+            rows = conn.execute(select(DeliveryRow.status, DeliveryRow.attempts, DeliveryRow.error)
+                                .where(DeliveryRow.due_at <= clock())).all()
+    assert fake.too_many > 0, "the test needs the fake to have refused something"
+    sent = [r for r in rows if r.status == "sent"]
+    # People with no Telegram address in the sample roster fail at once, without a send.
+    assert all(r.status == "sent" or "no working chat address" in r.error for r in rows)
+    assert {r.attempts for r in sent} == {1}, "a 429 does not spend the retry budget"
+    assert len(fake.sent) == len(sent) >= 5
+    runtime.engine.dispose()
+
+
+def _burst_calendars(tmp_path: Path, chats: int) -> Path:
+    directory = tmp_path / "burst"
+    directory.mkdir()
+    alarms = "".join(f"BEGIN:VALARM\nACTION:DISPLAY\nDESCRIPTION:n{n}\nTRIGGER:-PT{n}S\nEND:VALARM\n"
+                     for n in range(3))
+    (directory / "burst.ics").write_text(
+        "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:t\nBEGIN:VEVENT\nUID:burst@test\nSUMMARY:Họp tổ\n"
+        "DTSTART;TZID=Asia/Ho_Chi_Minh:20241001T080000\nDURATION:PT1H\nX-REMINDER-TO:leader\n"
+        f"{alarms}END:VEVENT\nEND:VCALENDAR\n", encoding="utf-8")
+    lines = ["communes:", "  - {id: xa, name: Xã}", "teams:"]
+    for n in range(chats):
+        lines += [f"  - id: t{n}", f"    name: Tổ {n}", "    commune: xa", "    members:",
+                  f"      - {{id: l{n}, name: Trưởng {n}, role: leader, chats: {{telegram: '{7000 + n}'}}}}"]
+    (directory / "roster.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return directory
+
+
+def test_burst_of_300_to_100_chats_within_limits(fake, tmp_path):
+    calendars = _burst_calendars(tmp_path, 100)
+    runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 8, 0), worker_threads=4)
+    with worker:
+        worker.scheduler.tick()
+        worker.drain()
+    with runtime.engine.connect() as conn:
+        reminders = DeliveryRow.kind.startswith("reminder-")  # not the follow-ups planned after them
+        statuses = dict(conn.execute(select(DeliveryRow.status, func.count()).where(reminders)
+                                     .group_by(DeliveryRow.status)).all())
+        ids = conn.execute(select(DeliveryRow.id).where(reminders)).scalars().all()
+    assert statuses == {"sent": 300}
+    assert fake.too_many == 0, f"no limit exceeded: {fake.refused}"
+    codes = [m["reply_markup"]["inline_keyboard"][0][0]["callback_data"] for m in fake.sent]
+    assert len(fake.sent) == 300 and len(set(codes)) == 300, "nothing lost, nothing duplicated"
+    assert {c.partition(":")[2] for c in codes} == {delivery_code(i) for i in ids}
+    runtime.engine.dispose()
+
+
+@pytest.fixture
+def web(fake, calendars, tmp_path):
+    """The web app on uvicorn, on loopback, with the same database as the worker."""
+    runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 7, 0))
+    with worker:
+        worker.scheduler.tick()
+        worker.drain()
+        with serve(create_app(runtime)) as url:
+            yield runtime, url
+    runtime.engine.dispose()
+
+
+def test_webhook_refuses_forgeries_and_records_replays_once(fake, web):
+    runtime, url = web
+    [message] = [m for m in fake.messages_to(GROUP) if "Chiến dịch" in m["text"]]
+    code = message["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    update = {"update_id": 77, "callback_query": {"id": "q1", "from": _user(AN, "An"), "chat_instance": "c",
+                                                  "message": message, "data": code}}
+    with httpx.Client(base_url=url) as client:
+        assert client.post("/webhooks/telegram", json=update).status_code == 403
+        forged = {"X-Telegram-Bot-Api-Secret-Token": "wrong-secret-wrong-secret"}
+        assert client.post("/webhooks/telegram", json=update, headers=forged).status_code == 403
+        assert _count(runtime.engine, AcknowledgementRow) == 0
+        assert _count(runtime.engine, InboundEventRow) == 0
+        good = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+        for _ in range(3):  # Telegram retries: the same update_id three times
+            assert client.post("/webhooks/telegram", json=update, headers=good).status_code == 200
+        assert client.get("/healthz").json() == {"ok": True}
+    assert _count(runtime.engine, AcknowledgementRow) == 1
+    assert _count(runtime.engine, InboundEventRow) == 1
+    assert len(fake.callback_answers) == 1
+
+
+def test_invite_code_links_account_and_leader_binds_group(fake, calendars, tmp_path):
+    from reminders.inbound.invites import create_invite
+
+    runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 6, 0))
+    with worker:
+        code = create_invite(runtime.engine, "le-van-cuong", clock())
+        newcomer = {"chat": {"id": 123456, "type": "private"}}
+        assert _reply(fake, runtime, newcomer, _user(123456, "Cường"), f"/start {code}", 1).recorded
+        assert "Chào Lê Văn Cường" in fake.messages_to(123456)[-1]["text"]
+        assert not _reply(fake, runtime, newcomer, _user(999, "X"), f"/start {code}", 2).recorded  # used once
+        new_group = {"chat": {"id": -100555, "type": "supergroup"}}
+        assert not _reply(fake, runtime, new_group, _user(123456, "Cường"), "/bind", 3).recorded  # not a leader
+        assert _reply(fake, runtime, new_group, _user(AN, "An"), "/bind", 4).recorded
+        clock.set(vn(2024, 10, 1, 7, 0))
+        worker.scheduler.tick()
+        worker.drain()
+        assert any("Chiến dịch" in m["text"] for m in fake.messages_to(-100555))
+        assert not fake.messages_to(GROUP)
+    runtime.engine.dispose()
+
+
+def test_polling_process_records_a_press_and_never_logs_the_token(fake, calendars, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    runtime, message = _morning_reminder(fake, calendars, tmp_path)
+    code = message["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    fake.push_update({"callback_query": {"id": "p1", "from": _user(BINH, "Bình"), "chat_instance": "c",
+                                         "message": message, "data": code}})
+    env = {**os.environ, "REMINDERS_DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}",
+           "REMINDERS_ADAPTERS": "telegram", "TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.base_url,
+           "REMINDERS_LOG_LEVEL": "DEBUG"}
+    proc = subprocess.Popen([sys.executable, "-m", "reminders.cli", "bot", "--calendars", str(calendars)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not fake.callback_answers and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert _count(runtime.engine, AcknowledgementRow) == 1, err[-2000:]
+    assert "getUpdates" in fake.calls and fake.callback_answers
+    assert "TEST-token" not in out + err, "the bot token must never appear in logs"
+    assert "***" in err  # python-telegram-bot's debug log of the API URL, redacted
+    runtime.engine.dispose()
+
+
+def test_server_errors_are_retried_with_backoff(fake, calendars, tmp_path):
+    fake.fail_next = 1
+    runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 7, 0), worker_threads=1)
+    with worker:
+        worker.scheduler.tick()
+        worker.drain()
+        with runtime.engine.connect() as conn:
+            rows = conn.execute(select(DeliveryRow.recipient, DeliveryRow.status, DeliveryRow.attempts)
+                                .where(DeliveryRow.recipient.like("team:%"), DeliveryRow.due_at <= clock())).all()
+    assert {r.status for r in rows} == {"sent"}
+    assert sorted(r.attempts for r in rows) == [1, 2], "one message needed a second attempt"
+    assert len([m for m in fake.sent if "Chiến dịch" in m["text"]]) == 2
+    runtime.engine.dispose()
+
+
+def test_embedding_in_a_python_telegram_bot_application(fake, calendars, tmp_path):
+    """The README's example: an existing Application routes updates to reminders."""
+    import asyncio
+
+    from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
+
+    runtime, message = _morning_reminder(fake, calendars, tmp_path)
+    reminders_adapter = TelegramAdapter(fake.token, fake.base_url)  # this application's own loop
+
+    async def on_update(update, context):
+        await process(runtime, reminders_adapter, update.to_dict())
+
+    async def post_init(app):
+        await reminders_adapter.start()
+
+    async def main() -> None:
+        app = Application.builder().token(fake.token).base_url(fake.base_url).post_init(post_init).build()
+        app.add_handler(CallbackQueryHandler(on_update, pattern=r"^(done|snooze):"))
+        app.add_handler(MessageHandler(filters.REPLY | filters.Regex(r"^/(done|status|bind|start)"), on_update))
+        async with app:
+            await post_init(app)
+            await app.start()
+            await app.updater.start_polling(poll_interval=0.01, timeout=1)
+            fake.push_update({"callback_query": {"id": "e1", "from": _user(AN, "An"), "chat_instance": "c",
+                                                 "message": message,
+                                                 "data": message["reply_markup"]["inline_keyboard"][0][0]["callback_data"]}})
+            fake.push_update({"message": {"message_id": 5, "date": 0, "chat": {"id": AN, "type": "private"},
+                                          "from": _user(AN, "An"), "text": "/status"}})
+            for _ in range(300):
+                if len(fake.messages_to(AN)) >= 1 and fake.callback_answers:
+                    break
+                await asyncio.sleep(0.02)
+            await app.updater.stop()
+            await app.stop()
+        await reminders_adapter.close()
+
+    asyncio.run(main())
+    assert _count(runtime.engine, AcknowledgementRow) == 1
+    assert "Tuần này" in fake.messages_to(AN)[-1]["text"] and "1/3" in fake.messages_to(AN)[-1]["text"]
+    runtime.engine.dispose()
+
+
+def test_metrics_and_health_on_the_web_app(fake, web):
+    runtime, url = web
+    with httpx.Client(base_url=url) as client:
+        body = client.get("/metrics").text
+        assert client.get("/healthz").status_code == 200
+    sent = re.search(r'^reminders_deliveries_total\{status="sent"\} (\S+)$', body, re.M)
+    assert sent and float(sent.group(1)) == 2.0  # the two group reminders of 07:00
+    assert re.search(r"^reminders_queue_depth \S+$", body, re.M)
+    assert 'reminders_send_lateness_seconds_bucket{le="+Inf"}' in body
+
+
+def test_calendar_command_gives_a_private_feed_link(fake, calendars, tmp_path):
+    runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 6, 0))
+    with worker:
+        group = {"chat": {"id": int(GROUP), "type": "supergroup"}}
+        _reply(fake, runtime, group, _user(AN, "An"), "/calendar", 1)
+        assert "riêng" in fake.messages_to(GROUP)[-1]["text"] and "/feeds/" not in fake.messages_to(GROUP)[-1]["text"]
+        private = {"chat": {"id": AN, "type": "private"}}
+        assert _reply(fake, runtime, private, _user(AN, "An"), "/calendar", 2).recorded
+        text = fake.messages_to(AN)[-1]["text"]
+        token = re.search(r"/feeds/([A-Za-z0-9_-]+)\.ics", text).group(1)
+        from reminders.store.feed_tokens import scope_for
+        assert scope_for(runtime.engine, token) == "team:thon-dong" and "webcal://" in text
+    runtime.engine.dispose()
