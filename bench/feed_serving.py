@@ -40,10 +40,11 @@ from rich.table import Table
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 
-from reminders.definitions.duties import Duty
+from reminders.definitions.load import load_definitions
+from reminders.definitions.model import Duty
 from reminders.definitions.roster import Roster
 from reminders.inbound.acks import record_acknowledgement
-from reminders.jobs.embedded import load_definitions
+from reminders.definitions.live import Definitions
 from reminders.runtime import Runtime
 from reminders.schedule.planner import Planner
 from reminders.store.engine import make_engine
@@ -113,7 +114,7 @@ def populate(tmp: Path) -> dict:
 def serve(tmp: Path, port: int) -> None:
     """The child process: the app over the prepared database, clock fixed at NOW."""
     duties, roster, engine = opened(tmp)
-    app = create_app(Runtime(engine, roster, duties, {}, clock=lambda: NOW))
+    app = create_app(Runtime(engine, Definitions(duties, roster), {}, clock=lambda: NOW))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -165,7 +166,7 @@ def profile(tmp: Path, token: str) -> None:
     from pyinstrument import Profiler
 
     duties, roster, engine = opened(tmp)
-    cache = FeedCache(Runtime(engine, roster, duties, {}, clock=lambda: NOW))
+    cache = FeedCache(Runtime(engine, Definitions(duties, roster), {}, clock=lambda: NOW))
     for label, repeat in (("render (cold)", 1), ("cached hit x2000", 2000)):
         with Profiler(interval=0.0005) as profiler:
             for _ in range(repeat):

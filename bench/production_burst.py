@@ -215,7 +215,7 @@ def _run(tmp: Path, url: str, n: int, processes: int, threads: int, profile: Pat
     engine.dispose()
     if os.environ.get("BENCH_SHOW_SCHEDULER_LOG"):
         print("\n".join(line for line in (tmp / "scheduler.log").read_text(encoding="utf-8").splitlines()
-                        if "reminders.scheduler" in line))
+                        if "reminders.schedule.scheduler" in line))
     lines = out.read_text(encoding="utf-8").splitlines() if out.exists() else []
     late = sorted((s - d).total_seconds() for d, s in rows)
     first_due = min((d for d, _ in rows), default=due.replace(tzinfo=None))

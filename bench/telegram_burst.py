@@ -35,6 +35,7 @@ from reminders.adapters.telegram import TelegramAdapter
 from reminders.definitions.duties import load_duties
 from reminders.definitions.roster import Commune, Person, Roster, Team
 from reminders.jobs.embedded import EmbeddedWorker
+from reminders.definitions.live import Definitions
 from reminders.runtime import Runtime, configure
 from reminders.settings import Settings
 from reminders.store.engine import make_engine
@@ -146,7 +147,7 @@ def ours(base_url: str, n: int, threads: int, *, ahead: bool, limits: bool, prof
     with tempfile.TemporaryDirectory(prefix="telegram-burst-") as tmp:
         due = (datetime.now(UTC) + timedelta(seconds=3 + n / 1500)).replace(microsecond=0)
         roster, url = burst_roster(n), f"sqlite:///{Path(tmp) / 'reminders.db'}"
-        runtime = configure(Runtime(make_engine(url), roster, load_duties(burst_calendar(Path(tmp), due), roster),
+        runtime = configure(Runtime(make_engine(url), Definitions(load_duties(burst_calendar(Path(tmp), due), roster), roster),
                                     {"telegram": TelegramAdapter(TOKEN, base_url)}, worker_id="bench"))
         worker = EmbeddedWorker(runtime, Settings(database_url=url), worker_threads=threads, rate_limits=limits,
                                 **({} if ahead else {"lookahead": timedelta(0)}))

@@ -18,8 +18,9 @@ from reminders.adapters.base import (
     OutgoingMessage,
     SendResult,
 )
-from reminders.definitions.duties import Duty, Occurrence, load_duties
+from reminders.definitions.duties import load_duties
 from reminders.definitions.expand import occurrences
+from reminders.definitions.model import Duty, Occurrence
 from reminders.definitions.roster import Roster, load_roster
 from reminders.errors import (
     AnswerError,

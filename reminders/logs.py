@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 
@@ -32,7 +32,6 @@ def configure(level: str, fmt: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
 
-SECRET_NAME = re.compile(r"TOKEN|SECRET|KEY|PASSWORD", re.I)
 FEED_PATH = re.compile(r"(/feeds/)[A-Za-z0-9_-]+")  # feed tokens live in URLs (access logs)
 
 
@@ -51,9 +50,9 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def install(env: Mapping[str, str]) -> RedactSecrets:
+def install(secrets: Iterable[str]) -> RedactSecrets:
     """Attach the filter to every handler of the root logger and of uvicorn's loggers."""
-    redact = RedactSecrets([value for name, value in env.items() if SECRET_NAME.search(name) and value])
+    redact = RedactSecrets(list(secrets))
     for name in ("", "uvicorn", "uvicorn.access", "uvicorn.error"):
         for handler in logging.getLogger(name).handlers:
             handler.addFilter(redact)

@@ -1,7 +1,9 @@
-"""What a worker process needs at hand: database, definitions, roster, adapters, clock.
+"""What one process works with: the database, the definitions in use, the adapters, a clock.
 
-Actors are plain functions; they find their context here, set once per process by
-`configure()` (the way dramatiq actors find their broker).
+`open_runtime(settings)` assembles it the same way for every process (the all-in-one
+`reminders run`, the scheduler, send workers, the web app, the polling bot). Actors are
+plain functions; they find it with `current()`, set once per process by `configure()`
+(the way dramatiq actors find their broker).
 """
 
 from __future__ import annotations
@@ -9,72 +11,62 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
-from reminders.adapters.base import Adapter, Address
-from reminders.definitions.duties import Duty
-from reminders.definitions.roster import Person, Roster, Team
+from reminders.adapters.base import Adapter, AdapterServices
+from reminders.adapters.registry import load_adapters
+from reminders.definitions.live import Definitions
+from reminders.definitions.model import Duty
+from reminders.definitions.roster import Roster
+from reminders.definitions.snapshot import load_at_start, may_hold_a_snapshot
+from reminders.settings import Settings
+from reminders.store.engine import make_engine
+from reminders.store.tokens import TokenTable
 from reminders.timeutil import utcnow
-
-
-@dataclass(frozen=True)
-class Target:
-    """A recipient resolved to one adapter and chat."""
-
-    adapter: Adapter
-    address: Address
-    language: str
-    zone: ZoneInfo
-    team: Team
-    person: Person | None
 
 
 @dataclass
 class Runtime:
     engine: Engine
-    roster: Roster
-    duties: Mapping[str, Duty]
+    definitions: Definitions  # swapped as a whole by hot reload (reminders.definitions.reload)
     adapters: dict[str, Adapter]  # in order of preference
     clock: Callable[[], datetime] = utcnow
     worker_id: str = "worker"
     rate_backend: object | None = None  # dramatiq rate-limiter backend, shared by all workers
     lease: timedelta = timedelta(minutes=5)  # how long a claim is held before it returns
-    extra: dict = field(default_factory=dict)
+    public_url: str = "http://localhost:8000"  # the web app's address, for links in replies
+    state: dict[str, object] = field(default_factory=dict)  # small per-process memory of long-running loops
 
-    def swap_definitions(self, duties: Mapping[str, Duty], roster: Roster) -> None:
-        """Hot reload (reminders.reload): the new duties and roster replace the old ones
-        together; readers that took both a moment ago finish with the old pair."""
-        self.duties, self.roster = duties, roster
+    @property
+    def duties(self) -> Mapping[str, Duty]:
+        return self.definitions.duties
 
-    def resolve(self, recipient: str, team_id: str,
-                bindings: Mapping[str, tuple[str, str]] | None = None) -> Target | None:
-        """The first enabled adapter on which the recipient has a working address.
+    @property
+    def roster(self) -> Roster:
+        return self.definitions.roster
 
-        Run-time `bindings` (adapter -> (address, status)) override the roster; a binding
-        flagged broken (the bot was blocked or removed) skips that adapter."""
-        kind, _, ident = recipient.partition(":")
-        team = self.roster.teams.get(team_id)
-        if team is None:
-            return None
-        if kind == "team":
-            chats, person, language, label = team.chats, None, team.language, team.name
-        else:
-            person = self.roster.people.get(ident)
-            if person is None:
-                return None
-            chats, language, label = person.chats, person.language, person.name
-        bindings = bindings or {}
-        for name, adapter in self.adapters.items():
-            bound = bindings.get(name)
-            if bound and bound[1] != "active":
-                continue
-            chat = bound[0] if bound else adapter.address_in(chats, name)
-            if chat and (kind != "team" or adapter.capabilities.groups):
-                address = Address(chat=chat, is_group=kind == "team", label=label)
-                return Target(adapter, address, language, ZoneInfo(team.timezone), team, person)
-        return None
+
+def open_runtime(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
+                 adapters: dict[str, Adapter] | None = None, worker_id: str = "embedded") -> Runtime:
+    """The process's runtime. Invalid files on disk do not stop it when a last good version
+    is saved in the database (reminders.definitions.snapshot): it runs on that, and its
+    watcher tells the admins; only a first run with invalid files raises InvalidInput."""
+    engine, duties, roster, started = load_at_start(lambda: make_engine(settings.database_url),
+                                                    settings.calendars, settings.roster,
+                                                    may_hold=may_hold_a_snapshot(settings.database_url))
+    try:
+        if adapters is None:
+            adapters = load_adapters(list(settings.adapters), settings)
+        services = AdapterServices(tokens=TokenTable(engine))
+        for adapter in adapters.values():
+            adapter.attach(services)
+    except BaseException:
+        engine.dispose()
+        raise
+    runtime = Runtime(engine, Definitions(duties, roster, started), adapters, clock, worker_id,
+                      lease=settings.claim_lease, public_url=settings.public_url)
+    return configure(runtime)
 
 
 _current: Runtime | None = None

@@ -1,63 +1,226 @@
-"""One settings object, read from environment variables (names in the README)."""
+"""Every setting the project reads from the environment: typed, validated once, in one place.
+
+`load_settings()` reads `os.environ` (or a mapping, for tests and embedding) and turns every
+problem into one ConfigurationError that names the variable and what is wrong with it.
+Secrets are `SecretStr`: printing the settings shows `**********`, and `secrets()` lists
+their values for the log filter. Nothing else in the package reads the environment.
+The README's "Configuration" table lists the same variables (a test keeps them in step).
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from reminders.errors import ConfigurationError
-from reminders.store.engine import DEFAULT_DATABASE_URL
+
+DEFAULT_DATABASE_URL = "sqlite:///reminders.db"
+LANGUAGES = ("vi", "en")
 
 
-@dataclass(frozen=True)
-class Settings:
-    database_url: str = DEFAULT_DATABASE_URL
-    redis_url: str | None = None
-    calendars: str = "calendars"
-    roster: str = "calendars/roster.yaml"
-    adapters: tuple[str, ...] = ("console",)
-    horizon: timedelta = timedelta(days=14)
-    tick_seconds: float = 10.0
-    claim_lease: timedelta = timedelta(minutes=5)
-    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # secrets live here; never logged
+def env(*names: str, default: Any = None, **constraints: Any) -> Any:
+    """A field read from the environment variable `names[0]` (or the later ones, in order)."""
+    alias = AliasChoices(*names) if len(names) > 1 else names[0]
+    return Field(default, validation_alias=alias, **constraints)
 
 
-def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
-    raw = env.get(name)
-    if raw in (None, ""):
-        return default
+class Settings(BaseSettings):
+    """One process's configuration (README, "Configuration")."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_ignore_empty=True, populate_by_name=True)
+
+    # -- where things are ------------------------------------------------------------
+    database_url: str = env("REMINDERS_DATABASE_URL", "DATABASE_URL", default=DEFAULT_DATABASE_URL, repr=False)
+    redis_url: str | None = env("REMINDERS_REDIS_URL", "REDIS_URL", repr=False)
+    redis_namespace: str = env("REMINDERS_REDIS_NAMESPACE", default="reminders", min_length=1)
+    calendars: str = env("REMINDERS_CALENDARS", default="calendars", min_length=1)
+    roster_file: str = env("REMINDERS_ROSTER", default="")  # "" means roster.yaml in the calendars
+    adapters: Annotated[tuple[str, ...], NoDecode] = env("REMINDERS_ADAPTERS", default=("console",))
+    public_url: str = env("REMINDERS_PUBLIC_URL", default="http://localhost:8000")
+    console_file: str | None = env("REMINDERS_CONSOLE_FILE")
+
+    # -- timing ----------------------------------------------------------------------
+    horizon_days: float = env("REMINDERS_HORIZON_DAYS", default=14.0, ge=1)
+    tick_seconds: float = env("REMINDERS_TICK_SECONDS", default=10.0, ge=0.1)
+    claim_lease_seconds: float = env("REMINDERS_CLAIM_LEASE_SECONDS", default=300.0, ge=1)
+    scheduler_lease_seconds: float = env("REMINDERS_SCHEDULER_LEASE_SECONDS", default=30.0, ge=3)
+    reload_seconds: float = env("REMINDERS_RELOAD_SECONDS", default=5.0, ge=0)
+
+    # -- people-facing and logs --------------------------------------------------------
+    language: Literal["vi", "en"] = env("REMINDERS_LANGUAGE", default="vi")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = env("REMINDERS_LOG_LEVEL",
+                                                                              default="WARNING")
+    log_format: Literal["text", "json"] = env("REMINDERS_LOG_FORMAT", default="text")
+
+    # -- Telegram ----------------------------------------------------------------------
+    telegram_bot_token: SecretStr | None = env("TELEGRAM_BOT_TOKEN")
+    telegram_api_url: str = env("TELEGRAM_API_URL", default="https://api.telegram.org/bot")
+    telegram_webhook_secret: SecretStr | None = env("TELEGRAM_WEBHOOK_SECRET")
+    telegram_bot_username: str | None = env("TELEGRAM_BOT_USERNAME")
+
+    # -- Zalo (docs/zalo.md) -------------------------------------------------------------
+    zalo_app_id: str | None = env("ZALO_APP_ID")
+    zalo_app_secret: SecretStr | None = env("ZALO_APP_SECRET")
+    zalo_oa_access_token: SecretStr | None = env("ZALO_OA_ACCESS_TOKEN")
+    zalo_oa_refresh_token: SecretStr | None = env("ZALO_OA_REFRESH_TOKEN")
+    zalo_oa_secret_key: SecretStr | None = env("ZALO_OA_SECRET_KEY")
+    zalo_oa_api_url: str = env("ZALO_OA_API_URL", default="https://openapi.zalo.me")
+    zalo_oa_oauth_url: str = env("ZALO_OA_OAUTH_URL", default="https://oauth.zaloapp.com/v4/oa/access_token")
+    zalo_bot_token: SecretStr | None = env("ZALO_BOT_TOKEN")
+    zalo_bot_api_url: str = env("ZALO_BOT_API_URL", default="https://bot-api.zaloplatforms.com/bot")
+    zalo_bot_webhook_secret: SecretStr | None = env("ZALO_BOT_WEBHOOK_SECRET")
+
+    # -- validation ----------------------------------------------------------------------
+    @field_validator("adapters", mode="before")
+    @classmethod
+    def _split_adapters(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(name.strip() for name in value.split(",") if name.strip())
+        if not value:
+            raise ValueError("is empty; name at least one adapter, e.g. console")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must start with sqlite:// or postgresql://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
+
+    # -- derived -------------------------------------------------------------------------
+    @property
+    def roster(self) -> str:
+        """The roster file: REMINDERS_ROSTER, or roster.yaml beside the duty files."""
+        return self.roster_file or os.path.join(self.calendars, "roster.yaml")
+
+    @property
+    def horizon(self) -> timedelta:
+        return timedelta(days=self.horizon_days)
+
+    @property
+    def claim_lease(self) -> timedelta:
+        return timedelta(seconds=self.claim_lease_seconds)
+
+    @property
+    def scheduler_lease(self) -> timedelta:
+        return timedelta(seconds=self.scheduler_lease_seconds)
+
+    def secrets(self) -> list[str]:
+        """Every secret value set (for the log filter), passwords in URLs included."""
+        values = [v.get_secret_value() for v in self.__dict__.values() if isinstance(v, SecretStr)]
+        for url in (self.database_url, self.redis_url or ""):
+            password = _url_password(url)
+            if password:
+                values.append(password)
+        return [v for v in values if v]
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (tests, `simulate`), validated like the original."""
+        return type(self).model_validate({**self.model_dump(), **changes})
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment only: no .env file, no secrets directory (deployments differ; one source is clear).
+        return init_settings, env_settings
+
+
+def _url_password(url: str) -> str | None:
     try:
-        value = float(raw)
+        return urlsplit(url).password
     except ValueError:
-        raise ConfigurationError(f"{name} must be a number, not {raw!r}") from None
-    if value < minimum:
-        raise ConfigurationError(f"{name} must be at least {minimum:g}, not {raw}")
-    return value
+        return None
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Settings from `env` (default: os.environ); ConfigurationError names a bad variable."""
-    env = dict(os.environ if env is None else env)
-    adapters = tuple(a.strip() for a in env.get("REMINDERS_ADAPTERS", "console").split(",") if a.strip())
-    if not adapters:
-        raise ConfigurationError("REMINDERS_ADAPTERS is empty; name at least one adapter, e.g. console")
-    url = env.get("REMINDERS_DATABASE_URL") or env.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    if not url.startswith(("sqlite", "postgresql")):
-        raise ConfigurationError("REMINDERS_DATABASE_URL must start with sqlite:// or postgresql://")
-    redis_url = env.get("REMINDERS_REDIS_URL") or env.get("REDIS_URL") or None
-    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigurationError("REMINDERS_REDIS_URL must start with redis://, rediss:// or unix://")
-    calendars = env.get("REMINDERS_CALENDARS", "calendars")
-    return Settings(
-        database_url=url,
-        redis_url=redis_url,
-        calendars=calendars,
-        roster=env.get("REMINDERS_ROSTER", os.path.join(calendars, "roster.yaml")),
-        adapters=adapters,
-        horizon=timedelta(days=_number(env, "REMINDERS_HORIZON_DAYS", 14, 1)),
-        tick_seconds=_number(env, "REMINDERS_TICK_SECONDS", 10, 0.1),
-        claim_lease=timedelta(seconds=_number(env, "REMINDERS_CLAIM_LEASE_SECONDS", 300, 1)),
-        env=env,
-    )
+class _MappingSource(EnvSettingsSource):
+    """The environment source, reading a given mapping instead of os.environ."""
+
+    def __init__(self, settings_cls: type[BaseSettings], mapping: Mapping[str, str]):
+        self._mapping = dict(mapping)
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k.lower(): v for k, v in self._mapping.items() if v != ""}  # empty means unset
+
+
+def environment_names() -> dict[str, str]:
+    """field name -> the environment variable it is read from (the first, where several)."""
+    names = {}
+    for name, info in Settings.model_fields.items():
+        names[name] = _first_alias(info)
+    return names
+
+
+def _first_alias(info: FieldInfo) -> str:
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return str(alias)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from `environ` (default: os.environ); ConfigurationError names each bad variable."""
+    try:
+        if environ is None:
+            return Settings()
+        mapping = dict(environ)
+
+        class FromMapping(Settings):
+            @classmethod
+            def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                           *args: PydanticBaseSettingsSource, **kwargs: PydanticBaseSettingsSource,
+                                           ) -> tuple[PydanticBaseSettingsSource, ...]:
+                return (_MappingSource(settings_cls, mapping),)
+
+        return Settings.model_validate(FromMapping().model_dump())
+    except ValidationError as exc:
+        raise ConfigurationError(_explain(exc)) from None
+
+
+def _explain(exc: ValidationError) -> str:
+    names = environment_names()
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        variable = names.get(field, field)
+        message = error["msg"].removeprefix("Value error, ")
+        info = Settings.model_fields.get(field)
+        secret = info is not None and "SecretStr" in str(info.annotation)
+        given = "" if secret or "input" not in error else f", not {error['input']!r}"
+        lines.append(f"{variable}: {message}{given}")
+    return "; ".join(lines)
+
+
+def cli_language() -> str:
+    """REMINDERS_LANGUAGE for the command line's own words, read before anything can fail
+    (a bad variable elsewhere must still be reported in the chosen language)."""
+    value = os.environ.get("REMINDERS_LANGUAGE", "vi").strip().lower()
+    return value if value in LANGUAGES else "vi"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -21,11 +22,10 @@ def vn(*args: int) -> datetime:
 
 def settings_for(directory: Path, database_url: str):
     """Settings for the duty files and roster.yaml in `directory`, on `database_url`."""
-    from dataclasses import replace
 
     from reminders.settings import load_settings
 
-    return replace(load_settings({}), calendars=str(directory), roster=str(directory / "roster.yaml"),
+    return load_settings({}).replace(calendars=str(directory), roster_file=str(directory / "roster.yaml"),
                    database_url=database_url)
 
 
@@ -87,3 +87,39 @@ class Served:
 
     def stop(self) -> None:
         self._serving.__exit__(None, None, None)
+
+
+@dataclass
+class Work:
+    statements: int = 0
+    steps: int = 0  # thousands of SQLite virtual-machine instructions
+
+
+@contextmanager
+def counting(engine) -> Iterator[Work]:
+    """How many SQL statements run, and how much work SQLite does for them, inside the
+    block: a cost measure that, unlike seconds, does not depend on how busy the machine is
+    (a query that reads every team's rows costs steps in proportion, whatever the clock)."""
+    from sqlalchemy import event
+
+    work = Work()
+    hooked: list = []
+
+    def step() -> int:
+        work.steps += 1
+        return 0
+
+    def before(conn, cursor, statement, parameters, context, executemany) -> None:
+        work.statements += 1
+        raw = conn.connection.dbapi_connection
+        if raw not in hooked and hasattr(raw, "set_progress_handler"):
+            raw.set_progress_handler(step, 1000)
+            hooked.append(raw)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield work
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        for raw in hooked:
+            raw.set_progress_handler(None, 0)

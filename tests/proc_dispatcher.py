@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 from reminders.adapters.console import ConsoleAdapter
-from reminders.jobs.embedded import EmbeddedWorker, open_runtime
+from reminders.jobs.embedded import EmbeddedWorker
+from reminders.runtime import open_runtime
 from reminders.schedule.dispatcher import next_due
 from reminders.settings import load_settings
 from reminders.timeutil import VirtualClock
 
 
 def main(database_url: str, calendars: str, roster: str, output: str, now_iso: str, go: str) -> None:
-    settings = replace(load_settings({}), database_url=database_url, calendars=calendars, roster=roster)
+    settings = load_settings({}).replace(database_url=database_url, calendars=calendars, roster_file=roster)
     now = datetime.fromisoformat(now_iso)
     with open(output, "w", encoding="utf-8") as stream:
         clock = VirtualClock(now)

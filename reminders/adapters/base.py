@@ -10,13 +10,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import TYPE_CHECKING, ClassVar
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from reminders.inbound.router import Inbound, Outcome
+    from reminders.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,34 @@ class SendResult:
     moved_to: str | None = None  # the chat has a new address (a group became a supergroup)
 
 
+@dataclass(frozen=True)
+class Inbound:
+    """An update from a platform, in the core's terms: who wrote where, and what (a button
+    press with its code, or text, maybe replying to one of our messages)."""
+
+    adapter: str
+    event_id: str
+    chat: str
+    is_group: bool
+    sender: str
+    sender_name: str = ""
+    action: str | None = None  # "done" | "snooze" (a button)
+    code: str | None = None  # delivery code carried by the button
+    text: str | None = None
+    reply_to: str | None = None  # platform message id this message replies to
+    quoted_text: str | None = None  # the text of the message it quotes, where the platform gives it
+
+
+@dataclass
+class Outcome:
+    """What the core wants said back for an `Inbound`; the adapter carries it out."""
+
+    reply: str | None = None
+    alert: bool = False  # show as a popup (buttons)
+    edit: tuple[str, str, OutgoingMessage] | None = None  # (chat, message id, new message)
+    recorded: bool = False
+
+
 class DeliveryError(Exception):
     """Base for failures an adapter reports while sending."""
 
@@ -97,6 +125,45 @@ class PermanentFailure(DeliveryError):
         self.notify_leader = notify_leader
 
 
+@dataclass(frozen=True)
+class Tokens:
+    """A platform's access token and the single-use refresh token that renews it."""
+
+    access_token: str
+    refresh_token: str
+    access_expires_at: datetime | None = None
+
+
+class TokenStore(Protocol):
+    """Rotating platform credentials, kept in the core's database and shared by every process
+    (reminders.store.tokens). Only one process refreshes at a time: it claims a short lease."""
+
+    refresh_lease: timedelta
+
+    def load(self, account: str, initial: Tokens) -> Tokens:
+        """The stored pair, seeded from `initial` (the configuration's) when it is new."""
+
+    def current(self, account: str) -> Tokens | None:
+        """The stored pair as it is now (another process may have refreshed it)."""
+
+    def claim_refresh(self, account: str, stale_access: str, owner: str) -> Tokens | None:
+        """The pair whose refresh token `owner` may now spend, or None if someone else holds
+        the lease or the stored access token is no longer `stale_access`."""
+
+    def store_refreshed(self, account: str, tokens: Tokens) -> None:
+        """Keep a freshly issued pair (committed when this returns) and release the lease."""
+
+    def release(self, account: str, owner: str) -> None:
+        """Give up the lease after a failed refresh."""
+
+
+@dataclass(frozen=True)
+class AdapterServices:
+    """What the core lends an adapter in each process (`Adapter.attach`)."""
+
+    tokens: TokenStore | None = None
+
+
 class Adapter(ABC):
     """A chat platform. Subclasses set `name` and `capabilities` and implement `send`."""
 
@@ -105,9 +172,13 @@ class Adapter(ABC):
     capabilities: ClassVar[Capabilities]
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Adapter:
-        """Build from environment variables; raise ConfigurationError naming a bad one."""
+    def from_settings(cls, settings: Settings) -> Adapter:
+        """Build from the process's settings; raise ConfigurationError naming a bad variable.
+        A third-party adapter may read its own variables here."""
         return cls()
+
+    def attach(self, services: AdapterServices) -> None:
+        """Called once per process, before `start`, with the core's services (a token store)."""
 
     def address_in(self, chats: Mapping[str, str], key: str) -> str | None:
         """This platform's address among a roster entry's `chats` (`key` is its roster name)."""

@@ -11,8 +11,10 @@ import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
 from reminders.adapters.base import Adapter, Address, Capabilities, OutgoingMessage, SendResult
+from reminders.settings import Settings
 from reminders.timeutil import utcnow
 
 
@@ -29,18 +31,16 @@ class ConsoleAdapter(Adapter):
         self._count = 0
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ConsoleAdapter:
+    def from_settings(cls, settings: Settings) -> ConsoleAdapter:
         """REMINDERS_CONSOLE_FILE appends messages to a file instead of the terminal."""
-        path = env.get("REMINDERS_CONSOLE_FILE")
-        return cls(open(path, "a", encoding="utf-8") if path else None)
+        path = settings.console_file
+        return cls(open(path, "a", encoding="utf-8") if path else None)  # noqa: SIM115  (open for the process's life)
 
     def address_in(self, chats: Mapping[str, str], key: str) -> str | None:
         """The terminal reaches everyone, whether or not the roster names a console address."""
         return chats.get(key) or "terminal"
 
     async def send(self, address: Address, message: OutgoingMessage) -> SendResult:
-        from zoneinfo import ZoneInfo
-
         when = self.clock().astimezone(ZoneInfo(self.timezone)).strftime("%Y-%m-%d %H:%M")
         target = f"{address.label} [{'nhóm' if address.is_group else 'riêng'} {address.chat}]"
         lines = [f"── {when} → {target}", message.text]

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
 from reminders.adapters.base import Adapter
 from reminders.errors import ConfigurationError
+from reminders.settings import Settings
 
 ENTRY_POINT_GROUP = "reminders.adapters"
 
 
-def available_adapters() -> dict[str, type[Adapter]]:
-    """Every installed adapter class by name (loaded lazily, one import each)."""
-    found = {}
+def available_adapters() -> dict[str, EntryPoint]:
+    """Every installed adapter by name, as its entry point: a class is imported only when
+    its adapter is enabled."""
+    found: dict[str, EntryPoint] = {}
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         found.setdefault(entry.name, entry)
-    return found  # type: ignore[return-value]
+    return found
 
 
-def load_adapters(names: list[str], env: Mapping[str, str]) -> dict[str, Adapter]:
-    """Instantiate the named adapters in preference order, configured from `env`."""
+def load_adapters(names: list[str], settings: Settings) -> dict[str, Adapter]:
+    """Instantiate the named adapters in preference order, configured from `settings`."""
     entries = available_adapters()
     adapters: dict[str, Adapter] = {}
     for name in names:
@@ -29,5 +30,7 @@ def load_adapters(names: list[str], env: Mapping[str, str]) -> dict[str, Adapter
             raise ConfigurationError(
                 f"REMINDERS_ADAPTERS names '{name}', which is not installed (installed: {installed})")
         adapter_class = entries[name].load()
-        adapters[name] = adapter_class.from_env(env)
+        if not (isinstance(adapter_class, type) and issubclass(adapter_class, Adapter)):
+            raise ConfigurationError(f"the adapter '{name}' ({entries[name].value}) is not a reminders Adapter")
+        adapters[name] = adapter_class.from_settings(settings)
     return adapters

@@ -23,6 +23,7 @@ from reminders.adapters.base import (
     Adapter,
     Address,
     Capabilities,
+    Inbound,
     OutgoingMessage,
     PermanentFailure,
     RateLimit,
@@ -30,6 +31,7 @@ from reminders.adapters.base import (
     TemporaryFailure,
 )
 from reminders.errors import ConfigurationError
+from reminders.settings import Settings
 
 DEFAULT_API_URL = "https://api.telegram.org/bot"
 # Opt in to python-telegram-bot's future behaviour (durations as timedelta); `_seconds`
@@ -62,15 +64,15 @@ class TelegramAdapter(Adapter):
         self._webhook_secret = webhook_secret
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> TelegramAdapter:
-        token = env.get("TELEGRAM_BOT_TOKEN", "")
+    def from_settings(cls, settings: Settings) -> TelegramAdapter:
+        token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
         if not token or ":" not in token:
             raise ConfigurationError("TELEGRAM_BOT_TOKEN is missing or malformed (expected '123456:ABC...' "
                                      "from @BotFather)")
-        secret = env.get("TELEGRAM_WEBHOOK_SECRET") or None
+        secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
         if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", secret):
             raise ConfigurationError("TELEGRAM_WEBHOOK_SECRET must be 16-256 characters of A-Z, a-z, 0-9, _ or -")
-        return cls(token, env.get("TELEGRAM_API_URL") or DEFAULT_API_URL, secret)
+        return cls(token, settings.telegram_api_url, secret)
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:
         given = headers.get("x-telegram-bot-api-secret-token", "")
@@ -109,8 +111,6 @@ class TelegramAdapter(Adapter):
 
     # -- inbound ---------------------------------------------------------------------
     def parse_update(self, payload: dict):
-        from reminders.inbound.router import Inbound
-
         update = Update.de_json(payload, self.bot)
         if update is None:
             return None

@@ -8,7 +8,11 @@ from zoneinfo import ZoneInfo
 import click
 
 from reminders.cli.common import LANG, fail, friendly, out, settings_for
+from reminders.definitions.load import load_definitions
 from reminders.i18n import N_, t
+from reminders.store.audit import list_events
+from reminders.store.engine import make_engine
+from reminders.store.models import OccurrenceRow
 
 EVENT_NAMES = {
     "sent": N_("Sent"), "failed": N_("Failed"), "retry": N_("Will retry"), "missed": N_("Missed"),
@@ -45,11 +49,6 @@ def audit(duty_uid, day, occurrence, team_id, limit, calendars_dir, roster_path)
     from rich.console import Console
     from rich.table import Table
     from sqlalchemy import select
-
-    from reminders.jobs.embedded import load_definitions
-    from reminders.store.audit import list_events
-    from reminders.store.engine import make_engine
-    from reminders.store.models import OccurrenceRow
 
     settings = settings_for(calendars_dir, roster_path)
     duties, roster = load_definitions(settings.calendars, settings.roster)

@@ -1,26 +1,26 @@
 """What every `reminders` command shares: the consoles, the language, turning bad input
 into a clear message and a non-zero exit, and the --calendars/--roster options.
 
-Its own module so that the command modules (cli.py, cli_duties.py, ...) import it at the
-top, with no import cycle through cli.py.
+Its own module so that the command modules import it at the top, with no import cycle
+through the command group in `reminders/cli/__init__.py`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from datetime import date
 from functools import wraps
 
 import click
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 
 from reminders.errors import InvalidInput, RemindersError
 from reminders.i18n import t
-from reminders.settings import load_settings
+from reminders.settings import Settings, cli_language, load_settings
 
-LANG = os.environ.get("REMINDERS_LANGUAGE", "vi")
+LANG = cli_language()
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # file:line stays on one line
 
@@ -50,11 +50,9 @@ def friendly(func):
         except OSError as exc:
             fail(t(LANG, "Error: {detail}", detail=f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}"))
         except Exception as exc:  # a database that cannot be reached, and the like
-            from sqlalchemy.exc import SQLAlchemyError
-
             if isinstance(exc, SQLAlchemyError):
                 fail(t(LANG, "Database error: {detail}", detail=str(exc).splitlines()[0]))
-            logging.getLogger("reminders").debug("internal error", exc_info=True)
+            logging.getLogger(__name__).debug("internal error", exc_info=True)
             fail(t(LANG, "Internal error ({kind}: {detail}). Run again with REMINDERS_LOG_LEVEL=DEBUG "
                           "for the details, and please report it.", kind=type(exc).__name__, detail=exc), 70)
 
@@ -69,16 +67,14 @@ def definitions_options(func):
                         help="Directory of .ics duty files (default: $REMINDERS_CALENDARS or calendars).")(func)
 
 
-def settings_for(calendars_dir: str | None, roster_path: str | None):
-    from dataclasses import replace
-
+def settings_for(calendars_dir: str | None, roster_path: str | None) -> Settings:
+    """The process's settings, with --calendars and --roster applied (a roster given by
+    neither option nor REMINDERS_ROSTER is the roster.yaml beside the duty files)."""
     settings = load_settings()
     if calendars_dir:
-        settings = replace(settings, calendars=calendars_dir)
-        if not roster_path and not os.environ.get("REMINDERS_ROSTER"):
-            settings = replace(settings, roster=os.path.join(calendars_dir, "roster.yaml"))
+        settings = settings.replace(calendars=calendars_dir)
     if roster_path:
-        settings = replace(settings, roster=roster_path)
+        settings = settings.replace(roster_file=roster_path)
     return settings
 
 

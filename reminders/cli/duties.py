@@ -20,8 +20,13 @@ from rich.console import Console
 from rich.table import Table
 
 from reminders.cli.common import LANG, definitions_options, err, fail, friendly, settings_for
-from reminders.definitions.duties import ADDRESS_MODES, ANSWER_TYPES, Alarm, Duty
+from reminders.definitions.duties import load_duties
+from reminders.definitions.expand import occurrences, reminder_times
+from reminders.definitions.load import load_definitions
+from reminders.definitions.model import ADDRESS_MODES, ANSWER_TYPES, Alarm, Duty
 from reminders.definitions.rhythm import Offset, RhythmError, describe, parse_offset, parse_rhythm
+from reminders.definitions.roster import load_roster
+from reminders.definitions.writer import DutySpec, build_calendar, existing_uids, slug, write_new
 from reminders.i18n import format_short, format_when, t
 from reminders.text import fold
 from reminders.timeutil import DEFAULT_TZ, utcnow
@@ -77,15 +82,6 @@ def duties() -> None:
 def new(title, description, rhythm, start, remind, audience, address, checkin, answer, checkin_at, categories,
         no_ack, uid, file, yes, calendars_dir, roster_path) -> None:
     """Write a new duty from plain words, after showing its next five occurrences."""
-    from reminders.definitions.duties import load_duties
-    from reminders.definitions.roster import load_roster
-    from reminders.definitions.writer import (
-        DutySpec,
-        build_calendar,
-        existing_uids,
-        slug,
-        write_new,
-    )
 
     lang = LANG
     settings = settings_for(calendars_dir, roster_path)
@@ -209,7 +205,6 @@ def _address(text: str, lang: str) -> list[str]:
 
 def next_occurrences(duty: Duty, after: datetime, count: int = 5) -> list:
     """The next `count` occurrences (not cancelled) starting at or after `after` (UTC)."""
-    from reminders.definitions.expand import occurrences
 
     found = []
     for years in (1, 5, 30):
@@ -301,7 +296,6 @@ def _all_day_words(offset: timedelta, end: bool, language: str) -> str:
 
 
 def _occurrence_lines(duty: Duty, after: datetime, language: str, zone) -> list[str]:
-    from reminders.definitions.expand import reminder_times
 
     lines = []
     for number, occurrence in enumerate(next_occurrences(duty, after), 1):
@@ -334,7 +328,6 @@ def _print_new(duty: Duty, rhythm, roster, lang: str, zone) -> None:
 @friendly
 def list_duties(calendars_dir, roster_path) -> None:
     """Every duty: UID, title, rhythm in words, for whom, next occurrence."""
-    from reminders.jobs.embedded import load_definitions
 
     lang = LANG
     settings = settings_for(calendars_dir, roster_path)
@@ -360,7 +353,6 @@ def list_duties(calendars_dir, roster_path) -> None:
 @friendly
 def show(uid, calendars_dir, roster_path) -> None:
     """One duty in full, with its next five occurrences and reminder times."""
-    from reminders.jobs.embedded import load_definitions
 
     lang = LANG
     settings = settings_for(calendars_dir, roster_path)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import click
 
-from reminders.cli.common import fail, friendly, out, settings_for
+from reminders.cli.common import LANG, fail, friendly, out, settings_for
+from reminders.definitions.load import load_definitions
 from reminders.i18n import LANGUAGES, t
+from reminders.store.engine import make_engine
 from reminders.timeutil import utcnow
+from reminders.views.report import build_report, print_report, write_files
 
 MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
 
@@ -89,12 +91,7 @@ def report(month, from_, to, commune, team, out_dir, language, calendars_dir, ro
     """Completion per team and check-in totals: tables, CSV, XLSX and a PNG chart."""
     from rich.console import Console
 
-    from reminders.jobs.embedded import load_definitions
-    from reminders.store.engine import make_engine
-    from reminders.views.report import build_report, print_report, write_files
-
-    env_lang = os.environ.get("REMINDERS_LANGUAGE", "vi")
-    lang = language or (env_lang if env_lang in LANGUAGES else "vi")
+    lang = language or LANG
     period(month, from_, to, None, lang)  # bad dates fail before anything is read
     settings = settings_for(calendars_dir, roster_path)
     duties, roster = load_definitions(settings.calendars, settings.roster)

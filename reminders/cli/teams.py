@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from reminders.cli.common import LANG, friendly, out, settings_for
+from reminders.definitions.roster_import import import_roster
 from reminders.i18n import t
 
 
@@ -29,8 +30,6 @@ def import_csv(csv_file, replace, dry_run, roster_path, calendars_dir) -> None:
 
     Every bad row is listed with its line and column; if any row is bad, nothing is written."""
     from pathlib import Path
-
-    from reminders.definitions.roster_import import import_roster
 
     settings = settings_for(calendars_dir, roster_path)
     calendars = settings.calendars if Path(settings.calendars).is_dir() else None

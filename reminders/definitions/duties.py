@@ -19,8 +19,7 @@ import hashlib
 import itertools
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -29,11 +28,20 @@ import recurring_ical_events
 from dateutil.rrule import rrulestr
 from icalendar.parser import Contentline
 
+from reminders.definitions.holiday_policy import apply_holiday_policy
 from reminders.definitions.ics import ComponentLines, scan, unfold
+from reminders.definitions.model import (
+    ADDRESS_MODES,
+    ANSWER_TYPES,
+    DUTY_COMPONENTS,
+    Alarm,
+    CheckIn,
+    Duty,
+    recurrence_id_text,
+)
 from reminders.definitions.policy import (
     DEFAULT_FOLLOWUP,
     NO_FOLLOWUP,
-    FollowUpPolicy,
     parse_followup,
     parse_holiday,
 )
@@ -42,9 +50,6 @@ from reminders.errors import InvalidInput, Problem
 from reminders.timeutil import DEFAULT_TZ, to_utc
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
-DUTY_COMPONENTS = ("VEVENT", "VTODO")
-ADDRESS_MODES = ("group", "members", "leader")
-ANSWER_TYPES = ("number", "yesno", "text")
 ALL_DAY_DEFAULT_TRIGGER = timedelta(hours=7)
 TZ_PROPERTIES = ("DTSTART", "DTEND", "DUE", "EXDATE", "RDATE", "RECURRENCE-ID")
 # Allowed numbers in RRULE parts (RFC 5545 3.3.10); dateutil silently yields nothing for
@@ -53,94 +58,6 @@ RRULE_RANGES = {"BYSECOND": (0, 60), "BYMINUTE": (0, 59), "BYHOUR": (0, 23), "BY
                 "BYMONTHDAY": (-31, 31), "BYYEARDAY": (-366, 366), "BYWEEKNO": (-53, 53),
                 "BYSETPOS": (-366, 366), "INTERVAL": (1, None), "COUNT": (1, None)}
 MAX_OCCURRENCES_PER_YEAR = 366 * 24  # at most hourly; FREQ=SECONDLY would flood every team
-
-
-@dataclass(frozen=True)
-class Alarm:
-    """One reminder of a duty: when, relative to the occurrence, and what it asks."""
-
-    index: int
-    kind: str  # "reminder" or "checkin"
-    offset: timedelta | None = None  # relative trigger
-    related: str = "START"  # START or END
-    absolute: datetime | None = None  # absolute trigger (UTC)
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}-{self.index}"
-
-    def due(self, start: datetime, end: datetime) -> datetime:
-        if self.absolute is not None:
-            return self.absolute
-        assert self.offset is not None
-        return (end if self.related == "END" else start) + self.offset
-
-
-@dataclass(frozen=True)
-class CheckIn:
-    answer_type: str
-    questions: dict[str, str]  # language -> question; "" is the unmarked default
-
-    def question(self, language: str) -> str:
-        return self.questions.get(language) or self.questions.get("") or next(iter(self.questions.values()))
-
-
-@dataclass
-class Duty:
-    uid: str
-    summary: str
-    description: str
-    categories: tuple[str, ...]
-    component: str
-    audience: tuple[str, ...]
-    address: tuple[str, ...]
-    ack: bool
-    checkin: CheckIn | None
-    alarms: tuple[Alarm, ...]
-    timezone: str
-    file: str
-    line: int
-    sequence: int
-    calendar: icalendar.Calendar
-    fingerprint: str
-    all_day: bool = False
-    override_alarms: dict[str, tuple[Alarm, ...]] = field(default_factory=dict)
-    followup: FollowUpPolicy = DEFAULT_FOLLOWUP  # nudges and escalation when not acknowledged
-    holiday: str = "KEEP"  # what an occurrence on a Vietnamese public holiday does
-    holiday_moves: dict[str, str] = field(default_factory=dict)  # recurrence id -> holiday name
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    def applies_to(self, team_id: str, commune_id: str) -> bool:
-        return any(a == "all" or a == f"team:{team_id}" or a == f"commune:{commune_id}"
-                   for a in self.audience)
-
-
-@dataclass(frozen=True)
-class Occurrence:
-    """One concrete instance of a duty, keyed by its original start (the RECURRENCE-ID)."""
-
-    duty_uid: str
-    recurrence_id: str
-    start: datetime  # UTC
-    end: datetime  # UTC
-    all_day: bool
-    cancelled: bool
-    summary: str
-    alarms: tuple[Alarm, ...]
-
-    @property
-    def key(self) -> str:
-        return f"{self.duty_uid}|{self.recurrence_id}"
-
-
-def recurrence_id_text(value: date | datetime, zone: ZoneInfo) -> str:
-    """A stable text form of an occurrence's original start: a date, or UTC ISO 8601."""
-    if not isinstance(value, datetime):
-        return value.isoformat()
-    return to_utc(value, zone).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _text(component: icalendar.Component, name: str, default: str = "") -> str:
@@ -532,8 +449,6 @@ def load_duties(directory: str | Path, roster: Roster | None = None) -> dict[str
         if duty is not None:
             _check_expansion(reader, duty, lines)
             if duty.holiday != "KEEP" and not reader.problems:
-                from reminders.definitions.holiday_policy import apply_holiday_policy
-
                 apply_holiday_policy(duty)
             duties[uid] = duty
             if roster is not None:

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 import recurring_ical_events
 
-from reminders.definitions.duties import (
+from reminders.definitions.model import (
     DUTY_COMPONENTS,
     Alarm,
     Duty,

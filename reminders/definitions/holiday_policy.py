@@ -15,8 +15,8 @@ from functools import cache
 import holidays
 import recurring_ical_events
 
-from reminders.definitions.duties import DUTY_COMPONENTS, Duty, recurrence_id_text
 from reminders.definitions.expand import rules_end
+from reminders.definitions.model import DUTY_COMPONENTS, Duty, recurrence_id_text
 from reminders.timeutil import utcnow
 
 YEARS_AHEAD = 2  # an open-ended duty gets its holidays applied up to this many years past today

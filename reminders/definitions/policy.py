@@ -15,6 +15,11 @@ from datetime import timedelta
 import icalendar
 
 HOLIDAY_POLICIES = ("KEEP", "SKIP", "PREVIOUS", "NEXT")
+# How long after being due a reminder is still worth sending (README, "Missed reminders"):
+# a check-in this long after the later of its time and the occurrence's end; a plain
+# reminder until its occurrence ends, and at least this long after it was due.
+CHECKIN_GRACE = timedelta(hours=12)
+LATE_REMINDER_GRACE = timedelta(hours=2)
 MAX_NUDGES = 5
 FOLLOWUP_PARTS = ("NUDGE", "TIMES", "LEADER", "COMMUNE")
 

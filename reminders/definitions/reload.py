@@ -24,23 +24,19 @@ text; the web app and the polling bot on a background thread.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import dramatiq
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from reminders.adapters.base import Adapter, Address, OutgoingMessage
+from reminders.definitions.live import Definitions
+from reminders.definitions.load import load_definitions
 from reminders.definitions.roster import Roster
 from reminders.definitions.snapshot import (
-    STARTED,
     Sources,
     Started,
     claim_fixed,
@@ -51,7 +47,7 @@ from reminders.definitions.snapshot import (
 )
 from reminders.errors import InvalidInput, Problem
 from reminders.i18n import N_, t
-from reminders.runtime import Runtime
+from reminders.settings import Settings
 
 log = logging.getLogger("reminders.reload")
 
@@ -75,11 +71,13 @@ class ReloadOutcome:
 
 
 class DefinitionWatcher:
-    """Watches one calendars directory and roster file for one `Runtime` (thread-safe)."""
+    """Watches one calendars directory and roster file for one process's `Definitions`
+    (thread-safe); saves each good version, and tells admins through `notify`."""
 
-    def __init__(self, runtime: Runtime, calendars: str | Path, roster: str | Path, *,
+    def __init__(self, engine: Engine, definitions: Definitions, calendars: str | Path, roster: str | Path, *,
                  interval: float = DEFAULT_INTERVAL, settle: float = SETTLE, notify: Notify | None = None):
-        self.runtime = runtime
+        self.engine = engine
+        self.definitions = definitions
         self.calendars = Path(calendars)
         self.roster_path = Path(roster)
         self.interval = interval
@@ -88,8 +86,8 @@ class DefinitionWatcher:
         self._lock = threading.Lock()
         self._next_check = time.monotonic() + interval
         self._rejected: str | None = None  # the last bad version, reported once
-        started = runtime.extra.get(STARTED)
-        if isinstance(started, Started) and (started.calendars.resolve(), started.roster.resolve()) == (
+        started = definitions.started
+        if started is not None and (started.calendars.resolve(), started.roster.resolve()) == (
                 self.calendars.resolve(), self.roster_path.resolve()):
             # Carry on from the start: the version in use may be the saved one, the files bad.
             self._signature, self.version, self._rejected = started.signature, started.version, started.rejected
@@ -131,10 +129,7 @@ class DefinitionWatcher:
             return self._load(sources)
 
     def _load(self, sources: Sources) -> ReloadOutcome:
-        from reminders.jobs.embedded import load_definitions
-
         version = sources.version
-
         started = time.perf_counter()
         try:
             duties, roster = load_definitions(str(self.calendars), str(self.roster_path))
@@ -148,12 +143,12 @@ class DefinitionWatcher:
             self._rejected = version
             log.exception("duty files not reloaded (internal error); the previous version stays in use")
             return ReloadOutcome("rejected", version)
-        before = self.runtime.duties
-        self.runtime.swap_definitions(duties, roster)
+        before = self.definitions.duties
+        self.definitions.swap(duties, roster)
         was_rejected, self._rejected, self.version = self._rejected, None, version
         if self._stat() == sources.signature:  # what was loaded is what was read: keep it
             try:
-                save(self.runtime.engine, sources)
+                save(self.engine, sources)
             except Exception:
                 log.exception("could not save the reloaded duty files as the last good version")
         added = sorted(set(duties) - set(before))
@@ -196,7 +191,7 @@ class DefinitionWatcher:
     def _announce_broken(self, version: str, problems: list[Problem]) -> None:
         if self.notify is None:
             return
-        if self._claim(lambda: claim_told(self.runtime.engine, version)) is False:
+        if self._claim(lambda: claim_told(self.engine, version)) is False:
             log.info("the admins were already told about this version of the duty files")
             return
         self._tell_admins(lambda lang: self._broken_text(lang, problems))
@@ -204,7 +199,7 @@ class DefinitionWatcher:
     def _announce_fixed(self, was_rejected: bool) -> None:
         if self.notify is None:
             return
-        claimed = self._claim(lambda: claim_fixed(self.runtime.engine))
+        claimed = self._claim(lambda: claim_fixed(self.engine))
         if claimed or (claimed is None and was_rejected):
             self._tell_admins(self._fixed_text)
 
@@ -227,110 +222,18 @@ class DefinitionWatcher:
         return "\n".join(lines)
 
     def _fixed_text(self, language: str) -> str:
-        return t(language, FIXED, duties=len(self.runtime.duties), teams=len(self.runtime.roster.teams))
+        return t(language, FIXED, duties=len(self.definitions.duties), teams=len(self.definitions.roster.teams))
 
     def _tell_admins(self, text_for: Callable[[str], str]) -> None:
         if self.notify is None:
             return
         try:
-            self.notify(self.runtime.roster, text_for)
+            self.notify(self.definitions.roster, text_for)
         except Exception:
             log.exception("could not tell the admins about the duty files")
 
 
-# -- sending to admins ----------------------------------------------------------------
-async def tell_admins(engine: Engine, roster: Roster, adapters: Mapping[str, Adapter],
-                      text_for: Callable[[str], str]) -> int:
-    """A direct message to each roster person with role `admin`, on the first enabled
-    adapter where they have an address (a chat bound at run time first); returns how many
-    were sent. Failures are logged: a notice about broken files must not break anything."""
-    from reminders.store.models import ChatBindingRow
-
-    admins = [p for p in roster.people.values() if p.role == "admin"]
-    if not admins:
-        log.warning("no one in the roster has role admin: nobody was told about the duty files")
-        return 0
-    bound: dict[str, dict[str, tuple[str, str]]] = {}
-    with engine.connect() as conn:
-        for row in conn.execute(select(ChatBindingRow.recipient, ChatBindingRow.adapter, ChatBindingRow.address,
-                                       ChatBindingRow.status).where(
-                ChatBindingRow.recipient.in_([f"person:{p.id}" for p in admins]))):
-            bound.setdefault(row.recipient, {})[row.adapter] = (row.address, row.status)
-    sent = 0
-    for person in admins:
-        bindings = bound.get(f"person:{person.id}", {})
-        for name, adapter in adapters.items():
-            binding = bindings.get(name)
-            if binding and binding[1] != "active":
-                continue
-            chat = binding[0] if binding else adapter.address_in(person.chats, name)
-            if chat:
-                break
-        else:
-            log.warning("admin %s has no address on the enabled adapters (%s)", person.id, ", ".join(adapters))
-            continue
-        text = text_for(person.language)[: adapter.capabilities.max_text]
-        try:
-            await adapter.send(Address(chat=chat, is_group=False, label=person.name), OutgoingMessage(text))
-            sent += 1
-        except Exception as exc:
-            log.warning("could not tell admin %s on %s: %s", person.id, adapter.name, exc)
-    return sent
-
-
-def notify_on_worker_loop(runtime: Runtime) -> Notify:
-    """For `reminders run`: the runtime's adapters, already started on dramatiq's event loop."""
-
-    def notify(roster: Roster, text_for: Callable[[str], str]) -> None:
-        from dramatiq.asyncio import get_event_loop_thread
-
-        coroutine = tell_admins(runtime.engine, roster, runtime.adapters, text_for)
-        loop_thread = get_event_loop_thread()
-        if loop_thread is None:
-            asyncio.run(coroutine)
-        else:
-            loop_thread.run_coroutine(coroutine)
-
-    return notify
-
-
-def notify_with_own_adapters(engine: Engine, adapter_names: list[str], env: Mapping[str, str]) -> Notify:
-    """For `reminders scheduler`, which sends nothing else: adapters opened for each notice."""
-
-    def notify(roster: Roster, text_for: Callable[[str], str]) -> None:
-        from reminders.adapters.registry import load_adapters
-
-        adapters = load_adapters(adapter_names, env)
-
-        async def run() -> None:
-            for adapter in adapters.values():
-                await adapter.start()
-            try:
-                await tell_admins(engine, roster, adapters, text_for)
-            finally:
-                for adapter in adapters.values():
-                    await adapter.close()
-
-        asyncio.run(run())
-
-    return notify
-
-
-# -- where watchers run -----------------------------------------------------------------
-class RefreshDefinitions(dramatiq.Middleware):
-    """In dramatiq send workers: look for edited files before each message (at most every
-    `interval` seconds), so the send renders the duty as it is now."""
-
-    def __init__(self, watcher: DefinitionWatcher):
-        self.watcher = watcher
-
-    def before_process_message(self, broker, message) -> None:
-        try:
-            self.watcher.check()
-        except Exception:
-            log.exception("checking the duty files failed; sending with the version in use")
-
-
+# -- where watchers run ------------------------------------------------------------------
 def watch_in_background(watcher: DefinitionWatcher, stop: threading.Event) -> threading.Thread:
     """A daemon thread checking every `interval` seconds until `stop` is set (web app, bot)."""
 
@@ -346,32 +249,22 @@ def watch_in_background(watcher: DefinitionWatcher, stop: threading.Event) -> th
     return thread
 
 
-def interval_from(env: Mapping[str, str]) -> float:
-    """REMINDERS_RELOAD_SECONDS (default 5; 0 turns hot reload off)."""
-    raw = env.get("REMINDERS_RELOAD_SECONDS", "")
-    try:
-        value = float(raw) if raw else DEFAULT_INTERVAL
-    except ValueError:
-        from reminders.errors import ConfigurationError
-
-        raise ConfigurationError(f"REMINDERS_RELOAD_SECONDS must be a number, not {raw!r}") from None
-    return max(0.0, value)
-
-
-def send_watcher(runtime: Runtime, settings) -> DefinitionWatcher | None:
+def send_watcher(settings: Settings, engine: Engine, definitions: Definitions) -> DefinitionWatcher | None:
     """The watcher of a separate send worker: it looks before every message (a stat of each
     file; read only when one changed). A worker that had looked a moment before the
     scheduler took up a new duty would otherwise meet that duty's first reminders without
     knowing it, and cancel them as "duty removed"."""
-    if interval_from(settings.env or os.environ) <= 0:
+    if settings.reload_seconds <= 0:
         return None  # hot reload turned off
-    return DefinitionWatcher(runtime, settings.calendars, settings.roster, interval=0.0)
+    return DefinitionWatcher(engine, definitions, settings.calendars, settings.roster, interval=0.0)
 
 
-def watcher_for(runtime: Runtime, settings, *, notify: Notify | None = None,
+def watcher_for(settings: Settings, engine: Engine, definitions: Definitions, *, notify: Notify | None = None,
                 interval: float | None = None) -> DefinitionWatcher | None:
-    """The watcher for a process started from `settings`; None if hot reload is turned off."""
-    interval = interval_from(settings.env or os.environ) if interval is None else interval
+    """The watcher for a process started from `settings`; None if hot reload is turned off
+    (REMINDERS_RELOAD_SECONDS=0)."""
+    interval = settings.reload_seconds if interval is None else interval
     if interval <= 0:
         return None
-    return DefinitionWatcher(runtime, settings.calendars, settings.roster, interval=interval, notify=notify)
+    return DefinitionWatcher(engine, definitions, settings.calendars, settings.roster, interval=interval,
+                             notify=notify)

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +23,11 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError as RuamelError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
+from reminders.adapters.registry import available_adapters
+from reminders.definitions.load import load_definitions
 from reminders.definitions.roster import LANGUAGES, MAX_FILE_BYTES, Roster, load_roster
 from reminders.errors import InvalidInput, Problem
+from reminders.files import staged
 from reminders.i18n import t
 from reminders.text import fold
 
@@ -71,7 +72,6 @@ class ImportReport:
 
 def chat_columns() -> tuple[str, ...]:
     """One column per installed adapter (telegram, zalo_bot, ...): a plug-in adds its own."""
-    from reminders.adapters.registry import available_adapters
 
     return tuple(sorted(available_adapters()))
 
@@ -567,31 +567,18 @@ def _check_result(checker: _Checker, document: _Document, rows: list[Row], empti
 def _write(document: _Document, roster_path: Path, calendars: str | Path | None, dry_run: bool,
            language: str) -> Roster:
     """Write beside the roster, load it back as the worker would, then swap it in."""
-    from reminders.jobs.embedded import load_definitions
-
     buffer = io.StringIO()
     _yaml().dump(document.tree, buffer)
-    directory = roster_path.parent if str(roster_path.parent) else Path(".")
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{roster_path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(buffer.getvalue())
-            handle.flush()
-            os.fsync(handle.fileno())
+    mode = roster_path.stat().st_mode & 0o777 if roster_path.exists() else 0o644
+    with staged(roster_path, mode=mode, commit=not dry_run) as temp:
+        temp.write_text(buffer.getvalue(), encoding="utf-8", newline="\n")
         try:
             if calendars is not None:
                 _, roster = load_definitions(str(calendars), temp)
             else:
                 roster = load_roster(temp)
         except InvalidInput as exc:
-            raise InvalidInput([Problem(str(roster_path) if p.file == temp else p.file, p.line,
+            raise InvalidInput([Problem(str(roster_path) if p.file == str(temp) else p.file, p.line,
                                         t(language, "after the import: {detail}", detail=p.message), p.uid)
                                 for p in exc.problems]) from None
-        if not dry_run:
-            os.chmod(temp, roster_path.stat().st_mode & 0o777 if roster_path.exists() else 0o644)
-            os.replace(temp, roster_path)
-        return roster
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
+    return roster

@@ -24,20 +24,20 @@ from pathlib import Path, PurePosixPath
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
-from reminders.definitions.duties import Duty, duty_files
+from reminders.definitions.duties import duty_files
+from reminders.definitions.load import load_definitions
+from reminders.definitions.model import Duty
 from reminders.definitions.roster import Roster
 from reminders.errors import InvalidInput, Problem
 from reminders.i18n import N_, format_when, t
-from reminders.runtime import Runtime
 from reminders.store.models import DefinitionsSnapshotRow as Row
 from reminders.timeutil import utcnow
 
 log = logging.getLogger("reminders.snapshot")
 
 ROW = "definitions"  # the key of the one row (a deployment is one database)
-STARTED = "definitions"  # Runtime.extra key: how the process started (a `Started`)
 
 Signature = tuple[tuple[str, int, int], ...]  # (path, mtime_ns, size) of each file
 
@@ -186,8 +186,6 @@ def _safe(name: str) -> PurePosixPath:
 def load_snapshot(snapshot: Snapshot, calendars: Path, roster_path: Path) -> tuple[dict[str, Duty], Roster]:
     """The saved version, through the same loaders as the files (written to a private
     temporary directory). Duties and roster name the real files, for messages and logs."""
-    from reminders.jobs.embedded import load_definitions
-
     with tempfile.TemporaryDirectory(prefix="reminders-last-good-") as tmp:
         root = Path(tmp)
         directory = root / "calendars"
@@ -224,8 +222,6 @@ def _real(problem: Problem, directory: Path, roster_file: Path, calendars: Path,
 def may_hold_a_snapshot(database_url: str) -> bool:
     """False for an SQLite file that does not exist yet: a refused first run must not
     create it (a server database is only looked at)."""
-    from sqlalchemy.engine import make_url
-
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         return True
@@ -239,8 +235,6 @@ def load_at_start(open_engine: Callable[[], Engine], calendars: str | Path, rost
     files' InvalidInput when nothing was saved yet (a first run; `may_hold` False says so
     without opening the database) or the database is out of reach, so the process stops
     with the files' problems as before."""
-    from reminders.jobs.embedded import load_definitions
-
     calendars, roster_path = Path(calendars), Path(roster_path)
     sources = read_sources(calendars, roster_path)
     try:
@@ -293,10 +287,9 @@ STARTED_FROM_SAVED = N_("The duty files have {count} problem(s) (see the log); t
                         "is in use until they are fixed.")
 
 
-def start_note(runtime: Runtime, language: str) -> str | None:
+def start_note(started: Started | None, timezone: str, language: str) -> str | None:
     """For the terminal of a long-running command that started on the saved version."""
-    started = runtime.extra.get(STARTED)
-    if not isinstance(started, Started) or started.rejected is None or started.saved_at is None:
+    if started is None or started.rejected is None or started.saved_at is None:
         return None
-    when = format_when(started.saved_at, language, ZoneInfo(runtime.roster.timezone))
+    when = format_when(started.saved_at, language, ZoneInfo(timezone))
     return t(language, STARTED_FROM_SAVED, count=len(started.problems), when=when)

@@ -9,9 +9,7 @@ into place only if no file of that name exists (never overwriting, never half-wr
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -22,6 +20,7 @@ import icalendar
 from reminders.definitions.ics import unfold
 from reminders.definitions.rhythm import Offset, Rhythm
 from reminders.errors import RemindersError
+from reminders.files import write_atomic
 from reminders.i18n import t
 from reminders.text import fold
 from reminders.timeutil import DEFAULT_TZ
@@ -150,21 +149,7 @@ def build_calendar(spec: DutySpec, now: datetime, language: str = "vi") -> icale
 
 def write_new(path: Path, data: bytes, language: str = "vi") -> None:
     """Write `data` to `path` all at once; DutyExists if `path` is already there."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        try:
-            os.link(temporary, path)  # atomic, and fails rather than replace an existing file
-        except FileExistsError:
-            raise DutyExists(t(language, "{path} already exists; nothing was written.", path=str(path))) from None
-        except OSError:  # a file system without hard links
-            if path.exists():
-                raise DutyExists(t(language, "{path} already exists; nothing was written.", path=str(path))) from None
-            os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        write_atomic(path, data, exclusive=True)
+    except FileExistsError:
+        raise DutyExists(t(language, "{path} already exists; nothing was written.", path=str(path))) from None

@@ -12,12 +12,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from reminders.definitions.duties import Duty
+from reminders.codes import delivery_code, parse_delivery_code
+from reminders.definitions.model import Duty
 from reminders.definitions.quiet import place
 from reminders.definitions.roster import Person, Roster
 from reminders.errors import AnswerError, NotOnRoster, UnknownDelivery
 from reminders.i18n import N_, t
-from reminders.jobs.render import delivery_code, parse_delivery_code
 from reminders.store.audit import AuditEvent, record_events
 from reminders.store.models import AcknowledgementRow, DeliveryRow, OccurrenceRow
 from reminders.text import fold

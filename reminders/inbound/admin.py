@@ -15,15 +15,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from reminders.adapters.base import Capabilities
-from reminders.definitions.duties import Duty, Occurrence
+from reminders.adapters.base import Capabilities, Inbound, Outcome
+from reminders.definitions.audience import recipients
 from reminders.definitions.expand import occurrences, reminder_times
+from reminders.definitions.model import Duty, Occurrence
+from reminders.definitions.policy import LATE_REMINDER_GRACE
 from reminders.definitions.roster import Person, Team
 from reminders.i18n import format_when, t
-from reminders.inbound.router import Inbound, Outcome
 from reminders.jobs.render import OccurrenceView, render_message
 from reminders.runtime import Runtime
-from reminders.schedule.planner import LATE_REMINDER_GRACE, recipients
 from reminders.store.models import DeliveryRow, OccurrenceRow
 from reminders.timeutil import as_utc
 

@@ -8,21 +8,24 @@ Each event is processed once (platforms retry webhooks).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from reminders.adapters.base import OutgoingMessage
+from reminders.adapters.base import Inbound, Outcome, OutgoingMessage
+from reminders.codes import delivery_code
 from reminders.definitions.roster import Person
 from reminders.errors import AnswerError, NotOnRoster, UnknownDelivery
 from reminders.i18n import N_, format_when, t
 from reminders.inbound.acks import find_delivery, record_acknowledgement, refusal, snooze
+from reminders.inbound.admin import admin_command  # imports this module
+from reminders.inbound.behalf import confirm_from_chat
 from reminders.inbound.invites import redeem
-from reminders.jobs.render import OccurrenceView, delivery_code, render_message
+from reminders.jobs.render import OccurrenceView, render_message
 from reminders.runtime import Runtime
 from reminders.store.bindings import bind, recipient_by_address
+from reminders.store.feed_tokens import create_token, feed_links
 from reminders.store.models import AcknowledgementRow, DeliveryRow, InboundEventRow, OccurrenceRow
 from reminders.text import fold
 from reminders.timeutil import as_utc, from_naive_utc
@@ -45,29 +48,6 @@ CODE_MARKED = re.compile(r"[(\[]?\s*(?:(?:\bmã|\bma|\bcode)\s*[:#]?\s*|#)([0-9A
                          re.IGNORECASE)
 CODE_BARE = re.compile(r"\b([0-9A-Za-z]{2,8})\b")
 NOT_ON_ROSTER = N_("You are not on the team roster yet. Ask your team leader for an invite code.")
-
-
-@dataclass(frozen=True)
-class Inbound:
-    adapter: str
-    event_id: str
-    chat: str
-    is_group: bool
-    sender: str
-    sender_name: str = ""
-    action: str | None = None  # "done" | "snooze" (a button)
-    code: str | None = None  # delivery code carried by the button
-    text: str | None = None
-    reply_to: str | None = None  # platform message id this message replies to
-    quoted_text: str | None = None  # the text of the message it quotes, where the platform gives it
-
-
-@dataclass
-class Outcome:
-    reply: str | None = None
-    alert: bool = False  # show as a popup (buttons)
-    edit: tuple[str, str, OutgoingMessage] | None = None  # (chat, message id, new message)
-    recorded: bool = False
 
 
 def first_time(rt: Runtime, event: Inbound, now: datetime) -> bool:
@@ -116,7 +96,6 @@ def handle(rt: Runtime, event: Inbound, now: datetime | None = None) -> Outcome 
             return Outcome()  # a household in the group chatting: not for us
         return Outcome(reply=t("vi", NOT_ON_ROSTER), alert=event.action is not None)
     if command in ("/duties", "/preview", "/remindnow"):
-        from reminders.inbound.admin import admin_command  # imports this module
 
         return admin_command(rt, event, person, command, argument.strip(), now)
     if command == "/bind":
@@ -126,7 +105,6 @@ def handle(rt: Runtime, event: Inbound, now: datetime | None = None) -> Outcome 
     if command == "/status":
         return Outcome(reply=status_text(rt, person, now))
     if command == "/done" and person.role != "member":  # a leader confirming for a member
-        from reminders.inbound.behalf import confirm_from_chat
 
         reply = confirm_from_chat(rt, person, argument, event.adapter, now)
         if reply is not None:
@@ -187,15 +165,11 @@ def _redeem_invite(rt: Runtime, event: Inbound, code: str, now: datetime) -> Out
 
 def _calendar_link(rt: Runtime, event: Inbound, person: Person, now: datetime) -> Outcome:
     """`/calendar` in a private chat: a private feed link for the person's commune or team."""
-    import os
-
-    from reminders.store.feed_tokens import create_token, feed_links
-
     if event.is_group:  # a feed link is private: never post it in a group
         return Outcome(reply=t(person.language, "Send /calendar to me in a private chat."))
     scope = f"team:{person.team_id}" if person.team_id else f"commune:{person.commune_id}"
     _, token = create_token(rt.engine, scope, now, label=f"{person.name} ({event.adapter})")
-    https, webcal = feed_links(os.environ.get("REMINDERS_PUBLIC_URL", "http://localhost:8000"), token)
+    https, webcal = feed_links(rt.public_url, token)
     return Outcome(reply=t(person.language, "Your calendar link (add it to Google Calendar, Outlook or your "
                                             "phone; keep it private):") + f"\n{https}\n{webcal}", recorded=True)
 

@@ -6,13 +6,15 @@ Used by the polling process (`reminders bot`) and by the web app's webhook route
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Mapping
 
-from reminders.adapters.base import Adapter
-from reminders.inbound.router import Outcome, handle
+from reminders.adapters.base import Adapter, Outcome
+from reminders.inbound.router import handle
 from reminders.runtime import Runtime
 
-log = logging.getLogger("reminders.bot")
+log = logging.getLogger(__name__)
 
 
 async def process(rt: Runtime, adapter: Adapter, payload: dict) -> Outcome | None:
@@ -39,3 +41,18 @@ async def run_polling(rt: Runtime, adapter: Adapter, stop: asyncio.Event | None 
                 break
     finally:
         await adapter.close()
+
+
+def pollers(adapters: Mapping[str, Adapter]) -> list[Adapter]:
+    """The enabled adapters that can long-poll their platform."""
+    return [a for a in adapters.values() if type(a).poll is not Adapter.poll]
+
+
+def listen(rt: Runtime, adapters: list[Adapter]) -> None:
+    """Poll every adapter until interrupted (`reminders bot`)."""
+
+    async def gather() -> None:
+        await asyncio.gather(*(run_polling(rt, adapter) for adapter in adapters))
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(gather())

@@ -33,20 +33,21 @@ def _tune(broker: dramatiq.Broker) -> dramatiq.Broker:
     return broker
 
 
-def make_broker(redis_url: str | None = None, namespace: str | None = None) -> dramatiq.Broker:
-    """A configured broker, set as dramatiq's global one, with our actors declared on it."""
+def make_broker(redis_url: str | None = None, namespace: str = "reminders") -> dramatiq.Broker:
+    """A configured broker, set as dramatiq's global one, with every actor declared on the
+    placeholder (the send actor: `reminders.jobs.send`, imported by whoever sends) moved to it."""
     if redis_url:
-        import os
+        from dramatiq.brokers.redis import RedisBroker  # imports redis: only when Redis is used
 
-        from dramatiq.brokers.redis import RedisBroker
-
-        namespace = namespace or os.environ.get("REMINDERS_REDIS_NAMESPACE", "reminders")
-        broker = RedisBroker(url=redis_url, namespace=namespace)
+        broker: dramatiq.Broker = RedisBroker(url=redis_url, namespace=namespace)
     else:
         broker = StubBroker()
     _tune(broker)
     dramatiq.set_broker(broker)
-    from reminders.jobs import send
-
-    send.bind_actors(broker)
+    actors = [placeholder_broker.get_actor(name) for name in placeholder_broker.get_declared_actors()]
+    if not actors:
+        raise RuntimeError("no actor is declared yet: import reminders.jobs.send before make_broker()")
+    for actor in actors:
+        actor.broker = broker
+        broker.declare_actor(actor)
     return broker

@@ -11,7 +11,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from reminders.adapters.base import Button, Capabilities, OutgoingMessage
-from reminders.definitions.duties import Duty
+from reminders.definitions.model import Duty
 from reminders.i18n import N_, format_when, t
 
 MAX_DETAIL = 280  # keep messages short on low-end phones; the feed has the full text
@@ -31,24 +31,6 @@ class OccurrenceView:
     start: datetime
     end: datetime
     all_day: bool
-
-
-def delivery_code(delivery_id: int) -> str:
-    """The short code people quote or type: base-36 of the delivery id, e.g. '2S7'."""
-    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    value, out = delivery_id, ""
-    while True:
-        value, rest = divmod(value, 36)
-        out = digits[rest] + out
-        if not value:
-            return out
-
-
-def parse_delivery_code(code: str) -> int | None:
-    try:
-        return int(code.strip().lstrip("#"), 36)
-    except ValueError:
-        return None
 
 
 def render_message(duty: Duty, occurrence: OccurrenceView, kind: str, code: str, language: str,

@@ -25,10 +25,12 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from reminders.adapters.base import OutgoingMessage, PermanentFailure, TemporaryFailure
+from reminders.codes import delivery_code, parse_delivery_code
 from reminders.i18n import N_, t
 from reminders.jobs.broker import MAX_ATTEMPTS, MAX_BACKOFF_MS, placeholder_broker
 from reminders.jobs.ratelimit import BOT_WIDE, NARROW, acquire, room
-from reminders.jobs.render import OccurrenceView, delivery_code, parse_delivery_code, render_message
+from reminders.jobs.render import OccurrenceView, render_message
+from reminders.jobs.targets import resolve
 from reminders.runtime import current
 from reminders.schedule.followup import is_followup, render_followup
 from reminders.store.audit import delivery_event, record_events
@@ -359,14 +361,14 @@ def resolve_target(rt, row, bindings: dict[str, tuple[str, str]]):
     goes to the leader through another platform where they have an address of their own,
     else through the same platform -- unless it was the leader's own chat that failed."""
     if not row.kind.startswith("notice:"):
-        return rt.resolve(row.recipient, row.team_id, bindings)
+        return resolve(rt, row.recipient, row.team_id, bindings)
     _, failed_on, failed = (row.kind.split(":") + [""])[:3]
-    elsewhere = rt.resolve(row.recipient, row.team_id, {**bindings, failed_on: ("", "avoided")})
+    elsewhere = resolve(rt, row.recipient, row.team_id, {**bindings, failed_on: ("", "avoided")})
     if elsewhere is not None and elsewhere.adapter.address_in({}, elsewhere.adapter.name) is None:
         return elsewhere  # a real chat on another platform (not one that reaches anyone, like the console)
     if failed and _failed_recipient(rt, failed) == row.recipient:
         return elsewhere
-    return rt.resolve(row.recipient, row.team_id, bindings)
+    return resolve(rt, row.recipient, row.team_id, bindings)
 
 
 def _failed_recipient(rt, code: str) -> str:
@@ -400,12 +402,6 @@ def notify_leaders(rt, row, kind: str, now: datetime) -> None:
                 broker=placeholder_broker)
 async def send_batch(delivery_ids: list[int], token: str) -> None:
     await deliver_batch(delivery_ids, token)
-
-
-def bind_actors(broker: dramatiq.Broker) -> None:
-    """Point the actors at `broker` (tests and the CLI switch brokers within one process)."""
-    send_batch.broker = broker
-    broker.declare_actor(send_batch)
 
 
 def enqueue_again(delivery_ids: list[int], token: str, delay_seconds: float) -> None:

@@ -4,13 +4,13 @@ on a virtual clock and a throw-away database. The admin's dry run."""
 from __future__ import annotations
 
 import tempfile
-from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
 from reminders.adapters.console import ConsoleAdapter
-from reminders.jobs.embedded import EmbeddedWorker, open_runtime
+from reminders.jobs.embedded import EmbeddedWorker
+from reminders.runtime import open_runtime
 from reminders.schedule.dispatcher import next_due
 from reminders.settings import Settings
 from reminders.timeutil import VirtualClock
@@ -20,7 +20,7 @@ def simulate(settings: Settings, start: datetime, end: datetime, stream: TextIO)
     """Print every message that would go out in [start, end); returns how many."""
     clock = VirtualClock(start)
     with tempfile.TemporaryDirectory(prefix="reminders-sim-") as tmp:
-        sim_settings = replace(settings, database_url=f"sqlite:///{Path(tmp) / 'sim.db'}", redis_url=None)
+        sim_settings = settings.replace(database_url=f"sqlite:///{Path(tmp) / 'sim.db'}", redis_url=None)
         console = ConsoleAdapter(stream=stream, clock=clock)
         # Every message goes to the console, whatever platform it would really use.
         adapters = {name: console for name in dict.fromkeys(("console", *settings.adapters))}

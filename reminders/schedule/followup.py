@@ -39,12 +39,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from reminders.adapters.base import Button, OutgoingMessage
-from reminders.definitions.duties import Duty
+from reminders.codes import delivery_code
+from reminders.definitions.audience import people_reached
 from reminders.definitions.expand import occurrences, rules_end
+from reminders.definitions.model import Duty
 from reminders.definitions.quiet import place
 from reminders.definitions.roster import Commune, Person, Roster, Team
 from reminders.i18n import N_, format_when, t
-from reminders.jobs.render import delivery_code
 from reminders.store.audit import AuditEvent, record_events
 from reminders.store.models import AcknowledgementRow, DeliveryRow, OccurrenceRow
 from reminders.timeutil import as_utc, from_naive_utc
@@ -128,10 +129,9 @@ def team_states(conn: Connection, roster: Roster, occurrence_ids: Iterable[int],
         team = roster.teams.get(row.team_id)
         if team is None:
             continue
-        kind, _, ident = row.recipient.partition(":")
-        if kind != "team" and ident not in team.member_ids:
+        addressed = people_reached(row.recipient, team)
+        if not addressed:
             continue  # no longer on the team: nobody to nudge or to name
-        addressed = team.member_ids if kind == "team" else (ident,)
         due = from_naive_utc(row.due_at)
         state = states.setdefault((row.occurrence_id, row.team_id), TeamState([], set(), due, False))
         state.expected.extend(p for p in addressed if p not in state.expected)
@@ -179,19 +179,19 @@ def followup_pass(rt, now: datetime, *, lookahead: timedelta = timedelta(seconds
     report = FollowUpReport()
     duties = {uid: d for uid, d in rt.duties.items() if d.ack and d.followup.enabled}
     # Only deliveries sent since the last pass (less a margin for outcomes recorded late) are
-    # looked at again; a fresh process looks back SCAN_BACK once. Kept in rt.extra.
-    since = rt.extra.get("followup_since")
+    # looked at again; a fresh process looks back SCAN_BACK once. Kept in rt.state.
+    since = rt.state.get("followup_since")
     if duties:
         with rt.engine.begin() as conn:
             report.planned += _plan_new(conn, rt.roster, duties, now, since)
         with rt.engine.begin() as conn:
             _settle(conn, rt.roster, rt.duties, now, lookahead, report)
-    rt.extra["followup_since"] = now - SINCE_MARGIN
+    rt.state["followup_since"] = now - SINCE_MARGIN
     week = week_of(now.astimezone(ZoneInfo(rt.roster.timezone)).date())[1]
-    if rt.extra.get("followup_digest_week") != week:
+    if rt.state.get("followup_digest_week") != week:
         with rt.engine.begin() as conn:
             report.digests = plan_digest(conn, rt.roster, now)
-        rt.extra["followup_digest_week"] = week
+        rt.state["followup_digest_week"] = week
     return report
 
 

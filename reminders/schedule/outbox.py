@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
-from reminders.jobs.render import delivery_code, parse_delivery_code
+from reminders.codes import delivery_code, parse_delivery_code
 from reminders.store.models import DeliveryRow, OccurrenceRow
 from reminders.timeutil import as_utc, from_naive_utc
 

@@ -19,17 +19,16 @@ from sqlalchemy import or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from reminders.definitions.duties import Alarm, Duty, Occurrence
+from reminders.definitions.audience import recipients
 from reminders.definitions.expand import alarm_reach, occurrences, reminder_times
+from reminders.definitions.model import Alarm, Duty, Occurrence
+from reminders.definitions.policy import CHECKIN_GRACE, LATE_REMINDER_GRACE
 from reminders.definitions.quiet import place
 from reminders.definitions.roster import Roster, Team, roster_fingerprint
 from reminders.store.models import DeliveryRow, OccurrenceRow, PlanStateRow
 from reminders.timeutil import as_utc, from_naive_utc
 
 DEFAULT_HORIZON = timedelta(days=14)
-# How long after being due a reminder is still worth sending (see README, "Missed reminders").
-CHECKIN_GRACE = timedelta(hours=12)
-LATE_REMINDER_GRACE = timedelta(hours=2)
 # First plan of a duty also picks up reminders due this long ago whose occurrence is still on.
 FIRST_PLAN_LOOKBACK = timedelta(days=1)
 # An unchanged duty's horizon is extended by this much at a time, so most ticks skip it.
@@ -80,20 +79,6 @@ def quiet_time(alarm: Alarm, due: datetime, occurrence: Occurrence,
     if placed is None:
         return None
     return placed, expires_at(alarm, placed, occurrence)
-
-
-def recipients(duty: Duty, team: Team, roster: Roster) -> list[str]:
-    """Whom a duty addresses in one team, as recipient keys; a team without a group
-    chat gets its members individually."""
-    found: list[str] = []
-    for mode in duty.address:
-        if mode == "group" and team.chats:
-            found.append(team.recipient_key)
-        elif mode == "leader":
-            found.extend(f"person:{p.id}" for p in roster.leaders(team))
-        else:  # members, or group with no group chat
-            found.extend(f"person:{p.id}" for p in roster.members(team))
-    return list(dict.fromkeys(found))
 
 
 class Planner:

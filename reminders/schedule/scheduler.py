@@ -1,18 +1,30 @@
-"""The scheduler loop: plan, mark what was missed, dispatch what is due. One tick at a time."""
+"""The scheduler: plan, follow up, mark what was missed, dispatch what is due -- one tick at a
+time -- and the loops that run the ticks (`run_replica` for `reminders scheduler`)."""
 
 from __future__ import annotations
 
 import logging
+import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from reminders.definitions.reload import DefinitionWatcher
 from reminders.runtime import Runtime
-from reminders.schedule.dispatcher import CLAIM_BATCH, LOOKAHEAD, Claim, dispatch, mark_missed
+from reminders.schedule import lease
+from reminders.schedule.dispatcher import (
+    CLAIM_BATCH,
+    LOOKAHEAD,
+    Claim,
+    dispatch,
+    mark_missed,
+    seconds_to_next_tick,
+)
+from reminders.schedule.followup import followup_pass
 from reminders.schedule.planner import FIRST_PLAN_LOOKBACK, Planner, PlanResult
 
-log = logging.getLogger("reminders.scheduler")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,10 +51,6 @@ class Scheduler:
         self._reload()
         rt = self.runtime
         planned = self.planner.plan(rt.duties, rt.roster, now)
-        from reminders.schedule.followup import (
-            followup_pass,  # nudges, escalations, digests (reminders.followup)
-        )
-
         followup_pass(rt, now, lookahead=self.lookahead)
         missed = mark_missed(rt.engine, now)
         if missed:
@@ -58,3 +66,48 @@ class Scheduler:
         outcome = self.reloader.check() if self.reloader is not None else None
         if outcome is not None and outcome.status == "reloaded":
             self.planner = Planner(self.runtime.engine, self.planner.horizon, self.planner.lookback)
+
+
+def run_ticks(scheduler: Scheduler, stop: threading.Event, tick_seconds: float) -> None:
+    """Tick until `stop` is set: waking for the next reminder, and at once while a burst is
+    held back. A failed tick (database or broker down) is logged and tried again; claims
+    it made lapse and return."""
+    rt = scheduler.runtime
+    while not stop.is_set():
+        wait = seconds_to_next_tick(rt.engine, rt.clock(), tick_seconds, scheduler.lookahead)
+        if stop.wait(wait):
+            return
+        try:
+            scheduler.tick()
+        except Exception:
+            log.exception("tick failed; retrying")
+
+
+def run_replica(scheduler: Scheduler, stop: threading.Event, *, tick_seconds: float, ttl: timedelta,
+                on_active: Callable[[str], None] = lambda name: None) -> None:
+    """One of several scheduler replicas: the one holding the lease (schedule.lease) ticks;
+    the others wait and take over within `ttl` when it dies. Releases the lease on stop."""
+    rt = scheduler.runtime
+    me = f"{rt.worker_id}-{uuid.uuid4().hex[:6]}"
+    active = False
+    while not stop.is_set():
+        now = rt.clock()
+        if lease.hold(rt.engine, me, now, ttl):
+            if not active:
+                log.warning("%s is now the active scheduler", me)
+                on_active(me)
+                active = True
+            try:
+                report = scheduler.tick(now)
+                log.debug("tick: %d claimed, %d missed, %.2f s", report.dispatched, report.missed,
+                          (rt.clock() - now).total_seconds())
+            except Exception:  # Redis or the database down: claims lapse and return; keep going
+                log.exception("tick failed; retrying")
+        else:
+            active = False
+        wait = min(tick_seconds, ttl.total_seconds() / 3)
+        if active:  # wake for the next reminder, and at once while a burst is held back
+            wait = seconds_to_next_tick(rt.engine, rt.clock(), wait, scheduler.lookahead)
+        stop.wait(wait)
+    if active:
+        lease.release(rt.engine, me)

@@ -7,7 +7,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
 
 from reminders.store import models  # noqa: F401  (registers the tables)
-from reminders.store import tokens as zalo_tokens  # noqa: F401  (the Zalo OA's token table)
+from reminders.store.migrate import upgrade
 
 metadata = SQLModel.metadata
 
@@ -36,7 +36,5 @@ def make_engine(url: str = DEFAULT_DATABASE_URL, *, create: bool = True) -> Engi
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
     if create:
-        from reminders.store.migrate import upgrade
-
         upgrade(engine)
     return engine

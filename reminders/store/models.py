@@ -182,3 +182,18 @@ class DefinitionsSnapshotRow(SQLModel, table=True):
     saved_at: datetime
     told_version: str | None = Field(default=None, max_length=64)  # last bad version admins were told of
     told_at: datetime | None = None
+
+
+class PlatformTokenRow(SQLModel, table=True):
+    """The current token pair of one platform account (a Zalo app / OA): reminders.store.tokens."""
+
+    __tablename__ = "zalo_oa_token"
+
+    app_id: str = Field(primary_key=True, max_length=64)
+    access_token: str
+    refresh_token: str
+    access_expires_at: datetime | None = None
+    seed_hash: str = Field(max_length=64)  # sha256 of the environment's refresh token it came from
+    refreshing_by: str | None = Field(default=None, max_length=64)
+    refreshing_until: datetime | None = None
+    updated_at: datetime

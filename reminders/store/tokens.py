@@ -1,5 +1,4 @@
-"""Zalo OA tokens in the database, shared by every process (workers, web, bot). The table is
-created by the adapter when it starts (it is not part of the core's migrated schema).
+"""Platform tokens in the database (the Zalo OA's), shared by every process (workers, web, bot).
 
 Access tokens last about 25 hours. Refresh tokens are single-use and rotate: each refresh
 returns a new pair and the old refresh token stops working, so the new pair is written
@@ -12,39 +11,17 @@ authorised tokens in the environment replaces the stored ones.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, SQLModel
 
+from reminders.adapters.base import Tokens
+from reminders.store.models import PlatformTokenRow as ZaloTokenRow
 from reminders.timeutil import as_utc, from_naive_utc
 
 REFRESH_LEASE = timedelta(seconds=30)
-
-
-class ZaloTokenRow(SQLModel, table=True):
-    """The current token pair of one Zalo app / OA."""
-
-    __tablename__ = "zalo_oa_token"
-
-    app_id: str = Field(primary_key=True, max_length=64)
-    access_token: str
-    refresh_token: str
-    access_expires_at: datetime | None = None
-    seed_hash: str = Field(max_length=64)  # sha256 of the environment's refresh token it came from
-    refreshing_by: str | None = Field(default=None, max_length=64)
-    refreshing_until: datetime | None = None
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class Tokens:
-    access_token: str
-    refresh_token: str
-    access_expires_at: datetime | None = None
 
 
 def _now() -> datetime:
@@ -59,10 +36,6 @@ def _tokens(row) -> Tokens:
 
 def seed_hash(refresh_token: str) -> str:
     return hashlib.sha256(refresh_token.encode()).hexdigest()
-
-
-def ensure_table(engine: Engine) -> None:
-    """The table is part of the migrated schema (revision 0002); nothing to create here."""
 
 
 def load(engine: Engine, app_id: str, initial: Tokens) -> Tokens:
@@ -123,3 +96,27 @@ def release(engine: Engine, app_id: str, owner: str) -> None:
         conn.execute(update(ZaloTokenRow).where(ZaloTokenRow.app_id == app_id,
                                                 ZaloTokenRow.refreshing_by == owner)
                      .values(refreshing_by=None, refreshing_until=None))
+
+
+class TokenTable:
+    """The `TokenStore` adapters are lent (AdapterServices): these functions on one engine."""
+
+    refresh_lease = REFRESH_LEASE
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def load(self, account: str, initial: Tokens) -> Tokens:
+        return load(self.engine, account, initial)
+
+    def current(self, account: str) -> Tokens | None:
+        return current(self.engine, account)
+
+    def claim_refresh(self, account: str, stale_access: str, owner: str) -> Tokens | None:
+        return claim_refresh(self.engine, account, stale_access, owner)
+
+    def store_refreshed(self, account: str, tokens: Tokens) -> None:
+        store_refreshed(self.engine, account, tokens)
+
+    def release(self, account: str, owner: str) -> None:
+        release(self.engine, account, owner)

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from reminders.definitions.duties import Duty
+from reminders.definitions.model import Duty
 from reminders.definitions.roster import Roster
 from reminders.i18n import LANGUAGES, N_, format_when, t
 from reminders.store.feed_tokens import scope_for

@@ -18,7 +18,7 @@ import icalendar
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from reminders.definitions.duties import Duty
+from reminders.definitions.model import Duty, recurrence_id_text
 from reminders.definitions.roster import Roster, roster_fingerprint
 from reminders.i18n import t
 from reminders.store.models import AcknowledgementRow, OccurrenceRow
@@ -152,7 +152,6 @@ def build_feed(engine: Engine, duties: dict[str, Duty], roster: Roster, scope: S
 
 
 def _rid_key(value: date | datetime, duty: Duty) -> str:
-    from reminders.definitions.duties import recurrence_id_text
 
     return recurrence_id_text(value, duty.zone)
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 import segno
 
 from reminders.definitions.roster import Person, Roster
+from reminders.files import write_atomic
 from reminders.i18n import N_, t
 from reminders.inbound.invites import deep_link
 
@@ -143,26 +142,13 @@ def render_html(cards: list[Card], images: dict[str, bytes], title: str, languag
 """
 
 
-def _write(path: Path, data: bytes) -> None:
-    """Temp file then rename: a half-written sheet is never left behind under the real name."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(temp, 0o600)  # live codes: readable by the admin only
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
-
-
 def write_sheet(directory: str | Path, cards: list[Card], *, title: str, language: str = "vi") -> Path:
     """Write index.html and one <person id>.png per card into `directory`; returns the page."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     images = {card.png_name: qr_png(card.link) for card in cards}
     for name, data in images.items():
-        _write(directory / name, data)
+        write_atomic(directory / name, data, mode=0o600)  # live codes: readable by the admin only
     page = directory / "index.html"
-    _write(page, render_html(cards, images, title, language).encode("utf-8"))
+    write_atomic(page, render_html(cards, images, title, language).encode("utf-8"), mode=0o600)
     return page

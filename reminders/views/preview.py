@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from reminders.definitions.duties import Duty
 from reminders.definitions.expand import as_local_date_or_datetime, occurrences, reminder_times
+from reminders.definitions.model import Duty
 
 
 def _iso(value: date | datetime) -> str:

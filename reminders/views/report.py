@@ -9,12 +9,11 @@ when all succeeded: an error never leaves half a report behind.
 
 from __future__ import annotations
 
-import os
 import re
 import textwrap
-import uuid
 from collections import defaultdict
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -22,8 +21,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
-from reminders.definitions.duties import Duty
+from reminders.definitions.model import Duty
 from reminders.definitions.roster import Roster
+from reminders.files import staged
 from reminders.i18n import t
 from reminders.views.tally import (
     CheckinAnswer,
@@ -362,22 +362,12 @@ def write_files(report: Report, directory: str | Path) -> list[Path]:
         (directory / f"{stem}-{table.key}.csv", lambda p, tb=table: _write_csv(tb, p)) for table in report.tables]
     plan.append((directory / f"{stem}.xlsx", lambda p: _write_xlsx(report, p)))
     plan.append((directory / f"{stem}.png", lambda p: _write_png(report, p)))
-    staged: list[tuple[Path, Path]] = []
     try:
-        for final, write in plan:
-            # Not mkstemp: its 0600 would stick to the report; the umask decides, as for any file.
-            temp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}.tmp")
-            staged.append((temp, final))
-            write(temp)
-        for temp, final in staged:
-            os.replace(temp, final)
+        with ExitStack() as stack:  # all or nothing: a failure removes every file staged so far
+            for final, write in plan:
+                write(stack.enter_context(staged(final)))
     except BaseException:
-        for temp, _ in staged:
-            temp.unlink(missing_ok=True)
         if created and not any(directory.iterdir()):
             directory.rmdir()
         raise
-    finally:
-        for temp, _ in staged:
-            temp.unlink(missing_ok=True)
-    return [final for _, final in staged]
+    return [final for final, _ in plan]

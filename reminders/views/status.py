@@ -9,8 +9,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from reminders.codes import delivery_code
+from reminders.definitions.audience import people_reached
 from reminders.definitions.roster import Roster
-from reminders.jobs.render import delivery_code
 from reminders.store.models import AcknowledgementRow, DeliveryRow, OccurrenceRow
 from reminders.timeutil import as_utc, from_naive_utc
 
@@ -76,9 +77,8 @@ def occurrence_status(engine: Engine, roster: Roster, since: datetime, until: da
         entry = groups.setdefault((d.occurrence_id, d.team_id), {
             "summary": d.summary, "start": from_naive_utc(d.start_at), "all_day": d.all_day,
             "expected": [], "codes": []})
-        kind, _, ident = d.recipient.partition(":")
         team = roster.teams.get(d.team_id)
-        people = team.member_ids if (kind == "team" and team) else (ident,)
+        people = people_reached(d.recipient, team) if team else (d.recipient.partition(":")[2],)
         entry["expected"].extend(p for p in people if p not in entry["expected"])
         if d.status == "sent":
             entry["codes"].append(delivery_code(d.id))

@@ -20,7 +20,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.engine import Engine
 
-from reminders.definitions.duties import Duty
+from reminders.definitions.audience import expected_people
+from reminders.definitions.model import Duty
+from reminders.definitions.policy import CHECKIN_GRACE
 from reminders.definitions.roster import Roster, Team
 from reminders.errors import RemindersError
 from reminders.store.models import AcknowledgementRow, OccurrenceRow
@@ -97,20 +99,11 @@ def scope_teams(roster: Roster, *, commune: str | None = None, team: str | None 
     return list(roster.teams_in(commune) if commune is not None else roster.teams.values())
 
 
-def expected_people(duty: Duty, team: Team, roster: Roster) -> tuple[str, ...]:
-    """Who in `team` should acknowledge `duty` (the people `planner.recipients` reaches)."""
-    if set(duty.address) & {"group", "members"}:
-        return team.member_ids
-    return tuple(p.id for p in roster.leaders(team))
-
-
 def on_time_until(duty: Duty, recurrence_id: str, start: datetime, end: datetime) -> datetime:
     """Until when an acknowledgement counts as on time: the occurrence's end -- unless the
     duty asks its check-in at or after the end (the October campaign asks at 19:30, as the
-    day ends): then until that question closes (planner.CHECKIN_GRACE), or every answer to
+    day ends): then until that question closes (CHECKIN_GRACE), or every answer to
     it would be late. A report due at 17:00 and asked for at 14:00 is late after 17:00."""
-    from reminders.schedule.planner import CHECKIN_GRACE
-
     alarms = duty.override_alarms.get(recurrence_id, duty.alarms)
     asked_after = [due for due in (a.due(start, end) for a in alarms if a.kind == "checkin") if due >= end]
     return max(asked_after) + CHECKIN_GRACE if asked_after else end

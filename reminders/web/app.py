@@ -1,6 +1,6 @@
 """The web app: webhooks from chat platforms, feeds and boards, /healthz and Prometheus /metrics.
 
-Run with `uvicorn --factory reminders.web:create_app_from_env`.
+Run with `uvicorn --factory reminders.web.app:create_app_from_env`.
 """
 
 from __future__ import annotations
@@ -17,15 +17,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from reminders import logs
 from reminders.definitions.reload import DefinitionWatcher, watch_in_background, watcher_for
 from reminders.inbound.updates import process
-from reminders.runtime import Runtime
+from reminders.runtime import Runtime, open_runtime
+from reminders.settings import load_settings
 from reminders.views.board import BoardPages
 from reminders.views.board import respond as board_page
 from reminders.views.metrics import DeliveryCollector
 from reminders.web.feeds import FeedCache
 
-log = logging.getLogger("reminders.web")
+log = logging.getLogger(__name__)
 MAX_WEBHOOK_BYTES = 1_000_000
 
 
@@ -95,9 +97,8 @@ def _ping(engine) -> None:
 
 
 def create_app_from_env() -> Starlette:
-    from reminders.jobs.embedded import open_runtime
-    from reminders.settings import load_settings
-
+    """The app for `uvicorn --factory reminders.web.app:create_app_from_env` (the Procfile's web)."""
     settings = load_settings()
+    logs.install(settings.secrets())
     runtime = open_runtime(settings, worker_id="web")
-    return create_app(runtime, watcher=watcher_for(runtime, settings))
+    return create_app(runtime, watcher=watcher_for(settings, runtime.engine, runtime.definitions))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -15,9 +14,10 @@ from helpers import serve, vn
 from sqlalchemy import func, select
 
 from reminders.adapters.telegram import TelegramAdapter
+from reminders.codes import delivery_code
 from reminders.inbound.updates import process
-from reminders.jobs.embedded import EmbeddedWorker, open_runtime
-from reminders.jobs.render import delivery_code
+from reminders.jobs.embedded import EmbeddedWorker
+from reminders.runtime import open_runtime
 from reminders.settings import load_settings
 from reminders.store.models import AcknowledgementRow, ChatBindingRow, DeliveryRow, InboundEventRow
 from reminders.timeutil import VirtualClock
@@ -36,7 +36,7 @@ def fake():
 
 
 def _stack(fake, calendars: Path, tmp_path: Path, start, **worker_options):
-    settings = replace(load_settings({}), calendars=str(calendars), roster=str(calendars / "roster.yaml"),
+    settings = load_settings({}).replace(calendars=str(calendars), roster_file=str(calendars / "roster.yaml"),
                        database_url=f"sqlite:///{tmp_path / 'r.db'}", adapters=("telegram",))
     clock = VirtualClock(start)
     adapter = TelegramAdapter(fake.token, fake.base_url, webhook_secret=SECRET)

@@ -22,12 +22,15 @@ from sqlalchemy import func, select
 
 from reminders.adapters.telegram import TelegramAdapter
 from reminders.adapters.zalo.bot import ZaloBotAdapter
+from reminders.adapters.base import AdapterServices
 from reminders.adapters.zalo.oa import ZaloOAAdapter
-from reminders.jobs.embedded import EmbeddedWorker, open_runtime
-from reminders.jobs.render import parse_delivery_code
+from reminders.codes import parse_delivery_code
+from reminders.jobs.embedded import EmbeddedWorker
+from reminders.runtime import open_runtime
 from reminders.settings import load_settings
 from reminders.store.models import AcknowledgementRow, DeliveryRow, InboundEventRow, OccurrenceRow
 from reminders.store.tokens import ZaloTokenRow
+from reminders.store.tokens import TokenTable
 from reminders.timeutil import VirtualClock
 from reminders.web.app import create_app
 
@@ -96,10 +99,10 @@ def zbot():
 def _oa_adapter(fake: FakeZaloOA) -> ZaloOAAdapter:
     """Configured as from the environment: ZALO_APP_ID, ZALO_APP_SECRET, ZALO_OA_SECRET_KEY,
     the first ZALO_OA_ACCESS_TOKEN / ZALO_OA_REFRESH_TOKEN, ZALO_OA_API_URL, ZALO_OA_OAUTH_URL."""
-    return ZaloOAAdapter.from_env({
+    return ZaloOAAdapter.from_settings(load_settings({
         "ZALO_APP_ID": fake.app_id, "ZALO_APP_SECRET": fake.app_secret, "ZALO_OA_SECRET_KEY": fake.oa_secret_key,
         "ZALO_OA_ACCESS_TOKEN": "ACCESS-1", "ZALO_OA_REFRESH_TOKEN": "REFRESH-1",
-        "ZALO_OA_API_URL": fake.base_url, "ZALO_OA_OAUTH_URL": fake.oauth_url})
+        "ZALO_OA_API_URL": fake.base_url, "ZALO_OA_OAUTH_URL": fake.oauth_url}))
 
 
 def _bot_adapter(fake: FakeZaloBot) -> ZaloBotAdapter:
@@ -107,7 +110,7 @@ def _bot_adapter(fake: FakeZaloBot) -> ZaloBotAdapter:
 
 
 def _stack(calendars: Path, tmp_path: Path, start: datetime, adapters: dict, **worker_options):
-    settings = replace(load_settings({}), calendars=str(calendars), roster=str(calendars / "roster.yaml"),
+    settings = load_settings({}).replace(calendars=str(calendars), roster_file=str(calendars / "roster.yaml"),
                        database_url=f"sqlite:///{tmp_path / 'r.db'}", adapters=tuple(adapters))
     clock = VirtualClock(start)
     runtime = open_runtime(settings, clock=clock, adapters=adapters)
@@ -118,9 +121,9 @@ def _stack(calendars: Path, tmp_path: Path, start: datetime, adapters: dict, **w
 def _web(runtime, adapters: dict):
     """The web app on uvicorn on loopback: its own adapters (its own process in production),
     the same database, definitions and clock."""
+    services = AdapterServices(tokens=TokenTable(runtime.engine))
     for adapter in adapters.values():
-        if hasattr(adapter, "bind_engine"):
-            adapter.bind_engine(runtime.engine)
+        adapter.attach(services)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(create_app(replace(runtime, adapters=adapters)), log_level="warning"))

@@ -258,7 +258,7 @@ def snapshot(db: Path) -> dict[str, tuple[int, str]]:
 @pytest.fixture(scope="module")
 def planned_db(tmp_path_factory) -> Path:
     """A database planned from the shipped calendars on 2024-10-01 (campaign month: busy)."""
-    from reminders.jobs.embedded import load_definitions
+    from reminders.definitions.load import load_definitions
     from reminders.schedule.planner import plan
     from reminders.store.engine import make_engine
 

@@ -19,8 +19,9 @@ import icalendar
 import pytest
 import recurring_ical_events
 
-from reminders.definitions.duties import Duty, load_duties
+from reminders.definitions.duties import load_duties
 from reminders.definitions.expand import absolute_target, alarm_reach, occurrences, reminder_times
+from reminders.definitions.model import Duty
 from reminders.views.preview import preview_occurrences
 
 ROOT = Path(__file__).resolve().parents[2]

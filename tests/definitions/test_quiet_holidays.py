@@ -124,8 +124,8 @@ def test_planning_keeps_each_teams_quiet_hours(tmp_path, engine):
 
 
 def test_snooze_in_the_evening_comes_back_in_the_morning(tmp_path, engine):
+    from reminders.codes import delivery_code
     from reminders.inbound.acks import snooze
-    from reminders.jobs.render import delivery_code
 
     _, roster, duties = definitions(tmp_path, {"day.ics": event("ca-ngay", "20241001T073000",
                                                                 duration="PT36H", alarm="PT0M")})
@@ -207,7 +207,8 @@ def test_a_late_reminder_reaching_a_worker_at_night_waits_for_the_morning(tmp_pa
     import io
 
     from reminders.adapters.console import ConsoleAdapter
-    from reminders.jobs.embedded import EmbeddedWorker, open_runtime
+    from reminders.jobs.embedded import EmbeddedWorker
+    from reminders.runtime import open_runtime
     from reminders.store.audit import list_events
     from reminders.timeutil import VirtualClock
 

@@ -9,7 +9,6 @@ import itertools
 import logging
 import os
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,18 +16,15 @@ from helpers import vn
 from sqlalchemy import select
 
 from reminders.adapters.console import ConsoleAdapter
-from reminders.definitions.reload import (
-    DefinitionWatcher,
-    RefreshDefinitions,
-    notify_on_worker_loop,
-    notify_with_own_adapters,
-    send_watcher,
-)
+from reminders.codes import delivery_code
+from reminders.definitions.reload import DefinitionWatcher, send_watcher
+from reminders.jobs.admin_notices import notify_on_worker_loop, notify_with_own_adapters
+from reminders.jobs.middleware import RefreshDefinitions
 from reminders.inbound.acks import record_acknowledgement
 from reminders.jobs.broker import make_broker
-from reminders.jobs.embedded import EmbeddedWorker, open_runtime
-from reminders.jobs.render import delivery_code
+from reminders.jobs.embedded import EmbeddedWorker
 from reminders.jobs.send import enqueue
+from reminders.runtime import open_runtime
 from reminders.schedule.scheduler import Scheduler
 from reminders.settings import load_settings
 from reminders.store.bindings import bind
@@ -72,7 +68,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def _settings(calendars: Path, database_url: str):
-    return replace(load_settings({}), calendars=str(calendars), roster=str(calendars / "roster.yaml"),
+    return load_settings({}).replace(calendars=str(calendars), roster_file=str(calendars / "roster.yaml"),
                    database_url=database_url)
 
 
@@ -88,12 +84,12 @@ def _statuses(engine, uid: str) -> dict[str, set[str]]:
 
 
 def test_edit_break_fix_delete_while_running(calendars, database_url, caplog):
-    caplog.set_level(logging.WARNING, logger="reminders.reload")
+    caplog.set_level(logging.WARNING, logger="reminders.definitions.reload")
     settings = _settings(calendars, database_url)
     out = io.StringIO()
     clock = VirtualClock(vn(2024, 10, 7, 6, 0))
     runtime = open_runtime(settings, clock=clock, adapters={"console": ConsoleAdapter(out, clock)})
-    watcher = DefinitionWatcher(runtime, calendars, calendars / "roster.yaml", interval=0, settle=0,
+    watcher = DefinitionWatcher(runtime.engine, runtime.definitions, calendars, calendars / "roster.yaml", interval=0, settle=0,
                                 notify=notify_on_worker_loop(runtime))
     with EmbeddedWorker(runtime, settings, broker=make_broker(None), reloader=watcher) as worker:
         worker.scheduler.tick()
@@ -176,7 +172,7 @@ def test_edit_break_fix_delete_while_running(calendars, database_url, caplog):
 def test_touch_without_change_and_interval(calendars, sqlite_url):
     settings = _settings(calendars, sqlite_url)
     runtime = open_runtime(settings, adapters={})
-    watcher = DefinitionWatcher(runtime, calendars, calendars / "roster.yaml", interval=0, settle=0)
+    watcher = DefinitionWatcher(runtime.engine, runtime.definitions, calendars, calendars / "roster.yaml", interval=0, settle=0)
     duties = runtime.duties
     radio = calendars / "radio-weekly.ics"
     _write(radio, radio.read_text(encoding="utf-8"))  # saved, not changed
@@ -187,11 +183,11 @@ def test_touch_without_change_and_interval(calendars, sqlite_url):
     assert outcome is not None and outcome.status == "reloaded"
     assert runtime.roster.teams["thon-tay"].name == "Tổ CNSCĐ thôn Tây mới"
     # At most one look per interval; a file still being written is left for the next look.
-    slow = DefinitionWatcher(runtime, calendars, calendars / "roster.yaml", interval=60, settle=0)
+    slow = DefinitionWatcher(runtime.engine, runtime.definitions, calendars, calendars / "roster.yaml", interval=60, settle=0)
     _write(radio, radio.read_text(encoding="utf-8").replace("Đài truyền thanh xã", "Đài xã"))
     assert slow.check() is None
     assert slow.check(force=True).status == "reloaded"
-    settling = DefinitionWatcher(runtime, calendars, calendars / "roster.yaml", interval=0, settle=30)
+    settling = DefinitionWatcher(runtime.engine, runtime.definitions, calendars, calendars / "roster.yaml", interval=0, settle=30)
     radio.write_text(radio.read_text(encoding="utf-8").replace("Đài xã", "Đài"), encoding="utf-8")
     assert settling.check() is None
     os.utime(radio, (time.time() - 60, time.time() - 60))
@@ -209,10 +205,10 @@ def test_send_worker_renders_the_edited_duty(calendars, sqlite_url):
     out = io.StringIO()
     sending = open_runtime(settings, clock=clock, adapters={"console": ConsoleAdapter(out, clock)})
     broker = make_broker(None)
-    worker_watcher = DefinitionWatcher(sending, calendars, calendars / "roster.yaml", interval=0, settle=0)
+    worker_watcher = DefinitionWatcher(sending.engine, sending.definitions, calendars, calendars / "roster.yaml", interval=0, settle=0)
     broker.add_middleware(RefreshDefinitions(worker_watcher))
     scheduler = Scheduler(planning, enqueue, horizon=settings.horizon, reloader=DefinitionWatcher(
-        planning, calendars, calendars / "roster.yaml", interval=0, settle=0))
+        planning.engine, planning.definitions, calendars, calendars / "roster.yaml", interval=0, settle=0))
     with EmbeddedWorker(sending, settings, broker=broker, reloader=None) as worker:
         scheduler.tick()
         _write(calendars / "hop-giao-ban.ics", MEETING.format(description="Mang theo máy tính bảng."))
@@ -237,10 +233,10 @@ def test_a_send_worker_that_looked_a_moment_ago_still_sends_a_duty_just_added(ca
     out = io.StringIO()
     sending = open_runtime(settings, clock=clock, adapters={"console": ConsoleAdapter(out, clock)})
     broker = make_broker(None)
-    worker_watcher = send_watcher(sending, settings)
+    worker_watcher = send_watcher(settings, sending.engine, sending.definitions)
     broker.add_middleware(RefreshDefinitions(worker_watcher))
     scheduler = Scheduler(planning, enqueue, horizon=settings.horizon, reloader=DefinitionWatcher(
-        planning, calendars, calendars / "roster.yaml", interval=0, settle=0))
+        planning.engine, planning.definitions, calendars, calendars / "roster.yaml", interval=0, settle=0))
     with EmbeddedWorker(sending, settings, broker=broker, reloader=None) as worker:
         scheduler.tick()
         worker.drain()
@@ -259,7 +255,7 @@ def test_scheduler_process_tells_admins_through_its_own_adapters(calendars, sqli
     """`reminders scheduler` runs without adapters: a notice opens them, sends, closes."""
     runtime = open_runtime(_settings(calendars, sqlite_url), adapters={})
     console_file = tmp_path / "console.txt"
-    notify = notify_with_own_adapters(runtime.engine, ["console"], {"REMINDERS_CONSOLE_FILE": str(console_file)})
+    notify = notify_with_own_adapters(runtime.engine, load_settings({"REMINDERS_CONSOLE_FILE": str(console_file)}))
     notify(runtime.roster, lambda language: f"notice in {language}")
     text = console_file.read_text(encoding="utf-8")
     assert "Trần Quốc Việt [riêng terminal]" in text and "notice in en" in text
@@ -272,9 +268,7 @@ def test_scheduler_process_tells_admins_through_its_own_adapters(calendars, sqli
 
 @pytest.mark.parametrize("value, expected", [("", 5.0), ("2.5", 2.5), ("0", 0.0)])
 def test_reload_interval_setting(value, expected):
-    from reminders.definitions.reload import interval_from
-
-    assert interval_from({"REMINDERS_RELOAD_SECONDS": value}) == expected
+    assert load_settings({"REMINDERS_RELOAD_SECONDS": value}).reload_seconds == expected
 
 
 def test_reminders_run_reloads_and_reports(calendars, tmp_path):
@@ -349,7 +343,7 @@ def test_a_restart_with_a_broken_file_runs_on_the_last_good_version(calendars, d
 
     def start(out: io.StringIO, clock: VirtualClock):
         runtime = open_runtime(settings, clock=clock, adapters={"console": ConsoleAdapter(out, clock)})
-        watcher = DefinitionWatcher(runtime, calendars, calendars / "roster.yaml", interval=0, settle=0,
+        watcher = DefinitionWatcher(runtime.engine, runtime.definitions, calendars, calendars / "roster.yaml", interval=0, settle=0,
                                     notify=notify_on_worker_loop(runtime))
         return runtime, watcher
 
@@ -422,7 +416,7 @@ def test_fixed_while_nothing_ran_is_announced_once_at_the_next_start(calendars, 
             _write(calendars / "radio-weekly.ics", good_radio)
         before = out.getvalue()
         runtime = open_runtime(settings, clock=clock, adapters={"console": ConsoleAdapter(out, clock)})
-        watcher = DefinitionWatcher(runtime, calendars, calendars / "roster.yaml", interval=60,
+        watcher = DefinitionWatcher(runtime.engine, runtime.definitions, calendars, calendars / "roster.yaml", interval=60,
                                     notify=notify_on_worker_loop(runtime))
         watcher.check()  # the first check tells what the start found, whatever the interval
         told = out.getvalue()[len(before):]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import itertools
 import time
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -13,9 +12,11 @@ from fake_telegram import FakeTelegram
 from helpers import vn
 from sqlalchemy import select
 
+from reminders.adapters.base import Inbound
 from reminders.adapters.console import ConsoleAdapter
-from reminders.inbound.router import Inbound, handle
-from reminders.jobs.embedded import EmbeddedWorker, open_runtime
+from reminders.inbound.router import handle
+from reminders.jobs.embedded import EmbeddedWorker
+from reminders.runtime import open_runtime
 from reminders.settings import load_settings
 from reminders.store.models import DeliveryRow
 from reminders.timeutil import VirtualClock
@@ -39,7 +40,7 @@ def _manual(engine) -> list:
 @pytest.fixture
 def console_stack(database_url, calendars):
     """The shipped definitions on a virtual clock in the middle of the October campaign."""
-    settings = replace(load_settings({}), calendars=str(calendars), roster=str(calendars / "roster.yaml"),
+    settings = load_settings({}).replace(calendars=str(calendars), roster_file=str(calendars / "roster.yaml"),
                        database_url=database_url)
     clock = VirtualClock(vn(2024, 10, 2, 10, 0))
     out = io.StringIO()
@@ -80,7 +81,7 @@ def test_times_are_in_the_admins_commune_zone(sqlite_url, calendars):
     roster = calendars / "roster.yaml"
     roster.write_text(roster.read_text(encoding="utf-8").replace(
         "    name: Xã Tân Lập\n", "    name: Xã Tân Lập\n    timezone: Asia/Tokyo\n", 1), encoding="utf-8")
-    settings = replace(load_settings({}), calendars=str(calendars), roster=str(roster), database_url=sqlite_url)
+    settings = load_settings({}).replace(calendars=str(calendars), roster_file=str(roster), database_url=sqlite_url)
     clock = VirtualClock(vn(2024, 10, 2, 10, 0))
     runtime = open_runtime(settings, clock=clock, adapters={"console": ConsoleAdapter(io.StringIO(), clock)})
     try:
@@ -145,7 +146,7 @@ def test_remindnow_over_telegram_reaches_the_group(calendars, tmp_path):
 
     fake = FakeTelegram().start()
     try:
-        settings = replace(load_settings({}), calendars=str(calendars), roster=str(calendars / "roster.yaml"),
+        settings = load_settings({}).replace(calendars=str(calendars), roster_file=str(calendars / "roster.yaml"),
                            database_url=f"sqlite:///{tmp_path / 'r.db'}", adapters=("telegram",))
         clock = VirtualClock(vn(2024, 10, 2, 10, 0))
         runtime = open_runtime(settings, clock=clock, adapters={"telegram": TelegramAdapter(fake.token,
@@ -187,7 +188,7 @@ teams:
 def test_remindnow_reaches_only_the_admins_own_commune(database_url, calendars):
     roster = calendars / "roster.yaml"
     roster.write_text(roster.read_text(encoding="utf-8").replace("teams:\n", OTHER_COMMUNE, 1), encoding="utf-8")
-    settings = replace(load_settings({}), calendars=str(calendars), roster=str(roster), database_url=database_url)
+    settings = load_settings({}).replace(calendars=str(calendars), roster_file=str(roster), database_url=database_url)
     clock = VirtualClock(vn(2024, 10, 2, 10, 0))
     runtime = open_runtime(settings, clock=clock, adapters={"console": ConsoleAdapter(io.StringIO(), clock)})
     try:

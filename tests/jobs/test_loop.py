@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import uuid
-from dataclasses import replace
 
 import pytest
 from conftest import REDIS_URL, need_service
@@ -13,11 +12,12 @@ from helpers import vn
 from sqlalchemy import select
 
 from reminders.adapters.console import ConsoleAdapter
+from reminders.codes import delivery_code
 from reminders.errors import AnswerError, NotOnRoster
 from reminders.inbound.acks import record_acknowledgement
 from reminders.jobs.broker import make_broker
-from reminders.jobs.embedded import EmbeddedWorker, open_runtime
-from reminders.jobs.render import delivery_code
+from reminders.jobs.embedded import EmbeddedWorker
+from reminders.runtime import open_runtime
 from reminders.settings import load_settings
 from reminders.store.models import AcknowledgementRow, DeliveryRow
 from reminders.timeutil import VirtualClock
@@ -29,9 +29,9 @@ CAMPAIGN = "chien-dich-di-tung-ngo@reminders"
 @pytest.fixture(params=["embedded", "production"])
 def stack(request, tmp_path, calendars):
     """(settings, broker): SQLite + StubBroker, or PostgreSQL + Redis."""
-    settings = replace(load_settings({}), calendars=str(calendars), roster=str(calendars / "roster.yaml"))
+    settings = load_settings({}).replace(calendars=str(calendars), roster_file=str(calendars / "roster.yaml"))
     if request.param == "embedded":
-        yield replace(settings, database_url=f"sqlite:///{tmp_path / 'r.db'}"), make_broker(None)
+        yield settings.replace(database_url=f"sqlite:///{tmp_path / 'r.db'}"), make_broker(None)
         return
     from conftest import _postgres_database
 
@@ -39,7 +39,7 @@ def stack(request, tmp_path, calendars):
     url, drop = _postgres_database()
     broker = make_broker(redis_url, namespace=f"reminders-test-{uuid.uuid4().hex[:8]}")
     try:
-        yield replace(settings, database_url=url, redis_url=redis_url), broker
+        yield settings.replace(database_url=url, redis_url=redis_url), broker
     finally:
         broker.close()
         drop()

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from reminders import load_duties, load_roster, plan, record_acknowledgement
-from reminders.jobs.render import delivery_code
+from reminders.codes import delivery_code
 from reminders.store.models import AcknowledgementRow, DeliveryRow, OccurrenceRow, PlanStateRow
 
 CAMPAIGN = "chien-dich-di-tung-ngo@reminders"

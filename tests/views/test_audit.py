@@ -10,9 +10,10 @@ from click.testing import CliRunner
 from helpers import VN, settings_for, vn
 from test_followup import UID, Campaign, code_of, write_definitions
 
+from reminders.adapters.base import Inbound
 from reminders.cli import main
 from reminders.inbound.acks import record_acknowledgement, snooze
-from reminders.inbound.router import Inbound, handle
+from reminders.inbound.router import handle
 from reminders.store.audit import AuditEvent, list_events, record_events
 
 OUTCOMES = ("sent", "failed", "retry", "missed", "cancelled")  # recorded by the send path

@@ -9,7 +9,6 @@ import json
 import shutil
 import subprocess
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,11 +20,12 @@ from conftest import REQUIRE_SERVICES
 from helpers import serve, vn
 
 from reminders.adapters.console import ConsoleAdapter
+from reminders.codes import delivery_code
 from reminders.definitions.expand import occurrences
 from reminders.definitions.roster import load_roster
 from reminders.inbound.acks import record_acknowledgement
-from reminders.jobs.embedded import EmbeddedWorker, open_runtime
-from reminders.jobs.render import delivery_code
+from reminders.jobs.embedded import EmbeddedWorker
+from reminders.runtime import open_runtime
 from reminders.settings import load_settings
 from reminders.store.feed_tokens import create_token, revoke
 from reminders.timeutil import VirtualClock
@@ -55,7 +55,7 @@ def served(calendars, tmp_path):
     """The web app on loopback over a database where October's first days were sent and
     partly acknowledged; yields (runtime, base url, token of the commune feed)."""
     (calendars / "berlin.ics").write_text(BERLIN, encoding="utf-8")
-    settings = replace(load_settings({}), calendars=str(calendars), roster=str(calendars / "roster.yaml"),
+    settings = load_settings({}).replace(calendars=str(calendars), roster_file=str(calendars / "roster.yaml"),
                        database_url=f"sqlite:///{tmp_path / 'r.db'}")
     clock = VirtualClock(vn(2024, 10, 1, 7, 0))
     runtime = open_runtime(settings, clock=clock, adapters={"console": ConsoleAdapter(io.StringIO(), clock)})
@@ -196,7 +196,7 @@ def test_a_rename_made_while_the_app_was_down_is_a_new_etag(served, calendars):
     old = _get(f"{url}/feeds/{token}.ics").headers["etag"]
     roster = calendars / "roster.yaml"
     roster.write_text(roster.read_text(encoding="utf-8").replace("Nguyễn Văn An", "Nguyễn Văn Ân"), encoding="utf-8")
-    runtime.swap_definitions(runtime.duties, load_roster(roster))  # as a restart would load it
+    runtime.definitions.swap(runtime.duties, load_roster(roster))  # as a restart would load it
     with serve(create_app(runtime)) as restarted:
         response = httpx.get(f"{restarted}/feeds/{token}.ics", headers={"If-None-Match": old}, timeout=30)
     assert response.status_code == 200

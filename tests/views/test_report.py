@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from reminders import load_duties, load_roster, make_engine, plan, record_acknowledgement
-from reminders.jobs.render import delivery_code
+from reminders.codes import delivery_code
 from reminders.store.models import DeliveryRow, OccurrenceRow
 from reminders.timeutil import from_naive_utc
 from reminders.views.report import build_report, write_files

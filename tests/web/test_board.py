@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -17,10 +16,10 @@ from conftest import REQUIRE_SERVICES
 from helpers import serve, vn
 from sqlalchemy import select
 
+from reminders.codes import delivery_code
 from reminders.definitions.reload import DefinitionWatcher
 from reminders.inbound.acks import record_acknowledgement
-from reminders.jobs.embedded import open_runtime
-from reminders.jobs.render import delivery_code
+from reminders.runtime import open_runtime
 from reminders.schedule.planner import plan
 from reminders.settings import load_settings
 from reminders.store.feed_tokens import create_token, revoke
@@ -49,7 +48,7 @@ def _week_with_answers(calendars, database_url, *, tay_name: str | None = None):
         roster = calendars / "roster.yaml"
         roster.write_text(roster.read_text(encoding="utf-8").replace(
             "name: Tổ CNSCĐ thôn Tây", f"name: '{tay_name}'"), encoding="utf-8")
-    settings = replace(load_settings({}), calendars=str(calendars), roster=str(calendars / "roster.yaml"),
+    settings = load_settings({}).replace(calendars=str(calendars), roster_file=str(calendars / "roster.yaml"),
                        database_url=database_url)
     clock = VirtualClock(vn(2024, 10, 1, 6, 0))
     rt = open_runtime(settings, clock=clock, adapters={})
@@ -134,7 +133,7 @@ def test_board_follows_roster_edits_while_serving(calendars, sqlite_url):
     """The web app reloads edited files on its own thread; board and feed both follow."""
     rt, clock = _week_with_answers(calendars, sqlite_url)
     _, token = create_token(rt.engine, "commune:xa-tan-lap", clock())
-    watcher = DefinitionWatcher(rt, calendars, calendars / "roster.yaml", interval=0.05, settle=0)
+    watcher = DefinitionWatcher(rt.engine, rt.definitions, calendars, calendars / "roster.yaml", interval=0.05, settle=0)
     with serve(create_app(rt, watcher=watcher)) as base, httpx.Client(base_url=base) as client:
         feed_etag = client.get(f"/feeds/{token}.ics").headers["etag"]
         roster = calendars / "roster.yaml"

@@ -20,6 +20,7 @@ from reminders.adapters.base import (
     Adapter,
     Address,
     Capabilities,
+    Inbound,
     OutgoingMessage,
     PermanentFailure,
     RateLimit,
@@ -27,8 +28,9 @@ from reminders.adapters.base import (
     TemporaryFailure,
 )
 from reminders.errors import ConfigurationError
+from reminders.settings import Settings
 
-log = logging.getLogger("reminders.zalo_bot")
+log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://bot-api.zaloplatforms.com/bot"
 POLL_TIMEOUT = 30  # seconds Zalo holds a getUpdates call open
@@ -52,15 +54,15 @@ class ZaloBotAdapter(Adapter):
         self._client: httpx.AsyncClient | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ZaloBotAdapter:
-        token = env.get("ZALO_BOT_TOKEN", "")
+    def from_settings(cls, settings: Settings) -> ZaloBotAdapter:
+        token = settings.zalo_bot_token.get_secret_value() if settings.zalo_bot_token else ""
         if not token or not re.fullmatch(r"[A-Za-z0-9:_\-]{8,}", token):
             raise ConfigurationError("ZALO_BOT_TOKEN is missing or malformed (the Bot Token that Zalo Bot "
                                      "Creator sent you)")
-        secret = env.get("ZALO_BOT_WEBHOOK_SECRET") or None
+        secret = settings.zalo_bot_webhook_secret.get_secret_value() if settings.zalo_bot_webhook_secret else None
         if secret is not None and not 8 <= len(secret) <= 256:
             raise ConfigurationError("ZALO_BOT_WEBHOOK_SECRET must be 8-256 characters")
-        return cls(token, env.get("ZALO_BOT_API_URL") or DEFAULT_API_URL, secret)
+        return cls(token, settings.zalo_bot_api_url, secret)
 
     async def start(self) -> None:
         if self._client is None:
@@ -128,8 +130,6 @@ class ZaloBotAdapter(Adapter):
         return bool(self._webhook_secret) and hmac.compare_digest(given.encode(), self._webhook_secret.encode())
 
     def parse_update(self, payload: dict):
-        from reminders.inbound.router import Inbound
-
         update = payload.get("result") if isinstance(payload.get("result"), dict) else payload
         if update.get("event_name") != "message.text.received":
             return None

@@ -3,7 +3,7 @@
 Consultation messages to one person (`/v3.0/oa/message/cs`, only within the interaction
 window), text messages to OA-owned groups (`/v3.0/oa/group/message`, GMF package). Errors
 arrive as HTTP 200 with `error != 0`. Access tokens are refreshed on -216/-220 (once, then
-the send is retried) and kept in the database, see `zalo_tokens`.
+the send is retried) and kept in the core's database through the `TokenStore` it is lent (reminders.store.tokens).
 """
 
 from __future__ import annotations
@@ -21,22 +21,23 @@ import httpx
 
 from reminders.adapters.base import (
     Adapter,
+    AdapterServices,
     Address,
     Capabilities,
+    Inbound,
     OutgoingMessage,
     PermanentFailure,
     RateLimit,
     SendResult,
     TemporaryFailure,
+    Tokens,
+    TokenStore,
 )
 from reminders.errors import ConfigurationError
-from reminders.store import tokens as zalo_tokens
-from reminders.store.tokens import Tokens
+from reminders.settings import Settings
 
-log = logging.getLogger("reminders.zalo_oa")
+log = logging.getLogger(__name__)
 
-DEFAULT_API_URL = "https://openapi.zalo.me"
-DEFAULT_OAUTH_URL = "https://oauth.zaloapp.com/v4/oa/access_token"
 TOKEN_INVALID = {-216, -220}  # access token invalid / expired: refresh once and retry
 RATE_LIMITED = {-32}
 PERSON_UNREACHABLE = {
@@ -64,15 +65,16 @@ class ZaloOAAdapter(Adapter):
     )
 
     def __init__(self, app_id: str, app_secret: str, access_token: str, refresh_token: str, *,
-                 oa_secret_key: str | None = None, api_url: str = DEFAULT_API_URL,
-                 oauth_url: str = DEFAULT_OAUTH_URL, engine=None, timeout: float = 15.0):
+                 oa_secret_key: str | None = None, api_url: str = "https://openapi.zalo.me",
+                 oauth_url: str = "https://oauth.zaloapp.com/v4/oa/access_token", token_store: TokenStore | None = None,
+                 timeout: float = 15.0):
         self.app_id = app_id
         self._app_secret = app_secret
         self._oa_secret_key = oa_secret_key
         self._initial = Tokens(access_token, refresh_token)
         self.api_url = api_url.rstrip("/")
         self.oauth_url = oauth_url
-        self._engine = engine
+        self._store = token_store
         self._timeout = timeout
         self._client: httpx.AsyncClient | None = None
         self._tokens: Tokens | None = None
@@ -80,38 +82,41 @@ class ZaloOAAdapter(Adapter):
         self._owner = uuid.uuid4().hex[:16]
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ZaloOAAdapter:
-        missing = [name for name in ("ZALO_APP_ID", "ZALO_APP_SECRET", "ZALO_OA_ACCESS_TOKEN",
-                                     "ZALO_OA_REFRESH_TOKEN") if not env.get(name)]
+    def from_settings(cls, settings: Settings) -> ZaloOAAdapter:
+        pairs = {"ZALO_APP_ID": settings.zalo_app_id, "ZALO_APP_SECRET": settings.zalo_app_secret,
+                 "ZALO_OA_ACCESS_TOKEN": settings.zalo_oa_access_token,
+                 "ZALO_OA_REFRESH_TOKEN": settings.zalo_oa_refresh_token}
+        missing = [name for name, value in pairs.items() if not value]
         if missing:
             raise ConfigurationError(f"{', '.join(missing)} must be set for the zalo_oa adapter "
                                      "(the app's id and secret key, and the OA's first token pair)")
-        if not env["ZALO_APP_ID"].isdigit():
+        assert settings.zalo_app_id and settings.zalo_app_secret  # for the type checker: checked above
+        assert settings.zalo_oa_access_token and settings.zalo_oa_refresh_token
+        if not settings.zalo_app_id.isdigit():
             raise ConfigurationError("ZALO_APP_ID must be the numeric app id from developers.zalo.me")
-        return cls(env["ZALO_APP_ID"], env["ZALO_APP_SECRET"], env["ZALO_OA_ACCESS_TOKEN"],
-                   env["ZALO_OA_REFRESH_TOKEN"], oa_secret_key=env.get("ZALO_OA_SECRET_KEY") or None,
-                   api_url=env.get("ZALO_OA_API_URL") or DEFAULT_API_URL,
-                   oauth_url=env.get("ZALO_OA_OAUTH_URL") or DEFAULT_OAUTH_URL)
+        secret_key = settings.zalo_oa_secret_key.get_secret_value() if settings.zalo_oa_secret_key else None
+        return cls(settings.zalo_app_id, settings.zalo_app_secret.get_secret_value(),
+                   settings.zalo_oa_access_token.get_secret_value(),
+                   settings.zalo_oa_refresh_token.get_secret_value(), oa_secret_key=secret_key,
+                   api_url=settings.zalo_oa_api_url, oauth_url=settings.zalo_oa_oauth_url)
 
     # -- lifecycle -------------------------------------------------------------------
-    def bind_engine(self, engine) -> None:
-        """The database that keeps the rotating tokens (default: the process runtime's)."""
-        self._engine = engine
+    def attach(self, services: AdapterServices) -> None:
+        """The rotating tokens live in the core's database, shared by every process."""
+        if services.tokens is not None:
+            self._store = services.tokens
 
     @property
-    def engine(self):
-        if self._engine is None:
-            from reminders.runtime import current
-
-            self._engine = current().engine
-        return self._engine
+    def store(self) -> TokenStore:
+        if self._store is None:
+            raise RuntimeError("the zalo_oa adapter needs a token store: call attach() before start()")
+        return self._store
 
     async def start(self) -> None:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self._timeout)
         self._refresh_lock = asyncio.Lock()
-        await asyncio.to_thread(zalo_tokens.ensure_table, self.engine)
-        self._tokens = await asyncio.to_thread(zalo_tokens.load, self.engine, self.app_id, self._initial)
+        self._tokens = await asyncio.to_thread(self.store.load, self.app_id, self._initial)
 
     async def close(self) -> None:
         if self._client is not None:
@@ -188,13 +193,12 @@ class ZaloOAAdapter(Adapter):
         async with self._refresh_lock:
             if self._tokens is not None and self._tokens.access_token != stale_access:
                 return self._tokens  # refreshed by another send of this process meanwhile
-            deadline = asyncio.get_running_loop().time() + zalo_tokens.REFRESH_LEASE.total_seconds()
+            deadline = asyncio.get_running_loop().time() + self.store.refresh_lease.total_seconds()
             while True:
-                claimed = await asyncio.to_thread(zalo_tokens.claim_refresh, self.engine, self.app_id,
-                                                  stale_access, self._owner)
+                claimed = await asyncio.to_thread(self.store.claim_refresh, self.app_id, stale_access, self._owner)
                 if claimed is not None:
                     break
-                stored = await asyncio.to_thread(zalo_tokens.current, self.engine, self.app_id)
+                stored = await asyncio.to_thread(self.store.current, self.app_id)
                 if stored is not None and stored.access_token != stale_access:
                     self._tokens = stored  # another process refreshed
                     return stored
@@ -204,9 +208,9 @@ class ZaloOAAdapter(Adapter):
             try:
                 fresh = await self._request_tokens(claimed.refresh_token)
             except BaseException:
-                await asyncio.to_thread(zalo_tokens.release, self.engine, self.app_id, self._owner)
+                await asyncio.to_thread(self.store.release, self.app_id, self._owner)
                 raise
-            await asyncio.to_thread(zalo_tokens.store_refreshed, self.engine, self.app_id, fresh)
+            await asyncio.to_thread(self.store.store_refreshed, self.app_id, fresh)
             self._tokens = fresh
             log.info("Zalo OA access token refreshed; the new pair is stored")
             return fresh
@@ -252,8 +256,6 @@ class ZaloOAAdapter(Adapter):
         return hmac.compare_digest(given[4:].strip().lower().encode(), expected.encode())
 
     def parse_update(self, payload: dict):
-        from reminders.inbound.router import Inbound
-
         is_group = TEXT_EVENTS.get(payload.get("event_name", ""))
         message = payload.get("message") or {}
         sender = str((payload.get("sender") or {}).get("id") or "")

@@ -1,0 +1,126 @@
+"""The long-running commands: `reminders run` (everything in one process), `scheduler` and
+`bot`. Each assembles its process and hands over to the loop, which lives with its layer
+(schedule.scheduler, inbound.updates); Ctrl-C or SIGTERM stops between ticks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from zoneinfo import ZoneInfo
+
+import click
+from rich.table import Table
+
+from reminders.cli.common import LANG, definitions_options, err, fail, friendly, out, settings_for
+from reminders.definitions.reload import watch_in_background, watcher_for
+from reminders.definitions.roster import Roster
+from reminders.definitions.snapshot import start_note
+from reminders.errors import ConfigurationError
+from reminders.i18n import format_when, t
+from reminders.inbound.updates import listen, pollers
+from reminders.jobs.admin_notices import notify_with_own_adapters
+from reminders.jobs.broker import make_broker
+from reminders.jobs.embedded import EmbeddedWorker
+from reminders.jobs.send import enqueue
+from reminders.runtime import Runtime, open_runtime
+from reminders.schedule.scheduler import Scheduler, run_replica, run_ticks
+from reminders.views.status import upcoming
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # stop between ticks, never mid-send
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+def _note_last_good(runtime: Runtime) -> None:
+    """Started on the last good version saved in the database: say so (the log lists why)."""
+    if note := start_note(runtime.definitions.started, runtime.roster.timezone, LANG):
+        err.print(note, markup=False)
+
+
+@click.command()
+@definitions_options
+@friendly
+def run(calendars_dir: str | None, roster_path: str | None) -> None:
+    """The all-in-one worker: planner, dispatcher and senders in one process."""
+    settings = settings_for(calendars_dir, roster_path)
+    runtime = open_runtime(settings)
+    _note_last_good(runtime)
+    stop = _stop_on_signals()
+    with EmbeddedWorker(runtime, settings) as worker:
+        report = worker.scheduler.tick()
+        out.print(t(LANG, "Loaded {duties} duties and {teams} teams; database {db}.",
+                    duties=len(runtime.duties), teams=len(runtime.roster.teams),
+                    db=runtime.engine.url.render_as_string(hide_password=True)), markup=False)
+        out.print(t(LANG, "Planned {count} reminders in the next {days} days.",
+                    count=report.plan.deliveries_upserted, days=settings.horizon.days), markup=False)
+        _print_upcoming(runtime)
+        out.print(t(LANG, "Running. Press Ctrl-C to stop."), markup=False)
+        run_ticks(worker.scheduler, stop, settings.tick_seconds)
+        out.print(t(LANG, "Stopping: waiting for messages being sent..."), markup=False)
+
+
+def _print_upcoming(runtime: Runtime, limit: int = 10) -> None:
+    rows = upcoming(runtime.engine, limit)
+    if not rows:
+        out.print(t(LANG, "No reminders are due in the planning horizon."), markup=False)
+        return
+    table = Table(title=t(LANG, "Next reminders"))
+    for column in (t(LANG, "When"), t(LANG, "Duty"), t(LANG, "To"), t(LANG, "Kind")):
+        table.add_column(column)
+    zone = ZoneInfo(runtime.roster.timezone)
+    for row in rows:
+        table.add_row(format_when(row.due_at, LANG, zone), row.summary,
+                      _recipient_name(runtime.roster, row.recipient), row.kind)
+    out.print(table)
+
+
+def _recipient_name(roster: Roster, recipient: str) -> str:
+    kind, _, ident = recipient.partition(":")
+    if kind == "team" and ident in roster.teams:
+        return roster.teams[ident].name + " (" + t(LANG, "group") + ")"
+    person = roster.people.get(ident)
+    return person.name if person else recipient
+
+
+@click.command()
+@definitions_options
+@friendly
+def bot(calendars_dir: str | None, roster_path: str | None) -> None:
+    """Receive button presses and replies by long polling (where webhooks are not used)."""
+    settings = settings_for(calendars_dir, roster_path)
+    runtime = open_runtime(settings, worker_id="bot")
+    if (watcher := watcher_for(settings, runtime.engine, runtime.definitions)) is not None:
+        watch_in_background(watcher, threading.Event())  # roster edits reach replies too
+    polling = pollers(runtime.adapters)
+    if not polling:
+        fail(t(LANG, "No enabled adapter can poll for messages (REMINDERS_ADAPTERS={names}).",
+                names=",".join(runtime.adapters)))
+    out.print(t(LANG, "Listening for replies on {names}. Press Ctrl-C to stop.",
+                names=", ".join(a.name for a in polling)), markup=False)
+    listen(runtime, polling)
+
+
+@click.command()
+@definitions_options
+@friendly
+def scheduler(calendars_dir: str | None, roster_path: str | None) -> None:
+    """The planner and dispatcher loop for separate worker processes (needs Redis).
+
+    Several replicas may run: one holds the lease and works; another takes over within
+    REMINDERS_SCHEDULER_LEASE_SECONDS (default 30) if it dies."""
+    settings = settings_for(calendars_dir, roster_path)
+    if not settings.redis_url:
+        raise ConfigurationError("REMINDERS_REDIS_URL is required for a separate scheduler "
+                                 "(on one machine, `reminders run` does everything)")
+    make_broker(settings.redis_url, settings.redis_namespace)
+    runtime = open_runtime(settings, adapters={}, worker_id=f"scheduler-{os.getpid()}")
+    _note_last_good(runtime)
+    notify = notify_with_own_adapters(runtime.engine, settings)
+    loop = Scheduler(runtime, enqueue, horizon=settings.horizon,
+                     reloader=watcher_for(settings, runtime.engine, runtime.definitions, notify=notify))
+    run_replica(loop, _stop_on_signals(), tick_seconds=settings.tick_seconds, ttl=settings.scheduler_lease,
+                on_active=lambda name: out.print(t(LANG, "Active scheduler: {name}.", name=name), markup=False))

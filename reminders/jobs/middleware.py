@@ -1,0 +1,45 @@
+"""dramatiq middleware of the send workers: adapters started on the worker's event loop, and
+edited duty files looked for before each message."""
+
+from __future__ import annotations
+
+import logging
+
+import dramatiq
+from dramatiq.asyncio import get_event_loop_thread
+
+from reminders.definitions.reload import DefinitionWatcher
+from reminders.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class AdapterLifecycle(dramatiq.Middleware):
+    """Start adapters after the AsyncIO middleware's loop is up; close them before it stops."""
+
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+
+    def after_worker_boot(self, broker, worker) -> None:
+        for adapter in self.runtime.adapters.values():
+            get_event_loop_thread().run_coroutine(adapter.start())
+
+    def before_worker_shutdown(self, broker, worker) -> None:
+        loop_thread = get_event_loop_thread()
+        for adapter in self.runtime.adapters.values():
+            if loop_thread is not None:
+                loop_thread.run_coroutine(adapter.close())
+
+
+class RefreshDefinitions(dramatiq.Middleware):
+    """In dramatiq send workers: look for edited files before each message (at most every
+    `interval` seconds), so the send renders the duty as it is now."""
+
+    def __init__(self, watcher: DefinitionWatcher):
+        self.watcher = watcher
+
+    def before_process_message(self, broker, message) -> None:
+        try:
+            self.watcher.check()
+        except Exception:
+            log.exception("checking the duty files failed; sending with the version in use")
