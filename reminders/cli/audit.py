@@ -12,7 +12,7 @@ from reminders.definitions.load import load_definitions
 from reminders.i18n import N_, t
 from reminders.store.audit import list_events
 from reminders.store.engine import make_engine
-from reminders.store.models import OccurrenceRow
+from reminders.store.models import OCCURRENCE
 
 EVENT_NAMES = {
     "sent": N_("Sent"), "failed": N_("Failed"), "retry": N_("Will retry"), "missed": N_("Missed"),
@@ -72,8 +72,8 @@ def audit(duty_uid, day, occurrence, team_id, limit, calendars_dir, roster_path)
             when = date.fromisoformat(occurrence)
         except ValueError:
             with engine.connect() as conn:
-                occurrence_id = conn.execute(select(OccurrenceRow.id).where(
-                    OccurrenceRow.duty_uid == duty_uid, OccurrenceRow.recurrence_id == occurrence)).scalar()
+                occurrence_id = conn.execute(select(OCCURRENCE.c.id).where(
+                    OCCURRENCE.c.duty_uid == duty_uid, OCCURRENCE.c.recurrence_id == occurrence)).scalar()
             if occurrence_id is None:
                 fail(t(LANG, "No occurrence '{rid}' of {uid} in the database.", rid=occurrence, uid=duty_uid))
     events = list_events(engine, duty_uid=duty_uid, day=when, occurrence_id=occurrence_id, team_id=team_id,

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from reminders.cli.common import LANG, definitions_options, friendly, out, settings_for
 from reminders.i18n import t
+from reminders.kinds import DeliveryStatus
 from reminders.schedule.outbox import list_deliveries, retry_failed
 from reminders.store.engine import make_engine
 from reminders.timeutil import DEFAULT_TZ, utcnow
@@ -31,7 +32,7 @@ def deliveries(failed: bool, retry_codes: tuple[str, ...], retry_all_failed: boo
         count = retry_failed(engine, utcnow(), codes=list(retry_codes) or None)
         out.print(t(LANG, "{count} deliveries will be sent again.", count=count), markup=False)
         return
-    rows = list_deliveries(engine, status="failed" if failed else None, limit=limit)
+    rows = list_deliveries(engine, status=DeliveryStatus.FAILED if failed else None, limit=limit)
     table = Table(title=t(LANG, "Deliveries"))
     for column in (t(LANG, "Code"), t(LANG, "When"), t(LANG, "Duty"), t(LANG, "To"), "status", t(LANG, "Reason")):
         table.add_column(column)

@@ -47,6 +47,7 @@ from reminders.definitions.policy import (
 )
 from reminders.definitions.roster import Roster
 from reminders.errors import InvalidInput, Problem
+from reminders.kinds import Kind
 from reminders.timeutil import DEFAULT_TZ, to_utc
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -250,12 +251,13 @@ def _alarms(reader: _FileReader, comp: icalendar.Component, lines: ComponentLine
     alarm_lines = [c for c in lines.children if c.name == "VALARM"]
     for index, alarm in enumerate(comp.walk("VALARM")):
         where = alarm_lines[index] if index < len(alarm_lines) else lines
-        kind = _text(alarm, "X-REMINDER-KIND", "REMINDER").lower()
-        if kind not in ("reminder", "checkin"):
+        word = _text(alarm, "X-REMINDER-KIND", "REMINDER").lower()
+        if word not in (Kind.REMINDER, Kind.CHECKIN):
             reader.fail(where.line_of("X-REMINDER-KIND"),
-                        f"X-REMINDER-KIND must be REMINDER or CHECKIN, not {kind.upper()}", uid)
+                        f"X-REMINDER-KIND must be REMINDER or CHECKIN, not {word.upper()}", uid)
             continue
-        if kind == "checkin" and not has_checkin:
+        kind = Kind(word)
+        if kind is Kind.CHECKIN and not has_checkin:
             reader.fail(where.line_of("X-REMINDER-KIND"),
                         "VALARM asks a check-in but the duty has no X-REMINDER-CHECKIN question", uid)
         trigger = alarm.get("TRIGGER")
@@ -275,9 +277,9 @@ def _alarms(reader: _FileReader, comp: icalendar.Component, lines: ComponentLine
             reader.fail(where.line_of("TRIGGER"), "TRIGGER must be a duration or a UTC date-time", uid)
     if not alarms:
         # No VALARM: remind at the start (07:00 local for all-day duties, not midnight).
-        alarms.append(Alarm(0, "reminder", offset=ALL_DAY_DEFAULT_TRIGGER if all_day else timedelta(0)))
-    if has_checkin and not any(a.kind == "checkin" for a in alarms):
-        alarms.append(Alarm(len(alarms), "checkin", offset=timedelta(0), related="END"))
+        alarms.append(Alarm(0, Kind.REMINDER, offset=ALL_DAY_DEFAULT_TRIGGER if all_day else timedelta(0)))
+    if has_checkin and not any(a.kind is Kind.CHECKIN for a in alarms):
+        alarms.append(Alarm(len(alarms), Kind.CHECKIN, offset=timedelta(0), related="END"))
     return tuple(alarms)
 
 

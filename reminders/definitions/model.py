@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from reminders.definitions.policy import DEFAULT_FOLLOWUP, FollowUpPolicy
+from reminders.kinds import Kind, numbered
 from reminders.timeutil import to_utc
 
 DUTY_COMPONENTS = ("VEVENT", "VTODO")
@@ -24,14 +25,14 @@ class Alarm:
     """One reminder of a duty: when, relative to the occurrence, and what it asks."""
 
     index: int
-    kind: str  # "reminder" or "checkin"
+    kind: Kind  # REMINDER or CHECKIN
     offset: timedelta | None = None  # relative trigger
     related: str = "START"  # START or END
     absolute: datetime | None = None  # absolute trigger (UTC)
 
     @property
     def key(self) -> str:
-        return f"{self.kind}-{self.index}"
+        return numbered(self.kind, self.index)
 
     def due(self, start: datetime, end: datetime) -> datetime:
         if self.absolute is not None:

@@ -32,7 +32,7 @@ from reminders.definitions.model import Duty
 from reminders.definitions.roster import Roster
 from reminders.errors import InvalidInput, Problem
 from reminders.i18n import N_, format_when, t
-from reminders.store.models import DefinitionsSnapshotRow as Row
+from reminders.store.models import DEFINITIONS_SNAPSHOT
 from reminders.timeutil import utcnow
 
 log = logging.getLogger("reminders.snapshot")
@@ -122,7 +122,7 @@ def read_sources(calendars: Path, roster: Path) -> Sources:
 # -- the row ------------------------------------------------------------------------------
 def fetch(engine: Engine) -> Snapshot | None:
     with engine.connect() as conn:
-        row = conn.execute(select(Row).where(Row.name == ROW)).first()
+        row = conn.execute(select(DEFINITIONS_SNAPSHOT).where(DEFINITIONS_SNAPSHOT.c.name == ROW)).first()
     if row is None:
         return None
     return Snapshot(row.version, row.roster_text, tuple((p, text) for p, text in row.files), row.saved_at,
@@ -134,7 +134,7 @@ def save(engine: Engine, sources: Sources) -> bool:
 
     Cheap when unchanged: one SELECT of the saved version."""
     with engine.connect() as conn:
-        saved = conn.execute(select(Row.version).where(Row.name == ROW)).scalar()
+        saved = conn.execute(select(DEFINITIONS_SNAPSHOT.c.version).where(DEFINITIONS_SNAPSHOT.c.name == ROW)).scalar()
     if saved == sources.version:
         return False
     try:
@@ -148,9 +148,9 @@ def save(engine: Engine, sources: Sources) -> bool:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    statement = insert(Row).values(name=ROW, **values)
+    statement = insert(DEFINITIONS_SNAPSHOT).values(name=ROW, **values)
     with engine.begin() as conn:
-        conn.execute(statement.on_conflict_do_update(index_elements=[Row.name], set_=values))
+        conn.execute(statement.on_conflict_do_update(index_elements=[DEFINITIONS_SNAPSHOT.c.name], set_=values))
     log.info("saved duty files version %s as the last good version (%d files)", sources.version, len(files))
     return True
 
@@ -158,19 +158,19 @@ def save(engine: Engine, sources: Sources) -> bool:
 def claim_told(engine: Engine, version: str) -> bool:
     """True for the one process that is to tell the admins about bad `version`."""
     with engine.begin() as conn:
-        result = conn.execute(update(Row).where(Row.name == ROW, (Row.told_version.is_(None))
-                                                | (Row.told_version != version))
+        result = conn.execute(update(DEFINITIONS_SNAPSHOT).where(DEFINITIONS_SNAPSHOT.c.name == ROW, (DEFINITIONS_SNAPSHOT.c.told_version.is_(None))
+                                                | (DEFINITIONS_SNAPSHOT.c.told_version != version))
                               .values(told_version=version, told_at=utcnow()))
         if result.rowcount:
             return True
         # No row at all (nothing saved, e.g. the database failed at start): tell.
-        return conn.execute(select(Row.name).where(Row.name == ROW)).first() is None
+        return conn.execute(select(DEFINITIONS_SNAPSHOT.c.name).where(DEFINITIONS_SNAPSHOT.c.name == ROW)).first() is None
 
 
 def claim_fixed(engine: Engine) -> bool:
     """True for the one process that is to tell the admins the files are valid again."""
     with engine.begin() as conn:
-        result = conn.execute(update(Row).where(Row.name == ROW, Row.told_version.is_not(None))
+        result = conn.execute(update(DEFINITIONS_SNAPSHOT).where(DEFINITIONS_SNAPSHOT.c.name == ROW, DEFINITIONS_SNAPSHOT.c.told_version.is_not(None))
                               .values(told_version=None, told_at=utcnow()))
         return bool(result.rowcount)
 

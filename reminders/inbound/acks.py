@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlalchemy.engine import Engine, Row
 
 from reminders.codes import delivery_code, parse_delivery_code
 from reminders.definitions.model import Duty
@@ -18,8 +18,9 @@ from reminders.definitions.quiet import place
 from reminders.definitions.roster import Person, Roster
 from reminders.errors import AnswerError, NotOnRoster, UnknownDelivery
 from reminders.i18n import N_, t
+from reminders.kinds import DeliveryStatus, is_checkin, snoozed
 from reminders.store.audit import AuditEvent, record_events
-from reminders.store.models import AcknowledgementRow, DeliveryRow, OccurrenceRow
+from reminders.store.models import ACKNOWLEDGEMENT, DELIVERY, OCCURRENCE
 from reminders.text import fold
 from reminders.timeutil import as_utc
 
@@ -62,19 +63,21 @@ def parse_answer(answer_type: str, text: str, language: str) -> tuple[str, float
     raise AnswerError(t(language, REASK.get(answer_type, REASK["text"])))
 
 
-def find_delivery(engine: Engine, code: str) -> tuple[DeliveryRow, OccurrenceRow]:
+def find_delivery(engine: Engine, code: str) -> tuple[Row[Any], Row[Any]]:
     """The delivery a short code names, with its occurrence; UnknownDelivery if none."""
     delivery_id = parse_delivery_code(code)
-    with Session(engine, expire_on_commit=False) as session:
-        delivery = None if delivery_id is None else session.get(DeliveryRow, delivery_id)
+    with engine.connect() as conn:
+        delivery = None if delivery_id is None else conn.execute(
+            select(DELIVERY).where(DELIVERY.c.id == delivery_id)).first()
         if delivery is None:
             raise UnknownDelivery(f"no reminder has the code '{code}'")
         if delivery.occurrence_id is None:  # a weekly digest: about no occurrence, nothing to confirm
             raise UnknownDelivery(f"'{code}' is a digest, not a reminder")
-        return delivery, session.get(OccurrenceRow, delivery.occurrence_id)
+        occurrence = conn.execute(select(OCCURRENCE).where(OCCURRENCE.c.id == delivery.occurrence_id)).one()
+    return delivery, occurrence
 
 
-def _check_person(roster: Roster, delivery: DeliveryRow, person_id: str, recorded_by: str | None) -> Person:
+def _check_person(roster: Roster, delivery: Row[Any], person_id: str, recorded_by: str | None) -> Person:
     person = roster.people.get(person_id)
     if person is None:
         raise NotOnRoster(f"'{person_id}' is not on the roster")
@@ -102,7 +105,7 @@ def record_acknowledgement(engine: Engine, roster: Roster, duties: dict[str, Dut
     person = _check_person(roster, delivery, person_id, recorded_by)
     duty = duties.get(occ.duty_uid)
     value_text, value_number = None, None
-    if duty is not None and duty.checkin is not None and (answer or delivery.kind.startswith("checkin")):
+    if duty is not None and duty.checkin is not None and (answer or is_checkin(delivery.kind)):
         if not answer:
             raise AnswerError(duty.checkin.question(person.language) + "\n"
                               + t(person.language, REASK[duty.checkin.answer_type]))
@@ -117,12 +120,12 @@ def record_acknowledgement(engine: Engine, roster: Roster, duties: dict[str, Dut
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     on_behalf = bool(recorded_by and recorded_by != person.id)
     with engine.begin() as conn:
-        existed = conn.execute(select(AcknowledgementRow.id).where(
-            AcknowledgementRow.occurrence_id == occ.id, AcknowledgementRow.person_id == person.id)).first()
-        stmt = dialect.insert(AcknowledgementRow).values(values)
+        existed = conn.execute(select(ACKNOWLEDGEMENT.c.id).where(
+            ACKNOWLEDGEMENT.c.occurrence_id == occ.id, ACKNOWLEDGEMENT.c.person_id == person.id)).first()
+        stmt = dialect.insert(ACKNOWLEDGEMENT).values(values)
         updates = {"answer": stmt.excluded.answer, "answer_number": stmt.excluded.answer_number,
                    "changed_at": stmt.excluded.changed_at} \
-            if value_text is not None else {"channel": AcknowledgementRow.channel}
+            if value_text is not None else {"channel": ACKNOWLEDGEMENT.c.channel}
         conn.execute(stmt.on_conflict_do_update(index_elements=["occurrence_id", "person_id"], set_=updates))
         if existed is None or value_text is not None:
             event = "on-behalf" if on_behalf and existed is None else "ack" if existed is None else "answer"
@@ -145,14 +148,13 @@ def snooze(engine: Engine, roster: Roster, *, code: str, person_id: str, now: da
     if team is not None:
         deadline = max(as_utc(delivery.expires_at), as_utc(now + delay))
         due = place(due, team.quiet, ZoneInfo(team.timezone), deadline=deadline, not_before=now) or due
-    base_kind = delivery.kind.split("@")[0]
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     with engine.begin() as conn:
-        conn.execute(dialect.insert(DeliveryRow).values(
+        conn.execute(dialect.insert(DELIVERY).values(
             occurrence_id=occ.id, recipient=f"person:{person.id}", team_id=delivery.team_id,
-            kind=f"{base_kind}@{int(due.timestamp())}", due_at=as_utc(due),
+            kind=snoozed(delivery.kind, due), due_at=as_utc(due),
             expires_at=max(as_utc(delivery.expires_at), as_utc(due + timedelta(hours=1))),
-            status="pending", attempts=0).on_conflict_do_nothing())
+            status=DeliveryStatus.PENDING, attempts=0).on_conflict_do_nothing())
         record_events(conn, [AuditEvent(now, "snooze", occ.id, delivery.id, delivery.team_id, actor=person.id,
                                         recipient=f"person:{person.id}",
                                         detail=f"until {as_utc(due):%Y-%m-%d %H:%M}Z")])
@@ -173,15 +175,15 @@ def confirm_on_behalf(engine: Engine, roster: Roster, duties: dict[str, Duty], *
     if member is None:
         raise NotOnRoster(f"'{member_id}' is not on the roster")
     target = code
-    if delivery.team_id != member.team_id or (answer and not delivery.kind.startswith("checkin")):
+    if delivery.team_id != member.team_id or (answer and not is_checkin(delivery.kind)):
         # An official's escalation names several teams: use the member's team's own reminder
         # (its check-in when there is an answer, else a plain reminder, which needs none).
         with engine.connect() as conn:
-            own = conn.execute(select(DeliveryRow.id, DeliveryRow.kind).where(
-                DeliveryRow.occurrence_id == occ.id, DeliveryRow.team_id == (member.team_id or ""),
-                DeliveryRow.recipient.in_((f"team:{member.team_id}", f"person:{member.id}")),
-                DeliveryRow.status.in_(("sent", "failed")))).all()  # failed: the group removed the bot
-        wanted = [r for r in own if r.kind.startswith("checkin") == bool(answer)] or own
+            own = conn.execute(select(DELIVERY.c.id, DELIVERY.c.kind).where(
+                DELIVERY.c.occurrence_id == occ.id, DELIVERY.c.team_id == (member.team_id or ""),
+                DELIVERY.c.recipient.in_((f"team:{member.team_id}", f"person:{member.id}")),
+                DELIVERY.c.status.in_((DeliveryStatus.SENT, DeliveryStatus.FAILED)))).all()  # failed: the group removed the bot
+        wanted = [r for r in own if is_checkin(r.kind) == bool(answer)] or own
         if wanted:
             target = delivery_code(max(r.id for r in wanted))
     return record_acknowledgement(engine, roster, duties, code=target, person_id=member.id, channel=channel,

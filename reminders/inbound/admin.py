@@ -23,15 +23,15 @@ from reminders.definitions.policy import LATE_REMINDER_GRACE
 from reminders.definitions.roster import Person, Team
 from reminders.i18n import format_when, t
 from reminders.jobs.render import OccurrenceView, render_message
+from reminders.kinds import DeliveryStatus, Kind, OccurrenceStatus
 from reminders.runtime import Runtime
-from reminders.store.models import DeliveryRow, OccurrenceRow
+from reminders.store.models import DELIVERY, OCCURRENCE
 from reminders.timeutil import as_utc
 
 log = logging.getLogger("reminders.admin")
 # Look ahead in growing steps: a daily duty is found at once, a yearly one within a year.
 WINDOWS = (timedelta(days=8), timedelta(days=62), timedelta(days=400))
 REPEAT_WINDOW = timedelta(minutes=1)  # a second /remindnow this soon is taken as a double tap
-NOW_KIND = "reminder-now"  # + "@<minute>": renders as a reminder; one row per minute at most
 MAX_LISTED = 40
 UPCOMING = 5
 
@@ -174,31 +174,31 @@ def _plan_now(rt: Runtime, duty: Duty, team: Team, occ: Occurrence, now: datetim
     """Insert the rows; None if this team got this reminder within REPEAT_WINDOW. The minute
     in the kind makes two taps in the same minute one row even when they race."""
     dialect = postgresql if rt.engine.dialect.name == "postgresql" else sqlite
-    kind = f"{NOW_KIND}@{int(now.timestamp()) // 60 * 60}"
+    kind = f"{Kind.REMINDER_NOW}@{int(now.timestamp()) // 60 * 60}"  # one row per minute at most
     keys = recipients(duty, team, rt.roster)
     with rt.engine.begin() as conn:
-        conn.execute(dialect.insert(OccurrenceRow).values(  # beyond the planner's horizon, maybe
+        conn.execute(dialect.insert(OCCURRENCE).values(  # beyond the planner's horizon, maybe
             duty_uid=duty.uid, recurrence_id=occ.recurrence_id, start_at=as_utc(occ.start),
-            end_at=as_utc(occ.end), all_day=occ.all_day, summary=occ.summary, status="scheduled",
+            end_at=as_utc(occ.end), all_day=occ.all_day, summary=occ.summary, status=OccurrenceStatus.SCHEDULED,
         ).on_conflict_do_nothing(index_elements=["duty_uid", "recurrence_id"]))
         # The occurrence row locked (PostgreSQL; SQLite's insert above already holds the write
         # lock): a second /remindnow racing this one waits here, then sees this one's rows --
         # two taps either side of a minute boundary are not two reminders.
-        occ_id = conn.execute(select(OccurrenceRow.id).where(
-            OccurrenceRow.duty_uid == duty.uid, OccurrenceRow.recurrence_id == occ.recurrence_id)
+        occ_id = conn.execute(select(OCCURRENCE.c.id).where(
+            OCCURRENCE.c.duty_uid == duty.uid, OCCURRENCE.c.recurrence_id == occ.recurrence_id)
             .with_for_update()).scalar_one()
-        recent = conn.execute(select(DeliveryRow.id).where(
-            DeliveryRow.occurrence_id == occ_id, DeliveryRow.team_id == team.id,
-            DeliveryRow.kind.startswith(f"{NOW_KIND}@"),
-            DeliveryRow.due_at > as_utc(now - REPEAT_WINDOW)).limit(1)).first()
+        recent = conn.execute(select(DELIVERY.c.id).where(
+            DELIVERY.c.occurrence_id == occ_id, DELIVERY.c.team_id == team.id,
+            DELIVERY.c.kind.startswith(f"{Kind.REMINDER_NOW}@"),
+            DELIVERY.c.due_at > as_utc(now - REPEAT_WINDOW)).limit(1)).first()
         if recent is not None:
             return None
         expires = max(occ.end, now + LATE_REMINDER_GRACE)
         inserted = 0
         for recipient in keys:
-            row = conn.execute(dialect.insert(DeliveryRow).values(
+            row = conn.execute(dialect.insert(DELIVERY).values(
                 occurrence_id=occ_id, recipient=recipient, team_id=team.id, kind=kind, due_at=as_utc(now),
-                expires_at=as_utc(expires), status="pending", attempts=0,
-            ).on_conflict_do_nothing().returning(DeliveryRow.id)).first()  # rowcount is -1 on PostgreSQL
+                expires_at=as_utc(expires), status=DeliveryStatus.PENDING, attempts=0,
+            ).on_conflict_do_nothing().returning(DELIVERY.c.id)).first()  # rowcount is -1 on PostgreSQL
             inserted += row is not None
     return inserted or None

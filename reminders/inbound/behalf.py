@@ -13,6 +13,7 @@ from reminders.definitions.roster import Person, Roster
 from reminders.errors import AnswerError, NotOnRoster, UnknownDelivery
 from reminders.i18n import t
 from reminders.inbound.acks import confirm_on_behalf, find_delivery, refusal
+from reminders.kinds import ESCALATIONS, kind_of
 from reminders.text import fold
 
 CONFIRMERS = ("leader", "official", "admin")
@@ -75,7 +76,7 @@ def confirm_from_chat(rt, by: Person, argument: str, channel: str, now: datetime
         if namesakes:
             return t(by.language, "{count} people are called '{name}': {names}. Write the full name.",
                      count=len(namesakes), name=rest.strip(), names=", ".join(p.name for p in namesakes))
-        if delivery.kind.startswith("escalate-"):  # an escalation is about others, never one's own
+        if kind_of(delivery.kind) in ESCALATIONS:  # an escalation is about others, never one's own
             where = t(by.language, "your team") if by.role == "leader" else t(by.language, "your commune")
             return t(by.language, "Nobody called '{name}' in {where}.", name=rest.strip(), where=where)
         return None

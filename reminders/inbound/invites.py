@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
-from reminders.store.models import InviteRow
+from reminders.store.models import INVITE
 from reminders.timeutil import as_utc
 
 
@@ -25,9 +25,9 @@ def create_invite(engine: Engine, person_id: str, now: datetime) -> str:
     leave the lost or old one live."""
     code = secrets.token_urlsafe(10)
     with engine.begin() as conn:
-        conn.execute(update(InviteRow).where(InviteRow.person_id == person_id, InviteRow.used_at.is_(None))
+        conn.execute(update(INVITE).where(INVITE.c.person_id == person_id, INVITE.c.used_at.is_(None))
                      .values(used_at=as_utc(now)))
-        conn.execute(InviteRow.__table__.insert().values(code_hash=_hash(code), person_id=person_id,
+        conn.execute(INVITE.insert().values(code_hash=_hash(code), person_id=person_id,
                                                          created_at=as_utc(now)))
     return code
 
@@ -35,8 +35,8 @@ def create_invite(engine: Engine, person_id: str, now: datetime) -> str:
 def redeem(engine: Engine, code: str, now: datetime) -> str | None:
     """The person the code was made for, once; None if unknown or already used."""
     with engine.begin() as conn:
-        row = conn.execute(update(InviteRow).where(InviteRow.code_hash == _hash(code), InviteRow.used_at.is_(None))
-                           .values(used_at=as_utc(now)).returning(InviteRow.person_id)).first()
+        row = conn.execute(update(INVITE).where(INVITE.c.code_hash == _hash(code), INVITE.c.used_at.is_(None))
+                           .values(used_at=as_utc(now)).returning(INVITE.c.person_id)).first()
     return row.person_id if row else None
 
 

@@ -23,10 +23,11 @@ from reminders.inbound.admin import admin_command  # imports this module
 from reminders.inbound.behalf import confirm_from_chat
 from reminders.inbound.invites import redeem
 from reminders.jobs.render import OccurrenceView, render_message
+from reminders.kinds import DeliveryStatus, Kind, is_checkin
 from reminders.runtime import Runtime
 from reminders.store.bindings import bind, recipient_by_address
 from reminders.store.feed_tokens import create_token, feed_links
-from reminders.store.models import AcknowledgementRow, DeliveryRow, InboundEventRow, OccurrenceRow
+from reminders.store.models import ACKNOWLEDGEMENT, DELIVERY, INBOUND_EVENT, OCCURRENCE
 from reminders.text import fold
 from reminders.timeutil import as_utc, from_naive_utc
 from reminders.views.status import occurrence_status
@@ -56,9 +57,9 @@ def first_time(rt: Runtime, event: Inbound, now: datetime) -> bool:
     with rt.engine.begin() as conn:
         # RETURNING, not rowcount: SQLAlchemy adds an implicit RETURNING on PostgreSQL,
         # and then reports rowcount -1 -- every message would look like a replay.
-        inserted = conn.execute(dialect.insert(InboundEventRow).values(
+        inserted = conn.execute(dialect.insert(INBOUND_EVENT).values(
             adapter=event.adapter, event_id=event.event_id, received_at=as_utc(now)
-        ).on_conflict_do_nothing().returning(InboundEventRow.id)).first()
+        ).on_conflict_do_nothing().returning(INBOUND_EVENT.c.id)).first()
     return inserted is not None
 
 
@@ -141,7 +142,7 @@ def _answers_checkin(rt: Runtime, code: str, answer: str) -> bool:
     except UnknownDelivery:
         return False
     duty = rt.duties.get(occ.duty_uid)
-    if not (delivery.kind.startswith("checkin") and duty is not None and duty.checkin is not None):
+    if not (is_checkin(delivery.kind) and duty is not None and duty.checkin is not None):
         return False
     kind = duty.checkin.answer_type
     return kind == "yesno" or kind == "number" and ANSWER_LIKE.fullmatch(answer) is not None
@@ -247,9 +248,9 @@ def progress_edit(rt: Runtime, delivery_id: int) -> tuple[str, str, OutgoingMess
 
 def _code_of_message(rt: Runtime, adapter: str, chat: str, message_id: str) -> str | None:
     with rt.engine.connect() as conn:
-        found = conn.execute(select(DeliveryRow.id).where(
-            DeliveryRow.channel == adapter, DeliveryRow.address == chat,
-            DeliveryRow.message_id == message_id)).scalar()
+        found = conn.execute(select(DELIVERY.c.id).where(
+            DELIVERY.c.channel == adapter, DELIVERY.c.address == chat,
+            DELIVERY.c.message_id == message_id)).scalar()
     return delivery_code(found) if found else None
 
 
@@ -278,11 +279,11 @@ def _open_codes(rt: Runtime, person: Person, now: datetime) -> set[str]:
     if not person.team_id:
         return set()
     with rt.engine.connect() as conn:
-        ids = conn.execute(select(DeliveryRow.id).where(
-            DeliveryRow.team_id == person.team_id,
-            DeliveryRow.recipient.in_((f"person:{person.id}", f"team:{person.team_id}")),
-            DeliveryRow.status == "sent", DeliveryRow.expires_at > as_utc(now),
-            ~DeliveryRow.kind.startswith("notice"))).scalars().all()
+        ids = conn.execute(select(DELIVERY.c.id).where(
+            DELIVERY.c.team_id == person.team_id,
+            DELIVERY.c.recipient.in_((f"person:{person.id}", f"team:{person.team_id}")),
+            DELIVERY.c.status == DeliveryStatus.SENT, DELIVERY.c.expires_at > as_utc(now),
+            ~DELIVERY.c.kind.startswith(Kind.NOTICE))).scalars().all()
     return {delivery_code(i) for i in ids}
 
 
@@ -293,19 +294,19 @@ def _latest_open(rt: Runtime, event: Inbound, person: Person, now: datetime, *,
     With `number_answer`, only check-ins whose question expects a number."""
     with rt.engine.connect() as conn:
         rows = conn.execute(
-            select(DeliveryRow.id, DeliveryRow.kind, OccurrenceRow.duty_uid,
-                   AcknowledgementRow.id.label("ack"), AcknowledgementRow.answer)
-            .join(OccurrenceRow, OccurrenceRow.id == DeliveryRow.occurrence_id)
-            .outerjoin(AcknowledgementRow, and_(AcknowledgementRow.occurrence_id == DeliveryRow.occurrence_id,
-                                                AcknowledgementRow.person_id == person.id))
-            .where(DeliveryRow.channel == event.adapter, DeliveryRow.address == event.chat,
-                   DeliveryRow.status == "sent", DeliveryRow.expires_at > as_utc(now),
-                   ~DeliveryRow.kind.startswith("notice"))
-            .order_by(DeliveryRow.sent_at.desc(), DeliveryRow.id.desc()).limit(50)).all()
+            select(DELIVERY.c.id, DELIVERY.c.kind, OCCURRENCE.c.duty_uid,
+                   ACKNOWLEDGEMENT.c.id.label("ack"), ACKNOWLEDGEMENT.c.answer)
+            .join(OCCURRENCE, OCCURRENCE.c.id == DELIVERY.c.occurrence_id)
+            .outerjoin(ACKNOWLEDGEMENT, and_(ACKNOWLEDGEMENT.c.occurrence_id == DELIVERY.c.occurrence_id,
+                                                ACKNOWLEDGEMENT.c.person_id == person.id))
+            .where(DELIVERY.c.channel == event.adapter, DELIVERY.c.address == event.chat,
+                   DELIVERY.c.status == DeliveryStatus.SENT, DELIVERY.c.expires_at > as_utc(now),
+                   ~DELIVERY.c.kind.startswith(Kind.NOTICE))
+            .order_by(DELIVERY.c.sent_at.desc(), DELIVERY.c.id.desc()).limit(50)).all()
     candidates = []
     for row in rows:
         duty = rt.duties.get(row.duty_uid)
-        checkin = row.kind.startswith("checkin") and duty is not None and duty.checkin is not None
+        checkin = is_checkin(row.kind) and duty is not None and duty.checkin is not None
         if duty is None or not (checkin or duty.ack):
             continue
         if number_answer and not (checkin and duty.checkin.answer_type == "number"):

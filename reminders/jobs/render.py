@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from reminders.adapters.base import Button, Capabilities, OutgoingMessage
 from reminders.definitions.model import Duty
 from reminders.i18n import N_, format_when, t
+from reminders.kinds import is_checkin
 
 MAX_DETAIL = 280  # keep messages short on low-end phones; the feed has the full text
 
@@ -40,7 +41,7 @@ def render_message(duty: Duty, occurrence: OccurrenceView, kind: str, code: str,
     when = format_when(occurrence.start, language, zone, all_day=occurrence.all_day)
     lines: list[str] = []
     buttons: tuple[Button, ...] = ()
-    if kind.startswith("checkin") and duty.checkin:
+    if is_checkin(kind) and duty.checkin:
         lines.append(f"❓ {duty.checkin.question(language)}")
         day = format_when(occurrence.start, language, zone, all_day=True)
         lines.append(f"{occurrence.summary} · {day}")

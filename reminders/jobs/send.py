@@ -31,11 +31,20 @@ from reminders.jobs.broker import MAX_ATTEMPTS, MAX_BACKOFF_MS, placeholder_brok
 from reminders.jobs.ratelimit import BOT_WIDE, NARROW, acquire, room
 from reminders.jobs.render import OccurrenceView, render_message
 from reminders.jobs.targets import resolve
+from reminders.kinds import (
+    BindingStatus,
+    DeliveryStatus,
+    Kind,
+    OccurrenceStatus,
+    is_followup,
+    is_notice,
+    kind_of,
+)
 from reminders.runtime import current
-from reminders.schedule.followup import is_followup, render_followup
+from reminders.schedule.followup import render_followup
 from reminders.store.audit import delivery_event, record_events
 from reminders.store.bindings import bind, bindings_for_many
-from reminders.store.models import DeliveryRow, OccurrenceRow
+from reminders.store.models import DELIVERY, OCCURRENCE
 from reminders.timeutil import as_utc, from_naive_utc
 
 log = logging.getLogger("reminders.send")
@@ -69,11 +78,11 @@ class Outcomes:
 
     def set(self, delivery_id: int, **values) -> str:
         self.values[delivery_id] = values
-        return values.get("status", "claimed")
+        return values.get("status", DeliveryStatus.CLAIMED)
 
 
 def _owned(token: str):
-    return (DeliveryRow.status == "claimed", DeliveryRow.claimed_by == token)
+    return (DELIVERY.c.status == DeliveryStatus.CLAIMED, DELIVERY.c.claimed_by == token)
 
 
 def take_batch(engine, ids: list[int], token: str, now: datetime) -> list[Taken]:
@@ -81,16 +90,16 @@ def take_batch(engine, ids: list[int], token: str, now: datetime) -> list[Taken]
     occurrences and chat bindings: one transaction."""
     with engine.begin() as conn:
         rows = conn.execute(
-            update(DeliveryRow).where(DeliveryRow.id.in_(ids), *_owned(token))
+            update(DELIVERY).where(DELIVERY.c.id.in_(ids), *_owned(token))
             .values(lease_until=as_utc(now + min(SEND_LEASE, current().lease)))
-            .returning(DeliveryRow.id, DeliveryRow.recipient, DeliveryRow.team_id, DeliveryRow.kind,
-                       DeliveryRow.expires_at, DeliveryRow.attempts, DeliveryRow.occurrence_id)
+            .returning(DELIVERY.c.id, DELIVERY.c.recipient, DELIVERY.c.team_id, DELIVERY.c.kind,
+                       DELIVERY.c.expires_at, DELIVERY.c.attempts, DELIVERY.c.occurrence_id)
         ).all()
         if not rows:
             return []
         occurrence_ids = {r.occurrence_id for r in rows}
         occurrences = {o.id: o for o in conn.execute(
-            select(OccurrenceRow).where(OccurrenceRow.id.in_(occurrence_ids))).all()}
+            select(OCCURRENCE).where(OCCURRENCE.c.id.in_(occurrence_ids))).all()}
         bindings = bindings_for_many(conn, {r.recipient for r in rows})
     order = {delivery_id: i for i, delivery_id in enumerate(ids)}
     return sorted((Taken(r.id, r, occurrences.get(r.occurrence_id), bindings.get(r.recipient, {}))
@@ -105,7 +114,7 @@ def record_outcomes(engine, token: str, outcomes: Outcomes, taken: dict[int, Tak
     for delivery_id, values in outcomes.values.items():
         groups[tuple(sorted(values))].append({"_id": delivery_id, **values})
         status = "retry" if delivery_id in outcomes.retry else values.get("status")
-        status = "held" if status == "pending" else status
+        status = "held" if status == DeliveryStatus.PENDING else status
         if status is not None:  # a throttled delivery has no outcome yet
             events.append(delivery_event(taken[delivery_id].row, delivery_id, status, values.get("sent_at") or now,
                                          channel=values.get("channel"), error=values.get("error")))
@@ -113,8 +122,8 @@ def record_outcomes(engine, token: str, outcomes: Outcomes, taken: dict[int, Tak
         return
     with engine.begin() as conn:
         for columns, params in groups.items():
-            stmt = (update(DeliveryRow)
-                    .where(DeliveryRow.id == bindparam("_id"), *_owned(token))
+            stmt = (update(DELIVERY)
+                    .where(DELIVERY.c.id == bindparam("_id"), *_owned(token))
                     .values({c: bindparam(c) for c in columns}))
             conn.execute(stmt.execution_options(synchronize_session=False), params)
         record_events(conn, events)
@@ -226,11 +235,11 @@ def _prepare(rt, item: Taken, now: datetime, outcomes: Outcomes) -> tuple[str, _
     unreachable, or ready with its rendered message."""
     row, occ = item.row, item.occurrence
     if now > from_naive_utc(row.expires_at):
-        return outcomes.set(item.id, status="missed", error="not sent before the occurrence was over"), None
+        return outcomes.set(item.id, status=DeliveryStatus.MISSED, error="not sent before the occurrence was over"), None
     duty = rt.duties.get(occ.duty_uid) if occ is not None else None
     standalone = occ is None and is_followup(row.kind)  # a weekly digest belongs to no occurrence
-    if not standalone and (duty is None or occ.status != "scheduled"):
-        return outcomes.set(item.id, status="cancelled", error="duty or occurrence removed"), None
+    if not standalone and (duty is None or occ.status != OccurrenceStatus.SCHEDULED):
+        return outcomes.set(item.id, status=DeliveryStatus.CANCELLED, error="duty or occurrence removed"), None
     held = _quiet_hold(rt, row, now)
     if held is not None:
         return outcomes.set(item.id, **held), None
@@ -238,12 +247,12 @@ def _prepare(rt, item: Taken, now: datetime, outcomes: Outcomes) -> tuple[str, _
     if target is None:
         reason = f"no working chat address for {row.recipient} on any enabled adapter ({', '.join(rt.adapters)})"
         log.warning("delivery %s failed: %s", item.id, reason)
-        return outcomes.set(item.id, status="failed", error=reason), None
+        return outcomes.set(item.id, status=DeliveryStatus.FAILED, error=reason), None
     view = None if standalone else OccurrenceView(occ.summary, from_naive_utc(occ.start_at),
                                                   from_naive_utc(occ.end_at), occ.all_day)
     message = render_delivery(rt, duty, view, row, item.id, target)
     if message is None:  # a follow-up with nothing left to say: everyone has answered
-        return outcomes.set(item.id, status="cancelled", error="nothing left to say: everyone has answered"), None
+        return outcomes.set(item.id, status=DeliveryStatus.CANCELLED, error="nothing left to say: everyone has answered"), None
     return "sending", _Job(item, target, message, row.attempts + 1)
 
 
@@ -260,7 +269,7 @@ def _quiet_hold(rt, row, now: datetime) -> dict | None:
     reach a worker then (late after an outage, a retry, a snooze). It waits for the
     morning -- back to `pending`, due when the quiet hours end -- or, if by then its
     occurrence is over, it is missed. An admin's explicit /remindnow is not held."""
-    if row.kind.startswith("reminder-now"):
+    if kind_of(row.kind) is Kind.REMINDER_NOW:
         return None
     quiet, zone = _quiet_hours_of(rt.roster, row)
     window = quiet.window_around(now, ZoneInfo(zone)) if quiet is not None else None
@@ -268,8 +277,8 @@ def _quiet_hold(rt, row, now: datetime) -> dict | None:
         return None
     morning = window[1]
     if morning >= from_naive_utc(row.expires_at):
-        return {"status": "missed", "error": f"due in the quiet hours ({quiet}) and over by their end"}
-    return {"status": "pending", "due_at": as_utc(morning), "claimed_by": None, "lease_until": None,
+        return {"status": DeliveryStatus.MISSED, "error": f"due in the quiet hours ({quiet}) and over by their end"}
+    return {"status": DeliveryStatus.PENDING, "due_at": as_utc(morning), "claimed_by": None, "lease_until": None,
             "error": f"held for the quiet hours ({quiet})"}
 
 
@@ -300,18 +309,18 @@ async def _send(rt, job: _Job, now: datetime, outcomes: Outcomes) -> tuple[int, 
     except PermanentFailure as exc:
         log.warning("delivery %s failed for good: %s", delivery_id, exc)
         reason, notify_leader = str(exc), getattr(exc, "notify_leader", False)
-        outcomes.set(delivery_id, status="failed", error=reason[:500], attempts=attempts,
+        outcomes.set(delivery_id, status=DeliveryStatus.FAILED, error=reason[:500], attempts=attempts,
                      channel=adapter.name, address=target.address.chat)
-        if not row.kind.startswith("notice"):  # a notice about a failure does not beget another
+        if not is_notice(row.kind):  # a notice about a failure does not beget another
             if target.address.is_group:
                 outcomes.after.append(lambda: flag_broken_group(rt, row, target, reason, now))
             elif notify_leader:
-                kind = f"notice:{adapter.name}:{delivery_code(delivery_id)}"
+                kind = f"{Kind.NOTICE}:{adapter.name}:{delivery_code(delivery_id)}"
                 outcomes.after.append(lambda: notify_leaders(rt, row, kind, now))
         return delivery_id, "failed"
     except TemporaryFailure as exc:
         if attempts >= MAX_ATTEMPTS:
-            outcomes.set(delivery_id, status="failed", attempts=attempts, channel=adapter.name,
+            outcomes.set(delivery_id, status=DeliveryStatus.FAILED, attempts=attempts, channel=adapter.name,
                          error=f"gave up after {attempts} attempts: {exc}"[:500])
             return delivery_id, "failed"
         if exc.retry_after:  # the platform said when: honour it without spending the retry budget
@@ -325,7 +334,7 @@ async def _send(rt, job: _Job, now: datetime, outcomes: Outcomes) -> tuple[int, 
         return delivery_id, "retry"
     if result.moved_to:
         outcomes.after.append(lambda: bind(rt.engine, row.recipient, adapter.name, result.moved_to, now))
-    outcomes.set(delivery_id, status="sent", sent_at=as_utc(rt.clock()), attempts=attempts,
+    outcomes.set(delivery_id, status=DeliveryStatus.SENT, sent_at=as_utc(rt.clock()), attempts=attempts,
                  channel=adapter.name, address=result.moved_to or target.address.chat,
                  message_id=result.message_id, error=None)
     return delivery_id, "sent"
@@ -334,7 +343,7 @@ async def _send(rt, job: _Job, now: datetime, outcomes: Outcomes) -> tuple[int, 
 def render_delivery(rt, duty, view: OccurrenceView | None, row, delivery_id: int, target):
     if is_followup(row.kind):  # nudges, escalations, digests: reminders.followup
         return render_followup(rt, duty, view, row, delivery_id, target)
-    if row.kind.startswith("notice"):
+    if is_notice(row.kind):
         _, platform, failed = (row.kind.split(":") + [""])[:3]
         adapter = rt.adapters.get(platform)
         title = getattr(adapter, "title", "") or platform.capitalize()
@@ -360,7 +369,7 @@ def resolve_target(rt, row, bindings: dict[str, tuple[str, str]]):
     """Where a delivery goes. A notice about a failed chat (kind `notice:<adapter>[:<code>]`)
     goes to the leader through another platform where they have an address of their own,
     else through the same platform -- unless it was the leader's own chat that failed."""
-    if not row.kind.startswith("notice:"):
+    if not is_notice(row.kind):
         return resolve(rt, row.recipient, row.team_id, bindings)
     _, failed_on, failed = (row.kind.split(":") + [""])[:3]
     elsewhere = resolve(rt, row.recipient, row.team_id, {**bindings, failed_on: ("", "avoided")})
@@ -373,14 +382,14 @@ def resolve_target(rt, row, bindings: dict[str, tuple[str, str]]):
 
 def _failed_recipient(rt, code: str) -> str:
     with rt.engine.connect() as conn:
-        return conn.execute(select(DeliveryRow.recipient).where(
-            DeliveryRow.id == (parse_delivery_code(code) or 0))).scalar() or ""
+        return conn.execute(select(DELIVERY.c.recipient).where(
+            DELIVERY.c.id == (parse_delivery_code(code) or 0))).scalar() or ""
 
 
 def flag_broken_group(rt, row, target, reason: str, now: datetime) -> None:
     """A group that blocked or removed the bot: flag its binding and tell the leaders elsewhere."""
-    bind(rt.engine, row.recipient, target.adapter.name, target.address.chat, now, status="broken", reason=reason)
-    notify_leaders(rt, row, f"notice:{target.adapter.name}", now)
+    bind(rt.engine, row.recipient, target.adapter.name, target.address.chat, now, status=BindingStatus.BROKEN, reason=reason)
+    notify_leaders(rt, row, f"{Kind.NOTICE}:{target.adapter.name}", now)
 
 
 def notify_leaders(rt, row, kind: str, now: datetime) -> None:
@@ -391,10 +400,10 @@ def notify_leaders(rt, row, kind: str, now: datetime) -> None:
     dialect = postgresql if rt.engine.dialect.name == "postgresql" else sqlite
     with rt.engine.begin() as conn:
         for leader in rt.roster.leaders(team):
-            conn.execute(dialect.insert(DeliveryRow).values(
+            conn.execute(dialect.insert(DELIVERY).values(
                 occurrence_id=row.occurrence_id, recipient=f"person:{leader.id}", team_id=team.id,
                 kind=kind[:32], due_at=as_utc(now),
-                expires_at=as_utc(now + timedelta(days=1)), status="pending", attempts=0,
+                expires_at=as_utc(now + timedelta(days=1)), status=DeliveryStatus.PENDING, attempts=0,
             ).on_conflict_do_nothing())
 
 

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from reminders.adapters.base import Adapter, Address
 from reminders.definitions.roster import Person, Team
+from reminders.kinds import BindingStatus
 from reminders.runtime import Runtime
 
 Bindings = Mapping[str, tuple[str, str]]  # adapter -> (address, status)
@@ -34,7 +35,7 @@ def first_address(adapters: Mapping[str, Adapter], chats: Mapping[str, str], bin
     bindings = bindings or {}
     for name, adapter in adapters.items():
         bound = bindings.get(name)
-        if bound and bound[1] != "active":
+        if bound and bound[1] != BindingStatus.ACTIVE:
             continue
         chat = bound[0] if bound else adapter.address_in(chats, name)
         if chat and (not group or adapter.capabilities.groups):

@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 
-from reminders.store.models import DeliveryRow
+from reminders.kinds import DeliveryStatus
+from reminders.store.models import DELIVERY
 from reminders.timeutil import as_utc, from_naive_utc
 
 LOOKAHEAD = timedelta(seconds=30)
@@ -36,9 +37,9 @@ class Claim:
 
 def _claimable(now: datetime, lookahead: timedelta):
     return and_(
-        DeliveryRow.due_at <= as_utc(now + lookahead),
-        or_(DeliveryRow.status == "pending",
-            and_(DeliveryRow.status == "claimed", DeliveryRow.lease_until < as_utc(now))),
+        DELIVERY.c.due_at <= as_utc(now + lookahead),
+        or_(DELIVERY.c.status == DeliveryStatus.PENDING,
+            and_(DELIVERY.c.status == DeliveryStatus.CLAIMED, DELIVERY.c.lease_until < as_utc(now))),
     )
 
 
@@ -46,14 +47,14 @@ def claim_due(engine: Engine, now: datetime, *, worker: str, lookahead: timedelt
               lease: timedelta = LEASE, limit: int = CLAIM_BATCH) -> list[Claim]:
     """Atomically claim up to `limit` deliveries due by now + lookahead (or with a lapsed lease)."""
     token = f"{worker}:{uuid.uuid4().hex[:12]}"
-    candidates = (select(DeliveryRow.id).where(_claimable(now, lookahead))
-                  .order_by(DeliveryRow.due_at).limit(limit))
+    candidates = (select(DELIVERY.c.id).where(_claimable(now, lookahead))
+                  .order_by(DELIVERY.c.due_at).limit(limit))
     if engine.dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
-    stmt = (update(DeliveryRow)
-            .where(DeliveryRow.id.in_(candidates.scalar_subquery()), _claimable(now, lookahead))
-            .values(status="claimed", lease_until=as_utc(now + lease), claimed_by=token)
-            .returning(DeliveryRow.id, DeliveryRow.due_at))
+    stmt = (update(DELIVERY)
+            .where(DELIVERY.c.id.in_(candidates.scalar_subquery()), _claimable(now, lookahead))
+            .values(status=DeliveryStatus.CLAIMED, lease_until=as_utc(now + lease), claimed_by=token)
+            .returning(DELIVERY.c.id, DELIVERY.c.due_at))
     with engine.begin() as conn:
         rows = conn.execute(stmt).all()
     return sorted((Claim(r.id, from_naive_utc(r.due_at), token) for r in rows), key=lambda c: c.due_at)
@@ -61,19 +62,19 @@ def claim_due(engine: Engine, now: datetime, *, worker: str, lookahead: timedelt
 
 def mark_missed(engine: Engine, now: datetime) -> int:
     """Deliveries whose occurrence is over before they could go out (see README policy)."""
-    stmt = (update(DeliveryRow)
-            .where(DeliveryRow.expires_at < as_utc(now),
-                   or_(DeliveryRow.status == "pending",
-                       and_(DeliveryRow.status == "claimed", DeliveryRow.lease_until < as_utc(now))))
-            .values(status="missed", error="not sent before the occurrence was over"))
+    stmt = (update(DELIVERY)
+            .where(DELIVERY.c.expires_at < as_utc(now),
+                   or_(DELIVERY.c.status == DeliveryStatus.PENDING,
+                       and_(DELIVERY.c.status == DeliveryStatus.CLAIMED, DELIVERY.c.lease_until < as_utc(now))))
+            .values(status=DeliveryStatus.MISSED, error="not sent before the occurrence was over"))
     with engine.begin() as conn:
         return conn.execute(stmt).rowcount
 
 
 def next_due(engine: Engine) -> datetime | None:
     with engine.connect() as conn:
-        value = conn.execute(select(DeliveryRow.due_at).where(DeliveryRow.status == "pending")
-                             .order_by(DeliveryRow.due_at).limit(1)).scalar()
+        value = conn.execute(select(DELIVERY.c.due_at).where(DELIVERY.c.status == DeliveryStatus.PENDING)
+                             .order_by(DELIVERY.c.due_at).limit(1)).scalar()
     return from_naive_utc(value) if value else None
 
 
@@ -95,8 +96,8 @@ def dispatch(engine: Engine, now: datetime, enqueue: Callable[[list[Claim], date
     batches them into broker messages delayed until they are due."""
     total = 0
     with engine.connect() as conn:
-        in_flight = conn.execute(select(func.count()).select_from(DeliveryRow).where(
-            DeliveryRow.status == "claimed", DeliveryRow.lease_until >= as_utc(now))).scalar()
+        in_flight = conn.execute(select(func.count()).select_from(DELIVERY).where(
+            DELIVERY.c.status == DeliveryStatus.CLAIMED, DELIVERY.c.lease_until >= as_utc(now))).scalar()
     room = MAX_IN_FLIGHT - in_flight
     while room > 0:
         wanted = min(batch, room)

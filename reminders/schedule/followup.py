@@ -46,8 +46,9 @@ from reminders.definitions.model import Duty
 from reminders.definitions.quiet import place
 from reminders.definitions.roster import Commune, Person, Roster, Team
 from reminders.i18n import N_, format_when, t
+from reminders.kinds import DeliveryStatus, Kind, OccurrenceStatus, kind_of, numbered
 from reminders.store.audit import AuditEvent, record_events
-from reminders.store.models import AcknowledgementRow, DeliveryRow, OccurrenceRow
+from reminders.store.models import ACKNOWLEDGEMENT, DELIVERY, OCCURRENCE
 from reminders.timeutil import as_utc, from_naive_utc
 from reminders.views import tally
 
@@ -65,21 +66,14 @@ CAMPAIGN_LOOKAHEAD = timedelta(days=400)  # "no occurrence within this" means th
 RUN_GAP = timedelta(hours=36)
 RUN_AFTER = timedelta(days=30)
 RUN_LOOKBACK = timedelta(days=62)
-FOLLOWUP_KINDS = ("nudge-", "escalate-leader", "escalate-commune", "summary", "digest:")
-
-
-def is_followup(kind: str) -> bool:
-    return kind.startswith(FOLLOWUP_KINDS)
-
-
 def _alarm_kind():
     """Delivery kinds of a duty's own reminders (not follow-ups, snoozes or notices)."""
-    return and_(or_(DeliveryRow.kind.startswith("reminder-"), DeliveryRow.kind.startswith("checkin-")),
-                not_(DeliveryRow.kind.contains("@")))
+    return and_(or_(DELIVERY.c.kind.startswith(f"{Kind.REMINDER}-"), DELIVERY.c.kind.startswith(f"{Kind.CHECKIN}-")),
+                not_(DELIVERY.c.kind.contains("@")))
 
 
 def _insert(conn: Connection):
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(DeliveryRow)
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(DELIVERY)
 
 
 def officials(roster: Roster, commune: Commune | None) -> list[Person]:
@@ -114,15 +108,15 @@ def team_states(conn: Connection, roster: Roster, occurrence_ids: Iterable[int],
     ids = list(set(occurrence_ids))
     if not ids:
         return {}
-    query = select(DeliveryRow.occurrence_id, DeliveryRow.team_id, DeliveryRow.recipient, DeliveryRow.due_at,
-                   DeliveryRow.status).where(DeliveryRow.occurrence_id.in_(ids), _alarm_kind(),
-                                             DeliveryRow.status != "cancelled")
+    query = select(DELIVERY.c.occurrence_id, DELIVERY.c.team_id, DELIVERY.c.recipient, DELIVERY.c.due_at,
+                   DELIVERY.c.status).where(DELIVERY.c.occurrence_id.in_(ids), _alarm_kind(),
+                                             DELIVERY.c.status != DeliveryStatus.CANCELLED)
     wanted = None if team_ids is None else set(team_ids)
     people: set[str] = set()
     if wanted is not None:
         teams = [roster.teams[tid] for tid in wanted if tid in roster.teams]
         people = {p for team in teams for p in team.member_ids}
-        query = query.where(DeliveryRow.team_id.in_(wanted), DeliveryRow.recipient.in_(
+        query = query.where(DELIVERY.c.team_id.in_(wanted), DELIVERY.c.recipient.in_(
             [team.recipient_key for team in teams] + [f"person:{p}" for p in people]))
     states: dict[tuple[int, str], TeamState] = {}
     for row in conn.execute(query):
@@ -136,11 +130,11 @@ def team_states(conn: Connection, roster: Roster, occurrence_ids: Iterable[int],
         state = states.setdefault((row.occurrence_id, row.team_id), TeamState([], set(), due, False))
         state.expected.extend(p for p in addressed if p not in state.expected)
         state.anchor = max(state.anchor, due)
-        state.any_sent = state.any_sent or row.status == "sent"
-    acks = select(AcknowledgementRow.occurrence_id, AcknowledgementRow.person_id).where(
-        AcknowledgementRow.occurrence_id.in_(ids))
+        state.any_sent = state.any_sent or row.status == DeliveryStatus.SENT
+    acks = select(ACKNOWLEDGEMENT.c.occurrence_id, ACKNOWLEDGEMENT.c.person_id).where(
+        ACKNOWLEDGEMENT.c.occurrence_id.in_(ids))
     if wanted is not None:
-        acks = acks.where(AcknowledgementRow.person_id.in_(people or {""}))
+        acks = acks.where(ACKNOWLEDGEMENT.c.person_id.in_(people or {""}))
     by_occurrence: dict[int, set[str]] = defaultdict(set)
     for occ_id, person_id in conn.execute(acks):
         by_occurrence[occ_id].add(person_id)
@@ -205,25 +199,25 @@ def _plan_new(conn: Connection, roster: Roster, duties: dict[str, Duty], now: da
     # A reminder that failed for good counts too: when the team's group removed the bot, its
     # members are nudged privately rather than forgotten. Failed rows have no sent_at, so
     # they are looked at for SCAN_BACK; the pairs already planned are skipped below.
-    query = (select(DeliveryRow.occurrence_id, DeliveryRow.team_id).distinct()
-             .join(OccurrenceRow, OccurrenceRow.id == DeliveryRow.occurrence_id)
-             .where(DeliveryRow.status.in_(("sent", "failed")), _alarm_kind(),
-                    DeliveryRow.due_at >= as_utc(now - SCAN_BACK),
-                    OccurrenceRow.status == "scheduled", OccurrenceRow.duty_uid.in_(list(duties))))
+    query = (select(DELIVERY.c.occurrence_id, DELIVERY.c.team_id).distinct()
+             .join(OCCURRENCE, OCCURRENCE.c.id == DELIVERY.c.occurrence_id)
+             .where(DELIVERY.c.status.in_((DeliveryStatus.SENT, DeliveryStatus.FAILED)), _alarm_kind(),
+                    DELIVERY.c.due_at >= as_utc(now - SCAN_BACK),
+                    OCCURRENCE.c.status == OccurrenceStatus.SCHEDULED, OCCURRENCE.c.duty_uid.in_(list(duties))))
     if since is not None:
-        query = query.where(or_(DeliveryRow.sent_at >= as_utc(since), DeliveryRow.status == "failed"))
+        query = query.where(or_(DELIVERY.c.sent_at >= as_utc(since), DELIVERY.c.status == DeliveryStatus.FAILED))
     found = {tuple(p) for p in conn.execute(query)}
     if not found:
         return 0
-    planned = set(conn.execute(select(DeliveryRow.occurrence_id, DeliveryRow.team_id).distinct().where(
-        DeliveryRow.occurrence_id.in_({occ for occ, _ in found}),
-        or_(DeliveryRow.kind.startswith("nudge-"), DeliveryRow.kind.startswith("escalate-")))).all())
+    planned = set(conn.execute(select(DELIVERY.c.occurrence_id, DELIVERY.c.team_id).distinct().where(
+        DELIVERY.c.occurrence_id.in_({occ for occ, _ in found}),
+        or_(DELIVERY.c.kind.startswith(f"{Kind.NUDGE}-"), DELIVERY.c.kind.startswith("escalate-")))).all())
     pairs = sorted(found - {tuple(p) for p in planned})
     if not pairs:
         return 0
     occurrences = {o.id: o for o in conn.execute(select(
-        OccurrenceRow.id, OccurrenceRow.duty_uid, OccurrenceRow.start_at, OccurrenceRow.end_at)
-        .where(OccurrenceRow.id.in_({occ for occ, _ in pairs})))}
+        OCCURRENCE.c.id, OCCURRENCE.c.duty_uid, OCCURRENCE.c.start_at, OCCURRENCE.c.end_at)
+        .where(OCCURRENCE.c.id.in_({occ for occ, _ in pairs})))}
     states = team_states(conn, roster, occurrences)
     rows: list[dict] = []
     ends_campaign: dict[int, bool] = {}  # per occurrence, not per team: it expands the duty
@@ -244,14 +238,14 @@ def _plan_new(conn: Connection, roster: Roster, duties: dict[str, Duty], now: da
     if rows:
         stmt = _insert(conn).on_conflict_do_nothing(index_elements=["occurrence_id", "recipient", "kind"])
         conn.execute(stmt, rows)
-    return sum(1 for r in rows if r["status"] == "pending")
+    return sum(1 for r in rows if r["status"] == DeliveryStatus.PENDING)
 
 
 def _row(occ_id: int | None, recipient: str, team_id: str, kind: str, due: datetime, expires: datetime,
          cancelled: bool = False) -> dict:
     return {"occurrence_id": occ_id, "recipient": recipient, "team_id": team_id, "kind": kind,
             "due_at": as_utc(due), "expires_at": as_utc(expires), "attempts": 0,
-            "status": "cancelled" if cancelled else "pending",
+            "status": DeliveryStatus.CANCELLED if cancelled else DeliveryStatus.PENDING,
             "error": "already confirmed" if cancelled else None}
 
 
@@ -265,19 +259,19 @@ def _pair_rows(roster: Roster, duty: Duty, occ, team: Team, state: TeamState) ->
         if due is None:
             continue
         for person_id in state.expected:
-            rows.append(_row(occ.id, f"person:{person_id}", team.id, f"nudge-{n}", due, nudge_expiry,
+            rows.append(_row(occ.id, f"person:{person_id}", team.id, numbered(Kind.NUDGE, n), due, nudge_expiry,
                              cancelled=person_id in state.acknowledged))
     leaders = roster.leaders(team)
     if policy.leader is not None and any(p not in {x.id for x in leaders} for p in state.expected):
         due = place(anchor + policy.leader, team.quiet, zone)
         for leader in leaders:
-            rows.append(_row(occ.id, f"person:{leader.id}", team.id, "escalate-leader", due,
+            rows.append(_row(occ.id, f"person:{leader.id}", team.id, Kind.ESCALATE_LEADER, due,
                              due + ESCALATION_TTL, cancelled=not state.missing))
     commune = roster.communes.get(team.commune_id)
     if policy.commune is not None and commune is not None:
         due = place(anchor + policy.commune, commune.quiet, ZoneInfo(commune.timezone))
         for official in officials(roster, commune):
-            rows.append(_row(occ.id, f"person:{official.id}", team.id, "escalate-commune", due,
+            rows.append(_row(occ.id, f"person:{official.id}", team.id, Kind.ESCALATE_COMMUNE, due,
                              due + ESCALATION_TTL))
     return rows
 
@@ -327,7 +321,7 @@ def _summary_rows(roster: Roster, occ, team: Team) -> list[dict]:
     quiet, zone = (commune.quiet, ZoneInfo(commune.timezone)) if commune else (team.quiet, ZoneInfo(team.timezone))
     due = place(from_naive_utc(occ.end_at) + SUMMARY_AFTER, quiet, zone)
     people = [*roster.leaders(team), *officials(roster, commune)]
-    return [_row(occ.id, f"person:{p.id}", team.id, "summary", due, due + timedelta(days=3)) for p in people]
+    return [_row(occ.id, f"person:{p.id}", team.id, Kind.SUMMARY, due, due + timedelta(days=3)) for p in people]
 
 
 # -- settling what is due ----------------------------------------------------------------
@@ -336,18 +330,18 @@ def _settle(conn: Connection, roster: Roster, duties, now: datetime, lookahead: 
             report: FollowUpReport) -> None:
     """Pending follow-ups due now: cancel those with nothing left to say, wait for snoozes."""
     due_rows = conn.execute(
-        select(DeliveryRow.id, DeliveryRow.occurrence_id, DeliveryRow.team_id, DeliveryRow.recipient,
-               DeliveryRow.kind, DeliveryRow.expires_at)
-        .where(DeliveryRow.status == "pending", DeliveryRow.due_at <= as_utc(now + lookahead),
-               or_(DeliveryRow.kind.startswith("nudge-"), DeliveryRow.kind.startswith("escalate-")))
-        .order_by(DeliveryRow.due_at, DeliveryRow.id)).all()
+        select(DELIVERY.c.id, DELIVERY.c.occurrence_id, DELIVERY.c.team_id, DELIVERY.c.recipient,
+               DELIVERY.c.kind, DELIVERY.c.expires_at)
+        .where(DELIVERY.c.status == DeliveryStatus.PENDING, DELIVERY.c.due_at <= as_utc(now + lookahead),
+               or_(DELIVERY.c.kind.startswith(f"{Kind.NUDGE}-"), DELIVERY.c.kind.startswith("escalate-")))
+        .order_by(DELIVERY.c.due_at, DELIVERY.c.id)).all()
     if not due_rows:
         return
     occ_ids = {r.occurrence_id for r in due_rows}
     states = team_states(conn, roster, occ_ids)
     snoozes = _snoozes(conn, occ_ids, now)
-    duty_of = dict(conn.execute(select(OccurrenceRow.id, OccurrenceRow.duty_uid)
-                                .where(OccurrenceRow.id.in_(occ_ids))).all())
+    duty_of = dict(conn.execute(select(OCCURRENCE.c.id, OCCURRENCE.c.duty_uid)
+                                .where(OCCURRENCE.c.id.in_(occ_ids))).all())
     by_commune = commune_missing(states, roster)
     cancelled, events = [], []
     for row in due_rows:
@@ -362,7 +356,7 @@ def _settle(conn: Connection, roster: Roster, duties, now: datetime, lookahead: 
         waiting = [snoozes[(row.occurrence_id, p)] for p in missing if (row.occurrence_id, p) in snoozes]
         team = roster.teams.get(row.team_id)
         # A snoozed follow-up ("nudge-1@…") is itself the snooze: it goes out when it is due.
-        if waiting and duty is not None and team is not None and row.kind != "escalate-commune" \
+        if waiting and duty is not None and team is not None and kind_of(row.kind) is not Kind.ESCALATE_COMMUNE \
                 and "@" not in row.kind:
             # Snoozed: wait for the snoozed reminder, and a nudge interval after it.
             expires = from_naive_utc(row.expires_at)
@@ -370,22 +364,22 @@ def _settle(conn: Connection, roster: Roster, duties, now: datetime, lookahead: 
                           deadline=expires, not_before=now)
             if later is None or later >= expires:
                 later = expires - timedelta(minutes=1)
-            conn.execute(update(DeliveryRow).where(DeliveryRow.id == row.id, DeliveryRow.status == "pending")
+            conn.execute(update(DELIVERY).where(DELIVERY.c.id == row.id, DELIVERY.c.status == DeliveryStatus.PENDING)
                          .values(due_at=as_utc(later)))
             report.postponed += 1
     if cancelled:
-        conn.execute(update(DeliveryRow).where(DeliveryRow.id.in_(cancelled), DeliveryRow.status == "pending")
-                     .values(status="cancelled", error="everyone has answered"))
+        conn.execute(update(DELIVERY).where(DELIVERY.c.id.in_(cancelled), DELIVERY.c.status == DeliveryStatus.PENDING)
+                     .values(status=DeliveryStatus.CANCELLED, error="everyone has answered"))
         record_events(conn, events)
         report.cancelled += len(cancelled)
 
 
 def _snoozes(conn: Connection, occ_ids: set[int], now: datetime) -> dict[tuple[int, str], datetime]:
     """(occurrence, person) -> when their snoozed reminder comes back, for snoozes still ahead."""
-    rows = conn.execute(select(DeliveryRow.occurrence_id, DeliveryRow.recipient, DeliveryRow.due_at)
-                        .where(DeliveryRow.occurrence_id.in_(occ_ids), DeliveryRow.kind.contains("@"),
-                               DeliveryRow.status.in_(("pending", "claimed")),
-                               DeliveryRow.due_at > as_utc(now)))
+    rows = conn.execute(select(DELIVERY.c.occurrence_id, DELIVERY.c.recipient, DELIVERY.c.due_at)
+                        .where(DELIVERY.c.occurrence_id.in_(occ_ids), DELIVERY.c.kind.contains("@"),
+                               DELIVERY.c.status.in_((DeliveryStatus.PENDING, DeliveryStatus.CLAIMED)),
+                               DELIVERY.c.due_at > as_utc(now)))
     found: dict[tuple[int, str], datetime] = {}
     for occ_id, recipient, due in rows:
         key = (occ_id, recipient.partition(":")[2])
@@ -393,20 +387,15 @@ def _snoozes(conn: Connection, occ_ids: set[int], now: datetime) -> dict[tuple[i
     return found
 
 
-def base_kind(kind: str) -> str:
-    """'nudge-1@1727790000' (a snoozed nudge) -> 'nudge-1'."""
-    return kind.partition("@")[0]
-
-
 def _missing_for(row, states: dict[tuple[int, str], TeamState], roster: Roster,
                  by_commune: dict[tuple[int, str], list[tuple[str, TeamState]]]) -> list[str]:
     """Whom a follow-up row is about, as of now."""
-    kind = base_kind(row.kind)
-    if kind.startswith("nudge-"):
+    kind = kind_of(row.kind)
+    if kind is Kind.NUDGE:
         state = states.get((row.occurrence_id, row.team_id))
         person = row.recipient.partition(":")[2]
         return [person] if state and person in state.missing else []
-    if kind == "escalate-leader":
+    if kind is Kind.ESCALATE_LEADER:
         state = states.get((row.occurrence_id, row.team_id))
         return state.missing if state else []
     team = roster.teams.get(row.team_id)
@@ -430,14 +419,14 @@ def plan_digest(conn: Connection, roster: Roster, now: datetime) -> int:
     its numbers are counted when it is sent."""
     zone = ZoneInfo(roster.timezone)
     monday, label = week_of(now.astimezone(zone).date())
-    kind = f"digest:{label}"
-    if conn.execute(select(DeliveryRow.id).where(DeliveryRow.kind == kind).limit(1)).first():
+    kind = f"{Kind.DIGEST}:{label}"
+    if conn.execute(select(DELIVERY.c.id).where(DELIVERY.c.kind == kind).limit(1)).first():
         return 0
     start = datetime.combine(monday, time(0), tzinfo=zone)
     due = datetime.combine(monday + timedelta(days=7 + DIGEST_WEEKDAY), DIGEST_AT, tzinfo=zone)
-    active = set(conn.execute(select(DeliveryRow.team_id).distinct().where(
-        _alarm_kind(), DeliveryRow.due_at >= as_utc(start), DeliveryRow.due_at < as_utc(start + timedelta(days=7)),
-        DeliveryRow.status != "cancelled")).scalars())
+    active = set(conn.execute(select(DELIVERY.c.team_id).distinct().where(
+        _alarm_kind(), DELIVERY.c.due_at >= as_utc(start), DELIVERY.c.due_at < as_utc(start + timedelta(days=7)),
+        DELIVERY.c.status != DeliveryStatus.CANCELLED)).scalars())
     rows = []
     for team in roster.teams.values():
         if team.id in active:
@@ -450,7 +439,7 @@ def plan_digest(conn: Connection, roster: Roster, now: datetime) -> int:
                         for p in officials(roster, commune))
     if rows:
         stmt = _insert(conn).on_conflict_do_nothing(index_elements=["recipient", "kind"],
-                                                    index_where=DeliveryRow.occurrence_id.is_(None))
+                                                    index_where=DELIVERY.c.occurrence_id.is_(None))
         conn.execute(stmt, rows)
     return len(rows)
 
@@ -514,26 +503,26 @@ def render_followup(rt, duty: Duty | None, view, row, delivery_id: int, target) 
     marks the row cancelled. `duty` and `view` (an OccurrenceView) are None for a digest."""
     lang, zone = target.language, target.zone
     code = delivery_code(delivery_id)
-    if row.kind.startswith("digest:"):
+    if kind_of(row.kind) is Kind.DIGEST:
         return _digest_message(rt, row, lang, zone, target.adapter.capabilities.max_text)
     if duty is None or view is None:
         return None
     day = format_when(view.start, lang, zone, all_day=True)
-    if base_kind(row.kind) == "summary":
+    if kind_of(row.kind) is Kind.SUMMARY:
         return _summary_message(rt, duty, view, row, lang, zone, target.adapter.capabilities.max_text)
-    kind = base_kind(row.kind)
+    kind = kind_of(row.kind)
     team = rt.roster.teams.get(row.team_id)
     if team is None:
         return None
     # Only the teams this message is about: one team, or the commune's teams.
-    scope = [team.id] if kind != "escalate-commune" else [x.id for x in rt.roster.teams_in(team.commune_id)]
+    scope = [team.id] if kind is not Kind.ESCALATE_COMMUNE else [x.id for x in rt.roster.teams_in(team.commune_id)]
     with rt.engine.connect() as conn:
         states = team_states(conn, rt.roster, [row.occurrence_id], team_ids=scope)
     by_commune = commune_missing(states, rt.roster)
     missing = _missing_for(row, states, rt.roster, by_commune)
     if not missing:
         return None
-    if kind.startswith("nudge-"):
+    if kind is Kind.NUDGE:
         lines = [t(lang, NUDGE_HEAD, summary=view.summary), "🗓 " + format_when(
             view.start, lang, zone, all_day=view.all_day), t(lang, NOT_CONFIRMED)]
         # A confirmation, never the check-in question: the team's number comes from its group
@@ -546,13 +535,13 @@ def render_followup(rt, duty: Duty | None, view, row, delivery_id: int, target) 
             lines.append(t(lang, "Reply \"done\" when it is done (code {code}).", code=code))
         return OutgoingMessage(text="\n".join(lines), buttons=buttons, code=code)
     # The roster's order (the admin's own), as in the report: Python's order puts Đ after T.
-    teams = [(team.id, states[(row.occurrence_id, team.id)])] if kind == "escalate-leader" else \
+    teams = [(team.id, states[(row.occurrence_id, team.id)])] if kind is Kind.ESCALATE_LEADER else \
         by_commune.get((row.occurrence_id, team.commune_id), [])
     lines = [t(lang, MISSING_LINE, team=rt.roster.teams[tid].name, missing=len(state.missing),
                total=len(state.expected), names=", ".join(_short(rt.roster, p, tid) for p in state.missing))
              for tid, state in teams]
     hint, limit = [t(lang, ON_BEHALF_HINT, code=code)], target.adapter.capabilities.max_text
-    if kind == "escalate-leader":
+    if kind is Kind.ESCALATE_LEADER:
         text = _fit(["⚠ " + lines[0], f"{view.summary} · {day}"], [], hint, limit, lang)
     else:
         text = _fit([t(lang, COMMUNE_HEAD, summary=view.summary, day=day)], [["• " + line] for line in lines],

@@ -12,7 +12,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from reminders.store.models import LeaseRow
+from reminders.store.models import SCHEDULER_LEASE
 from reminders.timeutil import as_utc
 
 
@@ -20,15 +20,15 @@ def hold(engine: Engine, holder: str, now: datetime, ttl: timedelta, name: str =
     """Take or renew the lease; True if `holder` is the active one until now + ttl."""
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     with engine.begin() as conn:
-        conn.execute(dialect.insert(LeaseRow).values(name=name, holder="", expires_at=as_utc(now))
+        conn.execute(dialect.insert(SCHEDULER_LEASE).values(name=name, holder="", expires_at=as_utc(now))
                      .on_conflict_do_nothing())
-        taken = conn.execute(update(LeaseRow).where(
-            LeaseRow.name == name, or_(LeaseRow.holder == holder, LeaseRow.expires_at < as_utc(now))
+        taken = conn.execute(update(SCHEDULER_LEASE).where(
+            SCHEDULER_LEASE.c.name == name, or_(SCHEDULER_LEASE.c.holder == holder, SCHEDULER_LEASE.c.expires_at < as_utc(now))
         ).values(holder=holder, expires_at=as_utc(now + ttl))).rowcount
     return taken == 1
 
 
 def release(engine: Engine, holder: str, name: str = "scheduler") -> None:
     with engine.begin() as conn:
-        conn.execute(update(LeaseRow).where(LeaseRow.name == name, LeaseRow.holder == holder)
+        conn.execute(update(SCHEDULER_LEASE).where(SCHEDULER_LEASE.c.name == name, SCHEDULER_LEASE.c.holder == holder)
                      .values(holder="", expires_at=as_utc(datetime(1970, 1, 1))))

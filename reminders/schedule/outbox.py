@@ -9,7 +9,8 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from reminders.codes import delivery_code, parse_delivery_code
-from reminders.store.models import DeliveryRow, OccurrenceRow
+from reminders.kinds import DeliveryStatus
+from reminders.store.models import DELIVERY, OCCURRENCE
 from reminders.timeutil import as_utc, from_naive_utc
 
 
@@ -24,12 +25,12 @@ class DeliveryView:
 
 
 def list_deliveries(engine: Engine, *, status: str | None = None, limit: int = 50) -> list[DeliveryView]:
-    query = (select(DeliveryRow.id, DeliveryRow.due_at, OccurrenceRow.summary, DeliveryRow.recipient,
-                    DeliveryRow.status, DeliveryRow.error)
-             .join(OccurrenceRow, OccurrenceRow.id == DeliveryRow.occurrence_id)
-             .order_by(DeliveryRow.due_at.desc()).limit(limit))
+    query = (select(DELIVERY.c.id, DELIVERY.c.due_at, OCCURRENCE.c.summary, DELIVERY.c.recipient,
+                    DELIVERY.c.status, DELIVERY.c.error)
+             .join(OCCURRENCE, OCCURRENCE.c.id == DELIVERY.c.occurrence_id)
+             .order_by(DELIVERY.c.due_at.desc()).limit(limit))
     if status:
-        query = query.where(DeliveryRow.status == status)
+        query = query.where(DELIVERY.c.status == status)
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     return [DeliveryView(delivery_code(r.id), from_naive_utc(r.due_at), r.summary, r.recipient, r.status, r.error)
@@ -39,10 +40,10 @@ def list_deliveries(engine: Engine, *, status: str | None = None, limit: int = 5
 def retry_failed(engine: Engine, now: datetime, *, codes: list[str] | None = None,
                  grace: timedelta = timedelta(hours=12)) -> int:
     """Put failed deliveries back in the outbox, due now, with a fresh retry budget."""
-    stmt = update(DeliveryRow).where(DeliveryRow.status == "failed")
+    stmt = update(DELIVERY).where(DELIVERY.c.status == DeliveryStatus.FAILED)
     if codes is not None:
-        stmt = stmt.where(DeliveryRow.id.in_([i for c in codes if (i := parse_delivery_code(c)) is not None]))
-    stmt = stmt.values(status="pending", due_at=as_utc(now), attempts=0, lease_until=None, claimed_by=None,
+        stmt = stmt.where(DELIVERY.c.id.in_([i for c in codes if (i := parse_delivery_code(c)) is not None]))
+    stmt = stmt.values(status=DeliveryStatus.PENDING, due_at=as_utc(now), attempts=0, lease_until=None, claimed_by=None,
                        expires_at=as_utc(now + grace))
     with engine.begin() as conn:
         return conn.execute(stmt).rowcount

@@ -25,7 +25,8 @@ from reminders.definitions.model import Alarm, Duty, Occurrence
 from reminders.definitions.policy import CHECKIN_GRACE, LATE_REMINDER_GRACE
 from reminders.definitions.quiet import place
 from reminders.definitions.roster import Roster, Team, roster_fingerprint
-from reminders.store.models import DeliveryRow, OccurrenceRow, PlanStateRow
+from reminders.kinds import DeliveryStatus, Kind, OccurrenceStatus
+from reminders.store.models import DELIVERY, OCCURRENCE, PLAN_STATE
 from reminders.timeutil import as_utc, from_naive_utc
 
 DEFAULT_HORIZON = timedelta(days=14)
@@ -60,7 +61,7 @@ class PlannedDelivery:
 
 def expires_at(alarm: Alarm, due: datetime, occurrence: Occurrence) -> datetime:
     """Until when a late reminder still makes sense; after that it is marked missed."""
-    if alarm.kind == "checkin":
+    if alarm.kind is Kind.CHECKIN:
         return max(due, occurrence.end) + CHECKIN_GRACE
     return max(occurrence.end, due + LATE_REMINDER_GRACE)
 
@@ -71,8 +72,8 @@ def quiet_time(alarm: Alarm, due: datetime, occurrence: Occurrence,
     the morning, or moved before the night if its occurrence would be over by the morning --
     or, for a reminder due before a timed occurrence starts, already started (a check-in: if
     its grace would be over). None if there is no moment left to send it."""
-    deadline = expires_at(alarm, due, occurrence) if alarm.kind == "checkin" else occurrence.end
-    if alarm.kind != "checkin" and not occurrence.all_day and due < occurrence.start:
+    deadline = expires_at(alarm, due, occurrence) if alarm.kind is Kind.CHECKIN else occurrence.end
+    if alarm.kind is not Kind.CHECKIN and not occurrence.all_day and due < occurrence.start:
         # Said before the start: the 06:00 programme is not announced at 06:30, but the evening before.
         deadline = occurrence.start
     placed = place(due, team.quiet, ZoneInfo(team.timezone), deadline=deadline)
@@ -98,7 +99,7 @@ class Planner:
         roster_fp = roster_fingerprint(roster)
         until = now + self.horizon
         with self.engine.begin() as conn:
-            states = {s.duty_uid: s for s in conn.execute(select(PlanStateRow)).mappings()}
+            states = {s.duty_uid: s for s in conn.execute(select(PLAN_STATE)).mappings()}
         for duty in duties.values():
             fingerprint = hashlib.sha256(f"{duty.fingerprint}{roster_fp}".encode()).hexdigest()[:16]
             state = states.get(duty.uid)
@@ -162,7 +163,7 @@ class Planner:
             rows = [{
                 "occurrence_id": occ_ids[p.recurrence_id], "recipient": p.recipient,
                 "team_id": p.team_id, "kind": p.kind, "due_at": as_utc(p.due_at),
-                "expires_at": as_utc(p.expires_at), "status": "pending", "attempts": 0,
+                "expires_at": as_utc(p.expires_at), "status": DeliveryStatus.PENDING, "attempts": 0,
             } for p in planned]
             self._upsert_deliveries(conn, rows)
             result.deliveries_upserted += len(rows)
@@ -176,9 +177,9 @@ class Planner:
         RECURRENCE-ID. Match old and new instances on the same local day and re-key the old
         row, so its sent reminders and acknowledgements stay with it and nothing is re-sent."""
         new_rids = {o.recurrence_id for o in occs}
-        existing = conn.execute(select(OccurrenceRow.id, OccurrenceRow.recurrence_id, OccurrenceRow.start_at)
-                                .where(OccurrenceRow.duty_uid == duty.uid,
-                                       OccurrenceRow.start_at >= as_utc(since - timedelta(days=1)))).all()
+        existing = conn.execute(select(OCCURRENCE.c.id, OCCURRENCE.c.recurrence_id, OCCURRENCE.c.start_at)
+                                .where(OCCURRENCE.c.duty_uid == duty.uid,
+                                       OCCURRENCE.c.start_at >= as_utc(since - timedelta(days=1)))).all()
         known = {row.recurrence_id for row in existing}
         orphans: dict = {}
         for row in existing:
@@ -188,7 +189,7 @@ class Planner:
         for occ in occs:
             day = occ.start.astimezone(duty.zone).date()
             if occ.recurrence_id not in known and orphans.get(day):
-                conn.execute(update(OccurrenceRow).where(OccurrenceRow.id == orphans[day].pop(0))
+                conn.execute(update(OCCURRENCE).where(OCCURRENCE.c.id == orphans[day].pop(0))
                              .values(recurrence_id=occ.recurrence_id))
 
     def _upsert_occurrences(self, conn, occs: list[Occurrence]) -> dict[str, int]:
@@ -197,9 +198,9 @@ class Planner:
         values = [{
             "duty_uid": o.duty_uid, "recurrence_id": o.recurrence_id, "start_at": as_utc(o.start),
             "end_at": as_utc(o.end), "all_day": o.all_day, "summary": o.summary,
-            "status": "cancelled" if o.cancelled else "scheduled",
+            "status": OccurrenceStatus.CANCELLED if o.cancelled else OccurrenceStatus.SCHEDULED,
         } for o in occs]
-        insert = _insert(conn, OccurrenceRow)
+        insert = _insert(conn, OCCURRENCE)
         stmt = insert.values(values)
         stmt = stmt.on_conflict_do_update(
             index_elements=["duty_uid", "recurrence_id"],
@@ -208,22 +209,22 @@ class Planner:
         conn.execute(stmt)
         uid = occs[0].duty_uid
         rids = [o.recurrence_id for o in occs]
-        found = conn.execute(select(OccurrenceRow.recurrence_id, OccurrenceRow.id).where(
-            OccurrenceRow.duty_uid == uid, OccurrenceRow.recurrence_id.in_(rids)))
+        found = conn.execute(select(OCCURRENCE.c.recurrence_id, OCCURRENCE.c.id).where(
+            OCCURRENCE.c.duty_uid == uid, OCCURRENCE.c.recurrence_id.in_(rids)))
         return dict(found.all())
 
     def _upsert_deliveries(self, conn, rows: list[dict]) -> None:
         if not rows:
             return
-        table = DeliveryRow.__table__
+        table = DELIVERY
         insert = _insert(conn, table)
         # One statement, many parameter sets (executemany): compiled once, not per batch.
         # A moved occurrence moves its reminders, but only those not yet handed out.
         stmt = insert.on_conflict_do_update(
             index_elements=["occurrence_id", "recipient", "kind"],
             set_={"due_at": insert.excluded.due_at, "expires_at": insert.excluded.expires_at,
-                  "status": "pending"},
-            where=or_(table.c.status == "pending", table.c.status == "cancelled"),
+                  "status": DeliveryStatus.PENDING},
+            where=or_(table.c.status == DeliveryStatus.PENDING, table.c.status == DeliveryStatus.CANCELLED),
         )
         for start in range(0, len(rows), BATCH):  # the compiled statement is cached and reused
             conn.execute(stmt, rows[start:start + BATCH])
@@ -232,10 +233,10 @@ class Planner:
                          occ_ids: dict[str, int], since: datetime) -> int:
         wanted = {(occ_ids[p.recurrence_id], p.recipient, p.kind) for p in planned}
         pending = conn.execute(
-            select(DeliveryRow.id, DeliveryRow.occurrence_id, DeliveryRow.recipient, DeliveryRow.kind)
-            .join(OccurrenceRow, OccurrenceRow.id == DeliveryRow.occurrence_id)
-            .where(OccurrenceRow.duty_uid == uid, DeliveryRow.status == "pending",
-                   DeliveryRow.due_at >= as_utc(since))
+            select(DELIVERY.c.id, DELIVERY.c.occurrence_id, DELIVERY.c.recipient, DELIVERY.c.kind)
+            .join(OCCURRENCE, OCCURRENCE.c.id == DELIVERY.c.occurrence_id)
+            .where(OCCURRENCE.c.duty_uid == uid, DELIVERY.c.status == DeliveryStatus.PENDING,
+                   DELIVERY.c.due_at >= as_utc(since))
         ).all()
         # Only the planner's own rows ("reminder-0", "checkin-1"): follow-ups, snoozed reminders
         # ("reminder-0@…"), /remindnow and notices are not in `planned`, and an edit of the
@@ -243,32 +244,32 @@ class Planner:
         stale = [row.id for row in pending if PLANNED_KIND.fullmatch(row.kind)
                  and (row.occurrence_id, row.recipient, row.kind) not in wanted]
         for start in range(0, len(stale), BATCH):
-            conn.execute(update(DeliveryRow).where(DeliveryRow.id.in_(stale[start:start + BATCH]))
-                         .values(status="cancelled"))
+            conn.execute(update(DELIVERY).where(DELIVERY.c.id.in_(stale[start:start + BATCH]))
+                         .values(status=DeliveryStatus.CANCELLED))
         # Occurrences in the window that the definition no longer produces.
         planned_rids = set(occ_ids)
-        conn.execute(update(OccurrenceRow).where(
-            OccurrenceRow.duty_uid == uid, OccurrenceRow.start_at >= as_utc(since),
-            OccurrenceRow.recurrence_id.not_in(planned_rids) if planned_rids else true(),
-            OccurrenceRow.status == "scheduled").values(status="removed"))
+        conn.execute(update(OCCURRENCE).where(
+            OCCURRENCE.c.duty_uid == uid, OCCURRENCE.c.start_at >= as_utc(since),
+            OCCURRENCE.c.recurrence_id.not_in(planned_rids) if planned_rids else true(),
+            OCCURRENCE.c.status == OccurrenceStatus.SCHEDULED).values(status=OccurrenceStatus.REMOVED))
         return len(stale)
 
     def _remove_duty(self, uid: str, now: datetime, result: PlanResult) -> None:
         """A duty deleted from the calendars: cancel what is pending, keep all history."""
         with self.engine.begin() as conn:
-            occ_ids = select(OccurrenceRow.id).where(OccurrenceRow.duty_uid == uid)
-            cancelled = conn.execute(update(DeliveryRow).where(
-                DeliveryRow.occurrence_id.in_(occ_ids), DeliveryRow.status == "pending"
-            ).values(status="cancelled")).rowcount
-            conn.execute(update(OccurrenceRow).where(
-                OccurrenceRow.duty_uid == uid, OccurrenceRow.start_at >= as_utc(now),
-                OccurrenceRow.status == "scheduled").values(status="removed"))
-            conn.execute(update(PlanStateRow).where(PlanStateRow.duty_uid == uid).values(active=False))
+            occ_ids = select(OCCURRENCE.c.id).where(OCCURRENCE.c.duty_uid == uid)
+            cancelled = conn.execute(update(DELIVERY).where(
+                DELIVERY.c.occurrence_id.in_(occ_ids), DELIVERY.c.status == DeliveryStatus.PENDING
+            ).values(status=DeliveryStatus.CANCELLED)).rowcount
+            conn.execute(update(OCCURRENCE).where(
+                OCCURRENCE.c.duty_uid == uid, OCCURRENCE.c.start_at >= as_utc(now),
+                OCCURRENCE.c.status == OccurrenceStatus.SCHEDULED).values(status=OccurrenceStatus.REMOVED))
+            conn.execute(update(PLAN_STATE).where(PLAN_STATE.c.duty_uid == uid).values(active=False))
         result.deliveries_cancelled += cancelled
         result.removed_duties.append(uid)
 
     def _save_state(self, conn, uid: str, fingerprint: str, until: datetime) -> None:
-        stmt = _insert(conn, PlanStateRow).values(duty_uid=uid, fingerprint=fingerprint,
+        stmt = _insert(conn, PLAN_STATE).values(duty_uid=uid, fingerprint=fingerprint,
                                                   planned_until=as_utc(until), active=True)
         stmt = stmt.on_conflict_do_update(
             index_elements=["duty_uid"],

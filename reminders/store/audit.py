@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
 
-from reminders.store.models import AuditEventRow, OccurrenceRow
+from reminders.store.models import AUDIT_EVENT, OCCURRENCE
 from reminders.timeutil import as_utc, from_naive_utc
 
 
@@ -50,7 +50,7 @@ def record_events(conn: Connection, events: Iterable[AuditEvent]) -> int:
     """Append events (one executemany) in the caller's transaction; returns how many."""
     rows = [e.row() for e in events]
     if rows:
-        conn.execute(insert(AuditEventRow), rows)
+        conn.execute(insert(AUDIT_EVENT), rows)
     return len(rows)
 
 
@@ -74,21 +74,21 @@ def list_events(engine: Engine, *, duty_uid: str | None = None, day: date | None
     """Events in time order, filtered by duty, by the local day its occurrence starts
     (in `zone`), by occurrence, and by team. The latest `limit` of them: after a month of
     running, what happened this morning matters more than the first day's sends."""
-    audit = AuditEventRow.__table__.c
+    audit = AUDIT_EVENT.c
     query = (select(audit.at, audit.event, audit.team_id, audit.actor, audit.recipient, audit.detail,
-                    audit.delivery_id, OccurrenceRow.duty_uid, OccurrenceRow.summary, OccurrenceRow.start_at)
-             .outerjoin(OccurrenceRow, OccurrenceRow.id == AuditEventRow.occurrence_id)
-             .order_by(AuditEventRow.at.desc(), AuditEventRow.id.desc()).limit(limit))
+                    audit.delivery_id, OCCURRENCE.c.duty_uid, OCCURRENCE.c.summary, OCCURRENCE.c.start_at)
+             .outerjoin(OCCURRENCE, OCCURRENCE.c.id == AUDIT_EVENT.c.occurrence_id)
+             .order_by(AUDIT_EVENT.c.at.desc(), AUDIT_EVENT.c.id.desc()).limit(limit))
     if duty_uid:
-        query = query.where(OccurrenceRow.duty_uid == duty_uid)
+        query = query.where(OCCURRENCE.c.duty_uid == duty_uid)
     if occurrence_id is not None:
-        query = query.where(AuditEventRow.occurrence_id == occurrence_id)
+        query = query.where(AUDIT_EVENT.c.occurrence_id == occurrence_id)
     if team_id:
-        query = query.where(AuditEventRow.team_id == team_id)
+        query = query.where(AUDIT_EVENT.c.team_id == team_id)
     if day is not None:
         start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
-        query = query.where(OccurrenceRow.start_at >= as_utc(start),
-                            OccurrenceRow.start_at < as_utc(start + timedelta(days=1)))
+        query = query.where(OCCURRENCE.c.start_at >= as_utc(start),
+                            OCCURRENCE.c.start_at < as_utc(start + timedelta(days=1)))
     with engine.connect() as conn:
         rows = conn.execute(query).all()[::-1]
     return [AuditLine(from_naive_utc(r.at), r.event, r.duty_uid, r.summary,

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from reminders.store.models import ChatBindingRow
+from reminders.kinds import BindingStatus
+from reminders.store.models import CHAT_BINDING
 
 
 def bindings_for_many(conn: Connection, recipients: Iterable[str]) -> dict[str, dict[str, tuple[str, str]]]:
@@ -17,19 +18,19 @@ def bindings_for_many(conn: Connection, recipients: Iterable[str]) -> dict[str, 
     found: dict[str, dict[str, tuple[str, str]]] = {}
     wanted = list(recipients)
     for start in range(0, len(wanted), 1000):
-        rows = conn.execute(select(ChatBindingRow.recipient, ChatBindingRow.adapter, ChatBindingRow.address,
-                                   ChatBindingRow.status)
-                            .where(ChatBindingRow.recipient.in_(wanted[start:start + 1000]))).all()
+        rows = conn.execute(select(CHAT_BINDING.c.recipient, CHAT_BINDING.c.adapter, CHAT_BINDING.c.address,
+                                   CHAT_BINDING.c.status)
+                            .where(CHAT_BINDING.c.recipient.in_(wanted[start:start + 1000]))).all()
         for r in rows:
             found.setdefault(r.recipient, {})[r.adapter] = (r.address, r.status)
     return found
 
 
 def bind(engine: Engine, recipient: str, adapter: str, address: str, now: datetime, *,
-         status: str = "active", reason: str | None = None) -> None:
+         status: str = BindingStatus.ACTIVE, reason: str | None = None) -> None:
     """Insert or replace the binding of `recipient` on `adapter`."""
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(ChatBindingRow).values(recipient=recipient, adapter=adapter, address=address,
+    stmt = dialect.insert(CHAT_BINDING).values(recipient=recipient, adapter=adapter, address=address,
                                                  status=status, reason=reason, updated_at=now)
     stmt = stmt.on_conflict_do_update(index_elements=["recipient", "adapter"], set_={
         "address": address, "status": status, "reason": reason, "updated_at": now})
@@ -40,6 +41,6 @@ def bind(engine: Engine, recipient: str, adapter: str, address: str, now: dateti
 def recipient_by_address(engine: Engine, adapter: str, address: str) -> str | None:
     """Who a platform address belongs to, by binding (active ones only)."""
     with engine.connect() as conn:
-        return conn.execute(select(ChatBindingRow.recipient).where(
-            ChatBindingRow.adapter == adapter, ChatBindingRow.address == address,
-            ChatBindingRow.status == "active")).scalar()
+        return conn.execute(select(CHAT_BINDING.c.recipient).where(
+            CHAT_BINDING.c.adapter == adapter, CHAT_BINDING.c.address == address,
+            CHAT_BINDING.c.status == BindingStatus.ACTIVE)).scalar()

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
-from reminders.store.models import FeedTokenRow
+from reminders.store.models import FEED_TOKEN
 from reminders.timeutil import as_utc
 
 
@@ -31,9 +31,9 @@ def create_token(engine: Engine, scope: str, now: datetime, label: str = "") -> 
     """A new token (160 bits, URL-safe) for `scope`; returns (id, token). Only the hash is kept."""
     token = secrets.token_urlsafe(20)
     with engine.begin() as conn:
-        row_id = conn.execute(FeedTokenRow.__table__.insert().values(
+        row_id = conn.execute(FEED_TOKEN.insert().values(
             token_hash=_hash(token), scope=scope, label=label, created_at=as_utc(now)
-        ).returning(FeedTokenRow.id)).scalar()
+        ).returning(FEED_TOKEN.c.id)).scalar()
     return row_id, token
 
 
@@ -42,20 +42,20 @@ def scope_for(engine: Engine, token: str) -> str | None:
     if not token or len(token) > 128:
         return None
     with engine.connect() as conn:
-        return conn.execute(select(FeedTokenRow.scope).where(
-            FeedTokenRow.token_hash == _hash(token), FeedTokenRow.revoked_at.is_(None))).scalar()
+        return conn.execute(select(FEED_TOKEN.c.scope).where(
+            FEED_TOKEN.c.token_hash == _hash(token), FEED_TOKEN.c.revoked_at.is_(None))).scalar()
 
 
 def revoke(engine: Engine, token_id: int, now: datetime) -> bool:
     with engine.begin() as conn:
-        return conn.execute(update(FeedTokenRow).where(FeedTokenRow.id == token_id, FeedTokenRow.revoked_at.is_(None))
+        return conn.execute(update(FEED_TOKEN).where(FEED_TOKEN.c.id == token_id, FEED_TOKEN.c.revoked_at.is_(None))
                             .values(revoked_at=as_utc(now))).rowcount == 1
 
 
 def rotate(engine: Engine, token_id: int, now: datetime) -> tuple[int, str] | None:
     """Revoke a token and issue a new one for the same scope."""
     with engine.connect() as conn:
-        row = conn.execute(select(FeedTokenRow.scope, FeedTokenRow.label).where(FeedTokenRow.id == token_id)).first()
+        row = conn.execute(select(FEED_TOKEN.c.scope, FEED_TOKEN.c.label).where(FEED_TOKEN.c.id == token_id)).first()
     if row is None or not revoke(engine, token_id, now):
         return None
     return create_token(engine, row.scope, now, row.label)
@@ -63,8 +63,8 @@ def rotate(engine: Engine, token_id: int, now: datetime) -> tuple[int, str] | No
 
 def list_tokens(engine: Engine) -> list[FeedToken]:
     with engine.connect() as conn:
-        rows = conn.execute(select(FeedTokenRow.id, FeedTokenRow.scope, FeedTokenRow.label,
-                                   FeedTokenRow.created_at, FeedTokenRow.revoked_at).order_by(FeedTokenRow.id)).all()
+        rows = conn.execute(select(FEED_TOKEN.c.id, FEED_TOKEN.c.scope, FEED_TOKEN.c.label,
+                                   FEED_TOKEN.c.created_at, FEED_TOKEN.c.revoked_at).order_by(FEED_TOKEN.c.id)).all()
     return [FeedToken(*row) for row in rows]
 
 

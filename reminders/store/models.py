@@ -6,9 +6,12 @@ All times are aware UTC (sqlmodel's UTCDateTime; SQLite keeps them as UTC text).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import JSON, Index, UniqueConstraint, text
+from sqlalchemy import JSON, Index, Table, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
+
+from reminders.kinds import BindingStatus, DeliveryStatus, OccurrenceStatus
 
 
 class OccurrenceRow(SQLModel, table=True):
@@ -22,7 +25,7 @@ class OccurrenceRow(SQLModel, table=True):
     end_at: datetime
     all_day: bool = False
     summary: str = ""
-    status: str = Field(default="scheduled", max_length=16)  # scheduled | cancelled | removed
+    status: str = Field(default=OccurrenceStatus.SCHEDULED, max_length=16)  # scheduled | cancelled | removed
 
 
 class DeliveryRow(SQLModel, table=True):
@@ -45,7 +48,7 @@ class DeliveryRow(SQLModel, table=True):
     kind: str = Field(max_length=32)  # "reminder-<n>" | "checkin-<n>"
     due_at: datetime
     expires_at: datetime
-    status: str = Field(default="pending", max_length=16)
+    status: str = Field(default=DeliveryStatus.PENDING, max_length=16)
     # pending -> claimed -> sent | failed | missed ; pending -> cancelled
     attempts: int = 0
     lease_until: datetime | None = None
@@ -98,7 +101,7 @@ class ChatBindingRow(SQLModel, table=True):
     recipient: str = Field(max_length=128)  # "team:<id>" or "person:<id>"
     adapter: str = Field(max_length=32)
     address: str = Field(max_length=128)
-    status: str = Field(default="active", max_length=16)  # active | broken
+    status: str = Field(default=BindingStatus.ACTIVE, max_length=16)  # active | broken
     reason: str | None = None
     updated_at: datetime
 
@@ -197,3 +200,25 @@ class PlatformTokenRow(SQLModel, table=True):
     refreshing_by: str | None = Field(default=None, max_length=64)
     refreshing_until: datetime | None = None
     updated_at: datetime
+
+
+# -- typed handles for queries ------------------------------------------------------------
+# The classes above declare the schema (sqlmodel); queries use their tables through SQLAlchemy
+# Core, where a column is a Column (with .in_, .desc, ...) to the type checker too, not the
+# Python value a sqlmodel attribute is declared as.
+def _table(model: type[SQLModel]) -> Table:
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]  # set by sqlmodel, untyped
+
+
+OCCURRENCE = _table(OccurrenceRow)
+DELIVERY = _table(DeliveryRow)
+ACKNOWLEDGEMENT = _table(AcknowledgementRow)
+PLAN_STATE = _table(PlanStateRow)
+CHAT_BINDING = _table(ChatBindingRow)
+INBOUND_EVENT = _table(InboundEventRow)
+INVITE = _table(InviteRow)
+SCHEDULER_LEASE = _table(LeaseRow)
+FEED_TOKEN = _table(FeedTokenRow)
+AUDIT_EVENT = _table(AuditEventRow)
+DEFINITIONS_SNAPSHOT = _table(DefinitionsSnapshotRow)
+PLATFORM_TOKEN = _table(PlatformTokenRow)

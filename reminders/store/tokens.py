@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from reminders.adapters.base import Tokens
-from reminders.store.models import PlatformTokenRow as ZaloTokenRow
+from reminders.store.models import PLATFORM_TOKEN
 from reminders.timeutil import as_utc, from_naive_utc
 
 REFRESH_LEASE = timedelta(seconds=30)
@@ -43,7 +43,7 @@ def load(engine: Engine, app_id: str, initial: Tokens) -> Tokens:
     the environment holds tokens other than the ones the stored pair descends from."""
     fingerprint = seed_hash(initial.refresh_token)
     with engine.begin() as conn:
-        row = conn.execute(select(ZaloTokenRow.__table__).where(ZaloTokenRow.app_id == app_id)).first()
+        row = conn.execute(select(PLATFORM_TOKEN).where(PLATFORM_TOKEN.c.app_id == app_id)).first()
         if row is not None and row.seed_hash == fingerprint:
             return _tokens(row)
         values = {"access_token": initial.access_token, "refresh_token": initial.refresh_token,
@@ -51,16 +51,16 @@ def load(engine: Engine, app_id: str, initial: Tokens) -> Tokens:
                   "refreshing_until": None, "updated_at": as_utc(_now())}
         if row is None:  # another process may seed it at the same moment: the first one wins
             dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-            conn.execute(dialect.insert(ZaloTokenRow).values(app_id=app_id, **values).on_conflict_do_nothing())
+            conn.execute(dialect.insert(PLATFORM_TOKEN).values(app_id=app_id, **values).on_conflict_do_nothing())
         else:
-            conn.execute(update(ZaloTokenRow).where(ZaloTokenRow.app_id == app_id).values(**values))
+            conn.execute(update(PLATFORM_TOKEN).where(PLATFORM_TOKEN.c.app_id == app_id).values(**values))
     with engine.connect() as conn:
-        return _tokens(conn.execute(select(ZaloTokenRow.__table__).where(ZaloTokenRow.app_id == app_id)).one())
+        return _tokens(conn.execute(select(PLATFORM_TOKEN).where(PLATFORM_TOKEN.c.app_id == app_id)).one())
 
 
 def current(engine: Engine, app_id: str) -> Tokens | None:
     with engine.connect() as conn:
-        row = conn.execute(select(ZaloTokenRow.__table__).where(ZaloTokenRow.app_id == app_id)).first()
+        row = conn.execute(select(PLATFORM_TOKEN).where(PLATFORM_TOKEN.c.app_id == app_id)).first()
     return _tokens(row) if row else None
 
 
@@ -70,21 +70,21 @@ def claim_refresh(engine: Engine, app_id: str, stale_access: str, owner: str) ->
     now = _now()
     with engine.begin() as conn:
         taken = conn.execute(
-            update(ZaloTokenRow)
-            .where(ZaloTokenRow.app_id == app_id, ZaloTokenRow.access_token == stale_access,
-                   or_(ZaloTokenRow.refreshing_until.is_(None), ZaloTokenRow.refreshing_until < as_utc(now)))
+            update(PLATFORM_TOKEN)
+            .where(PLATFORM_TOKEN.c.app_id == app_id, PLATFORM_TOKEN.c.access_token == stale_access,
+                   or_(PLATFORM_TOKEN.c.refreshing_until.is_(None), PLATFORM_TOKEN.c.refreshing_until < as_utc(now)))
             .values(refreshing_by=owner, refreshing_until=as_utc(now + REFRESH_LEASE))
         ).rowcount
         if taken != 1:
             return None
-        return _tokens(conn.execute(select(ZaloTokenRow.__table__).where(ZaloTokenRow.app_id == app_id)).one())
+        return _tokens(conn.execute(select(PLATFORM_TOKEN).where(PLATFORM_TOKEN.c.app_id == app_id)).one())
 
 
 def store_refreshed(engine: Engine, app_id: str, tokens: Tokens) -> None:
     """Persist a freshly issued pair (committed when this returns) and release the lease.
     Unconditional: the pair just issued is the only one that works now."""
     with engine.begin() as conn:
-        conn.execute(update(ZaloTokenRow).where(ZaloTokenRow.app_id == app_id).values(
+        conn.execute(update(PLATFORM_TOKEN).where(PLATFORM_TOKEN.c.app_id == app_id).values(
             access_token=tokens.access_token, refresh_token=tokens.refresh_token,
             access_expires_at=as_utc(tokens.access_expires_at) if tokens.access_expires_at else None,
             refreshing_by=None, refreshing_until=None, updated_at=as_utc(_now())))
@@ -93,8 +93,8 @@ def store_refreshed(engine: Engine, app_id: str, tokens: Tokens) -> None:
 def release(engine: Engine, app_id: str, owner: str) -> None:
     """Give up the lease after a failed refresh."""
     with engine.begin() as conn:
-        conn.execute(update(ZaloTokenRow).where(ZaloTokenRow.app_id == app_id,
-                                                ZaloTokenRow.refreshing_by == owner)
+        conn.execute(update(PLATFORM_TOKEN).where(PLATFORM_TOKEN.c.app_id == app_id,
+                                                PLATFORM_TOKEN.c.refreshing_by == owner)
                      .values(refreshing_by=None, refreshing_until=None))
 
 

@@ -27,7 +27,7 @@ from reminders.definitions.model import Duty
 from reminders.definitions.roster import Roster
 from reminders.i18n import LANGUAGES, N_, format_when, t
 from reminders.store.feed_tokens import scope_for
-from reminders.store.models import OccurrenceRow
+from reminders.store.models import OCCURRENCE
 from reminders.timeutil import DEFAULT_TZ
 from reminders.views.feeds import Scope, duties_in, feed_version, shown_fingerprint
 from reminders.views.status import occurrence_status
@@ -114,8 +114,8 @@ def build_board(engine: Engine, duties: dict[str, Duty], roster: Roster, scope: 
     wanted = {d.uid for d in duties_in(scope, duties, roster)} if scope.kind == "category" else None
     rows = [r for r in occurrence_status(engine, roster, since, until) if r.team_id in teams]
     with engine.connect() as conn:
-        occs = {o.id: o for o in conn.execute(select(OccurrenceRow.id, OccurrenceRow.duty_uid).where(
-            OccurrenceRow.id.in_({r.occurrence_id for r in rows})))} if rows else {}
+        occs = {o.id: o for o in conn.execute(select(OCCURRENCE.c.id, OCCURRENCE.c.duty_uid).where(
+            OCCURRENCE.c.id.in_({r.occurrence_id for r in rows})))} if rows else {}
     items: dict[int, dict] = {}
     name = _namer(roster)
     for row in rows:

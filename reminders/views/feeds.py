@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from reminders.definitions.model import Duty, recurrence_id_text
 from reminders.definitions.roster import Roster, roster_fingerprint
 from reminders.i18n import t
-from reminders.store.models import AcknowledgementRow, OccurrenceRow
+from reminders.store.models import ACKNOWLEDGEMENT, OCCURRENCE
 from reminders.timeutil import DEFAULT_TZ, from_naive_utc
 from reminders.views.status import occurrence_status
 
@@ -176,9 +176,9 @@ def _overlays(engine: Engine, roster: Roster, teams: set[str], since: datetime,
         return {}
     with engine.connect() as conn:
         occs = {r.id: r for r in conn.execute(select(
-            OccurrenceRow.id, OccurrenceRow.duty_uid, OccurrenceRow.recurrence_id, OccurrenceRow.start_at,
-            OccurrenceRow.end_at, OccurrenceRow.all_day, OccurrenceRow.summary).where(
-            OccurrenceRow.id.in_({r.occurrence_id for r in rows}))).all()}
+            OCCURRENCE.c.id, OCCURRENCE.c.duty_uid, OCCURRENCE.c.recurrence_id, OCCURRENCE.c.start_at,
+            OCCURRENCE.c.end_at, OCCURRENCE.c.all_day, OCCURRENCE.c.summary).where(
+            OCCURRENCE.c.id.in_({r.occurrence_id for r in rows}))).all()}
     states: dict[tuple[str, str], _State] = {}
     for row in rows:
         occ = occs[row.occurrence_id]
@@ -248,9 +248,9 @@ def feed_version(engine: Engine, duties: dict[str, Duty], roster: Roster, roster
     of the feed's teams (a corrected answer included)."""
     teams = scope.teams(roster)
     with engine.connect() as conn:
-        acks = conn.execute(select(func.count(), func.max(AcknowledgementRow.changed_at))
-                            .where(AcknowledgementRow.team_id.in_(teams))).one()
-        occs = conn.execute(select(func.count(), func.max(OccurrenceRow.id))).one()
+        acks = conn.execute(select(func.count(), func.max(ACKNOWLEDGEMENT.c.changed_at))
+                            .where(ACKNOWLEDGEMENT.c.team_id.in_(teams))).one()
+        occs = conn.execute(select(func.count(), func.max(OCCURRENCE.c.id))).one()
     parts = [str(scope), roster_fingerprint, *sorted(d.fingerprint for d in duties.values()),
              repr(tuple(acks)), repr(tuple(occs))]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]

@@ -12,7 +12,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from reminders.store.models import DeliveryRow
+from reminders.kinds import DeliveryStatus
+from reminders.store.models import DELIVERY
 from reminders.timeutil import as_utc, from_naive_utc, utcnow
 
 LATENESS_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
@@ -29,15 +30,15 @@ class DeliveryCollector(Collector):
     def collect(self):
         now: datetime = self.clock()
         with self.engine.connect() as conn:
-            by_status = dict(conn.execute(select(DeliveryRow.status, func.count())
-                                          .group_by(DeliveryRow.status)).all())
-            depth = conn.execute(select(func.count()).select_from(DeliveryRow).where(
-                DeliveryRow.status.in_(("pending", "claimed")), DeliveryRow.due_at <= as_utc(now))).scalar()
-            recent = conn.execute(select(DeliveryRow.due_at, DeliveryRow.sent_at).where(
-                DeliveryRow.status == "sent", DeliveryRow.sent_at >= as_utc(now - WINDOW)).limit(MAX_SAMPLE)).all()
+            by_status = dict(conn.execute(select(DELIVERY.c.status, func.count())
+                                          .group_by(DELIVERY.c.status)).all())
+            depth = conn.execute(select(func.count()).select_from(DELIVERY).where(
+                DELIVERY.c.status.in_((DeliveryStatus.PENDING, DeliveryStatus.CLAIMED)), DELIVERY.c.due_at <= as_utc(now))).scalar()
+            recent = conn.execute(select(DELIVERY.c.due_at, DELIVERY.c.sent_at).where(
+                DELIVERY.c.status == DeliveryStatus.SENT, DELIVERY.c.sent_at >= as_utc(now - WINDOW)).limit(MAX_SAMPLE)).all()
         totals = CounterMetricFamily("reminders_deliveries", "Deliveries by final or current status",
                                      labels=["status"])
-        for status in ("pending", "claimed", "sent", "failed", "missed", "cancelled"):
+        for status in (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED, DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.MISSED, DeliveryStatus.CANCELLED):
             totals.add_metric([status], by_status.get(status, 0))
         yield totals
         yield GaugeMetricFamily("reminders_queue_depth", "Deliveries due now and not yet sent", value=depth)

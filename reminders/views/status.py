@@ -12,7 +12,8 @@ from sqlalchemy.engine import Engine
 from reminders.codes import delivery_code
 from reminders.definitions.audience import people_reached
 from reminders.definitions.roster import Roster
-from reminders.store.models import AcknowledgementRow, DeliveryRow, OccurrenceRow
+from reminders.kinds import DeliveryStatus, OccurrenceStatus
+from reminders.store.models import ACKNOWLEDGEMENT, DELIVERY, OCCURRENCE
 from reminders.timeutil import as_utc, from_naive_utc
 
 
@@ -49,9 +50,9 @@ class TeamProgress:
 def upcoming(engine: Engine, limit: int = 10) -> list[Upcoming]:
     with engine.connect() as conn:
         rows = conn.execute(
-            select(DeliveryRow.due_at, OccurrenceRow.summary, DeliveryRow.recipient, DeliveryRow.kind)
-            .join(OccurrenceRow, OccurrenceRow.id == DeliveryRow.occurrence_id)
-            .where(DeliveryRow.status == "pending").order_by(DeliveryRow.due_at).limit(limit)).all()
+            select(DELIVERY.c.due_at, OCCURRENCE.c.summary, DELIVERY.c.recipient, DELIVERY.c.kind)
+            .join(OCCURRENCE, OCCURRENCE.c.id == DELIVERY.c.occurrence_id)
+            .where(DELIVERY.c.status == DeliveryStatus.PENDING).order_by(DELIVERY.c.due_at).limit(limit)).all()
     return [Upcoming(from_naive_utc(r.due_at), r.summary, r.recipient, r.kind) for r in rows]
 
 
@@ -59,17 +60,17 @@ def occurrence_status(engine: Engine, roster: Roster, since: datetime, until: da
                       team_id: str | None = None) -> list[TeamProgress]:
     """Per occurrence and team: who was expected to acknowledge, who did, and the codes sent."""
     with engine.connect() as conn:
-        occ_filter = [OccurrenceRow.start_at >= as_utc(since), OccurrenceRow.start_at < as_utc(until),
-                      OccurrenceRow.status == "scheduled"]
+        occ_filter = [OCCURRENCE.c.start_at >= as_utc(since), OCCURRENCE.c.start_at < as_utc(until),
+                      OCCURRENCE.c.status == OccurrenceStatus.SCHEDULED]
         deliveries = conn.execute(
-            select(DeliveryRow.id, DeliveryRow.occurrence_id, DeliveryRow.team_id, DeliveryRow.recipient,
-                   DeliveryRow.status, OccurrenceRow.summary, OccurrenceRow.start_at, OccurrenceRow.all_day)
-            .join(OccurrenceRow, OccurrenceRow.id == DeliveryRow.occurrence_id).where(*occ_filter)
-            .where(DeliveryRow.status != "cancelled")).all()
+            select(DELIVERY.c.id, DELIVERY.c.occurrence_id, DELIVERY.c.team_id, DELIVERY.c.recipient,
+                   DELIVERY.c.status, OCCURRENCE.c.summary, OCCURRENCE.c.start_at, OCCURRENCE.c.all_day)
+            .join(OCCURRENCE, OCCURRENCE.c.id == DELIVERY.c.occurrence_id).where(*occ_filter)
+            .where(DELIVERY.c.status != DeliveryStatus.CANCELLED)).all()
         acks = conn.execute(
-            select(AcknowledgementRow.occurrence_id, AcknowledgementRow.team_id, AcknowledgementRow.person_id,
-                   AcknowledgementRow.answer)
-            .join(OccurrenceRow, OccurrenceRow.id == AcknowledgementRow.occurrence_id).where(*occ_filter)).all()
+            select(ACKNOWLEDGEMENT.c.occurrence_id, ACKNOWLEDGEMENT.c.team_id, ACKNOWLEDGEMENT.c.person_id,
+                   ACKNOWLEDGEMENT.c.answer)
+            .join(OCCURRENCE, OCCURRENCE.c.id == ACKNOWLEDGEMENT.c.occurrence_id).where(*occ_filter)).all()
     groups: dict[tuple[int, str], dict] = {}
     for d in deliveries:
         if team_id and d.team_id != team_id:
@@ -80,7 +81,7 @@ def occurrence_status(engine: Engine, roster: Roster, since: datetime, until: da
         team = roster.teams.get(d.team_id)
         people = people_reached(d.recipient, team) if team else (d.recipient.partition(":")[2],)
         entry["expected"].extend(p for p in people if p not in entry["expected"])
-        if d.status == "sent":
+        if d.status == DeliveryStatus.SENT:
             entry["codes"].append(delivery_code(d.id))
     acked: dict[tuple[int, str], dict[str, str]] = defaultdict(dict)
     for a in acks:

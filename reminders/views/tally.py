@@ -25,7 +25,8 @@ from reminders.definitions.model import Duty
 from reminders.definitions.policy import CHECKIN_GRACE
 from reminders.definitions.roster import Roster, Team
 from reminders.errors import RemindersError
-from reminders.store.models import AcknowledgementRow, OccurrenceRow
+from reminders.kinds import Kind, OccurrenceStatus
+from reminders.store.models import ACKNOWLEDGEMENT, OCCURRENCE
 from reminders.timeutil import as_utc, from_naive_utc
 
 
@@ -105,22 +106,22 @@ def on_time_until(duty: Duty, recurrence_id: str, start: datetime, end: datetime
     day ends): then until that question closes (CHECKIN_GRACE), or every answer to
     it would be late. A report due at 17:00 and asked for at 14:00 is late after 17:00."""
     alarms = duty.override_alarms.get(recurrence_id, duty.alarms)
-    asked_after = [due for due in (a.due(start, end) for a in alarms if a.kind == "checkin") if due >= end]
+    asked_after = [due for due in (a.due(start, end) for a in alarms if a.kind is Kind.CHECKIN) if due >= end]
     return max(asked_after) + CHECKIN_GRACE if asked_after else end
 
 
 def _occurrence_filter(uids: list[str], start: datetime, end: datetime, now: datetime | None) -> list:
-    where = [OccurrenceRow.duty_uid.in_(uids), OccurrenceRow.status == "scheduled",
-             OccurrenceRow.start_at >= as_utc(start), OccurrenceRow.start_at < as_utc(end)]
+    where = [OCCURRENCE.c.duty_uid.in_(uids), OCCURRENCE.c.status == OccurrenceStatus.SCHEDULED,
+             OCCURRENCE.c.start_at >= as_utc(start), OCCURRENCE.c.start_at < as_utc(end)]
     if now is not None:  # an occurrence not started yet cannot be missing
-        where.append(OccurrenceRow.start_at < as_utc(now))
+        where.append(OCCURRENCE.c.start_at < as_utc(now))
     return where
 
 
 def _team_filter(teams: list[Team], roster: Roster) -> list:
     if len(teams) == len(roster.teams):
         return []  # every team: no IN list of thousands of ids
-    return [AcknowledgementRow.team_id.in_([t.id for t in teams])]
+    return [ACKNOWLEDGEMENT.c.team_id.in_([t.id for t in teams])]
 
 
 def completion(engine: Engine, roster: Roster, duties: Mapping[str, Duty], *, start: datetime,
@@ -134,11 +135,11 @@ def completion(engine: Engine, roster: Roster, duties: Mapping[str, Duty], *, st
     if not ack_duties or not teams:
         return list(result.values())
     where = _occurrence_filter(sorted(ack_duties), start, end, now)
-    ack = AcknowledgementRow
+    ack = ACKNOWLEDGEMENT.c
     with engine.connect() as conn:
         # Occurrences are per duty, not per team: a month has tens of them, a province as many.
-        occs = conn.execute(select(OccurrenceRow.id, OccurrenceRow.duty_uid, OccurrenceRow.recurrence_id,
-                                   OccurrenceRow.start_at, OccurrenceRow.end_at).where(*where)).all()
+        occs = conn.execute(select(OCCURRENCE.c.id, OCCURRENCE.c.duty_uid, OCCURRENCE.c.recurrence_id,
+                                   OCCURRENCE.c.start_at, OCCURRENCE.c.end_at).where(*where)).all()
         counts = defaultdict(int)
         windows = {}
         for occ in occs:
@@ -146,18 +147,18 @@ def completion(engine: Engine, roster: Roster, duties: Mapping[str, Duty], *, st
             end_at = from_naive_utc(occ.end_at)
             until = on_time_until(ack_duties[occ.duty_uid], occ.recurrence_id, from_naive_utc(occ.start_at), end_at)
             if until != end_at:
-                windows[occ.id] = literal(as_utc(until), OccurrenceRow.__table__.c.end_at.type)
-        deadline = case(windows, value=OccurrenceRow.id, else_=OccurrenceRow.end_at) if windows \
-            else OccurrenceRow.end_at
+                windows[occ.id] = literal(as_utc(until), OCCURRENCE.c.end_at.type)
+        deadline = case(windows, value=OCCURRENCE.c.id, else_=OCCURRENCE.c.end_at) if windows \
+            else OCCURRENCE.c.end_at
         rows = conn.execute(
-            select(OccurrenceRow.duty_uid, ack.team_id, ack.person_id,
+            select(OCCURRENCE.c.duty_uid, ack.team_id, ack.person_id,
                    func.count(ack.id).label("done"),
                    func.sum(case((ack.at > deadline, 1), else_=0)).label("late"),
                    func.sum(case((and_(ack.recorded_by.is_not(None), ack.recorded_by != ack.person_id), 1),
                                  else_=0)).label("on_behalf"))
-            .join(OccurrenceRow, OccurrenceRow.id == ack.occurrence_id)
+            .join(OCCURRENCE, OCCURRENCE.c.id == ack.occurrence_id)
             .where(*where, *_team_filter(teams, roster))
-            .group_by(OccurrenceRow.duty_uid, ack.team_id, ack.person_id)).all()
+            .group_by(OCCURRENCE.c.duty_uid, ack.team_id, ack.person_id)).all()
     done = {(r.duty_uid, r.team_id, r.person_id): r for r in rows}
     for t in teams:
         entry = result[t.id]
@@ -198,14 +199,14 @@ def checkin_totals(engine: Engine, roster: Roster, duties: Mapping[str, Duty], *
     if not numeric or not teams:
         return []
     where = _occurrence_filter(sorted(numeric), start, end, now)
-    ack = AcknowledgementRow
+    ack = ACKNOWLEDGEMENT.c
     with engine.connect() as conn:
-        occs = conn.execute(select(OccurrenceRow.id, OccurrenceRow.duty_uid, OccurrenceRow.summary,
-                                   OccurrenceRow.start_at).where(*where)).all()
+        occs = conn.execute(select(OCCURRENCE.c.id, OCCURRENCE.c.duty_uid, OCCURRENCE.c.summary,
+                                   OCCURRENCE.c.start_at).where(*where)).all()
         sums = conn.execute(
             select(ack.occurrence_id, ack.team_id, func.sum(ack.answer_number).label("total"),
                    func.count(ack.answer_number).label("answers"))
-            .join(OccurrenceRow, OccurrenceRow.id == ack.occurrence_id)
+            .join(OCCURRENCE, OCCURRENCE.c.id == ack.occurrence_id)
             .where(*where, *_team_filter(teams, roster), ack.answer_number.is_not(None))
             .group_by(ack.occurrence_id, ack.team_id)).all()
     found = {(r.occurrence_id, r.team_id): (float(r.total), int(r.answers)) for r in sums}
@@ -233,12 +234,12 @@ def checkin_answers(engine: Engine, roster: Roster, duties: Mapping[str, Duty], 
     asking = {uid: d for uid, d in duties.items() if d.checkin is not None}
     if not asking or not teams:
         return []
-    ack = AcknowledgementRow
+    ack = ACKNOWLEDGEMENT.c
     with engine.connect() as conn:
         rows = conn.execute(
-            select(OccurrenceRow.duty_uid, OccurrenceRow.summary, OccurrenceRow.start_at, ack.team_id,
+            select(OCCURRENCE.c.duty_uid, OCCURRENCE.c.summary, OCCURRENCE.c.start_at, ack.team_id,
                    ack.person_id, ack.answer, ack.answer_number, ack.at, ack.recorded_by)
-            .join(OccurrenceRow, OccurrenceRow.id == ack.occurrence_id)
+            .join(OCCURRENCE, OCCURRENCE.c.id == ack.occurrence_id)
             .where(*_occurrence_filter(sorted(asking), start, end, now), *_team_filter(teams, roster),
                    ack.answer.is_not(None))).all()
     order = {t.id: i for i, t in enumerate(teams)}

@@ -29,7 +29,7 @@ from reminders.jobs.embedded import EmbeddedWorker
 from reminders.runtime import open_runtime
 from reminders.settings import load_settings
 from reminders.store.models import AcknowledgementRow, DeliveryRow, InboundEventRow, OccurrenceRow
-from reminders.store.tokens import ZaloTokenRow
+from reminders.store.models import PlatformTokenRow as ZaloTokenRow
 from reminders.store.tokens import TokenTable
 from reminders.timeutil import VirtualClock
 from reminders.web.app import create_app
