@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
 from reminders.definitions.quiet import DEFAULT as DEFAULT_QUIET
 from reminders.definitions.quiet import QuietHours, parse_quiet
-from reminders.definitions.yamlsource import Located, load_located_yaml
+from reminders.definitions.yamlsource import Located, YAMLError, load_located_yaml
 from reminders.errors import InvalidInput, Problem
 from reminders.timeutil import DEFAULT_TZ
 
@@ -177,9 +176,12 @@ class _Reader:
     def read(self) -> Roster:
         try:
             tree = load_located_yaml(self.path)
-        except yaml.YAMLError as exc:
+        except YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             message = f"not valid YAML: {getattr(exc, 'problem', exc)}"
+            duplicate = re.match(r'found duplicate key "([^"]*)"', str(getattr(exc, "problem", "")))
+            if duplicate:
+                message = f"not valid YAML: found duplicate key '{duplicate.group(1)}' (each key once per entry)"
             context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
             if context and start and mark and start.line != mark.line:
                 message += f" ({context} from line {start.line + 1})"

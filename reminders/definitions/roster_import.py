@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError as RuamelError
@@ -26,6 +25,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from reminders.adapters.registry import available_adapters
 from reminders.definitions.load import load_definitions
 from reminders.definitions.roster import LANGUAGES, MAX_FILE_BYTES, Roster, load_roster
+from reminders.definitions.yamlsource import reads_as_text
 from reminders.errors import InvalidInput, Problem
 from reminders.files import staged
 from reminders.i18n import t
@@ -248,9 +248,8 @@ def _yaml() -> YAML:
 
 
 def _scalar(value: str) -> Any:
-    """Quote what PyYAML (YAML 1.1, used to read the roster) would not read back as text."""
-    resolved = yaml.resolver.Resolver().resolve(yaml.ScalarNode, value, (True, False))
-    return value if resolved == "tag:yaml.org,2002:str" and value.strip() == value else DoubleQuotedScalarString(value)
+    """Quote what the roster's reader would not read back as text."""
+    return value if reads_as_text(value) else DoubleQuotedScalarString(value)
 
 
 def _flow(mapping: dict[str, str]) -> CommentedMap:

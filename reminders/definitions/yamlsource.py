@@ -1,51 +1,59 @@
-"""YAML reading that remembers line numbers, so roster errors can say file:line."""
+"""Reading the roster's YAML with the line of every mapping, key and list, so a problem can
+say file:line. ruamel.yaml (YAML 1.2, the same library `teams import` writes the roster
+with) refuses duplicate keys and points at syntax errors."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import ScalarNode
+from ruamel.yaml.resolver import VersionedResolver
+
+__all__ = ["Located", "LocatedList", "MarkedYAMLError", "YAMLError", "load_located_yaml", "reads_as_text"]
 
 
-class Located(dict):
+class Located(dict[str, Any]):
     """A mapping from the YAML file that knows its own line and the line of each key."""
 
     line: int
     key_lines: dict[str, int]
 
 
-class LocatedList(list):
+class LocatedList(list[Any]):
     line: int
 
 
-def _convert(node: yaml.Node) -> Any:
-    if isinstance(node, yaml.MappingNode):
+def _convert(node: object) -> Any:
+    if isinstance(node, CommentedMap):
         result = Located()
-        result.line = node.start_mark.line + 1
+        result.line = node.lc.line + 1
         result.key_lines = {}
-        for key_node, value_node in node.value:
-            key = _convert(key_node)
-            if str(key) in result:  # PyYAML would silently keep only the last one
-                raise yaml.MarkedYAMLError("while reading a mapping", node.start_mark,
-                                           f"found duplicate key '{key}'", key_node.start_mark)
-            result[str(key)] = _convert(value_node)
-            result.key_lines[str(key)] = key_node.start_mark.line + 1
+        for key, value in node.items():
+            result[str(key)] = _convert(value)
+            result.key_lines[str(key)] = node.lc.key(key)[0] + 1
         return result
-    if isinstance(node, yaml.SequenceNode):
-        items = LocatedList(_convert(item) for item in node.value)
-        items.line = node.start_mark.line + 1
+    if isinstance(node, CommentedSeq):
+        items = LocatedList(_convert(item) for item in node)
+        items.line = node.lc.line + 1
         return items
-    return yaml.SafeLoader("").construct_object(node, deep=True)
+    if isinstance(node, str):
+        return str(node)  # ruamel's string subclasses (quoted scalars) as plain text
+    return node
 
 
 def load_located_yaml(path: Path) -> Any:
-    """Parse YAML into Located dicts; raises yaml.YAMLError with a mark on syntax errors."""
+    """Parse YAML into Located dicts; raises a YAMLError (with a mark where there is one)."""
     text = path.read_text(encoding="utf-8")
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.reader.ReaderError as exc:  # a control character: has a position, not a line
-        mark = yaml.Mark(str(path), exc.position, text.count("\n", 0, exc.position), 0, None, None)
-        problem = f"unacceptable character #x{exc.character:04x}: {exc.reason}"
-        raise yaml.MarkedYAMLError(problem=problem, problem_mark=mark) from None
-    return None if node is None else _convert(node)
+    return _convert(YAML(typ="rt", pure=True).load(text))
+
+
+def reads_as_text(value: str) -> bool:
+    """Whether `value`, written unquoted, is read back as the same text (not a number,
+    a date, true/false or null)."""
+    resolved = VersionedResolver().resolve(ScalarNode, value, (True, False))
+    return resolved == "tag:yaml.org,2002:str" and value.strip() == value
+
