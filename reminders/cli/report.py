@@ -13,7 +13,7 @@ from reminders.definitions.load import load_definitions
 from reminders.i18n import LANGUAGES, t
 from reminders.store.engine import make_engine
 from reminders.timeutil import utcnow
-from reminders.views.report import build_report, print_report, write_files
+from reminders.views.report import build_report, charts_available, print_report, write_files
 
 MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
 
@@ -128,6 +128,8 @@ def report(month, from_, to, commune, team, out_dir, language, calendars_dir, ro
     if end > now:
         out.print(t(lang, "Occurrences that have not started yet are not counted."), markup=False)
     written = write_files(built, out_dir)
+    if not charts_available():
+        out.print(t(lang, "No PNG chart: it needs matplotlib (pip install 'reminders[charts]')."), markup=False)
     out.print(t(lang, "Wrote {count} files to {directory}:", count=len(written), directory=out_dir), markup=False)
     for path in written:
         out.print(f"  {path}", markup=False, soft_wrap=True)

@@ -9,6 +9,8 @@ when all succeeded: an error never leaves half a report behind.
 
 from __future__ import annotations
 
+import importlib.util
+
 import re
 import textwrap
 from collections import defaultdict
@@ -278,6 +280,12 @@ def _write_xlsx(report: Report, path: Path) -> None:
     book.save(path)
 
 
+def charts_available() -> bool:
+    """Whether the PNG chart can be drawn: matplotlib is the optional extra `reminders[charts]`
+    (it is most of the install's size for one picture); tables, CSV and XLSX need nothing more."""
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def _write_png(report: Report, path: Path) -> None:
     """Completion rate per team as bars; per numeric check-in, the totals per day stacked by
     team (a one-day check-in, like a monthly report, as one bar per team)."""
@@ -361,7 +369,8 @@ def write_files(report: Report, directory: str | Path) -> list[Path]:
     plan: list[tuple[Path, object]] = [
         (directory / f"{stem}-{table.key}.csv", lambda p, tb=table: _write_csv(tb, p)) for table in report.tables]
     plan.append((directory / f"{stem}.xlsx", lambda p: _write_xlsx(report, p)))
-    plan.append((directory / f"{stem}.png", lambda p: _write_png(report, p)))
+    if charts_available():
+        plan.append((directory / f"{stem}.png", lambda p: _write_png(report, p)))
     try:
         with ExitStack() as stack:  # all or nothing: a failure removes every file staged so far
             for final, write in plan:
