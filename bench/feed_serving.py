@@ -40,11 +40,11 @@ from rich.table import Table
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 
+from reminders.definitions.live import Definitions
 from reminders.definitions.load import load_definitions
 from reminders.definitions.model import Duty
 from reminders.definitions.roster import Roster
 from reminders.inbound.acks import record_acknowledgement
-from reminders.definitions.live import Definitions
 from reminders.runtime import Runtime
 from reminders.schedule.planner import Planner
 from reminders.store.engine import make_engine

@@ -33,9 +33,9 @@ from sqlalchemy import func, select
 
 from reminders.adapters.telegram import TelegramAdapter
 from reminders.definitions.duties import load_duties
+from reminders.definitions.live import Definitions
 from reminders.definitions.roster import Commune, Person, Roster, Team
 from reminders.jobs.embedded import EmbeddedWorker
-from reminders.definitions.live import Definitions
 from reminders.runtime import Runtime, configure
 from reminders.settings import Settings
 from reminders.store.engine import make_engine

@@ -12,7 +12,7 @@ import re
 DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAX_CODE_LENGTH = 12
 MAX_ID = 2**63 - 1  # PostgreSQL BIGINT and SQLite INTEGER
-_CODE = re.compile(r"[0-9A-Za-z]{1,%d}" % MAX_CODE_LENGTH)
+_CODE = re.compile(rf"[0-9A-Za-z]{{1,{MAX_CODE_LENGTH}}}")
 
 
 def delivery_code(delivery_id: int) -> str:

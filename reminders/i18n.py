@@ -27,7 +27,9 @@ class _PoTranslations(_gettext.NullTranslations):
 
         with po_path.open("rb") as handle:
             catalog = read_po(handle, locale=language)
-        self._messages = {m.id: m.string for m in catalog if m.id and m.string and not m.fuzzy}
+        # Singular messages only: a plural's id and string are tuples, never looked up by gettext().
+        self._messages: dict[str, str] = {m.id: m.string for m in catalog if isinstance(m.id, str) and m.id
+                                          and isinstance(m.string, str) and m.string and not m.fuzzy}
 
     def gettext(self, message: str) -> str:
         return self._messages.get(message, message)

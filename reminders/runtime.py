@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from dramatiq.rate_limits import RateLimiterBackend
 from sqlalchemy.engine import Engine
 
 from reminders.adapters.base import Adapter, AdapterServices
@@ -33,7 +34,7 @@ class Runtime:
     adapters: dict[str, Adapter]  # in order of preference
     clock: Callable[[], datetime] = utcnow
     worker_id: str = "worker"
-    rate_backend: object | None = None  # dramatiq rate-limiter backend, shared by all workers
+    rate_backend: RateLimiterBackend | None = None  # dramatiq rate-limiter backend, shared by all workers
     lease: timedelta = timedelta(minutes=5)  # how long a claim is held before it returns
     public_url: str = "http://localhost:8000"  # the web app's address, for links in replies
     state: dict[str, object] = field(default_factory=dict)  # small per-process memory of long-running loops

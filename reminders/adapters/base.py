@@ -11,12 +11,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from reminders.settings import Settings
+
+# A platform update as the platform sends it: a decoded JSON object (webhook body or polled item).
+Payload = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -199,7 +202,7 @@ class Adapter(ABC):
         raise NotImplementedError
 
     # -- inbound (optional): platforms that people answer on ---------------------------
-    def parse_update(self, payload: dict) -> Inbound | None:
+    def parse_update(self, payload: Payload) -> Inbound | None:
         """A platform update (webhook body or polled item) as an `Inbound`, or None to ignore."""
         raise NotImplementedError
 
@@ -208,11 +211,11 @@ class Adapter(ABC):
         Deny by default: an adapter without webhooks accepts none."""
         return False
 
-    async def respond(self, payload: dict, outcome: Outcome) -> None:
+    async def respond(self, payload: Payload, outcome: Outcome) -> None:
         """Carry out an `Outcome` for the update it answers (popup, reply, edit)."""
         raise NotImplementedError
 
-    async def poll(self) -> AsyncIterator[dict]:
+    async def poll(self) -> AsyncIterator[Payload]:
         """Yield updates by long polling, for deployments without a public webhook."""
         raise NotImplementedError
         yield {}

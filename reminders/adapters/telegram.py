@@ -6,7 +6,7 @@ from __future__ import annotations
 import hmac
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -24,7 +24,9 @@ from reminders.adapters.base import (
     Address,
     Capabilities,
     Inbound,
+    Outcome,
     OutgoingMessage,
+    Payload,
     PermanentFailure,
     RateLimit,
     SendResult,
@@ -76,7 +78,9 @@ class TelegramAdapter(Adapter):
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:
         given = headers.get("x-telegram-bot-api-secret-token", "")
-        return bool(self._webhook_secret) and hmac.compare_digest(given.encode(), self._webhook_secret.encode())
+        if not self._webhook_secret:
+            return False
+        return hmac.compare_digest(given.encode(), self._webhook_secret.encode())
 
     async def set_webhook(self, url: str) -> None:
         await self.bot.set_webhook(url, secret_token=self._webhook_secret,
@@ -110,7 +114,7 @@ class TelegramAdapter(Adapter):
             raise self.translate(exc) from None
 
     # -- inbound ---------------------------------------------------------------------
-    def parse_update(self, payload: dict):
+    def parse_update(self, payload: Payload) -> Inbound | None:
         update = Update.de_json(payload, self.bot)
         if update is None:
             return None
@@ -129,7 +133,7 @@ class TelegramAdapter(Adapter):
                        str(message.from_user.id), message.from_user.full_name, text=message.text,
                        reply_to=str(reply_to.message_id) if reply_to else None)
 
-    async def respond(self, payload: dict, outcome) -> None:
+    async def respond(self, payload: Payload, outcome: Outcome) -> None:
         update = Update.de_json(payload, self.bot)
         try:
             if update.callback_query is not None:
@@ -145,8 +149,8 @@ class TelegramAdapter(Adapter):
         except TelegramError as exc:
             raise self.translate(exc) from None
 
-    async def poll(self):
-        offset = None
+    async def poll(self) -> AsyncIterator[Payload]:
+        offset: int | None = None
         while True:
             try:
                 updates = await self.bot.get_updates(offset=offset, timeout=25,

@@ -9,6 +9,7 @@ import click
 
 from reminders.cli.common import LANG, fail, friendly, out, settings_for
 from reminders.definitions.load import load_definitions
+from reminders.definitions.roster import Roster
 from reminders.i18n import N_, t
 from reminders.store.audit import list_events
 from reminders.store.engine import make_engine
@@ -22,7 +23,7 @@ EVENT_NAMES = {
 }
 
 
-def _name(roster, who: str | None) -> str:
+def _name(roster: Roster, who: str | None) -> str:
     if not who:
         return ""
     kind, _, ident = who.partition(":")
@@ -43,7 +44,8 @@ def _name(roster, who: str | None) -> str:
 @click.option("--calendars", "calendars_dir", type=click.Path(), help="Directory of .ics duty files.")
 @click.option("--roster", "roster_path", type=click.Path(), help="Roster file.")
 @friendly
-def audit(duty_uid, day, occurrence, team_id, limit, calendars_dir, roster_path) -> None:
+def audit(duty_uid: str | None, day: str | None, occurrence: str | None, team_id: str | None, limit: int,
+          calendars_dir: str | None, roster_path: str | None) -> None:
     """Every delivery, retry, acknowledgement, confirmation on someone's behalf, snooze and
     escalation, with its time, who did it and whom it concerned."""
     from rich.console import Console
@@ -90,7 +92,7 @@ def audit(duty_uid, day, occurrence, team_id, limit, calendars_dir, roster_path)
         table.add_column(column, overflow="fold", no_wrap=column == t(LANG, "Time"))
     for event in events:
         occurrence_text = ""
-        if event.summary:
+        if event.summary and event.occurrence_start is not None:
             occurrence_text = f"{event.summary} · {event.occurrence_start.astimezone(zone):%d/%m %H:%M}"
         name = t(LANG, EVENT_NAMES[event.event]) if event.event in EVENT_NAMES else event.event
         table.add_row(f"{event.at.astimezone(zone):%Y-%m-%d %H:%M:%S}", name, occurrence_text,

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from datetime import date
 from functools import wraps
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 from rich.console import Console
@@ -24,17 +26,21 @@ LANG = cli_language()
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # file:line stays on one line
 
+P = ParamSpec("P")
+R = TypeVar("R")
+FC = TypeVar("FC", bound=Callable[..., Any])
 
-def fail(message: str, code: int = 1) -> None:
+
+def fail(message: str, code: int = 1) -> NoReturn:
     err.print(message, markup=False)
     sys.exit(code)
 
 
-def friendly(func):
+def friendly(func: Callable[P, R]) -> Callable[P, R]:
     """Bad input ends in a clear message and a non-zero exit, never a traceback."""
 
     @wraps(func)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
@@ -59,7 +65,7 @@ def friendly(func):
     return wrapper
 
 
-def definitions_options(func):
+def definitions_options(func: FC) -> FC:
     """--calendars and --roster on every command, defaulting to the shipped ones."""
     func = click.option("--roster", "roster_path", type=click.Path(),
                         help="Roster file (default: $REMINDERS_ROSTER or calendars/roster.yaml).")(func)

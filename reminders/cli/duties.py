@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import click
@@ -23,9 +24,16 @@ from reminders.cli.common import LANG, definitions_options, err, fail, friendly,
 from reminders.definitions.duties import load_duties
 from reminders.definitions.expand import occurrences, reminder_times
 from reminders.definitions.load import load_definitions
-from reminders.definitions.model import ADDRESS_MODES, ANSWER_TYPES, Alarm, Duty
-from reminders.definitions.rhythm import Offset, RhythmError, describe, parse_offset, parse_rhythm
-from reminders.definitions.roster import load_roster
+from reminders.definitions.model import ADDRESS_MODES, ANSWER_TYPES, Alarm, Duty, Occurrence
+from reminders.definitions.rhythm import (
+    Offset,
+    Rhythm,
+    RhythmError,
+    describe,
+    parse_offset,
+    parse_rhythm,
+)
+from reminders.definitions.roster import Roster, load_roster
 from reminders.definitions.writer import DutySpec, build_calendar, existing_uids, slug, write_new
 from reminders.i18n import format_short, format_when, t
 from reminders.text import fold
@@ -33,6 +41,8 @@ from reminders.timeutil import DEFAULT_TZ, utcnow
 
 _ADDRESS_WORDS = {"nhom": "group", "thanh vien": "members", "to truong": "leader", "truong nhom": "leader"}
 _ALL_WORDS = ("all", "tat ca", "*")
+_GRANULARITY: dict[timedelta, Literal["day", "hour", "minute"]] = {timedelta(days=1): "day",
+                                                                   timedelta(hours=1): "hour"}
 
 
 def _out() -> Console:
@@ -79,8 +89,10 @@ def duties() -> None:
 @click.option("--yes", is_flag=True, help="Write without asking for confirmation.")
 @definitions_options
 @friendly
-def new(title, description, rhythm, start, remind, audience, address, checkin, answer, checkin_at, categories,
-        no_ack, uid, file, yes, calendars_dir, roster_path) -> None:
+def new(title: str | None, description: str | None, rhythm: str | None, start: str | None,
+        remind: tuple[str, ...], audience: str | None, address: str | None, checkin: str | None,
+        answer: str | None, checkin_at: str | None, categories: tuple[str, ...], no_ack: bool, uid: str | None,
+        file: str | None, yes: bool, calendars_dir: str | None, roster_path: str | None) -> None:
     """Write a new duty from plain words, after showing its next five occurrences."""
 
     lang = LANG
@@ -158,7 +170,7 @@ def new(title, description, rhythm, start, remind, audience, address, checkin, a
                     path=str(path), calendars=str(calendars)), markup=False)
 
 
-def _offset(text: str, start_time) -> Offset:
+def _offset(text: str, start_time: time | None) -> Offset:
     try:
         offset = parse_offset(text)
         offset.trigger(start_time)  # refuses hours before an all-day duty now, not later
@@ -169,12 +181,13 @@ def _offset(text: str, start_time) -> Offset:
         sys.exit(1)
 
 
-def _audience(text: str, roster, lang: str) -> list[str]:
+def _audience(text: str, roster: Roster, lang: str) -> list[str]:
     """'all', 'thon-dong, thon-tay', 'commune:xa-tan-lap' -> X-REMINDER-FOR values, checked."""
     items = [part.strip() for part in text.split(",") if part.strip()]
     if not items or any(fold(item) in _ALL_WORDS for item in items):
         return ["all"]
-    found, unknown = [], []
+    found: list[str] = []
+    unknown: list[str] = []
     for item in items:
         kind, _, ident = item.partition(":") if ":" in item else ("", "", item)
         if kind in ("", "team") and ident in roster.teams:
@@ -191,7 +204,7 @@ def _audience(text: str, roster, lang: str) -> list[str]:
 
 
 def _address(text: str, lang: str) -> list[str]:
-    modes = []
+    modes: list[str] = []
     for part in (p.strip() for p in text.split(",") if p.strip()):
         mode = _ADDRESS_WORDS.get(fold(part), part.lower())
         if mode not in ADDRESS_MODES:
@@ -203,10 +216,10 @@ def _address(text: str, lang: str) -> list[str]:
 
 # --- showing ------------------------------------------------------------------------------
 
-def next_occurrences(duty: Duty, after: datetime, count: int = 5) -> list:
+def next_occurrences(duty: Duty, after: datetime, count: int = 5) -> list[Occurrence]:
     """The next `count` occurrences (not cancelled) starting at or after `after` (UTC)."""
 
-    found = []
+    found: list[Occurrence] = []
     for years in (1, 5, 30):
         found = [o for o in occurrences(duty, after, after + timedelta(days=366 * years))
                  if not o.cancelled and o.start >= after]
@@ -236,7 +249,7 @@ def rrule_text(duty: Duty) -> str:
     return "; ".join(rule.to_ical().decode() for rule in rules) or "—"
 
 
-def audience_words(duty: Duty, roster, language: str) -> str:
+def audience_words(duty: Duty, roster: Roster, language: str) -> str:
     names = []
     for item in duty.audience:
         kind, _, ident = item.partition(":")
@@ -257,8 +270,7 @@ def _amount(delta: timedelta, language: str) -> str:
     for number, unit in ((days, timedelta(days=1)), (hours, timedelta(hours=1)), (minutes, timedelta(minutes=1))):
         if number:
             parts.append(format_timedelta(number * unit, threshold=1e9 if unit == timedelta(minutes=1) else 1,
-                                          granularity={timedelta(days=1): "day", timedelta(hours=1): "hour"}
-                                          .get(unit, "minute"), locale=language))
+                                          granularity=_GRANULARITY.get(unit, "minute"), locale=language))
     return " ".join(parts)
 
 
@@ -295,7 +307,7 @@ def _all_day_words(offset: timedelta, end: bool, language: str) -> str:
     return t(language, "{days} days after at {time}", days=days, time=at)
 
 
-def _occurrence_lines(duty: Duty, after: datetime, language: str, zone) -> list[str]:
+def _occurrence_lines(duty: Duty, after: datetime, language: str, zone: tzinfo) -> list[str]:
 
     lines = []
     for number, occurrence in enumerate(next_occurrences(duty, after), 1):
@@ -307,7 +319,7 @@ def _occurrence_lines(duty: Duty, after: datetime, language: str, zone) -> list[
     return lines or ["  " + t(language, "(no occurrence in the next 30 years)")]
 
 
-def _print_new(duty: Duty, rhythm, roster, lang: str, zone) -> None:
+def _print_new(duty: Duty, rhythm: Rhythm, roster: Roster, lang: str, zone: tzinfo) -> None:
     out = _out()
     rows = [(t(lang, "Duty"), duty.summary), ("UID", duty.uid),
             (t(lang, "Rhythm"), rhythm.describe(lang)), ("RRULE", rhythm.rrule or "—"),
@@ -326,7 +338,7 @@ def _print_new(duty: Duty, rhythm, roster, lang: str, zone) -> None:
 @duties.command("list")
 @definitions_options
 @friendly
-def list_duties(calendars_dir, roster_path) -> None:
+def list_duties(calendars_dir: str | None, roster_path: str | None) -> None:
     """Every duty: UID, title, rhythm in words, for whom, next occurrence."""
 
     lang = LANG
@@ -351,7 +363,7 @@ def list_duties(calendars_dir, roster_path) -> None:
 @click.argument("uid")
 @definitions_options
 @friendly
-def show(uid, calendars_dir, roster_path) -> None:
+def show(uid: str, calendars_dir: str | None, roster_path: str | None) -> None:
     """One duty in full, with its next five occurrences and reminder times."""
 
     lang = LANG

@@ -9,8 +9,8 @@ from rich.table import Table
 from reminders.cli.common import LANG, definitions_options, fail, friendly, out, settings_for
 from reminders.definitions.load import load_definitions
 from reminders.i18n import t
-from reminders.inbound.invites import create_invite, deep_link
 from reminders.store.engine import make_engine
+from reminders.store.invites import create_invite, deep_link
 from reminders.timeutil import utcnow
 from reminders.views.invite_sheet import make_cards, select_people, write_sheet
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta
+from typing import overload
 from zoneinfo import ZoneInfo
 
 import click
@@ -32,6 +33,16 @@ def _day(value: str, option: str, lang: str) -> date:
         return date.fromisoformat(value.strip())
     except ValueError:
         fail(t(lang, "{option} must be a date like 2024-10-01, not '{value}'.", option=option, value=value))
+
+
+@overload
+def period(month: str | None, from_: str | None, to: str | None, today: date,
+           lang: str) -> tuple[date, date, str]: ...
+
+
+@overload
+def period(month: str | None, from_: str | None, to: str | None, today: None,
+           lang: str) -> tuple[date, date, str] | None: ...
 
 
 def period(month: str | None, from_: str | None, to: str | None, today: date | None,
@@ -87,7 +98,8 @@ def _require_writers(lang: str) -> None:
 @click.option("--roster", "roster_path", type=click.Path(),
               help="Roster file (default: $REMINDERS_ROSTER or calendars/roster.yaml).")
 @friendly
-def report(month, from_, to, commune, team, out_dir, language, calendars_dir, roster_path) -> None:
+def report(month: str | None, from_: str | None, to: str | None, commune: str | None, team: str | None,
+           out_dir: str, language: str | None, calendars_dir: str | None, roster_path: str | None) -> None:
     """Completion per team and check-in totals: tables, CSV, XLSX and a PNG chart."""
     from rich.console import Console
 

@@ -25,7 +25,8 @@ def teams() -> None:
 @click.option("--calendars", "calendars_dir", type=click.Path(),
               help="Directory of .ics duty files, checked against the new roster (default: $REMINDERS_CALENDARS).")
 @friendly
-def import_csv(csv_file, replace, dry_run, roster_path, calendars_dir) -> None:
+def import_csv(csv_file: str, replace: bool, dry_run: bool, roster_path: str | None,
+               calendars_dir: str | None) -> None:
     """Check a CSV of people (Excel's "CSV UTF-8") and merge it into the roster.
 
     Every bad row is listed with its line and column; if any row is bad, nothing is written."""
@@ -36,6 +37,7 @@ def import_csv(csv_file, replace, dry_run, roster_path, calendars_dir) -> None:
     report = import_roster(csv_file, settings.roster, replace=replace, calendars=calendars, dry_run=dry_run,
                            language=LANG)
     roster = report.roster
+    assert roster is not None  # import_roster always sets it (or raises)
     lang = LANG
     lines = [t(lang, "{added} people added, {updated} updated, {removed} removed; {teams} new teams, "
                      "{communes} new communes.", added=len(report.added), updated=len(report.updated),

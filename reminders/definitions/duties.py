@@ -21,15 +21,16 @@ import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import icalendar
 import recurring_ical_events
-from dateutil.rrule import rrulestr
+from dateutil.rrule import rrulestr  # type: ignore[import-untyped]  # no types-python-dateutil in the venv
 from icalendar.parser import Contentline
 
 from reminders.definitions.holiday_policy import apply_holiday_policy
-from reminders.definitions.ics import ComponentLines, scan, unfold
+from reminders.definitions.ics import ComponentLines, recur_text, scan, unfold
 from reminders.definitions.model import (
     ADDRESS_MODES,
     ANSWER_TYPES,
@@ -70,7 +71,8 @@ def _text(component: icalendar.Component, name: str, default: str = "") -> str:
     return str(value).strip()
 
 
-def _values(component: icalendar.Component, name: str) -> list:
+def _values(component: icalendar.Component, name: str) -> list[Any]:
+    """The property objects (vRecur, vDDDTypes, vText, ...) of `name`; icalendar types them Any."""
     value = component.get(name)
     if value is None:
         return []
@@ -120,8 +122,9 @@ class _FileReader:
             return None
         return text
 
-    def components(self) -> list[tuple[icalendar.Component, ComponentLines, str]]:
-        """(component, its lines, calendar default zone) for each duty component in the file."""
+    def components(self) -> list[tuple[icalendar.Component, ComponentLines, str, bool]]:
+        """(component, its lines, calendar default zone, whether the file names that zone) for
+        each duty component in the file."""
         text = self.read_text()
         if text is None:
             return []
@@ -138,7 +141,7 @@ class _FileReader:
             if str(exc) not in (message for _, _, message in bad):
                 self.fail(self._line_mentioning(text, str(exc)), f"cannot parse: {exc}")
             return []
-        found = []
+        found: list[tuple[icalendar.Component, ComponentLines, str, bool]] = []
         lines_iter = iter(calendars_lines)
         for cal in calendars:
             zone_name = _text(cal, "X-WR-TIMEZONE", DEFAULT_TZ)
@@ -152,7 +155,7 @@ class _FileReader:
                                     "(use an IANA name such as Asia/Ho_Chi_Minh)")
                 zone_name, explicit = DEFAULT_TZ, False
             for sub in cal.subcomponents:
-                lines = next(lines_iter, ComponentLines(sub.name, 1))
+                lines = next(lines_iter, ComponentLines(_name(sub), 1))
                 for vtz in ([sub] if sub.name == "VTIMEZONE" else []):
                     self.known_zones.add(_text(vtz, "TZID"))
                 if sub.name in DUTY_COMPONENTS:
@@ -169,6 +172,12 @@ class _FileReader:
                     if token in line and not line.startswith(("BEGIN", "END")):
                         return number
         return None
+
+
+def _name(component: icalendar.Component) -> str:
+    """The name of a parsed component (icalendar types it optional, for the abstract base class)."""
+    assert component.name is not None
+    return component.name
 
 
 def _is_zone(name: str) -> bool:
@@ -191,7 +200,7 @@ def _bad_values(text: str) -> list[tuple[int, str, str]]:
     for number, line in unfold(text):
         name = line.partition(":")[0].partition(";")[0].upper()
         try:
-            content = Contentline(line)
+            content = Contentline(line)  # type: ignore[no-untyped-call]  # icalendar leaves Contentline.__new__ unannotated
             name, params, value = content.parts()
             name = name.upper()
             if name in ("BEGIN", "END", "CATEGORIES", "FREEBUSY") or name.startswith("X-"):
@@ -199,7 +208,8 @@ def _bad_values(text: str) -> list[tuple[int, str, str]]:
             factory = types.for_property(name, params.value)
             getter = getattr(factory, "get_value_from_content_line", None)
             if value or name != "RDATE":
-                factory.from_ical(getter(content) if getter else value)
+                # icalendar types for_property as returning `type`; it is a property class (vText, vRecur, ...)
+                factory.from_ical(getter(content) if getter else value)  # type: ignore[attr-defined]
         except (ValueError, TypeError) as exc:
             found.append((number, name, str(exc)))
     return found
@@ -337,7 +347,7 @@ def _build_duty(reader: _FileReader, master: icalendar.Component, lines: Compone
         rid = override.get("RECURRENCE-ID")
         if rid is not None and override.walk("VALARM"):
             override_alarms[recurrence_id_text(rid.dt, ZoneInfo(zone_name))] = _alarms(
-                reader, override, ComponentLines(override.name, lines.line), uid, all_day, checkin is not None)
+                reader, override, ComponentLines(_name(override), lines.line), uid, all_day, checkin is not None)
     calendar = icalendar.Calendar()
     calendar.add("PRODID", "-//reminders//duty//")
     calendar.add("VERSION", "2.0")
@@ -356,7 +366,7 @@ def _build_duty(reader: _FileReader, master: icalendar.Component, lines: Compone
     for cat in _values(master, "CATEGORIES"):
         categories.extend(str(c) for c in getattr(cat, "cats", [cat]))
     return Duty(uid=uid, summary=summary, description=_text(master, "DESCRIPTION"),
-                categories=tuple(categories), component=master.name, audience=audience or ("all",),
+                categories=tuple(categories), component=_name(master), audience=audience or ("all",),
                 address=address or ("group",), ack=ack_text != "FALSE", checkin=checkin, alarms=alarms,
                 timezone=zone_name, file=reader.file, line=lines.line, sequence=sequence,
                 calendar=calendar, fingerprint=fingerprint, all_day=all_day,
@@ -389,7 +399,7 @@ def _too_frequent(master: icalendar.Component, first: datetime) -> bool:
         if str(rule["FREQ"][0]) not in ("HOURLY", "MINUTELY", "SECONDLY") and times_a_day <= 24:
             continue  # at most hourly, whatever else the rule says (and no need to count)
         # UNTIL only shortens a rule, and would need DTSTART's time zone to be read.
-        text = icalendar.vRecur({k: v for k, v in rule.items() if k != "UNTIL"}).to_ical().decode()
+        text = recur_text(icalendar.vRecur({k: v for k, v in rule.items() if k != "UNTIL"}))
         within_a_year = itertools.takewhile(lambda when: when < end, rrulestr(text, dtstart=first))
         if sum(1 for _ in itertools.islice(within_a_year, MAX_OCCURRENCES_PER_YEAR + 1)) > MAX_OCCURRENCES_PER_YEAR:
             return True
@@ -414,7 +424,7 @@ def load_duties(directory: str | Path, roster: Roster | None = None) -> dict[str
         raise InvalidInput([Problem(str(directory), None, "calendar directory not found")])
     problems: list[Problem] = []
     known_zones = set(available_timezones())
-    masters: dict[str, tuple[icalendar.Component, ComponentLines, str, _FileReader]] = {}
+    masters: dict[str, tuple[icalendar.Component, ComponentLines, tuple[str, bool], _FileReader]] = {}
     overrides: dict[str, list[tuple[icalendar.Component, ComponentLines, _FileReader]]] = defaultdict(list)
     readers = []
     files = duty_files(directory)

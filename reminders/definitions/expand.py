@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 
+import icalendar
 import recurring_ical_events
 
 from reminders.definitions.model import (
@@ -16,12 +17,24 @@ from reminders.definitions.model import (
 from reminders.timeutil import to_utc
 
 
-def _when(component, name: str):
+def _when(component: icalendar.Component, name: str) -> date | None:
+    """The value of a DTSTART, DUE, DTEND or RECURRENCE-ID: a date or a datetime (None if absent)."""
     value = component.get(name)
-    return None if value is None else value.dt
+    if value is None:
+        return None
+    when: date = value.dt  # icalendar types Component.get as Any
+    return when
 
 
-def rules_end(master) -> bool:
+def _duration(component: icalendar.Component) -> timedelta | None:
+    value = component.get("DURATION")
+    if value is None:
+        return None
+    duration: timedelta = value.dt  # icalendar types Component.get as Any
+    return duration
+
+
+def rules_end(master: icalendar.Component) -> bool:
     """Every RRULE of the master component ends (COUNT or UNTIL); True without any RRULE."""
     rules = master.get("RRULE")
     rules = rules if isinstance(rules, list) else [rules] if rules is not None else []
@@ -41,8 +54,9 @@ def occurrences(duty: Duty, start: datetime, end: datetime) -> list[Occurrence]:
         begin = first if first is not None else due
         finish = _when(component, "DTEND") or due
         all_day = not isinstance(begin, datetime)
+        assert begin is not None  # a duty component has DTSTART or DUE (checked when it was read)
         if finish is None:
-            duration = _when(component, "DURATION")
+            duration = _duration(component)
             finish = begin + duration if duration else begin + timedelta(days=1 if all_day else 0)
         start_utc, end_utc = to_utc(begin, zone), to_utc(finish, zone)
         if end_utc < start or start_utc >= end:
@@ -73,6 +87,7 @@ def alarm_reach(duty: Duty) -> tuple[timedelta, timedelta]:
     for alarm in [*duty.alarms, *(a for alarms in duty.override_alarms.values() for a in alarms)]:
         if alarm.offset is None:
             # An absolute trigger can fall long before the occurrence it belongs to.
+            assert alarm.absolute is not None  # an alarm has an offset or an absolute trigger
             target = _absolute_occurrence(duty, alarm)
             if target is not None:
                 before = max(before, target.start - alarm.absolute)
@@ -111,7 +126,7 @@ def reminder_times(duty: Duty, occurrence: Occurrence) -> list[tuple[Alarm, date
             if alarm.absolute is None or absolute_target(duty, alarm) == occurrence.recurrence_id]
 
 
-def as_local_date_or_datetime(occurrence: Occurrence, zone) -> date | datetime:
+def as_local_date_or_datetime(occurrence: Occurrence, zone: tzinfo) -> date | datetime:
     """For display and JSON: all-day occurrences are dates in the duty's zone."""
     local = occurrence.start.astimezone(zone)
     return local.date() if occurrence.all_day else local

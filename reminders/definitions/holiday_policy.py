@@ -9,10 +9,11 @@ the planner and the calendar feeds all see the same occurrences.
 from __future__ import annotations
 
 import copy
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from functools import cache
 
 import holidays
+import icalendar
 import recurring_ical_events
 
 from reminders.definitions.expand import rules_end
@@ -46,7 +47,8 @@ def shifted_day(day: date, policy: str) -> date:
     return day
 
 
-def _local_day(value, zone) -> date:
+def _local_day(value: date, zone: tzinfo) -> date:
+    """The day of a DTSTART or DUE (a date, or a datetime: aware in `zone`, or floating)."""
     if isinstance(value, datetime):
         return value.astimezone(zone).date() if value.tzinfo else value.date()
     return value
@@ -65,7 +67,7 @@ def apply_holiday_policy(duty: Duty, today: date | None = None) -> int:
     zone = duty.zone
     components = [c for c in duty.calendar.subcomponents if c.name == duty.component]
     master, overrides = components[0], components[1:]
-    overridden = {recurrence_id_text(o["RECURRENCE-ID"].dt, zone) for o in overrides}
+    overridden = {recurrence_id_text(o.get("RECURRENCE-ID").dt, zone) for o in overrides}
     first = (master.get("DTSTART") or master.get("DUE")).dt
     first_day = first.date() if isinstance(first, datetime) else first
     today = today or utcnow().astimezone(zone).date()
@@ -102,7 +104,7 @@ def apply_holiday_policy(duty: Duty, today: date | None = None) -> int:
     return changed
 
 
-def _moved(master, original, delta: timedelta, name: str):
+def _moved(master: icalendar.Component, original: date, delta: timedelta, name: str) -> icalendar.Component:
     """A RECURRENCE-ID override of the instance starting at `original`, `delta` days later."""
     item = copy.deepcopy(master)
     for prop in ("RRULE", "RDATE", "EXDATE", "DTSTART", "DTEND", "DUE", "RECURRENCE-ID"):
@@ -123,9 +125,10 @@ def _moved(master, original, delta: timedelta, name: str):
     return item
 
 
-def _length(master) -> timedelta:
+def _length(master: icalendar.Component) -> timedelta:
     begin = master.get("DTSTART")
     finish = master.get("DTEND") or master.get("DUE")
     if begin is None or finish is None:
         return timedelta(0)
-    return finish.dt - begin.dt
+    length: timedelta = finish.dt - begin.dt  # icalendar types Component.get as Any
+    return length

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import icalendar
+
 from reminders.errors import Problem
 
 _PARAM = r';[A-Za-z0-9-]+=(?:"[^"]*"|[^";:,]*)(?:,(?:"[^"]*"|[^";:,]*))*'
@@ -25,6 +27,12 @@ class ComponentLines:
 
     def line_of(self, prop: str) -> int:
         return self.props.get(prop.upper(), self.line)
+
+
+def recur_text(rule: icalendar.vRecur) -> str:
+    """An RRULE's value as text ('FREQ=WEEKLY;BYDAY=FR')."""
+    data: bytes = rule.to_ical()  # type: ignore[no-untyped-call]  # icalendar leaves vRecur.to_ical unannotated
+    return data.decode()
 
 
 def unfold(text: str) -> list[tuple[int, str]]:

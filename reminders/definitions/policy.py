@@ -22,6 +22,8 @@ CHECKIN_GRACE = timedelta(hours=12)
 LATE_REMINDER_GRACE = timedelta(hours=2)
 MAX_NUDGES = 5
 FOLLOWUP_PARTS = ("NUDGE", "TIMES", "LEADER", "COMMUNE")
+_DEFAULT_LEADER = timedelta(hours=4)
+_DEFAULT_COMMUNE = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,8 @@ class FollowUpPolicy:
 
     nudge: timedelta = timedelta(hours=2)
     times: int = 1
-    leader: timedelta | None = timedelta(hours=4)
-    commune: timedelta | None = timedelta(days=1)
+    leader: timedelta | None = _DEFAULT_LEADER
+    commune: timedelta | None = _DEFAULT_COMMUNE
 
     @property
     def enabled(self) -> bool:
@@ -42,7 +44,10 @@ class FollowUpPolicy:
 
     def __str__(self) -> str:
         def text(value: timedelta | None) -> str:
-            return "NONE" if value is None else icalendar.vDuration(value).to_ical().decode()
+            if value is None:
+                return "NONE"
+            data: bytes = icalendar.vDuration(value).to_ical()  # type: ignore[no-untyped-call]  # icalendar leaves it unannotated
+            return data.decode()
         return f"NUDGE={text(self.nudge)};TIMES={self.times};LEADER={text(self.leader)};COMMUNE={text(self.commune)}"
 
 
@@ -54,7 +59,7 @@ def _duration(name: str, value: str) -> timedelta | None:
     if value.upper() == "NONE":
         return None
     try:
-        parsed = icalendar.vDuration.from_ical(value.upper())
+        parsed: object = icalendar.vDuration.from_ical(value.upper())  # type: ignore[no-untyped-call]  # unannotated in icalendar
     except (ValueError, TypeError):
         parsed = None
     if not isinstance(parsed, timedelta) or parsed <= timedelta(0):
@@ -69,30 +74,33 @@ def parse_followup(text: str) -> FollowUpPolicy:
     text = text.strip()
     if text.upper() in ("NONE", "FALSE", "OFF"):
         return NO_FOLLOWUP
-    values: dict[str, object] = {}
+    durations: dict[str, timedelta | None] = {}  # NUDGE, LEADER, COMMUNE as given (None: NONE)
+    times: int | None = None
     for part in filter(None, (p.strip() for p in text.split(";"))):
         name, sep, value = part.partition("=")
         name, value = name.strip().upper(), value.strip()
         if not sep or name not in FOLLOWUP_PARTS:
             raise ValueError(f"X-REMINDER-FOLLOWUP part '{part}' must be one of "
                              f"{', '.join(p + '=…' for p in FOLLOWUP_PARTS)} (or the single word NONE)")
-        if name in values:
+        if name in durations or (name == "TIMES" and times is not None):
             raise ValueError(f"X-REMINDER-FOLLOWUP gives {name} twice")
         if name == "TIMES":
             if not value.isdigit() or int(value) > MAX_NUDGES:
                 raise ValueError(f"X-REMINDER-FOLLOWUP TIMES={value} must be a whole number 0..{MAX_NUDGES}")
-            values["times"] = int(value)
+            times = int(value)
         else:
-            values[name.lower()] = _duration(name, value)
-    if values.get("nudge", 1) is None:  # NUDGE=NONE: no nudges
-        values["nudge"], values["times"] = DEFAULT_FOLLOWUP.nudge, 0
-    nudge, times = values.get("nudge", DEFAULT_FOLLOWUP.nudge), values.get("times", DEFAULT_FOLLOWUP.times)
+            durations[name] = _duration(name, value)
+    nudge = durations.get("NUDGE", DEFAULT_FOLLOWUP.nudge)
+    if nudge is None:  # NUDGE=NONE: no nudges
+        nudge, times = DEFAULT_FOLLOWUP.nudge, 0
+    if times is None:
+        times = DEFAULT_FOLLOWUP.times
     last_nudge = nudge * times
-    if "leader" not in values:  # defaults follow the nudges the duty asked for
-        values["leader"] = max(DEFAULT_FOLLOWUP.leader, last_nudge + nudge)
-    if "commune" not in values:
-        values["commune"] = max(DEFAULT_FOLLOWUP.commune, (values["leader"] or last_nudge) + nudge)
-    policy = FollowUpPolicy(**values)
+    # Defaults follow the nudges the duty asked for.
+    leader = durations["LEADER"] if "LEADER" in durations else max(_DEFAULT_LEADER, last_nudge + nudge)
+    commune = (durations["COMMUNE"] if "COMMUNE" in durations
+               else max(_DEFAULT_COMMUNE, (leader or last_nudge) + nudge))
+    policy = FollowUpPolicy(nudge=nudge, times=times, leader=leader, commune=commune)
     if policy.leader is not None and policy.times and policy.leader <= last_nudge:
         raise ValueError(f"X-REMINDER-FOLLOWUP LEADER ({policy.leader}) must come after the last nudge "
                          f"({policy.times} x {policy.nudge} = {last_nudge})")

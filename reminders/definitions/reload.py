@@ -49,7 +49,7 @@ from reminders.errors import InvalidInput, Problem
 from reminders.i18n import N_, t
 from reminders.settings import Settings
 
-log = logging.getLogger("reminders.reload")
+log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 5.0  # seconds between checks: an edit is live within one tick after that
 SETTLE = 1.0  # a file modified less than this long ago may still be being written
@@ -157,7 +157,7 @@ class DefinitionWatcher:
         log.warning("duty files reloaded in %.0f ms: %d duties, %d teams (added %s; removed %s; changed %s)",
                     (time.perf_counter() - started) * 1000, len(duties), len(roster.teams),
                     ", ".join(added) or "none", ", ".join(removed) or "none", ", ".join(changed) or "none")
-        self._announce_fixed(was_rejected)
+        self._announce_fixed(bool(was_rejected))
         return ReloadOutcome("reloaded", version)
 
     def _recovered(self, version: str) -> ReloadOutcome:

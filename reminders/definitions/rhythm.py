@@ -17,14 +17,19 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import icalendar
 from babel.dates import format_date, get_day_names, get_month_names
 from babel.lists import format_list
-from dateutil.rrule import rrulestr
+from dateutil.rrule import rrulestr  # type: ignore[import-untyped]  # no types-python-dateutil in the venv
 
+from reminders.definitions.ics import recur_text
 from reminders.errors import RemindersError
 from reminders.i18n import N_, t
+
+# `time` is also a field name of _Facts and Rhythm: inside those classes it names the field.
+_Clock = time
 
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 WORKING_DAYS = WEEKDAYS[:5]
@@ -277,7 +282,7 @@ class _Facts:
             raise _unclear(N_("two different intervals for the same rhythm"))
         self.freqs[name] = interval
 
-    def at(self, value: time) -> None:
+    def at(self, value: _Clock) -> None:
         if self.time is not None and self.time != value:
             raise _unclear(N_("two different times of day; a duty has one start time"))
         self.time = value
@@ -292,10 +297,10 @@ class _Facts:
             self.weekdays.append(code)
 
 
-Handler = Callable[[re.Match, _Facts], None]
+Handler = Callable[[re.Match[str], _Facts], None]
 
 
-def _interval(m: re.Match, f: _Facts) -> None:
+def _interval(m: re.Match[str], f: _Facts) -> None:
     count = m.group("n")
     number = 2 if count in ("other", "second") else int(count)
     if number < 1:
@@ -303,11 +308,11 @@ def _interval(m: re.Match, f: _Facts) -> None:
     f.freq(_UNITS[m.group("u")], number)
 
 
-def _every(m: re.Match, f: _Facts) -> None:
+def _every(m: re.Match[str], f: _Facts) -> None:
     f.freq(_UNITS.get(m.group("u"), m.group("u")))
 
 
-def _word_freq(m: re.Match, f: _Facts) -> None:
+def _word_freq(m: re.Match[str], f: _Facts) -> None:
     word = m.group(0)
     f.freq({"daily": "day", "weekly": "week", "monthly": "month", "yearly": "year", "annually": "year",
             "biweekly": "week", "fortnightly": "week"}.get(word, "week"),
@@ -315,42 +320,42 @@ def _word_freq(m: re.Match, f: _Facts) -> None:
 
 
 def _implied(unit: str) -> Handler:
-    def handler(m: re.Match, f: _Facts) -> None:
+    def handler(m: re.Match[str], f: _Facts) -> None:
         f.implied = FREQS[unit]
     return handler
 
 
-def _working_ordinal(m: re.Match, f: _Facts) -> None:
+def _working_ordinal(m: re.Match[str], f: _Facts) -> None:
     f.working_days = True
     f.setpos = _ORDINALS[" ".join(m.group("o").split())]
 
 
-def _working(m: re.Match, f: _Facts) -> None:
+def _working(m: re.Match[str], f: _Facts) -> None:
     f.working_days = True
 
 
-def _ordinal_weekday(m: re.Match, f: _Facts) -> None:
+def _ordinal_weekday(m: re.Match[str], f: _Facts) -> None:
     f.weekday(f"{_ORDINALS[' '.join(m.group('o').split())]}{weekday_code(m.group('d'))}")
 
 
-def _last_day(m: re.Match, f: _Facts) -> None:
+def _last_day(m: re.Match[str], f: _Facts) -> None:
     f.monthdays.append(-1)
 
 
-def _weekday_range(m: re.Match, f: _Facts) -> None:
+def _weekday_range(m: re.Match[str], f: _Facts) -> None:
     first, last = WEEKDAYS.index(weekday_code(m.group("a"))), WEEKDAYS.index(weekday_code(m.group("b")))
     for step in range((last - first) % 7 + 1):
         f.weekday(WEEKDAYS[(first + step) % 7])
 
 
-def _weekday(m: re.Match, f: _Facts) -> None:
+def _weekday(m: re.Match[str], f: _Facts) -> None:
     f.weekday(weekday_code(m.group(0)))
 
 
 _PART_OF_DAY = re.compile(r"(?:am|pm|a m|p m|sang|trua|chieu|toi|dem)\s*$")
 
 
-def _time_range(m: re.Match, f: _Facts) -> None:
+def _time_range(m: re.Match[str], f: _Facts) -> None:
     begin, end = parse_time(m.group("a")), parse_time(m.group("b"))
     part = _PART_OF_DAY.search(m.group("b"))
     if part and not _PART_OF_DAY.search(m.group("a")):
@@ -367,72 +372,72 @@ def _time_range(m: re.Match, f: _Facts) -> None:
     f.duration = span
 
 
-def _time(m: re.Match, f: _Facts) -> None:
+def _time(m: re.Match[str], f: _Facts) -> None:
     f.at(parse_time(m.group(0)))
 
 
-def _hourly(m: re.Match, f: _Facts) -> None:
+def _hourly(m: re.Match[str], f: _Facts) -> None:
     raise _unclear(N_("several times a day is not supported in words; write one duty per time of day"))
 
 
-def _duration(m: re.Match, f: _Facts) -> None:
+def _duration(m: re.Match[str], f: _Facts) -> None:
     unit = m.group("u")
     amount = int(m.group("n"))
     f.duration = timedelta(minutes=amount) if unit.startswith(("phut", "min")) else timedelta(hours=amount)
 
 
-def _until(m: re.Match, f: _Facts) -> None:
+def _until(m: re.Match[str], f: _Facts) -> None:
     f.until = _full_date(m.group("date"))
 
 
-def _start(m: re.Match, f: _Facts) -> None:
+def _start(m: re.Match[str], f: _Facts) -> None:
     f.start = _full_date(m.group("date"))
 
 
-def _count(m: re.Match, f: _Facts) -> None:
+def _count(m: re.Match[str], f: _Facts) -> None:
     f.count = int(m.group("n"))
     if f.count < 1:
         raise _unclear(N_("an interval must be at least 1"))
 
 
-def _slash_date(m: re.Match, f: _Facts) -> None:
+def _slash_date(m: re.Match[str], f: _Facts) -> None:
     f.monthdays.extend(_day_numbers(m.group("d")))
     f.months.append(int(m.group("m")))
     if m.group("y"):
         f.in_year(int(m.group("y")))
 
 
-def _iso_date(m: re.Match, f: _Facts) -> None:
+def _iso_date(m: re.Match[str], f: _Facts) -> None:
     year, month, day = int(m.group(1)), int(m.group(2)), int(m.group(3))
     f.in_year(year)
     f.months.append(month)
     f.monthdays.append(day)
 
 
-def _days(m: re.Match, f: _Facts) -> None:
+def _days(m: re.Match[str], f: _Facts) -> None:
     f.monthdays.extend(_day_numbers(m.group("list")))
 
 
-def _days_month_en(m: re.Match, f: _Facts) -> None:
+def _days_month_en(m: re.Match[str], f: _Facts) -> None:
     f.monthdays.extend(_day_numbers(m.group("list")))
     f.months.append(_MONTHS_EN[m.group("mon")])
 
 
-def _month_vi_handler(m: re.Match, f: _Facts) -> None:
+def _month_vi_handler(m: re.Match[str], f: _Facts) -> None:
     f.months.append(_month_vi(m.group("m")))
 
 
-def _month_en(m: re.Match, f: _Facts) -> None:
+def _month_en(m: re.Match[str], f: _Facts) -> None:
     f.months.append(_MONTHS_EN[m.group("mon")])
 
 
-def _year(m: re.Match, f: _Facts) -> None:
+def _year(m: re.Match[str], f: _Facts) -> None:
     f.in_year(int(m.group("y")))
 
 
 # (pattern, handler, language) in the order they are tried; a piece, once recognised, is
 # taken out of the text so that later, looser patterns cannot read it again.
-_RULES: list[tuple[re.Pattern, Handler, str | None]] = [(re.compile(rf"\b(?:{p})(?![\w:/])"), h, lang) for p, h, lang in [
+_RULES: list[tuple[re.Pattern[str], Handler, str | None]] = [(re.compile(rf"\b(?:{p})(?![\w:/])"), h, lang) for p, h, lang in [
     (rf"(?:cho\s+)?den\s+(?:het\s+)?(?:ngay\s+)?(?P<date>{DATEFULL})", _until, "vi"),
     (rf"(?:until|till|through|thru|ending(?:\s+on)?)\s+(?:the\s+)?(?P<date>{DATEFULL})", _until, "en"),
     (rf"(?:bat\s+dau\s+(?:tu\s+)?|ke\s+tu\s+|tu\s+)(?:ngay\s+)?(?P<date>{DATEFULL})", _start, "vi"),
@@ -542,7 +547,7 @@ class Rhythm:
 
     @property
     def rrule(self) -> str:
-        return self.rule.to_ical().decode() if self.rule is not None else ""
+        return recur_text(self.rule) if self.rule is not None else ""
 
     def dtstart(self) -> date | datetime:
         """DTSTART: the first day, at the time of day (naive local) unless all-day."""
@@ -674,6 +679,7 @@ def _resolve(f: _Facts, begin: date) -> tuple[icalendar.vRecur | None, date]:
     if interval > 1:
         parts["INTERVAL"] = interval
     if once:
+        assert f.year is not None  # `once` is a date with its year
         begin = date(f.year, min(f.months), 1)
         parts["COUNT"] = len(set(f.monthdays)) * len(set(f.months))
     elif f.count:
@@ -708,7 +714,7 @@ def _rule_text(parts: dict[str, object]) -> str:
     for name in PART_ORDER:
         if name in parts and name != "UNTIL":
             rule[name] = parts[name]
-    return rule.to_ical().decode()
+    return recur_text(rule)
 
 
 def _first_day(parts: dict[str, object], begin: date) -> date | None:
@@ -730,9 +736,9 @@ def first_occurrences(rhythm: Rhythm, count: int) -> list[date | datetime]:
     start = rhythm.dtstart()
     start = start if isinstance(start, datetime) else datetime.combine(start, time(0, 0))
     parts = {k: v for k, v in rhythm.rule.items() if k != "UNTIL"}
-    rule = rrulestr(icalendar.vRecur(parts).to_ical().decode(), dtstart=start)
+    rule = rrulestr(recur_text(icalendar.vRecur(parts)), dtstart=start)
     until = rhythm.rule.get("UNTIL")
-    found = []
+    found: list[date | datetime] = []
     for when in rule:
         if len(found) == count:
             break
@@ -745,7 +751,8 @@ def first_occurrences(rhythm: Rhythm, count: int) -> list[date | datetime]:
 # --- back to words ----------------------------------------------------------------------
 
 def _weekday_name(code: str, language: str) -> str:
-    return get_day_names("wide", locale=language)[WEEKDAYS.index(code)]
+    name: str = get_day_names("wide", locale=language)[WEEKDAYS.index(code)]  # babel's mapping is typed Any
+    return name
 
 
 def _ranges(days: list[int]) -> list[str]:
@@ -776,12 +783,12 @@ def describe(rule: icalendar.vRecur | None, dtstart: date | datetime, language: 
         day = dtstart.date() if isinstance(dtstart, datetime) else dtstart
         return t(language, "once, on {date}", date=format_date(day, "full", locale=language)) + ", " + at
     if set(rule) - _RENDERED_PARTS:
-        return "RRULE:" + rule.to_ical().decode()
+        return "RRULE:" + recur_text(rule)
     freq = str(rule["FREQ"][0] if isinstance(rule["FREQ"], list) else rule["FREQ"])
     interval = int(_list(rule, "INTERVAL")[0]) if rule.get("INTERVAL") else 1
     unit = {"DAILY": "day", "WEEKLY": "week", "MONTHLY": "month", "YEARLY": "year"}.get(freq)
     if unit is None:
-        return "RRULE:" + rule.to_ical().decode()
+        return "RRULE:" + recur_text(rule)
     words = [_every_words(unit, interval, language)]
     days = [str(d) for d in _list(rule, "BYDAY")]
     setpos = [int(p) for p in _list(rule, "BYSETPOS")]
@@ -792,7 +799,7 @@ def describe(rule: icalendar.vRecur | None, dtstart: date | datetime, language: 
             words.append(t(language, "on the first working day") if setpos == [1]
                          else t(language, "on the last working day"))
         else:
-            return "RRULE:" + rule.to_ical().decode()
+            return "RRULE:" + recur_text(rule)
     elif days:
         plain = [d for d in days if d in WEEKDAYS]
         ordinals = [d for d in days if d not in WEEKDAYS]
@@ -804,7 +811,7 @@ def describe(rule: icalendar.vRecur | None, dtstart: date | datetime, language: 
         for code in ordinals:
             number = int(code[:-2])
             if number not in _ORDINAL_WORDS:
-                return "RRULE:" + rule.to_ical().decode()
+                return "RRULE:" + recur_text(rule)
             words.append(t(language, "on the {ordinal} {day}", ordinal=_ordinal(number, language),
                            day=_weekday_name(code[-2:], language)))
     month_names = [get_month_names("wide", locale=language)[m] for m in sorted(months)]
@@ -820,7 +827,7 @@ def describe(rule: icalendar.vRecur | None, dtstart: date | datetime, language: 
     if -1 in monthdays:
         words.append(t(language, "on the last day"))
     if any(d < -1 for d in monthdays):
-        return "RRULE:" + rule.to_ical().decode()
+        return "RRULE:" + recur_text(rule)
     if month_names:
         words.append(t(language, "in {months}", months=format_list(month_names, locale=language)))
     text = " ".join(words) + ", " + at
@@ -833,7 +840,8 @@ def describe(rule: icalendar.vRecur | None, dtstart: date | datetime, language: 
     return text
 
 
-def _list(rule: icalendar.vRecur, name: str) -> list:
+def _list(rule: icalendar.vRecur, name: str) -> list[Any]:
+    """A rule part's values (ints, weekday codes, a date); icalendar types them Any."""
     value = rule.get(name, [])
     return value if isinstance(value, list) else [value]
 

@@ -267,12 +267,13 @@ class _Document:
         for key in ("communes", "teams"):
             if not isinstance(tree.get(key), list):
                 tree[key] = CommentedSeq()
-        self.communes = {str(c.get("id")): c for c in tree["communes"] if isinstance(c, dict)}
-        self.teams = {str(x.get("id")): x for x in tree["teams"] if isinstance(x, dict)}
-        self.people: dict[str, tuple[CommentedMap, list, str | None]] = {}  # id -> (entry, list, team)
+        # A round-trip tree: every mapping in it is a CommentedMap, every sequence a CommentedSeq.
+        self.communes = {str(c.get("id")): c for c in tree["communes"] if isinstance(c, CommentedMap)}
+        self.teams = {str(x.get("id")): x for x in tree["teams"] if isinstance(x, CommentedMap)}
+        self.people: dict[str, tuple[CommentedMap, list[Any], str | None]] = {}  # id -> (entry, list, team)
         for kind, owner, entries in self.people_lists():
             for entry in entries:
-                if isinstance(entry, dict):
+                if isinstance(entry, CommentedMap):
                     self.people.setdefault(str(entry.get("id")), (entry, entries, owner if kind == "team" else None))
 
     def add(self, key: str, entry: CommentedMap) -> None:
@@ -280,7 +281,7 @@ class _Document:
         self.tree[key].append(entry)
         (self.communes if key == "communes" else self.teams)[str(entry["id"])] = entry
 
-    def people_lists(self) -> Iterable[tuple[str, str, list]]:
+    def people_lists(self) -> Iterable[tuple[str, str, list[Any]]]:
         """(kind, owner id, list) for every officials and members list."""
         for commune in self.tree["communes"]:
             if isinstance(commune, dict) and isinstance(commune.get("officials"), list):
@@ -289,7 +290,7 @@ class _Document:
             if isinstance(team, dict) and isinstance(team.get("members"), list):
                 yield "team", str(team.get("id")), team["members"]
 
-    def place(self, pid: str, entries: list, team: str | None) -> tuple[CommentedMap, str | None, bool]:
+    def place(self, pid: str, entries: list[Any], team: str | None) -> tuple[CommentedMap, str | None, bool]:
         """Put the person's entry (comments and all) in `entries`, taking it out of wherever
         it was: (entry, the team it left or None, whether it is new)."""
         found = self.people.get(pid)
@@ -429,8 +430,8 @@ def _check_other_communes(checker: _Checker, document: _Document, rows: list[Row
     every commune: one commune's spreadsheet must not silently move another commune's team
     (with its group chat and people) or person into it. A real move is --replace or an edit."""
     lang = checker.lang
-    commune_of_list = {id(entries): owner if kind == "commune" else str((document.teams.get(owner) or {})
-                                                                        .get("commune"))
+    commune_of_list = {id(entries): owner if kind == "commune"
+                       else str((document.teams.get(owner) or CommentedMap()).get("commune"))
                        for kind, owner, entries in document.people_lists()}
     for row in rows:
         commune, team, pid = row.get("commune"), row.get("team"), row.get("person_id")

@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import Insert, select, update
 from sqlalchemy.engine import Engine, make_url
 
 from reminders.definitions.duties import duty_files
@@ -35,7 +35,7 @@ from reminders.i18n import N_, format_when, t
 from reminders.store.models import DEFINITIONS_SNAPSHOT
 from reminders.timeutil import utcnow
 
-log = logging.getLogger("reminders.snapshot")
+log = logging.getLogger(__name__)
 
 ROW = "definitions"  # the key of the one row (a deployment is one database)
 
@@ -138,21 +138,41 @@ def save(engine: Engine, sources: Sources) -> bool:
     if saved == sources.version:
         return False
     try:
-        roster_text = sources.roster.decode("utf-8")  # "utf-8", not "-sig": a BOM is kept, bytes round-trip
-        files = [[name, data.decode("utf-8")] for name, data in sources.files]
-    except (AttributeError, UnicodeDecodeError):  # unreadable or changed under us: the loader would have said
+        texts = _texts(sources)
+    except UnicodeDecodeError:  # changed under us: the loader would have said
+        texts = None
+    if texts is None:  # unreadable, or not UTF-8
         log.warning("the duty files could not be read back to save them; the saved version is unchanged")
         return False
+    roster_text, files = texts
     values = {"version": sources.version, "roster_text": roster_text, "files": files, "saved_at": utcnow()}
+    statement: Insert
     if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+        statement = postgresql_insert(DEFINITIONS_SNAPSHOT).values(name=ROW, **values).on_conflict_do_update(
+            index_elements=[DEFINITIONS_SNAPSHOT.c.name], set_=values)
     else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(DEFINITIONS_SNAPSHOT).values(name=ROW, **values)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        statement = sqlite_insert(DEFINITIONS_SNAPSHOT).values(name=ROW, **values).on_conflict_do_update(
+            index_elements=[DEFINITIONS_SNAPSHOT.c.name], set_=values)
     with engine.begin() as conn:
-        conn.execute(statement.on_conflict_do_update(index_elements=[DEFINITIONS_SNAPSHOT.c.name], set_=values))
+        conn.execute(statement)
     log.info("saved duty files version %s as the last good version (%d files)", sources.version, len(files))
     return True
+
+
+def _texts(sources: Sources) -> tuple[str, list[list[str]]] | None:
+    """The roster and the duty files as text, to be saved; None if one was unreadable.
+    Raises UnicodeDecodeError for one that is not UTF-8."""
+    if sources.roster is None:
+        return None
+    roster_text = sources.roster.decode("utf-8")  # "utf-8", not "-sig": a BOM is kept, bytes round-trip
+    files = []
+    for name, data in sources.files:
+        if data is None:
+            return None
+        files.append([name, data.decode("utf-8")])
+    return roster_text, files
 
 
 def claim_told(engine: Engine, version: str) -> bool:
@@ -225,7 +245,8 @@ def may_hold_a_snapshot(database_url: str) -> bool:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         return True
-    return bool(url.database) and url.database != ":memory:" and Path(url.database).exists()
+    database = url.database
+    return database is not None and database not in ("", ":memory:") and Path(database).exists()
 
 
 def load_at_start(open_engine: Callable[[], Engine], calendars: str | Path, roster_path: str | Path, *,

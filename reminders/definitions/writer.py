@@ -81,7 +81,10 @@ def _trigger_alarm(description: str, trigger: tuple[timedelta, str], *, checkin:
     alarm.add("ACTION", "DISPLAY")
     alarm.add("DESCRIPTION", description)
     delta, related = trigger
-    alarm.add("TRIGGER", delta, parameters={"RELATED": "END"} if related == "END" else None)
+    if related == "END":
+        alarm.add("TRIGGER", delta, parameters={"RELATED": "END"})
+    else:
+        alarm.add("TRIGGER", delta)
     if checkin:
         alarm.add("X-REMINDER-KIND", "CHECKIN")
     return alarm

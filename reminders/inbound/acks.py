@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine, Row
+from sqlalchemy.engine import Engine
 
 from reminders.codes import delivery_code, parse_delivery_code
 from reminders.definitions.model import Duty
@@ -20,7 +19,8 @@ from reminders.errors import AnswerError, NotOnRoster, UnknownDelivery
 from reminders.i18n import N_, t
 from reminders.kinds import DeliveryStatus, is_checkin, snoozed
 from reminders.store.audit import AuditEvent, record_events
-from reminders.store.models import ACKNOWLEDGEMENT, DELIVERY, OCCURRENCE
+from reminders.store.models import ACKNOWLEDGEMENT, DELIVERY, OCCURRENCE, AnyRow
+from reminders.store.upsert import dialect_insert
 from reminders.text import fold
 from reminders.timeutil import as_utc
 
@@ -63,7 +63,7 @@ def parse_answer(answer_type: str, text: str, language: str) -> tuple[str, float
     raise AnswerError(t(language, REASK.get(answer_type, REASK["text"])))
 
 
-def find_delivery(engine: Engine, code: str) -> tuple[Row[Any], Row[Any]]:
+def find_delivery(engine: Engine, code: str) -> tuple[AnyRow, AnyRow]:
     """The delivery a short code names, with its occurrence; UnknownDelivery if none."""
     delivery_id = parse_delivery_code(code)
     with engine.connect() as conn:
@@ -77,7 +77,7 @@ def find_delivery(engine: Engine, code: str) -> tuple[Row[Any], Row[Any]]:
     return delivery, occurrence
 
 
-def _check_person(roster: Roster, delivery: Row[Any], person_id: str, recorded_by: str | None) -> Person:
+def _check_person(roster: Roster, delivery: AnyRow, person_id: str, recorded_by: str | None) -> Person:
     person = roster.people.get(person_id)
     if person is None:
         raise NotOnRoster(f"'{person_id}' is not on the roster")
@@ -93,7 +93,7 @@ def _check_person(roster: Roster, delivery: Row[Any], person_id: str, recorded_b
     return person
 
 
-def record_acknowledgement(engine: Engine, roster: Roster, duties: dict[str, Duty], *, code: str,
+def record_acknowledgement(engine: Engine, roster: Roster, duties: Mapping[str, Duty], *, code: str,
                            person_id: str, channel: str, now: datetime, answer: str | None = None,
                            recorded_by: str | None = None) -> AckResult:
     """Record that `person_id` did the duty of delivery `code` (with a check-in answer if asked).
@@ -117,12 +117,11 @@ def record_acknowledgement(engine: Engine, roster: Roster, duties: dict[str, Dut
               "answer": value_text, "answer_number": value_number,
               "recorded_by": recorded_by if recorded_by and recorded_by != person.id else None,
               "changed_at": as_utc(now)}
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     on_behalf = bool(recorded_by and recorded_by != person.id)
     with engine.begin() as conn:
         existed = conn.execute(select(ACKNOWLEDGEMENT.c.id).where(
             ACKNOWLEDGEMENT.c.occurrence_id == occ.id, ACKNOWLEDGEMENT.c.person_id == person.id)).first()
-        stmt = dialect.insert(ACKNOWLEDGEMENT).values(values)
+        stmt = dialect_insert(conn, ACKNOWLEDGEMENT).values(values)
         updates = {"answer": stmt.excluded.answer, "answer_number": stmt.excluded.answer_number,
                    "changed_at": stmt.excluded.changed_at} \
             if value_text is not None else {"channel": ACKNOWLEDGEMENT.c.channel}
@@ -148,9 +147,8 @@ def snooze(engine: Engine, roster: Roster, *, code: str, person_id: str, now: da
     if team is not None:
         deadline = max(as_utc(delivery.expires_at), as_utc(now + delay))
         due = place(due, team.quiet, ZoneInfo(team.timezone), deadline=deadline, not_before=now) or due
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     with engine.begin() as conn:
-        conn.execute(dialect.insert(DELIVERY).values(
+        conn.execute(dialect_insert(conn, DELIVERY).values(
             occurrence_id=occ.id, recipient=f"person:{person.id}", team_id=delivery.team_id,
             kind=snoozed(delivery.kind, due), due_at=as_utc(due),
             expires_at=max(as_utc(delivery.expires_at), as_utc(due + timedelta(hours=1))),
@@ -161,7 +159,7 @@ def snooze(engine: Engine, roster: Roster, *, code: str, person_id: str, now: da
     return due
 
 
-def confirm_on_behalf(engine: Engine, roster: Roster, duties: dict[str, Duty], *, code: str,
+def confirm_on_behalf(engine: Engine, roster: Roster, duties: Mapping[str, Duty], *, code: str,
                       member_id: str, by: str, channel: str, now: datetime,
                       answer: str | None = None) -> AckResult:
     """A leader (or commune official) confirms for a member ("đã xác nhận qua điện thoại").

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from reminders.adapters.base import Capabilities, Inbound, Outcome
 from reminders.definitions.audience import recipients
@@ -26,9 +25,10 @@ from reminders.jobs.render import OccurrenceView, render_message
 from reminders.kinds import DeliveryStatus, Kind, OccurrenceStatus
 from reminders.runtime import Runtime
 from reminders.store.models import DELIVERY, OCCURRENCE
+from reminders.store.upsert import dialect_insert
 from reminders.timeutil import as_utc
 
-log = logging.getLogger("reminders.admin")
+log = logging.getLogger(__name__)
 # Look ahead in growing steps: a daily duty is found at once, a yearly one within a year.
 WINDOWS = (timedelta(days=8), timedelta(days=62), timedelta(days=400))
 REPEAT_WINDOW = timedelta(minutes=1)  # a second /remindnow this soon is taken as a double tap
@@ -173,11 +173,10 @@ def remind_now(rt: Runtime, person: Person, duty_token: str, team_id: str, now: 
 def _plan_now(rt: Runtime, duty: Duty, team: Team, occ: Occurrence, now: datetime) -> int | None:
     """Insert the rows; None if this team got this reminder within REPEAT_WINDOW. The minute
     in the kind makes two taps in the same minute one row even when they race."""
-    dialect = postgresql if rt.engine.dialect.name == "postgresql" else sqlite
     kind = f"{Kind.REMINDER_NOW}@{int(now.timestamp()) // 60 * 60}"  # one row per minute at most
     keys = recipients(duty, team, rt.roster)
     with rt.engine.begin() as conn:
-        conn.execute(dialect.insert(OCCURRENCE).values(  # beyond the planner's horizon, maybe
+        conn.execute(dialect_insert(conn, OCCURRENCE).values(  # beyond the planner's horizon, maybe
             duty_uid=duty.uid, recurrence_id=occ.recurrence_id, start_at=as_utc(occ.start),
             end_at=as_utc(occ.end), all_day=occ.all_day, summary=occ.summary, status=OccurrenceStatus.SCHEDULED,
         ).on_conflict_do_nothing(index_elements=["duty_uid", "recurrence_id"]))
@@ -196,7 +195,7 @@ def _plan_now(rt: Runtime, duty: Duty, team: Team, occ: Occurrence, now: datetim
         expires = max(occ.end, now + LATE_REMINDER_GRACE)
         inserted = 0
         for recipient in keys:
-            row = conn.execute(dialect.insert(DELIVERY).values(
+            row = conn.execute(dialect_insert(conn, DELIVERY).values(
                 occurrence_id=occ_id, recipient=recipient, team_id=team.id, kind=kind, due_at=as_utc(now),
                 expires_at=as_utc(expires), status=DeliveryStatus.PENDING, attempts=0,
             ).on_conflict_do_nothing().returning(DELIVERY.c.id)).first()  # rowcount is -1 on PostgreSQL

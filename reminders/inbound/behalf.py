@@ -14,6 +14,7 @@ from reminders.errors import AnswerError, NotOnRoster, UnknownDelivery
 from reminders.i18n import t
 from reminders.inbound.acks import confirm_on_behalf, find_delivery, refusal
 from reminders.kinds import ESCALATIONS, kind_of
+from reminders.runtime import Runtime
 from reminders.text import fold
 
 CONFIRMERS = ("leader", "official", "admin")
@@ -21,7 +22,7 @@ CONFIRMERS = ("leader", "official", "admin")
 
 def _candidates(roster: Roster, by: Person, team_ids: set[str]) -> list[Person]:
     """Whom `by` may confirm for: their own team (a leader), their commune (an official)."""
-    people = []
+    people: list[Person] = []
     for team in roster.teams.values():
         allowed = team.id == by.team_id if by.role == "leader" else (
             by.role == "admin" or team.commune_id == by.commune_id)
@@ -55,7 +56,7 @@ def match_member(people: list[Person], text: str) -> tuple[Person | None, str]:
     return None, text
 
 
-def confirm_from_chat(rt, by: Person, argument: str, channel: str, now: datetime) -> str | None:
+def confirm_from_chat(rt: Runtime, by: Person, argument: str, channel: str, now: datetime) -> str | None:
     """The reply to `/done <code> <member> [answer]`, or None if this is not such a command
     (then the usual /done handling applies)."""
     if by.role not in CONFIRMERS:

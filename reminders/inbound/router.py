@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from reminders.adapters.base import Inbound, Outcome, OutgoingMessage
 from reminders.codes import delivery_code
@@ -21,13 +21,14 @@ from reminders.i18n import N_, format_when, t
 from reminders.inbound.acks import find_delivery, record_acknowledgement, refusal, snooze
 from reminders.inbound.admin import admin_command  # imports this module
 from reminders.inbound.behalf import confirm_from_chat
-from reminders.inbound.invites import redeem
 from reminders.jobs.render import OccurrenceView, render_message
 from reminders.kinds import DeliveryStatus, Kind, is_checkin
 from reminders.runtime import Runtime
 from reminders.store.bindings import bind, recipient_by_address
 from reminders.store.feed_tokens import create_token, feed_links
+from reminders.store.invites import redeem
 from reminders.store.models import ACKNOWLEDGEMENT, DELIVERY, INBOUND_EVENT, OCCURRENCE
+from reminders.store.upsert import dialect_insert
 from reminders.text import fold
 from reminders.timeutil import as_utc, from_naive_utc
 from reminders.views.status import occurrence_status
@@ -53,11 +54,10 @@ NOT_ON_ROSTER = N_("You are not on the team roster yet. Ask your team leader for
 
 def first_time(rt: Runtime, event: Inbound, now: datetime) -> bool:
     """Record the event id; False if it was seen before (a replayed webhook or update)."""
-    dialect = postgresql if rt.engine.dialect.name == "postgresql" else sqlite
     with rt.engine.begin() as conn:
         # RETURNING, not rowcount: SQLAlchemy adds an implicit RETURNING on PostgreSQL,
         # and then reports rowcount -1 -- every message would look like a replay.
-        inserted = conn.execute(dialect.insert(INBOUND_EVENT).values(
+        inserted = conn.execute(dialect_insert(conn, INBOUND_EVENT).values(
             adapter=event.adapter, event_id=event.event_id, received_at=as_utc(now)
         ).on_conflict_do_nothing().returning(INBOUND_EVENT.c.id)).first()
     return inserted is not None
@@ -111,7 +111,7 @@ def handle(rt: Runtime, event: Inbound, now: datetime | None = None) -> Outcome 
         if reply is not None:
             return Outcome(reply=reply, recorded=True)
     if event.action in ("done", "snooze") and event.code:
-        return _button(rt, event, person, now)
+        return _button(rt, event, person, event.code, now)
     answer = argument.strip() if command == "/done" else text
     code = None
     if event.reply_to:
@@ -130,7 +130,7 @@ def handle(rt: Runtime, event: Inbound, now: datetime | None = None) -> Outcome 
     if command != "/done" and is_done_word(answer) and not _answers_checkin(rt, code, answer):
         answer = ""
     outcome = _acknowledge(rt, event, person, code, answer or None, now)
-    if others and outcome.recorded:
+    if others and outcome.recorded and outcome.reply is not None:
         outcome.reply += "\n" + t(person.language, OTHER_OPEN)
     return outcome
 
@@ -185,15 +185,16 @@ def _bind_group(rt: Runtime, event: Inbound, person: Person, now: datetime) -> O
                    recorded=True)
 
 
-def _button(rt: Runtime, event: Inbound, person: Person, now: datetime) -> Outcome:
+def _button(rt: Runtime, event: Inbound, person: Person, code: str, now: datetime) -> Outcome:
+    """A button press: `code` is the delivery code it carries (`event.code`)."""
     if event.action == "snooze":
         try:
-            due = snooze(rt.engine, rt.roster, code=event.code, person_id=person.id, now=now)
+            due = snooze(rt.engine, rt.roster, code=code, person_id=person.id, now=now)
         except (UnknownDelivery, NotOnRoster) as exc:
             return Outcome(reply=refusal(person.language, exc), alert=True)
         return Outcome(reply=t(person.language, "OK, I will remind you again at {when}.",
                                when=format_when(due, person.language, _zone(rt, person))))
-    return _acknowledge(rt, event, person, event.code, None, now)
+    return _acknowledge(rt, event, person, code, None, now)
 
 
 def _acknowledge(rt: Runtime, event: Inbound, person: Person, code: str, answer: str | None,
@@ -212,9 +213,7 @@ def _acknowledge(rt: Runtime, event: Inbound, person: Person, code: str, answer:
     return Outcome(reply=reply, recorded=True, edit=progress_edit(rt, result.delivery_id))
 
 
-def _zone(rt: Runtime, person: Person):
-    from zoneinfo import ZoneInfo
-
+def _zone(rt: Runtime, person: Person) -> ZoneInfo:
     team = rt.roster.teams.get(person.team_id or "")
     return ZoneInfo(team.timezone if team else rt.roster.timezone)
 
@@ -233,8 +232,6 @@ def progress_edit(rt: Runtime, delivery_id: int) -> tuple[str, str, OutgoingMess
                                                   team_id=team.id) if p.occurrence_id == occ.id), None)
     if progress is None:
         return None
-    from zoneinfo import ZoneInfo
-
     view = OccurrenceView(occ.summary, from_naive_utc(occ.start_at), from_naive_utc(occ.end_at), occ.all_day)
     message = render_message(duty, view, delivery.kind, delivery_code(delivery.id), team.language,
                              adapter.capabilities, ZoneInfo(team.timezone))
@@ -271,7 +268,7 @@ def _code_in_text(rt: Runtime, person: Person, text: str, now: datetime) -> tupl
     return None, text
 
 
-def _without(text: str, match: re.Match) -> str:
+def _without(text: str, match: re.Match[str]) -> str:
     return " ".join((text[: match.start()] + " " + text[match.end():]).split()).strip(" ,.;:-–")
 
 
@@ -309,7 +306,7 @@ def _latest_open(rt: Runtime, event: Inbound, person: Person, now: datetime, *,
         checkin = is_checkin(row.kind) and duty is not None and duty.checkin is not None
         if duty is None or not (checkin or duty.ack):
             continue
-        if number_answer and not (checkin and duty.checkin.answer_type == "number"):
+        if number_answer and not (checkin and duty.checkin is not None and duty.checkin.answer_type == "number"):
             continue
         pending = row.answer is None if checkin else row.ack is None
         candidates.append((not pending, row.id))

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 from reminders.adapters.base import Adapter, Outcome
 from reminders.inbound.router import handle
@@ -17,7 +18,7 @@ from reminders.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-async def process(rt: Runtime, adapter: Adapter, payload: dict) -> Outcome | None:
+async def process(rt: Runtime, adapter: Adapter, payload: dict[str, Any]) -> Outcome | None:
     """Handle one update; None if it was ignored or already processed (replays)."""
     event = adapter.parse_update(payload)
     if event is None:

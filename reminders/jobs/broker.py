@@ -39,7 +39,8 @@ def make_broker(redis_url: str | None = None, namespace: str = "reminders") -> d
     if redis_url:
         from dramatiq.brokers.redis import RedisBroker  # imports redis: only when Redis is used
 
-        broker: dramatiq.Broker = RedisBroker(url=redis_url, namespace=namespace)
+        # dramatiq's RedisBroker.__init__ is unannotated
+        broker: dramatiq.Broker = RedisBroker(url=redis_url, namespace=namespace)  # type: ignore[no-untyped-call]
     else:
         broker = StubBroker()
     _tune(broker)

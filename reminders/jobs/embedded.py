@@ -4,12 +4,16 @@ and the scheduler loop, sharing one runtime (`reminders run`, `simulate`, tests)
 from __future__ import annotations
 
 import threading
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import TypedDict, Unpack
 
 import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.brokers.stub import StubBroker
 
-from reminders.definitions.reload import watcher_for
+from reminders.adapters.base import Adapter
+from reminders.definitions.reload import DefinitionWatcher, watcher_for
 from reminders.jobs.admin_notices import notify_on_worker_loop
 from reminders.jobs.broker import make_broker
 from reminders.jobs.ratelimit import make_backend
@@ -19,11 +23,21 @@ from reminders.schedule.scheduler import Scheduler
 from reminders.settings import Settings
 
 
+class SchedulerOptions(TypedDict, total=False):
+    """The keyword options of `Scheduler` that an EmbeddedWorker passes through."""
+
+    lookahead: timedelta
+    lookback: timedelta
+    claim_batch: int
+    reloader: DefinitionWatcher | None
+
+
 class EmbeddedWorker:
     """An in-process dramatiq worker on a StubBroker (or Redis), with its scheduler."""
 
     def __init__(self, runtime: Runtime, settings: Settings, *, worker_threads: int = 2,
-                 broker: dramatiq.Broker | None = None, rate_limits: bool = True, **scheduler_options):
+                 broker: dramatiq.Broker | None = None, rate_limits: bool = True,
+                 **scheduler_options: Unpack[SchedulerOptions]) -> None:
         self.runtime = runtime
         self.broker = broker or make_broker(settings.redis_url, settings.redis_namespace)
         if rate_limits and runtime.rate_backend is None:
@@ -40,12 +54,12 @@ class EmbeddedWorker:
         self._run_on_loop(lambda a: a.start())
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._run_on_loop(lambda a: a.close())
         self.worker.stop()
         self.broker.close()
 
-    def _run_on_loop(self, call) -> None:
+    def _run_on_loop(self, call: Callable[[Adapter], Awaitable[None]]) -> None:
         """Adapter start/close on the worker's event loop, where actors will use them."""
         loop_thread = get_event_loop_thread()
         for adapter in self.runtime.adapters.values():

@@ -17,14 +17,17 @@ log = logging.getLogger(__name__)
 class AdapterLifecycle(dramatiq.Middleware):
     """Start adapters after the AsyncIO middleware's loop is up; close them before it stops."""
 
-    def __init__(self, runtime: Runtime):
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    def after_worker_boot(self, broker, worker) -> None:
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        loop_thread = get_event_loop_thread()
+        if loop_thread is None:  # started by the AsyncIO middleware (make_broker adds it) before this
+            raise RuntimeError("dramatiq's AsyncIO middleware is not running: the adapters cannot start")
         for adapter in self.runtime.adapters.values():
-            get_event_loop_thread().run_coroutine(adapter.start())
+            loop_thread.run_coroutine(adapter.start())
 
-    def before_worker_shutdown(self, broker, worker) -> None:
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         loop_thread = get_event_loop_thread()
         for adapter in self.runtime.adapters.values():
             if loop_thread is not None:
@@ -35,10 +38,10 @@ class RefreshDefinitions(dramatiq.Middleware):
     """In dramatiq send workers: look for edited files before each message (at most every
     `interval` seconds), so the send renders the duty as it is now."""
 
-    def __init__(self, watcher: DefinitionWatcher):
+    def __init__(self, watcher: DefinitionWatcher) -> None:
         self.watcher = watcher
 
-    def before_process_message(self, broker, message) -> None:
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
         try:
             self.watcher.check()
         except Exception:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 
-from dramatiq.rate_limits import WindowRateLimiter
+from dramatiq.rate_limits import RateLimiterBackend, WindowRateLimiter
 from dramatiq.rate_limits.backends import StubBackend
 
 from reminders.adapters.base import Adapter, Address
@@ -24,8 +25,9 @@ class SlidingWindowRateLimiter(WindowRateLimiter):
     # a 10 % margin on the window absorbs that jitter.
     MARGIN = 1.10
 
-    def __init__(self, backend, key: str, *, limit: int, window_seconds: float):
-        super().__init__(backend, key, limit=limit, window=max(1, math.ceil(window_seconds)))
+    def __init__(self, backend: RateLimiterBackend, key: str, *, limit: int, window_seconds: float) -> None:
+        super().__init__(  # type: ignore[no-untyped-call]  # dramatiq's rate limiters are unannotated
+            backend, key, limit=limit, window=max(1, math.ceil(window_seconds)))
         self.bucket_ms = max(1, int(window_seconds * self.MARGIN * 1000 / self.BUCKETS))
         self.window_millis = self.bucket_ms * (self.BUCKETS + 2)
 
@@ -44,19 +46,21 @@ class SlidingWindowRateLimiter(WindowRateLimiter):
 PACING_PARTS = 6
 
 
-def make_backend(redis_url: str | None = None):
+def make_backend(redis_url: str | None = None) -> RateLimiterBackend:
     if redis_url:
         from dramatiq.rate_limits.backends import RedisBackend
 
-        return RedisBackend(url=redis_url)
-    return StubBackend()
+        # dramatiq exports it through a module __getattr__, so the type checker sees Any here
+        backend: RateLimiterBackend = RedisBackend(url=redis_url)
+        return backend
+    return StubBackend()  # type: ignore[no-untyped-call]  # dramatiq's backends are unannotated
 
 
 NARROW = ("chat", "group")
 BOT_WIDE = ("bot",)
 
 
-def acquire(backend, adapter: Adapter, address: Address, scopes: tuple[str, ...] = NARROW + BOT_WIDE) -> float:
+def acquire(backend: RateLimiterBackend, adapter: Adapter, address: Address, scopes: tuple[str, ...] = NARROW + BOT_WIDE) -> float:
     """Take one slot of every limit of `scopes` that applies: 0 if the message may go now,
     else the seconds to wait before trying again."""
     for limiter in _applicable(backend, adapter, address, scopes):
@@ -66,7 +70,7 @@ def acquire(backend, adapter: Adapter, address: Address, scopes: tuple[str, ...]
     return 0.0
 
 
-def room(backend, adapter: Adapter, address: Address, scopes: tuple[str, ...]) -> float:
+def room(backend: RateLimiterBackend, adapter: Adapter, address: Address, scopes: tuple[str, ...]) -> float:
     """Like `acquire`, without taking anything: 0 if every limit has room now."""
     for limiter in _applicable(backend, adapter, address, scopes):
         if not limiter.has_room():
@@ -74,7 +78,8 @@ def room(backend, adapter: Adapter, address: Address, scopes: tuple[str, ...]) -
     return 0.0
 
 
-def _applicable(backend, adapter: Adapter, address: Address, scopes: tuple[str, ...]):
+def _applicable(backend: RateLimiterBackend, adapter: Adapter, address: Address,
+                scopes: tuple[str, ...]) -> Iterator[SlidingWindowRateLimiter]:
     # A window counts a slot even when a later limit refuses the message, so the narrow
     # limits (one chat, its pace) go first: a refusal there wastes nothing bot-wide.
     for limit in sorted(adapter.capabilities.rate_limits, key=lambda lim: lim.scope == "bot"):
@@ -86,7 +91,7 @@ def _applicable(backend, adapter: Adapter, address: Address, scopes: tuple[str, 
         yield from _limiters(backend, key, limit.limit, limit.window_seconds)
 
 
-def _limiters(backend, key: str, limit: int, window_seconds: float) -> list[SlidingWindowRateLimiter]:
+def _limiters(backend: RateLimiterBackend, key: str, limit: int, window_seconds: float) -> list[SlidingWindowRateLimiter]:
     """The platform's limit, and a pacing limit: a little over a sixth of it per sixth of
     the window (so the platform's limit, not the pacing, sets the rate).
 

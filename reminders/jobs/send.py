@@ -15,22 +15,34 @@ import logging
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import dramatiq
-from sqlalchemy import bindparam, select, update
+from dramatiq.rate_limits import RateLimiterBackend
+from sqlalchemy import ColumnElement, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
 
-from reminders.adapters.base import OutgoingMessage, PermanentFailure, TemporaryFailure
+from reminders.adapters.base import (
+    Adapter,
+    Address,
+    OutgoingMessage,
+    PermanentFailure,
+    TemporaryFailure,
+)
 from reminders.codes import delivery_code, parse_delivery_code
+from reminders.definitions.model import Duty
+from reminders.definitions.quiet import QuietHours
+from reminders.definitions.roster import Roster
 from reminders.i18n import N_, t
 from reminders.jobs.broker import MAX_ATTEMPTS, MAX_BACKOFF_MS, placeholder_broker
 from reminders.jobs.ratelimit import BOT_WIDE, NARROW, acquire, room
 from reminders.jobs.render import OccurrenceView, render_message
-from reminders.jobs.targets import resolve
+from reminders.jobs.targets import Bindings, Target, resolve
 from reminders.kinds import (
     BindingStatus,
     DeliveryStatus,
@@ -40,14 +52,15 @@ from reminders.kinds import (
     is_notice,
     kind_of,
 )
-from reminders.runtime import current
+from reminders.runtime import Runtime, current
+from reminders.schedule.dispatcher import Claim
 from reminders.schedule.followup import render_followup
-from reminders.store.audit import delivery_event, record_events
+from reminders.store.audit import AuditEvent, delivery_event, record_events
 from reminders.store.bindings import bind, bindings_for_many
-from reminders.store.models import DELIVERY, OCCURRENCE
+from reminders.store.models import DELIVERY, OCCURRENCE, AnyRow
 from reminders.timeutil import as_utc, from_naive_utc
 
-log = logging.getLogger("reminders.send")
+log = logging.getLogger(__name__)
 SEND_LEASE = timedelta(minutes=2)
 BATCH_SIZE = 100  # deliveries per broker message
 BATCH_SPREAD = timedelta(seconds=1)  # a batch holds deliveries due within this of each other
@@ -62,8 +75,8 @@ class Taken:
     """A delivery whose claim this batch confirmed, with what it needs to be sent."""
 
     id: int
-    row: object
-    occurrence: object
+    row: AnyRow
+    occurrence: AnyRow | None  # None for a delivery of no occurrence (a digest), or one since removed
     bindings: dict[str, tuple[str, str]]
 
 
@@ -71,21 +84,22 @@ class Taken:
 class Outcomes:
     """Column updates per delivery, and the follow-up work they imply."""
 
-    values: dict[int, dict] = field(default_factory=dict)
+    values: dict[int, dict[str, Any]] = field(default_factory=dict)
     throttled: dict[int, float] = field(default_factory=dict)  # id -> seconds to wait
     retry: list[int] = field(default_factory=list)
-    after: list = field(default_factory=list)  # callables run once the outcomes are recorded
+    after: list[Callable[[], None]] = field(default_factory=list)  # run once the outcomes are recorded
 
-    def set(self, delivery_id: int, **values) -> str:
+    def set(self, delivery_id: int, **values: Any) -> str:
         self.values[delivery_id] = values
-        return values.get("status", DeliveryStatus.CLAIMED)
+        status: str = values.get("status", DeliveryStatus.CLAIMED)
+        return status
 
 
-def _owned(token: str):
+def _owned(token: str) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     return (DELIVERY.c.status == DeliveryStatus.CLAIMED, DELIVERY.c.claimed_by == token)
 
 
-def take_batch(engine, ids: list[int], token: str, now: datetime) -> list[Taken]:
+def take_batch(engine: Engine, ids: list[int], token: str, now: datetime) -> list[Taken]:
     """Confirm the claims still ours, extend their lease for the send, and read their
     occurrences and chat bindings: one transaction."""
     with engine.begin() as conn:
@@ -106,11 +120,11 @@ def take_batch(engine, ids: list[int], token: str, now: datetime) -> list[Taken]
                    for r in rows), key=lambda taken: order[taken.id])
 
 
-def record_outcomes(engine, token: str, outcomes: Outcomes, taken: dict[int, Taken], now: datetime) -> None:
+def record_outcomes(engine: Engine, token: str, outcomes: Outcomes, taken: dict[int, Taken], now: datetime) -> None:
     """Every outcome of a batch, and its audit events, in one transaction; one executemany
     per set of columns."""
-    groups: dict[tuple[str, ...], list[dict]] = defaultdict(list)
-    events = []
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    events: list[AuditEvent] = []
     for delivery_id, values in outcomes.values.items():
         groups[tuple(sorted(values))].append({"_id": delivery_id, **values})
         status = "retry" if delivery_id in outcomes.retry else values.get("status")
@@ -137,7 +151,7 @@ async def deliver_batch(delivery_ids: list[int], token: str) -> dict[int, str]:
     taken = take_batch(rt.engine, list(delivery_ids), token, now)
     outcomes = Outcomes()
     statuses: dict[int, str] = {i: "skipped" for i in delivery_ids}
-    ready = []
+    ready: list[_Job] = []
     for item in taken:
         status, job = _prepare(rt, item, now, outcomes)
         statuses[item.id] = status
@@ -163,7 +177,7 @@ async def deliver_batch(delivery_ids: list[int], token: str) -> dict[int, str]:
     return statuses
 
 
-def _gate(adapter, purpose: str) -> asyncio.Semaphore:
+def _gate(adapter: Adapter, purpose: str) -> asyncio.Semaphore:
     """One semaphore per adapter, purpose and event loop, shared by all the batches this
     process is sending: `send` admits the adapter's concurrency, `rate` one waiter."""
     key = (id(asyncio.get_running_loop()), adapter.name, purpose)
@@ -185,7 +199,8 @@ class _WaitBudget:
         return True
 
 
-async def _wait_for_chat_room(backend, adapter, address, budget: _WaitBudget) -> float:
+async def _wait_for_chat_room(backend: RateLimiterBackend, adapter: Adapter, address: Address,
+                              budget: _WaitBudget) -> float:
     """Wait, taking nothing, until the chat's own limit has room (a chat that got a message
     a moment ago); 0, or the seconds to come back after when the wait would be too long."""
     while wait := room(backend, adapter, address, NARROW):
@@ -194,7 +209,8 @@ async def _wait_for_chat_room(backend, adapter, address, budget: _WaitBudget) ->
     return 0.0
 
 
-async def _take_rate_slot(backend, adapter, address, budget: _WaitBudget) -> float:
+async def _take_rate_slot(backend: RateLimiterBackend, adapter: Adapter, address: Address,
+                          budget: _WaitBudget) -> float:
     """Take the platform's slots for one message, waiting here up to MAX_RATE_WAIT in all;
     beyond that, the seconds after which to come back through the broker.
 
@@ -225,12 +241,12 @@ def _retoken(token: str) -> str:
 @dataclass
 class _Job:
     item: Taken
-    target: object
+    target: Target
     message: OutgoingMessage
     attempts: int
 
 
-def _prepare(rt, item: Taken, now: datetime, outcomes: Outcomes) -> tuple[str, _Job | None]:
+def _prepare(rt: Runtime, item: Taken, now: datetime, outcomes: Outcomes) -> tuple[str, _Job | None]:
     """Decide what happens to one delivery before any network call: expired, cancelled,
     unreachable, or ready with its rendered message."""
     row, occ = item.row, item.occurrence
@@ -238,7 +254,7 @@ def _prepare(rt, item: Taken, now: datetime, outcomes: Outcomes) -> tuple[str, _
         return outcomes.set(item.id, status=DeliveryStatus.MISSED, error="not sent before the occurrence was over"), None
     duty = rt.duties.get(occ.duty_uid) if occ is not None else None
     standalone = occ is None and is_followup(row.kind)  # a weekly digest belongs to no occurrence
-    if not standalone and (duty is None or occ.status != OccurrenceStatus.SCHEDULED):
+    if not standalone and (duty is None or occ is None or occ.status != OccurrenceStatus.SCHEDULED):
         return outcomes.set(item.id, status=DeliveryStatus.CANCELLED, error="duty or occurrence removed"), None
     held = _quiet_hold(rt, row, now)
     if held is not None:
@@ -248,8 +264,8 @@ def _prepare(rt, item: Taken, now: datetime, outcomes: Outcomes) -> tuple[str, _
         reason = f"no working chat address for {row.recipient} on any enabled adapter ({', '.join(rt.adapters)})"
         log.warning("delivery %s failed: %s", item.id, reason)
         return outcomes.set(item.id, status=DeliveryStatus.FAILED, error=reason), None
-    view = None if standalone else OccurrenceView(occ.summary, from_naive_utc(occ.start_at),
-                                                  from_naive_utc(occ.end_at), occ.all_day)
+    view = None if standalone or occ is None else OccurrenceView(occ.summary, from_naive_utc(occ.start_at),
+                                                                 from_naive_utc(occ.end_at), occ.all_day)
     message = render_delivery(rt, duty, view, row, item.id, target)
     if message is None:  # a follow-up with nothing left to say: everyone has answered
         return outcomes.set(item.id, status=DeliveryStatus.CANCELLED, error="nothing left to say: everyone has answered"), None
@@ -264,7 +280,7 @@ def _throttled(outcomes: Outcomes, delivery_id: int, wait: float) -> tuple[int, 
     return delivery_id, "throttled"
 
 
-def _quiet_hold(rt, row, now: datetime) -> dict | None:
+def _quiet_hold(rt: Runtime, row: AnyRow, now: datetime) -> dict[str, Any] | None:
     """The planner never schedules into the team's quiet hours, but a delivery can still
     reach a worker then (late after an outage, a retry, a snooze). It waits for the
     morning -- back to `pending`, due when the quiet hours end -- or, if by then its
@@ -272,7 +288,7 @@ def _quiet_hold(rt, row, now: datetime) -> dict | None:
     if kind_of(row.kind) is Kind.REMINDER_NOW:
         return None
     quiet, zone = _quiet_hours_of(rt.roster, row)
-    window = quiet.window_around(now, ZoneInfo(zone)) if quiet is not None else None
+    window = quiet.window_around(now, ZoneInfo(zone)) if quiet is not None and zone is not None else None
     if window is None:
         return None
     morning = window[1]
@@ -282,7 +298,7 @@ def _quiet_hold(rt, row, now: datetime) -> dict | None:
             "error": f"held for the quiet hours ({quiet})"}
 
 
-def _quiet_hours_of(roster, row):
+def _quiet_hours_of(roster: Roster, row: AnyRow) -> tuple[QuietHours | None, str | None]:
     """The reader's quiet hours: a commune official's are the commune's (their escalations
     and digests carry one of the commune's teams), everyone else's their team's."""
     kind, _, ident = row.recipient.partition(":")
@@ -294,7 +310,7 @@ def _quiet_hours_of(roster, row):
     return (team.quiet, team.timezone) if team is not None else (None, None)
 
 
-async def _send(rt, job: _Job, now: datetime, outcomes: Outcomes) -> tuple[int, str]:
+async def _send(rt: Runtime, job: _Job, now: datetime, outcomes: Outcomes) -> tuple[int, str]:
     item, target, attempts = job.item, job.target, job.attempts
     row, delivery_id, adapter = item.row, item.id, target.adapter
     limits, budget = rt.rate_backend, _WaitBudget()
@@ -332,17 +348,20 @@ async def _send(rt, job: _Job, now: datetime, outcomes: Outcomes) -> tuple[int, 
         outcomes.set(delivery_id, lease_until=as_utc(now + hold), attempts=attempts, error=str(exc)[:500])
         outcomes.retry.append(delivery_id)
         return delivery_id, "retry"
-    if result.moved_to:
-        outcomes.after.append(lambda: bind(rt.engine, row.recipient, adapter.name, result.moved_to, now))
+    if moved_to := result.moved_to:
+        outcomes.after.append(lambda: bind(rt.engine, row.recipient, adapter.name, moved_to, now))
     outcomes.set(delivery_id, status=DeliveryStatus.SENT, sent_at=as_utc(rt.clock()), attempts=attempts,
                  channel=adapter.name, address=result.moved_to or target.address.chat,
                  message_id=result.message_id, error=None)
     return delivery_id, "sent"
 
 
-def render_delivery(rt, duty, view: OccurrenceView | None, row, delivery_id: int, target):
+def render_delivery(rt: Runtime, duty: Duty | None, view: OccurrenceView | None, row: AnyRow, delivery_id: int,
+                    target: Target) -> OutgoingMessage | None:
     if is_followup(row.kind):  # nudges, escalations, digests: reminders.followup
         return render_followup(rt, duty, view, row, delivery_id, target)
+    # Past the follow-ups, a delivery has its duty and occurrence (_prepare cancels it otherwise).
+    assert duty is not None and view is not None  # for the type checker
     if is_notice(row.kind):
         _, platform, failed = (row.kind.split(":") + [""])[:3]
         adapter = rt.adapters.get(platform)
@@ -365,7 +384,7 @@ PERSON_NOTICE = N_("⚠ I could not send \"{summary}\" to {name} on {platform}: 
                    "pass the reminder on, and ask them to send the bot a message.")
 
 
-def resolve_target(rt, row, bindings: dict[str, tuple[str, str]]):
+def resolve_target(rt: Runtime, row: AnyRow, bindings: Bindings) -> Target | None:
     """Where a delivery goes. A notice about a failed chat (kind `notice:<adapter>[:<code>]`)
     goes to the leader through another platform where they have an address of their own,
     else through the same platform -- unless it was the leader's own chat that failed."""
@@ -380,19 +399,20 @@ def resolve_target(rt, row, bindings: dict[str, tuple[str, str]]):
     return resolve(rt, row.recipient, row.team_id, bindings)
 
 
-def _failed_recipient(rt, code: str) -> str:
+def _failed_recipient(rt: Runtime, code: str) -> str:
     with rt.engine.connect() as conn:
-        return conn.execute(select(DELIVERY.c.recipient).where(
-            DELIVERY.c.id == (parse_delivery_code(code) or 0))).scalar() or ""
+        recipient: str | None = conn.execute(select(DELIVERY.c.recipient).where(
+            DELIVERY.c.id == (parse_delivery_code(code) or 0))).scalar()
+    return recipient or ""
 
 
-def flag_broken_group(rt, row, target, reason: str, now: datetime) -> None:
+def flag_broken_group(rt: Runtime, row: AnyRow, target: Target, reason: str, now: datetime) -> None:
     """A group that blocked or removed the bot: flag its binding and tell the leaders elsewhere."""
     bind(rt.engine, row.recipient, target.adapter.name, target.address.chat, now, status=BindingStatus.BROKEN, reason=reason)
     notify_leaders(rt, row, f"{Kind.NOTICE}:{target.adapter.name}", now)
 
 
-def notify_leaders(rt, row, kind: str, now: datetime) -> None:
+def notify_leaders(rt: Runtime, row: AnyRow, kind: str, now: datetime) -> None:
     """A notice (an outbox row of `kind`) to each leader of the row's team."""
     team = rt.roster.teams.get(row.team_id)
     if team is None:
@@ -417,9 +437,10 @@ def enqueue_again(delivery_ids: list[int], token: str, delay_seconds: float) -> 
     send_batch.send_with_options(args=(delivery_ids, token), delay=int(delay_seconds * 1000))
 
 
-def batches(claims: Iterable, size: int = BATCH_SIZE, spread: timedelta = BATCH_SPREAD) -> list[list]:
+def batches(claims: Iterable[Claim], size: int = BATCH_SIZE,
+            spread: timedelta = BATCH_SPREAD) -> list[list[Claim]]:
     """Group claims (sorted by due time) into batches due within `spread` of their first."""
-    grouped: list[list] = []
+    grouped: list[list[Claim]] = []
     for claim in claims:
         last = grouped[-1] if grouped else None
         if (last and len(last) < size and last[0].token == claim.token
@@ -430,12 +451,12 @@ def batches(claims: Iterable, size: int = BATCH_SIZE, spread: timedelta = BATCH_
     return grouped
 
 
-def enqueue(claims: list, now: datetime) -> int:
+def enqueue(claims: list[Claim], now: datetime) -> int:
     """Hand claims to the workers, one broker message per batch, each sent when its first
     delivery is due. Returns the number of messages."""
     grouped = batches(claims)
     for batch in grouped:
         delay = max(0.0, (batch[0].due_at - now).total_seconds())
-        options = {"delay": int(delay * 1000)} if delay > 0 else {}
-        send_batch.send_with_options(args=([c.delivery_id for c in batch], batch[0].token), **options)
+        send_batch.send_with_options(args=([c.delivery_id for c in batch], batch[0].token),
+                                     delay=int(delay * 1000) if delay > 0 else None)
     return len(grouped)

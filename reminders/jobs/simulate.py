@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+from reminders.adapters.base import Adapter
 from reminders.adapters.console import ConsoleAdapter
 from reminders.jobs.embedded import EmbeddedWorker
 from reminders.runtime import open_runtime
@@ -23,7 +24,7 @@ def simulate(settings: Settings, start: datetime, end: datetime, stream: TextIO)
         sim_settings = settings.replace(database_url=f"sqlite:///{Path(tmp) / 'sim.db'}", redis_url=None)
         console = ConsoleAdapter(stream=stream, clock=clock)
         # Every message goes to the console, whatever platform it would really use.
-        adapters = {name: console for name in dict.fromkeys(("console", *settings.adapters))}
+        adapters: dict[str, Adapter] = {name: console for name in dict.fromkeys(("console", *settings.adapters))}
         runtime = open_runtime(sim_settings, clock=clock, adapters=adapters, worker_id="simulate")
         console.timezone = runtime.roster.timezone
         sent = 0

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 
 from reminders.kinds import DeliveryStatus
@@ -35,7 +35,7 @@ class Claim:
     token: str  # proves ownership: a claim retaken after its lease ran out gets a new token
 
 
-def _claimable(now: datetime, lookahead: timedelta):
+def _claimable(now: datetime, lookahead: timedelta) -> ColumnElement[bool]:
     return and_(
         DELIVERY.c.due_at <= as_utc(now + lookahead),
         or_(DELIVERY.c.status == DeliveryStatus.PENDING,
@@ -97,7 +97,7 @@ def dispatch(engine: Engine, now: datetime, enqueue: Callable[[list[Claim], date
     total = 0
     with engine.connect() as conn:
         in_flight = conn.execute(select(func.count()).select_from(DELIVERY).where(
-            DELIVERY.c.status == DeliveryStatus.CLAIMED, DELIVERY.c.lease_until >= as_utc(now))).scalar()
+            DELIVERY.c.status == DeliveryStatus.CLAIMED, DELIVERY.c.lease_until >= as_utc(now))).scalar_one()
     room = MAX_IN_FLIGHT - in_flight
     while room > 0:
         wanted = min(batch, room)

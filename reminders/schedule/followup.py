@@ -29,30 +29,33 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Protocol, TypedDict
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, not_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, and_, not_, or_, select, update
 from sqlalchemy.engine import Connection
 
-from reminders.adapters.base import Button, OutgoingMessage
+from reminders.adapters.base import Adapter, Button, OutgoingMessage
 from reminders.codes import delivery_code
 from reminders.definitions.audience import people_reached
 from reminders.definitions.expand import occurrences, rules_end
-from reminders.definitions.model import Duty
-from reminders.definitions.quiet import place
+from reminders.definitions.model import Duty, Occurrence
+from reminders.definitions.quiet import QuietHours, place
 from reminders.definitions.roster import Commune, Person, Roster, Team
 from reminders.i18n import N_, format_when, t
 from reminders.kinds import DeliveryStatus, Kind, OccurrenceStatus, kind_of, numbered
+from reminders.runtime import Runtime
 from reminders.store.audit import AuditEvent, record_events
-from reminders.store.models import ACKNOWLEDGEMENT, DELIVERY, OCCURRENCE
+from reminders.store.models import ACKNOWLEDGEMENT, DELIVERY, OCCURRENCE, AnyRow
+from reminders.store.upsert import dialect_insert
 from reminders.timeutil import as_utc, from_naive_utc
 from reminders.views import tally
+from reminders.views.tally import CheckinTotal, TeamCompletion
 
-log = logging.getLogger("reminders.followup")
+log = logging.getLogger(__name__)
 
 NUDGE_GRACE = timedelta(hours=12)  # a nudge is worth sending until this long after the occurrence
 ESCALATION_TTL = timedelta(days=1)  # an escalation not sent within a day of its time is dropped
@@ -66,14 +69,52 @@ CAMPAIGN_LOOKAHEAD = timedelta(days=400)  # "no occurrence within this" means th
 RUN_GAP = timedelta(hours=36)
 RUN_AFTER = timedelta(days=30)
 RUN_LOOKBACK = timedelta(days=62)
-def _alarm_kind():
+def _alarm_kind() -> ColumnElement[bool]:
     """Delivery kinds of a duty's own reminders (not follow-ups, snoozes or notices)."""
     return and_(or_(DELIVERY.c.kind.startswith(f"{Kind.REMINDER}-"), DELIVERY.c.kind.startswith(f"{Kind.CHECKIN}-")),
                 not_(DELIVERY.c.kind.contains("@")))
 
 
-def _insert(conn: Connection):
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(DELIVERY)
+def _place_anytime(due: datetime, quiet: QuietHours | None, zone: tzinfo) -> datetime:
+    """`place` with no deadline, which always finds a moment: `due`, or the end of the
+    quiet hours around it."""
+    placed = place(due, quiet, zone)
+    if placed is None:  # cannot happen: without a deadline, place() never gives up
+        raise AssertionError(f"no moment found for {due} without a deadline")
+    return placed
+
+
+class ShownOccurrence(Protocol):
+    """What rendering needs of an occurrence: reminders.jobs.render.OccurrenceView, a
+    layer above this one."""
+
+    @property
+    def summary(self) -> str: ...
+    @property
+    def start(self) -> datetime: ...
+    @property
+    def end(self) -> datetime: ...
+    @property
+    def all_day(self) -> bool: ...
+
+
+class RenderTarget(Protocol):
+    """Where a message goes, as far as rendering it is concerned: reminders.jobs.targets.Target,
+    a layer above this one."""
+
+    @property
+    def language(self) -> str: ...
+    @property
+    def zone(self) -> tzinfo: ...
+    @property
+    def adapter(self) -> Adapter: ...
+
+
+class DigestScope(TypedDict, total=False):
+    """The keyword scope of a digest or summary's numbers (tally.completion's commune / team)."""
+
+    commune: str
+    team: str
 
 
 def officials(roster: Roster, commune: Commune | None) -> list[Person]:
@@ -167,14 +208,15 @@ class FollowUpReport:
     digests: int = 0
 
 
-def followup_pass(rt, now: datetime, *, lookahead: timedelta = timedelta(seconds=30)) -> FollowUpReport:
+def followup_pass(rt: Runtime, now: datetime, *, lookahead: timedelta = timedelta(seconds=30)) -> FollowUpReport:
     """One pass: plan the follow-ups of newly started occurrences, settle those due now, and
     plan the weekly digest when its time comes. Cheap when there is nothing to do."""
     report = FollowUpReport()
     duties = {uid: d for uid, d in rt.duties.items() if d.ack and d.followup.enabled}
     # Only deliveries sent since the last pass (less a margin for outcomes recorded late) are
     # looked at again; a fresh process looks back SCAN_BACK once. Kept in rt.state.
-    since = rt.state.get("followup_since")
+    last_pass = rt.state.get("followup_since")
+    since = last_pass if isinstance(last_pass, datetime) else None
     if duties:
         with rt.engine.begin() as conn:
             report.planned += _plan_new(conn, rt.roster, duties, now, since)
@@ -219,7 +261,7 @@ def _plan_new(conn: Connection, roster: Roster, duties: dict[str, Duty], now: da
         OCCURRENCE.c.id, OCCURRENCE.c.duty_uid, OCCURRENCE.c.start_at, OCCURRENCE.c.end_at)
         .where(OCCURRENCE.c.id.in_({occ for occ, _ in pairs})))}
     states = team_states(conn, roster, occurrences)
-    rows: list[dict] = []
+    rows: list[dict[str, object]] = []
     ends_campaign: dict[int, bool] = {}  # per occurrence, not per team: it expands the duty
     for occ_id, team_id in pairs:
         team, state, occ = roster.teams.get(team_id), states.get((occ_id, team_id)), occurrences[occ_id]
@@ -232,27 +274,32 @@ def _plan_new(conn: Connection, roster: Roster, duties: dict[str, Duty], now: da
         if ends_campaign[occ_id]:
             rows.extend(_summary_rows(roster, occ, team))
     # A commune's escalation and summary come once per occurrence, not once per team.
-    seen: set[tuple] = set()
-    rows = [r for r in rows if (key := (r["occurrence_id"], r["recipient"], r["kind"])) not in seen
-            and not seen.add(key)]
+    seen: set[tuple[object, object, object]] = set()
+    unique: list[dict[str, object]] = []
+    for r in rows:
+        key = (r["occurrence_id"], r["recipient"], r["kind"])
+        if key not in seen:
+            seen.add(key)
+            unique.append(r)
+    rows = unique
     if rows:
-        stmt = _insert(conn).on_conflict_do_nothing(index_elements=["occurrence_id", "recipient", "kind"])
+        stmt = dialect_insert(conn, DELIVERY).on_conflict_do_nothing(index_elements=["occurrence_id", "recipient", "kind"])
         conn.execute(stmt, rows)
     return sum(1 for r in rows if r["status"] == DeliveryStatus.PENDING)
 
 
 def _row(occ_id: int | None, recipient: str, team_id: str, kind: str, due: datetime, expires: datetime,
-         cancelled: bool = False) -> dict:
+         cancelled: bool = False) -> dict[str, object]:
     return {"occurrence_id": occ_id, "recipient": recipient, "team_id": team_id, "kind": kind,
             "due_at": as_utc(due), "expires_at": as_utc(expires), "attempts": 0,
             "status": DeliveryStatus.CANCELLED if cancelled else DeliveryStatus.PENDING,
             "error": "already confirmed" if cancelled else None}
 
 
-def _pair_rows(roster: Roster, duty: Duty, occ, team: Team, state: TeamState) -> list[dict]:
+def _pair_rows(roster: Roster, duty: Duty, occ: AnyRow, team: Team, state: TeamState) -> list[dict[str, object]]:
     policy, zone = duty.followup, ZoneInfo(team.timezone)
     anchor, end = state.anchor, from_naive_utc(occ.end_at)
-    rows = []
+    rows: list[dict[str, object]] = []
     nudge_expiry = max(end, anchor) + NUDGE_GRACE
     for n in range(1, policy.times + 1):
         due = place(anchor + policy.nudge * n, team.quiet, zone, deadline=nudge_expiry, not_before=anchor)
@@ -263,13 +310,13 @@ def _pair_rows(roster: Roster, duty: Duty, occ, team: Team, state: TeamState) ->
                              cancelled=person_id in state.acknowledged))
     leaders = roster.leaders(team)
     if policy.leader is not None and any(p not in {x.id for x in leaders} for p in state.expected):
-        due = place(anchor + policy.leader, team.quiet, zone)
+        due = _place_anytime(anchor + policy.leader, team.quiet, zone)
         for leader in leaders:
             rows.append(_row(occ.id, f"person:{leader.id}", team.id, Kind.ESCALATE_LEADER, due,
                              due + ESCALATION_TTL, cancelled=not state.missing))
     commune = roster.communes.get(team.commune_id)
     if policy.commune is not None and commune is not None:
-        due = place(anchor + policy.commune, commune.quiet, ZoneInfo(commune.timezone))
+        due = _place_anytime(anchor + policy.commune, commune.quiet, ZoneInfo(commune.timezone))
         for official in officials(roster, commune):
             rows.append(_row(occ.id, f"person:{official.id}", team.id, Kind.ESCALATE_COMMUNE, due,
                              due + ESCALATION_TTL))
@@ -282,14 +329,14 @@ def _is_bounded(duty: Duty) -> bool:
     return master.get("RRULE") is not None and rules_end(master)
 
 
-def _is_last(duty: Duty, occ) -> bool:
+def _is_last(duty: Duty, occ: AnyRow) -> bool:
     end = from_naive_utc(occ.end_at)
     later = [o for o in occurrences(duty, end, end + CAMPAIGN_LOOKAHEAD)
              if not o.cancelled and o.start > from_naive_utc(occ.start_at)]
     return not later
 
 
-def _run(duty: Duty, start: datetime, end: datetime) -> list:
+def _run(duty: Duty, start: datetime, end: datetime) -> list[Occurrence]:
     """The campaign run an occurrence belongs to: the occurrences before and after it with
     no more than RUN_GAP between neighbours (the days of a 1-10 October campaign)."""
     found = sorted((o for o in occurrences(duty, start - RUN_LOOKBACK, end + RUN_AFTER)
@@ -305,7 +352,7 @@ def _run(duty: Duty, start: datetime, end: datetime) -> list:
     return found[first:last + 1]
 
 
-def _ends_run(duty: Duty, occ) -> bool:
+def _ends_run(duty: Duty, occ: AnyRow) -> bool:
     """A daily campaign that comes back every year (FREQ=YEARLY;BYMONTHDAY=1,...,10) is a
     bounded campaign each time: its last day is followed by nothing for RUN_AFTER."""
     start, end = from_naive_utc(occ.start_at), from_naive_utc(occ.end_at)
@@ -315,18 +362,18 @@ def _ends_run(duty: Duty, occ) -> bool:
     return not [o for o in occurrences(duty, end, start + RUN_AFTER) if not o.cancelled and o.start > start]
 
 
-def _summary_rows(roster: Roster, occ, team: Team) -> list[dict]:
+def _summary_rows(roster: Roster, occ: AnyRow, team: Team) -> list[dict[str, object]]:
     """The campaign's completion summary, planned with its last occurrence's follow-ups."""
     commune = roster.communes.get(team.commune_id)
     quiet, zone = (commune.quiet, ZoneInfo(commune.timezone)) if commune else (team.quiet, ZoneInfo(team.timezone))
-    due = place(from_naive_utc(occ.end_at) + SUMMARY_AFTER, quiet, zone)
+    due = _place_anytime(from_naive_utc(occ.end_at) + SUMMARY_AFTER, quiet, zone)
     people = [*roster.leaders(team), *officials(roster, commune)]
     return [_row(occ.id, f"person:{p.id}", team.id, Kind.SUMMARY, due, due + timedelta(days=3)) for p in people]
 
 
 # -- settling what is due ----------------------------------------------------------------
 
-def _settle(conn: Connection, roster: Roster, duties, now: datetime, lookahead: timedelta,
+def _settle(conn: Connection, roster: Roster, duties: Mapping[str, Duty], now: datetime, lookahead: timedelta,
             report: FollowUpReport) -> None:
     """Pending follow-ups due now: cancel those with nothing left to say, wait for snoozes."""
     due_rows = conn.execute(
@@ -340,10 +387,11 @@ def _settle(conn: Connection, roster: Roster, duties, now: datetime, lookahead: 
     occ_ids = {r.occurrence_id for r in due_rows}
     states = team_states(conn, roster, occ_ids)
     snoozes = _snoozes(conn, occ_ids, now)
-    duty_of = dict(conn.execute(select(OCCURRENCE.c.id, OCCURRENCE.c.duty_uid)
-                                .where(OCCURRENCE.c.id.in_(occ_ids))).all())
+    duty_of: dict[int, str] = dict(conn.execute(select(OCCURRENCE.c.id, OCCURRENCE.c.duty_uid)
+                                                .where(OCCURRENCE.c.id.in_(occ_ids))).all())
     by_commune = commune_missing(states, roster)
-    cancelled, events = [], []
+    cancelled: list[int] = []
+    events: list[AuditEvent] = []
     for row in due_rows:
         missing = _missing_for(row, states, roster, by_commune)
         if not missing:
@@ -352,7 +400,8 @@ def _settle(conn: Connection, roster: Roster, duties, now: datetime, lookahead: 
                                      actor="system", recipient=row.recipient,
                                      detail=f"{row.kind}: everyone has answered"))
             continue
-        duty = duties.get(duty_of.get(row.occurrence_id))
+        uid = duty_of.get(row.occurrence_id)
+        duty = duties.get(uid) if uid is not None else None
         waiting = [snoozes[(row.occurrence_id, p)] for p in missing if (row.occurrence_id, p) in snoozes]
         team = roster.teams.get(row.team_id)
         # A snoozed follow-up ("nudge-1@…") is itself the snooze: it goes out when it is due.
@@ -387,7 +436,7 @@ def _snoozes(conn: Connection, occ_ids: set[int], now: datetime) -> dict[tuple[i
     return found
 
 
-def _missing_for(row, states: dict[tuple[int, str], TeamState], roster: Roster,
+def _missing_for(row: AnyRow, states: dict[tuple[int, str], TeamState], roster: Roster,
                  by_commune: dict[tuple[int, str], list[tuple[str, TeamState]]]) -> list[str]:
     """Whom a follow-up row is about, as of now."""
     kind = kind_of(row.kind)
@@ -427,7 +476,7 @@ def plan_digest(conn: Connection, roster: Roster, now: datetime) -> int:
     active = set(conn.execute(select(DELIVERY.c.team_id).distinct().where(
         _alarm_kind(), DELIVERY.c.due_at >= as_utc(start), DELIVERY.c.due_at < as_utc(start + timedelta(days=7)),
         DELIVERY.c.status != DeliveryStatus.CANCELLED)).scalars())
-    rows = []
+    rows: list[dict[str, object]] = []
     for team in roster.teams.values():
         if team.id in active:
             rows.extend(_row(None, f"person:{p.id}", team.id, kind, due, due + timedelta(days=1))
@@ -438,8 +487,8 @@ def plan_digest(conn: Connection, roster: Roster, now: datetime) -> int:
             rows.extend(_row(None, f"person:{p.id}", teams[0], kind, due, due + timedelta(days=1))
                         for p in officials(roster, commune))
     if rows:
-        stmt = _insert(conn).on_conflict_do_nothing(index_elements=["recipient", "kind"],
-                                                    index_where=DELIVERY.c.occurrence_id.is_(None))
+        stmt = dialect_insert(conn, DELIVERY).on_conflict_do_nothing(index_elements=["recipient", "kind"],
+                                                                     index_where=DELIVERY.c.occurrence_id.is_(None))
         conn.execute(stmt, rows)
     return len(rows)
 
@@ -497,7 +546,8 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
 
 
-def render_followup(rt, duty: Duty | None, view, row, delivery_id: int, target) -> OutgoingMessage | None:
+def render_followup(rt: Runtime, duty: Duty | None, view: ShownOccurrence | None, row: AnyRow, delivery_id: int,
+                    target: RenderTarget) -> OutgoingMessage | None:
     """The message of a follow-up delivery (`is_followup(row.kind)`), from the state at send
     time; None when there is nothing left to say (everyone answered): the send path then
     marks the row cancelled. `duty` and `view` (an OccurrenceView) are None for a digest."""
@@ -549,7 +599,8 @@ def render_followup(rt, duty: Duty | None, view, row, delivery_id: int, target) 
     return OutgoingMessage(text=text, code=code)
 
 
-def _team_lines(rt, lang: str, completions, totals) -> list[list[str]]:
+def _team_lines(rt: Runtime, lang: str, completions: Iterable[TeamCompletion],
+                totals: Iterable[CheckinTotal]) -> list[list[str]]:
     """Per team with something expected: its line, then its check-in totals."""
     lines: list[list[str]] = []
     sums: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0])
@@ -574,7 +625,7 @@ def _team_lines(rt, lang: str, completions, totals) -> list[list[str]]:
     return lines
 
 
-def _scope(rt, row) -> dict:
+def _scope(rt: Runtime, row: AnyRow) -> DigestScope:
     """A leader's digest covers their team; an official's, their commune."""
     person = rt.roster.people.get(row.recipient.partition(":")[2])
     if person is not None and person.role in ("official", "admin") and person.commune_id:
@@ -582,7 +633,7 @@ def _scope(rt, row) -> dict:
     return {"team": row.team_id}
 
 
-def _digest_message(rt, row, lang: str, zone, limit: int) -> OutgoingMessage | None:
+def _digest_message(rt: Runtime, row: AnyRow, lang: str, zone: tzinfo, limit: int) -> OutgoingMessage | None:
     label = row.kind.partition(":")[2]
     monday = date.fromisocalendar(int(label[:4]), int(label[6:]), 1)
     start = datetime.combine(monday, time(0), tzinfo=zone)
@@ -597,7 +648,8 @@ def _digest_message(rt, row, lang: str, zone, limit: int) -> OutgoingMessage | N
     return OutgoingMessage(text=_fit([head], lines, [], limit, lang))
 
 
-def _summary_message(rt, duty: Duty, view, row, lang: str, zone, limit: int) -> OutgoingMessage | None:
+def _summary_message(rt: Runtime, duty: Duty, view: ShownOccurrence, row: AnyRow, lang: str, zone: tzinfo,
+                     limit: int) -> OutgoingMessage | None:
     if _is_bounded(duty):
         master = duty.calendar.walk(duty.component)[0]
         first_value = (master.get("DTSTART") or master.get("DUE")).dt

@@ -9,18 +9,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from reminders.store.models import SCHEDULER_LEASE
+from reminders.store.upsert import dialect_insert
 from reminders.timeutil import as_utc
 
 
 def hold(engine: Engine, holder: str, now: datetime, ttl: timedelta, name: str = "scheduler") -> bool:
     """Take or renew the lease; True if `holder` is the active one until now + ttl."""
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     with engine.begin() as conn:
-        conn.execute(dialect.insert(SCHEDULER_LEASE).values(name=name, holder="", expires_at=as_utc(now))
+        conn.execute(dialect_insert(conn, SCHEDULER_LEASE).values(name=name, holder="", expires_at=as_utc(now))
                      .on_conflict_do_nothing())
         taken = conn.execute(update(SCHEDULER_LEASE).where(
             SCHEDULER_LEASE.c.name == name, or_(SCHEDULER_LEASE.c.holder == holder, SCHEDULER_LEASE.c.expires_at < as_utc(now))

@@ -12,21 +12,21 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from reminders.definitions.audience import recipients
 from reminders.definitions.expand import alarm_reach, occurrences, reminder_times
 from reminders.definitions.model import Alarm, Duty, Occurrence
 from reminders.definitions.policy import CHECKIN_GRACE, LATE_REMINDER_GRACE
-from reminders.definitions.quiet import place
+from reminders.definitions.quiet import QuietHours, place
 from reminders.definitions.roster import Roster, Team, roster_fingerprint
 from reminders.kinds import DeliveryStatus, Kind, OccurrenceStatus
 from reminders.store.models import DELIVERY, OCCURRENCE, PLAN_STATE
+from reminders.store.upsert import dialect_insert
 from reminders.timeutil import as_utc, from_naive_utc
 
 DEFAULT_HORIZON = timedelta(days=14)
@@ -86,7 +86,7 @@ class Planner:
     """Holds the fan-out of each duty (which teams, which recipients) between ticks."""
 
     def __init__(self, engine: Engine, horizon: timedelta = DEFAULT_HORIZON,
-                 lookback: timedelta = FIRST_PLAN_LOOKBACK):
+                 lookback: timedelta = FIRST_PLAN_LOOKBACK) -> None:
         self.engine = engine
         self.horizon = horizon
         self.lookback = lookback
@@ -133,19 +133,20 @@ class Planner:
     def _desired(self, duty: Duty, roster: Roster, occs: Iterable[Occurrence],
                  since: datetime, until: datetime, now: datetime) -> list[PlannedDelivery]:
         fanout = self._fanout(duty, roster)
-        planned = []
+        planned: list[PlannedDelivery] = []
         for occ in occs:
             for alarm, due in reminder_times(duty, occ):
                 if not (since <= due < until):
                     continue
-                placed: dict[tuple, tuple[datetime, datetime] | None] = {}
+                placed: dict[tuple[QuietHours | None, str], tuple[datetime, datetime] | None] = {}
                 for team, keys in fanout:
                     quiet_key = (team.quiet, team.timezone)
                     if quiet_key not in placed:
                         placed[quiet_key] = quiet_time(alarm, due, occ, team)
-                    if placed[quiet_key] is None or placed[quiet_key][1] <= now:
+                    slot = placed[quiet_key]
+                    if slot is None or slot[1] <= now:
                         continue
-                    team_due, expiry = placed[quiet_key]
+                    team_due, expiry = slot
                     for recipient in keys:
                         planned.append(PlannedDelivery(occ.recurrence_id, recipient, team.id,
                                                        alarm.key, team_due, expiry))
@@ -172,7 +173,7 @@ class Planner:
                 result.deliveries_cancelled += self._cancel_unwanted(conn, duty.uid, planned, occ_ids, since)
             self._save_state(conn, duty.uid, fingerprint, until)
 
-    def _carry_over(self, conn, duty: Duty, occs: list[Occurrence], since: datetime) -> None:
+    def _carry_over(self, conn: Connection, duty: Duty, occs: list[Occurrence], since: datetime) -> None:
         """An edit that shifts the master's time (07:30 -> 08:00) gives every instance a new
         RECURRENCE-ID. Match old and new instances on the same local day and re-key the old
         row, so its sent reminders and acknowledgements stay with it and nothing is re-sent."""
@@ -181,7 +182,7 @@ class Planner:
                                 .where(OCCURRENCE.c.duty_uid == duty.uid,
                                        OCCURRENCE.c.start_at >= as_utc(since - timedelta(days=1)))).all()
         known = {row.recurrence_id for row in existing}
-        orphans: dict = {}
+        orphans: dict[date, list[int]] = {}
         for row in existing:
             if row.recurrence_id not in new_rids:
                 day = from_naive_utc(row.start_at).astimezone(duty.zone).date()
@@ -192,7 +193,7 @@ class Planner:
                 conn.execute(update(OCCURRENCE).where(OCCURRENCE.c.id == orphans[day].pop(0))
                              .values(recurrence_id=occ.recurrence_id))
 
-    def _upsert_occurrences(self, conn, occs: list[Occurrence]) -> dict[str, int]:
+    def _upsert_occurrences(self, conn: Connection, occs: list[Occurrence]) -> dict[str, int]:
         if not occs:
             return {}
         values = [{
@@ -200,7 +201,7 @@ class Planner:
             "end_at": as_utc(o.end), "all_day": o.all_day, "summary": o.summary,
             "status": OccurrenceStatus.CANCELLED if o.cancelled else OccurrenceStatus.SCHEDULED,
         } for o in occs]
-        insert = _insert(conn, OCCURRENCE)
+        insert = dialect_insert(conn, OCCURRENCE)
         stmt = insert.values(values)
         stmt = stmt.on_conflict_do_update(
             index_elements=["duty_uid", "recurrence_id"],
@@ -213,11 +214,11 @@ class Planner:
             OCCURRENCE.c.duty_uid == uid, OCCURRENCE.c.recurrence_id.in_(rids)))
         return dict(found.all())
 
-    def _upsert_deliveries(self, conn, rows: list[dict]) -> None:
+    def _upsert_deliveries(self, conn: Connection, rows: list[dict[str, object]]) -> None:
         if not rows:
             return
         table = DELIVERY
-        insert = _insert(conn, table)
+        insert = dialect_insert(conn, table)
         # One statement, many parameter sets (executemany): compiled once, not per batch.
         # A moved occurrence moves its reminders, but only those not yet handed out.
         stmt = insert.on_conflict_do_update(
@@ -229,7 +230,7 @@ class Planner:
         for start in range(0, len(rows), BATCH):  # the compiled statement is cached and reused
             conn.execute(stmt, rows[start:start + BATCH])
 
-    def _cancel_unwanted(self, conn, uid: str, planned: list[PlannedDelivery],
+    def _cancel_unwanted(self, conn: Connection, uid: str, planned: list[PlannedDelivery],
                          occ_ids: dict[str, int], since: datetime) -> int:
         wanted = {(occ_ids[p.recurrence_id], p.recipient, p.kind) for p in planned}
         pending = conn.execute(
@@ -268,18 +269,13 @@ class Planner:
         result.deliveries_cancelled += cancelled
         result.removed_duties.append(uid)
 
-    def _save_state(self, conn, uid: str, fingerprint: str, until: datetime) -> None:
-        stmt = _insert(conn, PLAN_STATE).values(duty_uid=uid, fingerprint=fingerprint,
-                                                  planned_until=as_utc(until), active=True)
+    def _save_state(self, conn: Connection, uid: str, fingerprint: str, until: datetime) -> None:
+        stmt = dialect_insert(conn, PLAN_STATE).values(duty_uid=uid, fingerprint=fingerprint,
+                                                        planned_until=as_utc(until), active=True)
         stmt = stmt.on_conflict_do_update(
             index_elements=["duty_uid"],
             set_={"fingerprint": fingerprint, "planned_until": as_utc(until), "active": True})
         conn.execute(stmt)
-
-
-def _insert(conn, model):
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(model)
 
 
 def plan(engine: Engine, duties: Mapping[str, Duty], roster: Roster, now: datetime,

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
 
-from reminders.store.models import AUDIT_EVENT, OCCURRENCE
+from reminders.store.models import AUDIT_EVENT, OCCURRENCE, AnyRow
 from reminders.timeutil import as_utc, from_naive_utc
 
 
@@ -38,7 +38,7 @@ class AuditEvent:
     recipient: str | None = None  # "person:<id>" / "team:<id>", or a person id
     detail: str | None = None
 
-    def row(self) -> dict:
+    def row(self) -> dict[str, object]:
         return {"at": as_utc(self.at), "event": self.event[:32], "occurrence_id": self.occurrence_id,
                 "delivery_id": self.delivery_id, "team_id": self.team_id,
                 "actor": (self.actor or None) and self.actor[:128],
@@ -70,7 +70,7 @@ class AuditLine:
 
 def list_events(engine: Engine, *, duty_uid: str | None = None, day: date | None = None,
                 occurrence_id: int | None = None, team_id: str | None = None,
-                zone=None, limit: int = 2000) -> list[AuditLine]:
+                zone: tzinfo | None = None, limit: int = 2000) -> list[AuditLine]:
     """Events in time order, filtered by duty, by the local day its occurrence starts
     (in `zone`), by occurrence, and by team. The latest `limit` of them: after a month of
     running, what happened this morning matters more than the first day's sends."""
@@ -96,7 +96,7 @@ def list_events(engine: Engine, *, duty_uid: str | None = None, day: date | None
                       r.recipient, r.detail, r.delivery_id) for r in rows]
 
 
-def delivery_event(row, delivery_id: int, status: str, at: datetime, *, channel: str | None = None,
+def delivery_event(row: AnyRow, delivery_id: int, status: str, at: datetime, *, channel: str | None = None,
                    error: str | None = None) -> AuditEvent:
     """The event for a delivery's outcome, for the send path to record with the outcome.
 

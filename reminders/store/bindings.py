@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from reminders.kinds import BindingStatus
 from reminders.store.models import CHAT_BINDING
+from reminders.store.upsert import dialect_insert
 
 
 def bindings_for_many(conn: Connection, recipients: Iterable[str]) -> dict[str, dict[str, tuple[str, str]]]:
@@ -29,9 +29,8 @@ def bindings_for_many(conn: Connection, recipients: Iterable[str]) -> dict[str, 
 def bind(engine: Engine, recipient: str, adapter: str, address: str, now: datetime, *,
          status: str = BindingStatus.ACTIVE, reason: str | None = None) -> None:
     """Insert or replace the binding of `recipient` on `adapter`."""
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(CHAT_BINDING).values(recipient=recipient, adapter=adapter, address=address,
-                                                 status=status, reason=reason, updated_at=now)
+    stmt = dialect_insert(engine, CHAT_BINDING).values(recipient=recipient, adapter=adapter, address=address,
+                                                        status=status, reason=reason, updated_at=now)
     stmt = stmt.on_conflict_do_update(index_elements=["recipient", "adapter"], set_={
         "address": address, "status": status, "reason": reason, "updated_at": now})
     with engine.begin() as conn:

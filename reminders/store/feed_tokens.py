@@ -33,7 +33,7 @@ def create_token(engine: Engine, scope: str, now: datetime, label: str = "") -> 
     with engine.begin() as conn:
         row_id = conn.execute(FEED_TOKEN.insert().values(
             token_hash=_hash(token), scope=scope, label=label, created_at=as_utc(now)
-        ).returning(FEED_TOKEN.c.id)).scalar()
+        ).returning(FEED_TOKEN.c.id)).scalar_one()
     return row_id, token
 
 

@@ -6,9 +6,10 @@ All times are aware UTC (sqlmodel's UTCDateTime; SQLite keeps them as UTC text).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
+from typing import Any, TypeAlias, cast
 
 from sqlalchemy import JSON, Index, Table, UniqueConstraint, text
+from sqlalchemy.engine import Row
 from sqlmodel import Field, SQLModel
 
 from reminders.kinds import BindingStatus, DeliveryStatus, OccurrenceStatus
@@ -181,7 +182,7 @@ class DefinitionsSnapshotRow(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)  # one row per deployment
     version: str = Field(max_length=64)  # content hash of the roster and duty files
     roster_text: str
-    files: list = Field(sa_type=JSON)  # [[relative path under calendars/, text], ...] in path order
+    files: list[list[str]] = Field(sa_type=JSON)  # [[relative path under calendars/, text], ...] in path order
     saved_at: datetime
     told_version: str | None = Field(default=None, max_length=64)  # last bad version admins were told of
     told_at: datetime | None = None
@@ -209,6 +210,10 @@ class PlatformTokenRow(SQLModel, table=True):
 def _table(model: type[SQLModel]) -> Table:
     return cast(Table, model.__table__)  # type: ignore[attr-defined]  # set by sqlmodel, untyped
 
+
+# A result row of any query on them, read by column name (row.kind, row.team_id). SQLAlchemy
+# 2.1's Row is variadic, one type per column: Row[Any] is a row of exactly one column.
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 
 OCCURRENCE = _table(OccurrenceRow)
 DELIVERY = _table(DeliveryRow)

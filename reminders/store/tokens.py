@@ -14,11 +14,11 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from reminders.adapters.base import Tokens
-from reminders.store.models import PLATFORM_TOKEN
+from reminders.store.models import PLATFORM_TOKEN, AnyRow
+from reminders.store.upsert import dialect_insert
 from reminders.timeutil import as_utc, from_naive_utc
 
 REFRESH_LEASE = timedelta(seconds=30)
@@ -29,7 +29,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _tokens(row) -> Tokens:
+def _tokens(row: AnyRow) -> Tokens:
     expires = row.access_expires_at
     return Tokens(row.access_token, row.refresh_token, from_naive_utc(expires) if expires else None)
 
@@ -50,8 +50,7 @@ def load(engine: Engine, app_id: str, initial: Tokens) -> Tokens:
                   "access_expires_at": None, "seed_hash": fingerprint, "refreshing_by": None,
                   "refreshing_until": None, "updated_at": as_utc(_now())}
         if row is None:  # another process may seed it at the same moment: the first one wins
-            dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-            conn.execute(dialect.insert(PLATFORM_TOKEN).values(app_id=app_id, **values).on_conflict_do_nothing())
+            conn.execute(dialect_insert(conn, PLATFORM_TOKEN).values(app_id=app_id, **values).on_conflict_do_nothing())
         else:
             conn.execute(update(PLATFORM_TOKEN).where(PLATFORM_TOKEN.c.app_id == app_id).values(**values))
     with engine.connect() as conn:
@@ -103,7 +102,7 @@ class TokenTable:
 
     refresh_lease = REFRESH_LEASE
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     def load(self, account: str, initial: Tokens) -> Tokens:

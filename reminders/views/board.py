@@ -13,8 +13,10 @@ import asyncio
 import hashlib
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment
@@ -26,6 +28,7 @@ from starlette.responses import PlainTextResponse, Response
 from reminders.definitions.model import Duty
 from reminders.definitions.roster import Roster
 from reminders.i18n import LANGUAGES, N_, format_when, t
+from reminders.runtime import Runtime
 from reminders.store.feed_tokens import scope_for
 from reminders.store.models import OCCURRENCE
 from reminders.timeutil import DEFAULT_TZ
@@ -69,6 +72,16 @@ class Board:
     items: tuple[Item, ...]
 
 
+class _Section(TypedDict):
+    """An Item while its team rows are being collected."""
+
+    start: datetime
+    summary: str
+    teams: list[TeamRow]
+    when: str
+    question: str
+
+
 def board_language(scope: Scope, roster: Roster) -> str:
     """The language most of the board's teams read; Vietnamese when in doubt."""
     counts = Counter(roster.teams[tid].language for tid in scope.teams(roster) if tid in roster.teams)
@@ -100,7 +113,7 @@ def _answer_text(answer: str, duty: Duty | None, language: str) -> str:
     return answer
 
 
-def _namer(roster: Roster):
+def _namer(roster: Roster) -> Callable[[str], str]:
     return lambda pid: roster.people[pid].name if pid in roster.people else pid
 
 
@@ -116,7 +129,7 @@ def build_board(engine: Engine, duties: dict[str, Duty], roster: Roster, scope: 
     with engine.connect() as conn:
         occs = {o.id: o for o in conn.execute(select(OCCURRENCE.c.id, OCCURRENCE.c.duty_uid).where(
             OCCURRENCE.c.id.in_({r.occurrence_id for r in rows})))} if rows else {}
-    items: dict[int, dict] = {}
+    items: dict[int, _Section] = {}
     name = _namer(roster)
     for row in rows:
         uid = occs[row.occurrence_id].duty_uid
@@ -241,7 +254,7 @@ class BoardPages:
     """Rendered boards by (scope, language, week), rebuilt when their version changes: the
     feed's version (definitions, roster, acknowledgements of its teams) plus the week."""
 
-    def __init__(self, runtime):
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._pages: dict[tuple[str, str], _Page] = {}
         self._lock = threading.Lock()

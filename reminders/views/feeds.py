@@ -139,16 +139,17 @@ def build_feed(engine: Engine, duties: dict[str, Duty], roster: Roster, scope: S
         for (uid, rid_text), state in overlays.items():
             if uid != duty.uid:
                 continue
-            item = by_rid.get(rid_text)
-            if item is None:
-                item = _override_from(master, duty, state)
-                components.append(item)
-            _mark(item, state, language, roster)
+            override = by_rid.get(rid_text)
+            if override is None:
+                override = _override_from(master, duty, state)
+                components.append(override)
+            _mark(override, state, language, roster)
     for zone in _timezones(zones, now.date()):
         cal.add_component(zone)
     for component in components:
         cal.add_component(component)
-    return cal.to_ical()
+    text: bytes = cal.to_ical()  # icalendar leaves to_ical unannotated
+    return text
 
 
 def _rid_key(value: date | datetime, duty: Duty) -> str:

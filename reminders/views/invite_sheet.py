@@ -22,7 +22,7 @@ import segno
 from reminders.definitions.roster import Person, Roster
 from reminders.files import write_atomic
 from reminders.i18n import N_, t
-from reminders.inbound.invites import deep_link
+from reminders.store.invites import deep_link
 
 QR_ERROR = "m"  # 15% recovery: survives a crease or a smudge on a printed card
 QR_SCALE = 8  # pixels per module in the PNG files

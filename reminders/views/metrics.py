@@ -5,9 +5,15 @@ web app sees the whole deployment, however many workers there are."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -23,14 +29,14 @@ MAX_SAMPLE = 100_000
 
 
 class DeliveryCollector(Collector):
-    def __init__(self, engine: Engine, clock=utcnow):
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
         self.clock = clock
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         now: datetime = self.clock()
         with self.engine.connect() as conn:
-            by_status = dict(conn.execute(select(DELIVERY.c.status, func.count())
+            by_status: dict[str, int] = dict(conn.execute(select(DELIVERY.c.status, func.count())
                                           .group_by(DELIVERY.c.status)).all())
             depth = conn.execute(select(func.count()).select_from(DELIVERY).where(
                 DELIVERY.c.status.in_((DeliveryStatus.PENDING, DeliveryStatus.CLAIMED)), DELIVERY.c.due_at <= as_utc(now))).scalar()
@@ -44,7 +50,7 @@ class DeliveryCollector(Collector):
         yield GaugeMetricFamily("reminders_queue_depth", "Deliveries due now and not yet sent", value=depth)
         lateness = sorted(max(0.0, (from_naive_utc(r.sent_at) - from_naive_utc(r.due_at)).total_seconds())
                           for r in recent)
-        buckets, total = [], 0
+        buckets: list[tuple[str, float]] = []
         for bound in LATENESS_BUCKETS:
             buckets.append((str(bound), sum(1 for v in lateness if v <= bound)))
         buckets.append(("+Inf", len(lateness)))

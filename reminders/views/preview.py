@@ -3,21 +3,40 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import TypedDict
 
 from reminders.definitions.expand import as_local_date_or_datetime, occurrences, reminder_times
 from reminders.definitions.model import Duty
+
+
+class PreviewReminder(TypedDict):
+    kind: str
+    at: str
+
+
+class PreviewItem(TypedDict):
+    """One occurrence as `reminders preview --json` prints it."""
+
+    uid: str
+    recurrence_id: str
+    summary: str
+    start: str
+    end: str
+    all_day: bool
+    cancelled: bool
+    reminders: list[PreviewReminder]
 
 
 def _iso(value: date | datetime) -> str:
     return value.isoformat()
 
 
-def preview_occurrences(duty: Duty, first: date, last: date) -> list[dict]:
+def preview_occurrences(duty: Duty, first: date, last: date) -> list[PreviewItem]:
     """Occurrences starting on days first..last (inclusive, in the duty's zone)."""
     zone = duty.zone
     start = datetime.combine(first, datetime.min.time(), tzinfo=zone)
     end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone)
-    items = []
+    items: list[PreviewItem] = []
     for occ in occurrences(duty, start, end):
         if not (start <= occ.start < end):
             continue

@@ -10,15 +10,16 @@ when all succeeded: an error never leaves half a report behind.
 from __future__ import annotations
 
 import importlib.util
-
 import re
 import textwrap
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -35,6 +36,10 @@ from reminders.views.tally import (
     checkin_totals,
     completion,
 )
+
+if TYPE_CHECKING:  # matplotlib is optional and rich is imported when printing: types only
+    from matplotlib.axes import Axes
+    from rich.console import Console
 
 Cell = str | int | float | None
 CHART_FONT = "DejaVu Sans"  # ships with matplotlib and has every Vietnamese diacritic
@@ -71,6 +76,16 @@ class Report:
     answers: list[CheckinAnswer]
     tables: list[ReportTable]
     team_names: dict[str, str]
+
+
+class _Scope(TypedDict):
+    """The keyword arguments every `tally` function takes."""
+
+    commune: str | None
+    team: str | None
+    start: datetime
+    end: datetime
+    now: datetime | None
 
 
 def _number(value: float) -> int | float:
@@ -141,7 +156,7 @@ def _pivot_tables(totals: list[CheckinTotal], team_names: dict[str, str], lang: 
                 day_sums[day] = (day_sums[day] or 0.0) + cell.total
             table.rows.append([*line, None if team_sum is None else _number(team_sum)])
         answered = [v for v in day_sums.values() if v is not None]
-        table.rows.append([t(lang, "Total"), *(None if day_sums[d] is None else _number(day_sums[d]) for d in days),
+        table.rows.append([t(lang, "Total"), *(None if v is None else _number(v) for v in [day_sums[d] for d in days]),
                            _number(sum(answered)) if answered else None])
         tables.append(table)
     return tables
@@ -203,7 +218,7 @@ def build_report(engine: Engine, roster: Roster, duties: Mapping[str, Duty], *, 
                  end: datetime, label: str, title: str, commune: str | None = None,
                  team: str | None = None, language: str = "vi", now: datetime | None = None) -> Report:
     """Every table of the report for [start, end) over the chosen teams."""
-    scope = {"commune": commune, "team": team, "start": start, "end": end, "now": now}
+    scope: _Scope = {"commune": commune, "team": team, "start": start, "end": end, "now": now}
     done = completion(engine, roster, duties, **scope)
     totals = checkin_totals(engine, roster, duties, **scope)
     answers = checkin_answers(engine, roster, duties, **scope)
@@ -218,7 +233,7 @@ def build_report(engine: Engine, roster: Roster, duties: Mapping[str, Duty], *, 
 
 # -- terminal -----------------------------------------------------------------------------
 
-def print_report(report: Report, console) -> None:
+def print_report(report: Report, console: Console) -> None:
     """The console tables (rich), in the report's language."""
     from rich.table import Table
 
@@ -294,8 +309,8 @@ def _write_png(report: Report, path: Path) -> None:
     from matplotlib.figure import Figure
 
     lang = report.language
-    rated = [c for c in report.completion if c.rate is not None]
-    shown = rated if len(rated) <= MAX_BARS else sorted(rated, key=lambda c: c.rate)[:MAX_BARS]
+    rated = [(c, c.rate) for c in report.completion if c.rate is not None]
+    shown = rated if len(rated) <= MAX_BARS else sorted(rated, key=lambda cr: cr[1])[:MAX_BARS]
     panels = [rows for rows in _by_duty(report.totals).values() if any(r.answers for r in rows)
               and (len({r.day for r in rows}) > 1 or len(rows) <= MAX_BARS)][:MAX_CHARTS]
     heights = [_bars_height(len(shown))] + [
@@ -306,8 +321,8 @@ def _write_png(report: Report, path: Path) -> None:
         axes = figure.subplots(len(heights), 1, squeeze=False, height_ratios=heights)[:, 0]
         figure.suptitle(report.title, fontsize=11, fontweight="bold")
         ax = axes[0]
-        rates = [100 * c.rate for c in shown]
-        bars = ax.barh([c.team_name for c in shown], rates, color="#2a7ab0")
+        rates = [100 * rate for _, rate in shown]
+        bars = ax.barh([c.team_name for c, _ in shown], rates, color="#2a7ab0")
         ax.bar_label(bars, labels=[f"{r:.0f}%" for r in rates], padding=3)
         ax.set_xlim(0, 110)
         ax.invert_yaxis()
@@ -328,7 +343,7 @@ def _bars_height(bars: int) -> float:
     return max(1.6, 0.8 + 0.3 * bars)
 
 
-def _draw_totals(ax, rows: list[CheckinTotal], team_names: dict[str, str], lang: str) -> None:
+def _draw_totals(ax: Axes, rows: list[CheckinTotal], team_names: dict[str, str], lang: str) -> None:
     days = sorted({r.day for r in rows})
     teams = list(dict.fromkeys(r.team_id for r in rows))
     values = {(r.team_id, r.day): r.total for r in rows}
@@ -366,8 +381,8 @@ def write_files(report: Report, directory: str | Path) -> list[Path]:
     created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"report-{report.label}"
-    plan: list[tuple[Path, object]] = [
-        (directory / f"{stem}-{table.key}.csv", lambda p, tb=table: _write_csv(tb, p)) for table in report.tables]
+    plan: list[tuple[Path, Callable[[Path], None]]] = [
+        (directory / f"{stem}-{table.key}.csv", partial(_write_csv, table)) for table in report.tables]
     plan.append((directory / f"{stem}.xlsx", lambda p: _write_xlsx(report, p)))
     if charts_available():
         plan.append((directory / f"{stem}.png", lambda p: _write_png(report, p)))

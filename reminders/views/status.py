@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -47,6 +48,14 @@ class TeamProgress:
     acknowledged_names: tuple[str, ...] = ()
 
 
+class _Group(TypedDict):
+    summary: str
+    start: datetime
+    all_day: bool
+    expected: list[str]
+    codes: list[str]
+
+
 def upcoming(engine: Engine, limit: int = 10) -> list[Upcoming]:
     with engine.connect() as conn:
         rows = conn.execute(
@@ -71,7 +80,7 @@ def occurrence_status(engine: Engine, roster: Roster, since: datetime, until: da
             select(ACKNOWLEDGEMENT.c.occurrence_id, ACKNOWLEDGEMENT.c.team_id, ACKNOWLEDGEMENT.c.person_id,
                    ACKNOWLEDGEMENT.c.answer)
             .join(OCCURRENCE, OCCURRENCE.c.id == ACKNOWLEDGEMENT.c.occurrence_id).where(*occ_filter)).all()
-    groups: dict[tuple[int, str], dict] = {}
+    groups: dict[tuple[int, str], _Group] = {}
     for d in deliveries:
         if team_id and d.team_id != team_id:
             continue

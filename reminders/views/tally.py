@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
 
 from reminders.definitions.audience import expected_people
 from reminders.definitions.model import Duty
@@ -110,7 +111,8 @@ def on_time_until(duty: Duty, recurrence_id: str, start: datetime, end: datetime
     return max(asked_after) + CHECKIN_GRACE if asked_after else end
 
 
-def _occurrence_filter(uids: list[str], start: datetime, end: datetime, now: datetime | None) -> list:
+def _occurrence_filter(uids: list[str], start: datetime, end: datetime,
+                       now: datetime | None) -> list[ColumnElement[bool]]:
     where = [OCCURRENCE.c.duty_uid.in_(uids), OCCURRENCE.c.status == OccurrenceStatus.SCHEDULED,
              OCCURRENCE.c.start_at >= as_utc(start), OCCURRENCE.c.start_at < as_utc(end)]
     if now is not None:  # an occurrence not started yet cannot be missing
@@ -118,7 +120,7 @@ def _occurrence_filter(uids: list[str], start: datetime, end: datetime, now: dat
     return where
 
 
-def _team_filter(teams: list[Team], roster: Roster) -> list:
+def _team_filter(teams: list[Team], roster: Roster) -> list[ColumnElement[bool]]:
     if len(teams) == len(roster.teams):
         return []  # every team: no IN list of thousands of ids
     return [ACKNOWLEDGEMENT.c.team_id.in_([t.id for t in teams])]
@@ -140,7 +142,7 @@ def completion(engine: Engine, roster: Roster, duties: Mapping[str, Duty], *, st
         # Occurrences are per duty, not per team: a month has tens of them, a province as many.
         occs = conn.execute(select(OCCURRENCE.c.id, OCCURRENCE.c.duty_uid, OCCURRENCE.c.recurrence_id,
                                    OCCURRENCE.c.start_at, OCCURRENCE.c.end_at).where(*where)).all()
-        counts = defaultdict(int)
+        counts: defaultdict[str, int] = defaultdict(int)
         windows = {}
         for occ in occs:
             counts[occ.duty_uid] += 1

@@ -9,9 +9,11 @@ import asyncio
 import json
 import logging
 import threading
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -36,7 +38,7 @@ def create_app(runtime: Runtime, *, watcher: DefinitionWatcher | None = None) ->
     stop_watching = threading.Event()
 
     @asynccontextmanager
-    async def lifespan(app):
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         for adapter in runtime.adapters.values():
             await adapter.start()
         if watcher is not None:
@@ -91,7 +93,7 @@ def create_app(runtime: Runtime, *, watcher: DefinitionWatcher | None = None) ->
                              Route("/healthz", healthz), Route("/metrics", metrics)], lifespan=lifespan)
 
 
-def _ping(engine) -> None:
+def _ping(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.exec_driver_sql("SELECT 1")
 

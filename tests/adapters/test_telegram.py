@@ -261,7 +261,7 @@ def test_webhook_refuses_forgeries_and_records_replays_once(fake, web):
 
 
 def test_invite_code_links_account_and_leader_binds_group(fake, calendars, tmp_path):
-    from reminders.inbound.invites import create_invite
+    from reminders.store.invites import create_invite
 
     runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 6, 0))
     with worker:

@@ -20,9 +20,9 @@ from fake_zalo import FakeZaloBot, FakeZaloOA
 from helpers import VN, vn
 from sqlalchemy import func, select
 
+from reminders.adapters.base import AdapterServices
 from reminders.adapters.telegram import TelegramAdapter
 from reminders.adapters.zalo.bot import ZaloBotAdapter
-from reminders.adapters.base import AdapterServices
 from reminders.adapters.zalo.oa import ZaloOAAdapter
 from reminders.codes import parse_delivery_code
 from reminders.jobs.embedded import EmbeddedWorker

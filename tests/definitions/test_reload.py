@@ -18,11 +18,11 @@ from sqlalchemy import select
 from reminders.adapters.console import ConsoleAdapter
 from reminders.codes import delivery_code
 from reminders.definitions.reload import DefinitionWatcher, send_watcher
-from reminders.jobs.admin_notices import notify_on_worker_loop, notify_with_own_adapters
-from reminders.jobs.middleware import RefreshDefinitions
 from reminders.inbound.acks import record_acknowledgement
+from reminders.jobs.admin_notices import notify_on_worker_loop, notify_with_own_adapters
 from reminders.jobs.broker import make_broker
 from reminders.jobs.embedded import EmbeddedWorker
+from reminders.jobs.middleware import RefreshDefinitions
 from reminders.jobs.send import enqueue
 from reminders.runtime import open_runtime
 from reminders.schedule.scheduler import Scheduler

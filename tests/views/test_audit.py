@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import io
 
+from campaign import UID, Campaign, code_of, write_definitions
 from click.testing import CliRunner
 from helpers import VN, settings_for, vn
-from test_followup import UID, Campaign, code_of, write_definitions
 
 from reminders.adapters.base import Inbound
 from reminders.cli import main

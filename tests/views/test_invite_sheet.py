@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from reminders.cli import main
 from reminders.definitions.roster import load_roster
-from reminders.inbound.invites import redeem
 from reminders.store.engine import make_engine
+from reminders.store.invites import redeem
 from reminders.store.models import InviteRow
 from reminders.timeutil import utcnow
 
@@ -84,7 +84,7 @@ def test_unknown_team_or_nobody(database_url, calendars, tmp_path):
 def test_a_reprinted_card_makes_the_old_code_stop_working(database_url, calendars, tmp_path):
     """A code links whoever redeems it to that person (an admin's card gives admin commands):
     after a new card, a lost or old one must not still work."""
-    from reminders.inbound.invites import create_invite
+    from reminders.store.invites import create_invite
 
     engine = make_engine(database_url)
     lost = create_invite(engine, "quan-tri-xa", utcnow())

@@ -12,7 +12,8 @@ import asyncio
 import hmac
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import httpx
 
@@ -21,7 +22,9 @@ from reminders.adapters.base import (
     Address,
     Capabilities,
     Inbound,
+    Outcome,
     OutgoingMessage,
+    Payload,
     PermanentFailure,
     RateLimit,
     SendResult,
@@ -77,13 +80,17 @@ class ZaloBotAdapter(Adapter):
     def _hide(self, text: str) -> str:
         return text.replace(self._token, "***")
 
-    async def _request(self, method: str, params: dict | None, timeout: float | None) -> tuple[int, dict | None]:
-        """POST one method: (HTTP status, the JSON envelope or None); TemporaryFailure on network errors."""
+    async def _request(self, method: str, params: dict[str, Any] | None,
+                       timeout: float | None) -> tuple[int, dict[str, Any]]:
+        """POST one method: (HTTP status, the JSON envelope, or one made of the status when the
+        answer is not JSON); TemporaryFailure on network errors."""
         if self._client is None:
             await self.start()
+        client = self._client
+        assert client is not None  # for the type checker: start() opened it
         try:
-            response = await self._client.post(f"{self.api_url}{self._token}/{method}", json=params or {},
-                                               timeout=timeout or self._timeout)
+            response = await client.post(f"{self.api_url}{self._token}/{method}", json=params or {},
+                                         timeout=timeout or self._timeout)
         except httpx.TransportError as exc:
             raise TemporaryFailure(f"Zalo Bot API unreachable: {type(exc).__name__}") from None
         try:
@@ -96,7 +103,7 @@ class ZaloBotAdapter(Adapter):
         return response.status_code, {"ok": False, "error_code": response.status_code,
                                       "_retry_after": response.headers.get("retry-after")}
 
-    def _failure(self, status: int, answer: dict) -> Exception:
+    def _failure(self, status: int, answer: dict[str, Any]) -> Exception:
         """A failed call as the core's failure: retry (429, 5xx, 408), or give up with a reason."""
         code = answer.get("error_code") or status
         detail = self._hide(f"{code}: {answer.get('description', '')}")
@@ -108,7 +115,8 @@ class ZaloBotAdapter(Adapter):
             return PermanentFailure(f"Zalo Bot refused the token ({detail}); check ZALO_BOT_TOKEN")
         return PermanentFailure(f"Zalo Bot refused the message ({detail})", notify_leader=code in (400, 403))
 
-    async def call(self, method: str, params: dict | None = None, *, timeout: float | None = None):
+    async def call(self, method: str, params: dict[str, Any] | None = None, *,
+                   timeout: float | None = None) -> Any:
         """One Bot API call: its `result`, or TemporaryFailure / PermanentFailure."""
         status, answer = await self._request(method, params, timeout)
         if answer.get("ok"):
@@ -127,33 +135,38 @@ class ZaloBotAdapter(Adapter):
     # -- inbound ---------------------------------------------------------------------
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:
         given = headers.get("x-bot-api-secret-token", "")
-        return bool(self._webhook_secret) and hmac.compare_digest(given.encode(), self._webhook_secret.encode())
+        if not self._webhook_secret:
+            return False
+        return hmac.compare_digest(given.encode(), self._webhook_secret.encode())
 
-    def parse_update(self, payload: dict):
-        update = payload.get("result") if isinstance(payload.get("result"), dict) else payload
+    def parse_update(self, payload: Payload) -> Inbound | None:
+        result = payload.get("result")
+        update: dict[str, Any] = result if isinstance(result, dict) else payload
         if update.get("event_name") != "message.text.received":
             return None
-        message = update.get("message") or {}
-        sender, chat = message.get("from") or {}, message.get("chat") or {}
+        message: dict[str, Any] = update.get("message") or {}
+        sender: dict[str, Any] = message.get("from") or {}
+        chat: dict[str, Any] = message.get("chat") or {}
         text = message.get("text")
         if not sender.get("id") or not chat.get("id") or not message.get("message_id") or not isinstance(text, str):
             return None
         if sender.get("is_bot"):
             return None
-        quote = message.get("reply_to_message") if isinstance(message.get("reply_to_message"), dict) else {}
+        replied = message.get("reply_to_message")
+        quote: dict[str, Any] = replied if isinstance(replied, dict) else {}
         return Inbound(self.name, str(message["message_id"]), str(chat["id"]),
                        str(chat.get("chat_type", "")).upper() == "GROUP", str(sender["id"]),
                        str(sender.get("display_name") or ""), text=text,
                        reply_to=str(quote["message_id"]) if quote.get("message_id") else None,
                        quoted_text=quote.get("text") if isinstance(quote.get("text"), str) else None)
 
-    async def respond(self, payload: dict, outcome) -> None:
+    async def respond(self, payload: Payload, outcome: Outcome) -> None:
         event = self.parse_update(payload)
         if event is not None and outcome.reply:
             await self.call("sendMessage", {"chat_id": event.chat,
                                             "text": outcome.reply[: self.capabilities.max_text]})
 
-    async def poll(self):
+    async def poll(self) -> AsyncIterator[Payload]:
         """getUpdates, one update per call (no offset). Transient errors back off from 1 s
         doubling to 30 s; a refused token or a webhook in place is logged and retried slowly."""
         backoff = 1.0
@@ -180,8 +193,9 @@ class ZaloBotAdapter(Adapter):
                 await asyncio.sleep(30.0)
 
 
-def _retry_after(answer: dict) -> float:
-    parameters = answer.get("parameters") if isinstance(answer.get("parameters"), dict) else {}
+def _retry_after(answer: dict[str, Any]) -> float:
+    given = answer.get("parameters")
+    parameters: dict[str, Any] = given if isinstance(given, dict) else {}
     for value in (parameters.get("retry_after"), answer.get("_retry_after")):
         try:
             if value is not None:

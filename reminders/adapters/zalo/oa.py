@@ -16,6 +16,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -25,7 +26,9 @@ from reminders.adapters.base import (
     Address,
     Capabilities,
     Inbound,
+    Outcome,
     OutgoingMessage,
+    Payload,
     PermanentFailure,
     RateLimit,
     SendResult,
@@ -128,7 +131,8 @@ class ZaloOAAdapter(Adapter):
         data = await self._call_message(address.chat, address.is_group, message.text)
         return SendResult(str(data.get("message_id") or "") or None)
 
-    async def _call_message(self, chat: str, is_group: bool, text: str) -> dict:
+    async def _call_message(self, chat: str, is_group: bool, text: str) -> dict[str, Any]:
+        body: dict[str, Any]
         if is_group:
             path, body = "/v3.0/oa/group/message", {"recipient": {"group_id": chat}}
         else:
@@ -144,7 +148,7 @@ class ZaloOAAdapter(Adapter):
                                        f"({answer.get('error')}: {answer.get('message', '')})")
         return self._data(answer)
 
-    async def _post(self, path: str, body: dict, access_token: str) -> dict:
+    async def _post(self, path: str, body: dict[str, Any], access_token: str) -> dict[str, Any]:
         client = self._client or httpx.AsyncClient(timeout=self._timeout)
         self._client = client
         try:
@@ -164,7 +168,7 @@ class ZaloOAAdapter(Adapter):
         return answer
 
     @staticmethod
-    def _data(answer: dict) -> dict:
+    def _data(answer: dict[str, Any]) -> dict[str, Any]:
         """The answer's data, or the failure it stands for."""
         code = answer.get("error", 0)
         detail = f"{code}: {answer.get('message', '')}"
@@ -181,6 +185,7 @@ class ZaloOAAdapter(Adapter):
         if self._tokens is None:
             await self.start()
         tokens = self._tokens
+        assert tokens is not None  # for the type checker: start() loads them
         if tokens.access_expires_at and tokens.access_expires_at - REFRESH_AHEAD < datetime.now(UTC):
             tokens = await self._refresh(tokens.access_token)
         return tokens
@@ -190,6 +195,7 @@ class ZaloOAAdapter(Adapter):
 
         The new pair is committed to the database before anything uses it: the old refresh
         token no longer works once Zalo has answered."""
+        assert self._refresh_lock is not None  # for the type checker: set by start(), which _fresh_tokens ensures
         async with self._refresh_lock:
             if self._tokens is not None and self._tokens.access_token != stale_access:
                 return self._tokens  # refreshed by another send of this process meanwhile
@@ -255,9 +261,9 @@ class ZaloOAAdapter(Adapter):
         expected = signature(self.app_id, body, str(timestamp), self._oa_secret_key)
         return hmac.compare_digest(given[4:].strip().lower().encode(), expected.encode())
 
-    def parse_update(self, payload: dict):
+    def parse_update(self, payload: Payload) -> Inbound | None:
         is_group = TEXT_EVENTS.get(payload.get("event_name", ""))
-        message = payload.get("message") or {}
+        message: dict[str, Any] = payload.get("message") or {}
         sender = str((payload.get("sender") or {}).get("id") or "")
         text = message.get("text")
         if is_group is None or not sender or not isinstance(text, str) or not message.get("msg_id"):
@@ -269,13 +275,14 @@ class ZaloOAAdapter(Adapter):
                 return None
         else:
             chat = sender
-        quote = message.get("quote_msg") if isinstance(message.get("quote_msg"), dict) else {}
+        quoted = message.get("quote_msg")
+        quote: dict[str, Any] = quoted if isinstance(quoted, dict) else {}
         return Inbound(self.name, str(message["msg_id"]), chat, is_group, sender,
                        str((payload.get("sender") or {}).get("display_name") or ""), text=text,
                        reply_to=str(quote["msg_id"]) if quote.get("msg_id") else None,
                        quoted_text=quote.get("text") if isinstance(quote.get("text"), str) else None)
 
-    async def respond(self, payload: dict, outcome) -> None:
+    async def respond(self, payload: Payload, outcome: Outcome) -> None:
         event = self.parse_update(payload)
         if event is None or not outcome.reply:
             return
