@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import calendar as _calendar
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -27,6 +26,7 @@ from dateutil.rrule import rrulestr  # type: ignore[import-untyped]  # no types-
 from reminders.definitions.ics import recur_text
 from reminders.errors import RemindersError
 from reminders.i18n import N_, t
+from reminders.text import fold_with_index
 
 # `time` is also a field name of _Facts and Rhythm: inside those classes it names the field.
 _Clock = time
@@ -93,33 +93,6 @@ class RhythmError(RemindersError):
 
 def _quote(text: str) -> str:
     return f"«{text}»"
-
-
-# --- folding, keeping positions -------------------------------------------------------
-
-def fold_with_index(text: str) -> tuple[str, list[int]]:
-    """Lower case, no accents (đ -> d), dashes as '-', other punctuation as spaces.
-
-    Returns the folded text and, for each of its characters, the position in `text` it
-    came from, so that recognised pieces can be quoted back in the admin's own spelling.
-    ':', '/' and '-' stay: they carry times, dates and ranges.
-    """
-    chars: list[str] = []
-    index: list[int] = []
-    for position, char in enumerate(text):
-        if char in "–—−‐‑‒":
-            folded = "-"
-        elif char in "đĐ":
-            folded = "d"
-        else:
-            folded = "".join(c for c in unicodedata.normalize("NFD", char.lower())
-                             if unicodedata.category(c) != "Mn")
-            if folded and not (folded.isalnum() or folded in ":/-"):
-                folded = " "
-        for piece in folded:
-            chars.append(piece)
-            index.append(position)
-    return "".join(chars), index
 
 
 # --- vocabulary ----------------------------------------------------------------------------

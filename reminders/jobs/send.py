@@ -40,6 +40,7 @@ from reminders.definitions.quiet import QuietHours
 from reminders.definitions.roster import Roster
 from reminders.i18n import N_, t
 from reminders.jobs.broker import MAX_ATTEMPTS, MAX_BACKOFF_MS, placeholder_broker
+from reminders.jobs.followup_messages import render_followup
 from reminders.jobs.ratelimit import BOT_WIDE, NARROW, acquire, room
 from reminders.jobs.render import OccurrenceView, render_message
 from reminders.jobs.targets import Bindings, Target, resolve
@@ -54,7 +55,6 @@ from reminders.kinds import (
 )
 from reminders.runtime import Runtime, current
 from reminders.schedule.dispatcher import Claim
-from reminders.schedule.followup import render_followup
 from reminders.store.audit import AuditEvent, delivery_event, record_events
 from reminders.store.bindings import bind, bindings_for_many
 from reminders.store.models import DELIVERY, OCCURRENCE, AnyRow

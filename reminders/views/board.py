@@ -9,7 +9,6 @@ still missing. Plain HTML with inline CSS, no JavaScript, sized for a small phon
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import threading
 from collections import Counter
@@ -22,14 +21,11 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
 
 from reminders.definitions.model import Duty
 from reminders.definitions.roster import Roster
 from reminders.i18n import LANGUAGES, N_, format_when, t
 from reminders.runtime import Runtime
-from reminders.store.feed_tokens import scope_for
 from reminders.store.models import OCCURRENCE
 from reminders.timeutil import DEFAULT_TZ
 from reminders.views.feeds import Scope, duties_in, feed_version, shown_fingerprint
@@ -279,27 +275,3 @@ class BoardPages:
             with self._lock:
                 self._pages[key] = cached
         return cached.version, cached.html
-
-
-async def respond(pages: BoardPages, request: Request, token: str) -> Response:
-    """The board for a live feed token; 404 for anything else (unknown and revoked look alike)."""
-    def lookup() -> tuple[str, bytes] | None:
-        scope_text = scope_for(pages.runtime.engine, token)
-        if scope_text is None:
-            return None
-        return pages.page(Scope.parse(scope_text), request.query_params.get("lang"))
-
-    found = await asyncio.to_thread(lookup)
-    if found is None:
-        return PlainTextResponse("Not Found", status_code=404, headers={"Cache-Control": "no-store"})
-    version, html = found
-    etag = f'"{version}"'
-    headers = {"ETag": etag, "Cache-Control": f"private, max-age={CACHE_SECONDS}",
-               "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
-                                          "form-action 'none'; frame-ancestors 'none'",
-               "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
-               "X-Robots-Tag": "noindex, nofollow"}
-    if etag in [tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")]:
-        return Response(status_code=304, headers=headers)
-    return Response(html if request.method != "HEAD" else b"", media_type="text/html; charset=utf-8",
-                    headers=headers)

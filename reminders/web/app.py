@@ -25,8 +25,8 @@ from reminders.inbound.updates import process
 from reminders.runtime import Runtime, open_runtime
 from reminders.settings import load_settings
 from reminders.views.board import BoardPages
-from reminders.views.board import respond as board_page
 from reminders.views.metrics import DeliveryCollector
+from reminders.web.board import respond as board_page
 from reminders.web.feeds import FeedCache
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,6 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -17,6 +16,7 @@ from starlette.responses import PlainTextResponse, Response
 from reminders.runtime import Runtime
 from reminders.store.feed_tokens import scope_for
 from reminders.views.feeds import Scope, build_feed, feed_version, shown_fingerprint
+from reminders.web.conditional import cached_response
 
 CONTENT_TYPE = "text/calendar; charset=utf-8"
 
@@ -87,25 +87,7 @@ class FeedCache:
         rendered = await asyncio.to_thread(self._lookup, token)  # one thread hop
         if rendered is None:  # unknown and revoked look the same; nothing says whether it exists
             return PlainTextResponse("Not Found", status_code=404)
-        etag = f'"{rendered.version}"'
-        headers = {"ETag": etag, "Last-Modified": format_datetime(rendered.last_modified, usegmt=True),
-                   "Cache-Control": "private, max-age=300", "Vary": "Accept-Encoding"}
-        if _not_modified(request, etag, rendered.last_modified):
-            return Response(status_code=304, headers=headers)
-        body = rendered.body
-        if "gzip" in request.headers.get("accept-encoding", ""):
-            body, headers["Content-Encoding"] = rendered.gzipped, "gzip"
-        return Response(body if request.method != "HEAD" else b"", media_type=CONTENT_TYPE, headers=headers)
+        return cached_response(request, rendered.body, media_type=CONTENT_TYPE, etag=f'"{rendered.version}"',
+                               headers={"Cache-Control": "private, max-age=300"},
+                               last_modified=rendered.last_modified, gzipped=rendered.gzipped)
 
-
-def _not_modified(request: Request, etag: str, last_modified: datetime) -> bool:
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None:
-        return etag in [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")] or if_none_match == "*"
-    since = request.headers.get("if-modified-since")
-    if since:
-        try:
-            return last_modified <= parsedate_to_datetime(since)
-        except (TypeError, ValueError):
-            return False
-    return False

@@ -268,9 +268,10 @@ def test_followup_pass_and_rendering_stay_bounded_at_province_scale(tmp_path):
 
     from reminders.adapters.console import ConsoleAdapter
     from reminders.definitions.duties import load_duties
+    from reminders.jobs.followup_messages import render_followup
     from reminders.jobs.send import OccurrenceView
     from reminders.runtime import Runtime
-    from reminders.schedule.followup import followup_pass, render_followup
+    from reminders.schedule.followup import followup_pass
     from reminders.schedule.planner import plan
     from reminders.store.engine import make_engine
     from reminders.timeutil import as_utc, from_naive_utc
