@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     adapters: Annotated[tuple[str, ...], NoDecode] = env("REMINDERS_ADAPTERS", default=("console",))
     public_url: str = env("REMINDERS_PUBLIC_URL", default="http://localhost:8000")
     console_file: str | None = env("REMINDERS_CONSOLE_FILE")
+    secret_key: SecretStr | None = env("REMINDERS_SECRET_KEY", min_length=32)
 
     # -- timing ----------------------------------------------------------------------
     horizon_days: float = env("REMINDERS_HORIZON_DAYS", default=14.0, ge=1)

@@ -116,7 +116,7 @@ class InboundEventRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     adapter: str = Field(max_length=32)
     event_id: str = Field(max_length=128)
-    received_at: datetime
+    received_at: datetime = Field(index=True)  # processed-event rows older than the replay window are pruned
 
 
 class InviteRow(SQLModel, table=True):
@@ -149,6 +149,8 @@ class FeedTokenRow(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True)
     scope: str = Field(max_length=160)  # commune:<id> | team:<id> | category:<name>
     label: str = ""
+    owner: str | None = Field(default=None, max_length=128, index=True)  # person id, for /calendar links
+    sealed: str | None = None  # the token encrypted with REMINDERS_SECRET_KEY: the same link can be given again
     created_at: datetime
     revoked_at: datetime | None = None
 
@@ -203,6 +205,21 @@ class PlatformTokenRow(SQLModel, table=True):
     updated_at: datetime
 
 
+
+class WorkerRow(SQLModel, table=True):
+    """A process that claims deliveries (a scheduler, a send worker, `reminders run`), and when
+    it was last seen. The claims of a process not seen for a while are released at once,
+    instead of waiting out their lease."""
+
+    __tablename__ = "worker"
+
+    worker_id: str = Field(primary_key=True, max_length=128)
+    role: str = Field(max_length=32)  # run | scheduler | worker | web | bot
+    host: str = Field(max_length=255)
+    pid: int
+    started_at: datetime
+    seen_at: datetime = Field(index=True)
+
 # -- typed handles for queries ------------------------------------------------------------
 # The classes above declare the schema (sqlmodel); queries use their tables through SQLAlchemy
 # Core, where a column is a Column (with .in_, .desc, ...) to the type checker too, not the
@@ -227,3 +244,4 @@ FEED_TOKEN = _table(FeedTokenRow)
 AUDIT_EVENT = _table(AuditEventRow)
 DEFINITIONS_SNAPSHOT = _table(DefinitionsSnapshotRow)
 PLATFORM_TOKEN = _table(PlatformTokenRow)
+WORKER = _table(WorkerRow)
