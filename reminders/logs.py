@@ -32,28 +32,39 @@ def configure(level: str, fmt: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
 
-FEED_PATH = re.compile(r"(/feeds/)[A-Za-z0-9_-]+")  # feed tokens live in URLs (access logs)
+# Tokens that live in URLs (access logs): feed and board links.
+TOKEN_PATH = re.compile(r"(/(?:feeds|board)/)[A-Za-z0-9_-]+")
+_secrets: list[str] = []  # this process's configured secrets, longest first (set by `install`)
+
+
+def redact(text: str) -> str:
+    """`text` with every configured secret, and tokens in feed or board paths, replaced by
+    '***': for anything said about an error -- logged, stored (delivery.error, the audit
+    trail) or shown (`reminders audit`, `deliveries`) -- since a platform's error may echo
+    the request URL, bot token included."""
+    redacted = TOKEN_PATH.sub(r"\1***", text)
+    for secret in _secrets:
+        redacted = redacted.replace(secret, "***")
+    return redacted
 
 
 class RedactSecrets(logging.Filter):
-    def __init__(self, secrets: list[str]):
-        super().__init__()
-        self.secrets = sorted((s for s in secrets if len(s) >= 6), key=len, reverse=True)
+    """Every log record, whoever logs it, through `redact`."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = FEED_PATH.sub(r"\1***", message)
-        for secret in self.secrets:
-            redacted = redacted.replace(secret, "***")
+        redacted = redact(message)
         if redacted != message:
             record.msg, record.args = redacted, ()
         return True
 
 
 def install(secrets: Iterable[str]) -> RedactSecrets:
-    """Attach the filter to every handler of the root logger and of uvicorn's loggers."""
-    redact = RedactSecrets(list(secrets))
+    """Remember the process's secrets (for `redact`) and attach the filter to every handler
+    of the root logger and of uvicorn's loggers."""
+    _secrets[:] = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+    redactor = RedactSecrets()
     for name in ("", "uvicorn", "uvicorn.access", "uvicorn.error"):
         for handler in logging.getLogger(name).handlers:
-            handler.addFilter(redact)
-    return redact
+            handler.addFilter(redactor)
+    return redactor
