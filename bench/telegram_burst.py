@@ -37,7 +37,7 @@ from reminders.definitions.live import Definitions
 from reminders.definitions.roster import Commune, Person, Roster, Team
 from reminders.jobs.embedded import EmbeddedWorker
 from reminders.runtime import Runtime, configure
-from reminders.settings import Settings
+from reminders.settings import load_settings
 from reminders.store.engine import make_engine
 from reminders.store.models import DeliveryRow
 
@@ -149,7 +149,7 @@ def ours(base_url: str, n: int, threads: int, *, ahead: bool, limits: bool, prof
         roster, url = burst_roster(n), f"sqlite:///{Path(tmp) / 'reminders.db'}"
         runtime = configure(Runtime(make_engine(url), Definitions(load_duties(burst_calendar(Path(tmp), due), roster), roster),
                                     {"telegram": TelegramAdapter(TOKEN, base_url)}, worker_id="bench"))
-        worker = EmbeddedWorker(runtime, Settings(database_url=url), worker_threads=threads, rate_limits=limits,
+        worker = EmbeddedWorker(runtime, load_settings({}).replace(database_url=url), worker_threads=threads, rate_limits=limits,
                                 **({} if ahead else {"lookahead": timedelta(0)}))
         with worker:
             planned = worker.scheduler.tick().plan.deliveries_upserted

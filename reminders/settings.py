@@ -10,12 +10,13 @@ The README's "Configuration" table lists the same variables (a test keeps them i
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -28,6 +29,7 @@ from pydantic_settings import (
 from reminders.errors import ConfigurationError
 
 DEFAULT_DATABASE_URL = "sqlite:///reminders.db"
+SECRET_NAME = re.compile(r"TOKEN|SECRET|KEY|PASSWORD", re.IGNORECASE)
 LANGUAGES = ("vi", "en")
 
 
@@ -40,7 +42,10 @@ def env(*names: str, default: Any = None, **constraints: Any) -> Any:
 class Settings(BaseSettings):
     """One process's configuration (README, "Configuration")."""
 
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_ignore_empty=True, populate_by_name=True)
+    # Read by the variables' names only (never a field's bare name: LANGUAGE or SECRET_KEY set for
+    # something else must not configure us); unknown names are an error, not silently ignored.
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", env_ignore_empty=True)
+    _environ: dict[str, str] = PrivateAttr(default_factory=dict)  # the variables it was read from
 
     # -- where things are ------------------------------------------------------------
     database_url: str = env("REMINDERS_DATABASE_URL", "DATABASE_URL", default=DEFAULT_DATABASE_URL, repr=False)
@@ -51,14 +56,14 @@ class Settings(BaseSettings):
     adapters: Annotated[tuple[str, ...], NoDecode] = env("REMINDERS_ADAPTERS", default=("console",))
     public_url: str = env("REMINDERS_PUBLIC_URL", default="http://localhost:8000")
     console_file: str | None = env("REMINDERS_CONSOLE_FILE")
-    secret_key: SecretStr | None = env("REMINDERS_SECRET_KEY", min_length=32)
+    secret_key: SecretStr | None = env("REMINDERS_SECRET_KEY")
 
     # -- timing ----------------------------------------------------------------------
     horizon_days: float = env("REMINDERS_HORIZON_DAYS", default=14.0, ge=1)
     tick_seconds: float = env("REMINDERS_TICK_SECONDS", default=10.0, ge=0.1)
     claim_lease_seconds: float = env("REMINDERS_CLAIM_LEASE_SECONDS", default=300.0, ge=1)
     scheduler_lease_seconds: float = env("REMINDERS_SCHEDULER_LEASE_SECONDS", default=30.0, ge=3)
-    reload_seconds: float = env("REMINDERS_RELOAD_SECONDS", default=5.0, ge=0)
+    reload_seconds: float = env("REMINDERS_RELOAD_SECONDS", default=5.0)  # 0 or less: hot reload off
 
     # -- people-facing and logs --------------------------------------------------------
     language: Literal["vi", "en"] = env("REMINDERS_LANGUAGE", default="vi")
@@ -96,8 +101,32 @@ class Settings(BaseSettings):
 
     @field_validator("log_level", mode="before")
     @classmethod
-    def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
+    def _level(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().upper()
+            return {"WARN": "WARNING", "FATAL": "CRITICAL"}.get(value, value)
+        return value
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, value: object) -> object:
+        """'EN', 'en_US', 'vi-VN' are English and Vietnamese."""
+        if isinstance(value, str):
+            return value.strip().lower().replace("-", "_").split("_")[0]
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters; make one with "
+                             "python -c \"import secrets; print(secrets.token_urlsafe(32))\"")
+        return value
+
+    @field_validator("reload_seconds")
+    @classmethod
+    def _off(cls, value: float) -> float:
+        return max(0.0, value)
 
     @field_validator("database_url")
     @classmethod
@@ -132,17 +161,33 @@ class Settings(BaseSettings):
         return timedelta(seconds=self.scheduler_lease_seconds)
 
     def secrets(self) -> list[str]:
-        """Every secret value set (for the log filter), passwords in URLs included."""
+        """Every secret value to keep out of logs and stored texts: the secret settings,
+        passwords in the database and Redis URLs, and any other variable of the process
+        whose name says it is one (*TOKEN*, *SECRET*, *KEY*, *PASSWORD*: PGPASSWORD, a
+        plug-in adapter's token)."""
         values = [v.get_secret_value() for v in self.__dict__.values() if isinstance(v, SecretStr)]
         for url in (self.database_url, self.redis_url or ""):
             password = _url_password(url)
             if password:
                 values.append(password)
-        return [v for v in values if v]
+        values += [v for name, v in self._environ.items() if SECRET_NAME.search(name)]
+        return [v for v in dict.fromkeys(values) if v]
+
+    def plugin_environment(self, prefix: str) -> dict[str, str]:
+        """The variables starting with `prefix` (e.g. "SMS_"), for a third-party adapter's own
+        settings: its `from_settings` reads them here, not from os.environ."""
+        return {name: value for name, value in self._environ.items() if name.startswith(prefix)}
 
     def replace(self, **changes: Any) -> Settings:
-        """A copy with some fields changed (tests, `simulate`), validated like the original."""
-        return type(self).model_validate({**self.model_dump(), **changes})
+        """A copy with some fields changed (tests, `simulate`), validated like the original.
+        An unknown field name is an error."""
+        unknown = set(changes) - set(type(self).model_fields)
+        if unknown:
+            raise TypeError(f"Settings has no field {', '.join(sorted(unknown))}")
+        values = {**self.model_dump(), **changes}
+        copy = type(self).model_validate({_first_alias(type(self).model_fields[k]): v for k, v in values.items()})
+        copy._environ = dict(self._environ)
+        return copy
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -172,14 +217,6 @@ class _MappingSource(EnvSettingsSource):
         return {k.lower(): v for k, v in self._mapping.items() if v != ""}  # empty means unset
 
 
-def environment_names() -> dict[str, str]:
-    """field name -> the environment variable it is read from (the first, where several)."""
-    names = {}
-    for name, info in Settings.model_fields.items():
-        names[name] = _first_alias(info)
-    return names
-
-
 def _first_alias(info: FieldInfo) -> str:
     alias = info.validation_alias
     if isinstance(alias, AliasChoices):
@@ -189,10 +226,8 @@ def _first_alias(info: FieldInfo) -> str:
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from `environ` (default: os.environ); ConfigurationError names each bad variable."""
+    mapping = dict(os.environ if environ is None else environ)
     try:
-        if environ is None:
-            return Settings()
-        mapping = dict(environ)
 
         class FromMapping(Settings):
             @classmethod
@@ -201,21 +236,42 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                                            ) -> tuple[PydanticBaseSettingsSource, ...]:
                 return (_MappingSource(settings_cls, mapping),)
 
-        return Settings.model_validate(FromMapping().model_dump())
+        loaded = FromMapping()
     except ValidationError as exc:
         raise ConfigurationError(_explain(exc)) from None
+    settings = Settings.model_validate({_first_alias(Settings.model_fields[k]): v
+                                        for k, v in loaded.model_dump().items()})
+    settings._environ = mapping
+    return settings
+
+
+def _fields_by_variable() -> dict[str, str]:
+    """Every variable name (and field name) -> its field."""
+    found: dict[str, str] = {}
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        for variable in alias.choices if isinstance(alias, AliasChoices) else [alias]:
+            found[str(variable)] = name
+        found[name] = name
+    return found
+
+
+NEVER_ECHOED = {"database_url", "redis_url"}  # may hold a password
 
 
 def _explain(exc: ValidationError) -> str:
-    names = environment_names()
+    """One line per bad variable: its name, what is wrong, and the value given -- never for a
+    secret or a URL that may hold a password."""
+    fields = _fields_by_variable()
     lines = []
     for error in exc.errors():
-        field = str(error["loc"][0]) if error["loc"] else ""
-        variable = names.get(field, field)
+        where = str(error["loc"][0]) if error["loc"] else ""
+        field = fields.get(where, where)
+        variable = _first_alias(Settings.model_fields[field]) if field in Settings.model_fields else where
         message = error["msg"].removeprefix("Value error, ")
         info = Settings.model_fields.get(field)
-        secret = info is not None and "SecretStr" in str(info.annotation)
-        given = "" if secret or "input" not in error else f", not {error['input']!r}"
+        hidden = info is None or "SecretStr" in str(info.annotation) or field in NEVER_ECHOED
+        given = "" if hidden or "input" not in error else f", not {error['input']!r}"
         lines.append(f"{variable}: {message}{given}")
     return "; ".join(lines)
 

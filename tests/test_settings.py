@@ -80,3 +80,43 @@ def test_the_command_line_refuses_a_bad_variable_without_a_traceback(tmp_path):
                             env=env, cwd=tmp_path, timeout=60)
     assert result.returncode == 1
     assert "REMINDERS_TICK_SECONDS" in result.stderr and "Traceback" not in result.stderr + result.stdout
+
+
+def test_only_the_documented_names_are_read():
+    """LANGUAGE=en_US:en, SECRET_KEY and LOG_LEVEL belong to other programs: they must not
+    configure us (nor stop us when they would be invalid for us)."""
+    settings = load_settings({"LANGUAGE": "en_US:en", "SECRET_KEY": "short", "LOG_LEVEL": "debug",
+                              "CALENDARS": "/elsewhere", "ADAPTERS": "telegram"})
+    assert (settings.language, settings.log_level, settings.calendars, settings.adapters) == \
+        ("vi", "WARNING", "calendars", ("console",))
+    assert settings.secret_key is None
+
+
+def test_friendly_spellings_and_off():
+    settings = load_settings({"REMINDERS_LANGUAGE": "EN", "REMINDERS_LOG_LEVEL": "warn",
+                              "REMINDERS_RELOAD_SECONDS": "-1"})
+    assert (settings.language, settings.log_level, settings.reload_seconds) == ("en", "WARNING", 0.0)
+    assert load_settings({"REMINDERS_LANGUAGE": "vi_VN"}).language == "vi"
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("REMINDERS_SECRET_KEY", "tooshort-secret-value"),
+    ("REMINDERS_DATABASE_URL", "mysql://admin:S3cretPw@db/x"),
+    ("REMINDERS_REDIS_URL", "http://user:R3disPw@cache:6379/0"),
+])
+def test_a_refused_secret_is_not_repeated(variable, value):
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({variable: value})
+    assert str(caught.value).startswith(variable) and value not in str(caught.value)
+    assert "S3cretPw" not in str(caught.value) and "R3disPw" not in str(caught.value)
+
+
+def test_other_secrets_of_the_process_are_redacted_too():
+    settings = load_settings({"PGPASSWORD": "pg-password-1", "SMS_GATEWAY_TOKEN": "sms-token-1", "PATH": "/usr/bin"})
+    assert {"pg-password-1", "sms-token-1"} <= set(settings.secrets()) and "/usr/bin" not in settings.secrets()
+    assert settings.plugin_environment("SMS_") == {"SMS_GATEWAY_TOKEN": "sms-token-1"}
+
+
+def test_replace_refuses_a_field_that_does_not_exist():
+    with pytest.raises(TypeError):
+        load_settings({}).replace(roster="/etc/roster.yaml")  # the field is roster_file

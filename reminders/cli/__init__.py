@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-
 import click
 
-from reminders import logs
 from reminders.cli.acks import ack, status
 from reminders.cli.audit import audit
-from reminders.cli.common import LANG, err
 from reminders.cli.db import db
 from reminders.cli.definitions import check, preview, simulate
 from reminders.cli.duties import duties
@@ -20,23 +15,12 @@ from reminders.cli.outbox import deliveries
 from reminders.cli.processes import bot, run, scheduler
 from reminders.cli.report import report
 from reminders.cli.teams import teams
-from reminders.errors import ConfigurationError
-from reminders.i18n import t
-from reminders.settings import load_settings
 
 
 @click.group()
 @click.version_option(package_name="reminders")
 def main() -> None:
     """Recurring duties from iCalendar files, reminded through chat adapters."""
-    try:
-        settings = load_settings()
-    except ConfigurationError as exc:
-        err.print(t(LANG, "Error: {detail}", detail=exc), markup=False)
-        sys.exit(1)
-    logs.configure(settings.log_level, settings.log_format)
-    logs.install(settings.secrets())
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 for command in (check, preview, simulate, run, bot, scheduler, status, ack, deliveries, db, feed, members,

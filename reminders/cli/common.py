@@ -18,6 +18,7 @@ import click
 from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
+from reminders import logs
 from reminders.errors import InvalidInput, RemindersError
 from reminders.i18n import t
 from reminders.settings import Settings, cli_language, load_settings
@@ -73,10 +74,26 @@ def definitions_options(func: FC) -> FC:
                         help="Directory of .ics duty files (default: $REMINDERS_CALENDARS or calendars).")(func)
 
 
+_loaded: list[Settings] = []  # the process's settings, once read
+
+
+def process_settings() -> Settings:
+    """The settings, read once when a command first needs them (so `--help` works whatever
+    the environment holds), with logging configured from them: format, level, secrets
+    redacted, alembic's own lines only from WARNING."""
+    if not _loaded:
+        settings = load_settings()
+        logs.configure(settings.log_level, settings.log_format)
+        logs.install(settings.secrets())
+        logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+        _loaded.append(settings)
+    return _loaded[0]
+
+
 def settings_for(calendars_dir: str | None, roster_path: str | None) -> Settings:
     """The process's settings, with --calendars and --roster applied (a roster given by
     neither option nor REMINDERS_ROSTER is the roster.yaml beside the duty files)."""
-    settings = load_settings()
+    settings = process_settings()
     if calendars_dir:
         settings = settings.replace(calendars=calendars_dir)
     if roster_path:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from reminders.cli.common import LANG, friendly, out
+from reminders.cli.common import LANG, friendly, out, process_settings
 from reminders.i18n import t
-from reminders.settings import load_settings
 from reminders.store.engine import make_engine
 from reminders.store.migrate import copy_database, current, upgrade
 
@@ -20,7 +19,7 @@ def db() -> None:
 @friendly
 def upgrade_command() -> None:
     """Migrate the database named by REMINDERS_DATABASE_URL to the latest schema."""
-    engine = make_engine(load_settings().database_url, create=False)
+    engine = make_engine(process_settings().database_url, create=False)
     upgrade(engine)
     out.print(t(LANG, "Database schema at revision {revision}.", revision=current(engine)), markup=False)
 
@@ -31,7 +30,7 @@ def upgrade_command() -> None:
 @friendly
 def copy(source: str | None, target: str) -> None:
     """Copy everything to another, empty database (SQLite -> PostgreSQL), schema included."""
-    counts = copy_database(make_engine(source or load_settings().database_url, create=False),
+    counts = copy_database(make_engine(source or process_settings().database_url, create=False),
                            make_engine(target, create=False))
     out.print(t(LANG, "Copied {rows} rows in {tables} tables.", rows=sum(counts.values()), tables=len(counts)),
               markup=False)

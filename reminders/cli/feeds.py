@@ -10,12 +10,19 @@ from typing import Any
 import click
 from rich.table import Table
 
-from reminders.cli.common import LANG, definitions_options, fail, friendly, out, settings_for
+from reminders.cli.common import (
+    LANG,
+    definitions_options,
+    fail,
+    friendly,
+    out,
+    process_settings,
+    settings_for,
+)
 from reminders.definitions.load import load_definitions
 from reminders.definitions.roster import Roster
 from reminders.files import write_atomic
 from reminders.i18n import t
-from reminders.settings import load_settings
 from reminders.store.engine import make_engine
 from reminders.store.feed_tokens import create_token, feed_links, list_tokens, revoke, rotate
 from reminders.timeutil import utcnow
@@ -42,7 +49,7 @@ def feed_scope_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _base_url(given: str | None) -> str:
-    return given or load_settings().public_url
+    return given or process_settings().public_url
 
 
 @click.group()
@@ -75,7 +82,7 @@ def feed_list() -> None:
     table = Table(title=t(LANG, "Feeds"))
     for column in ("id", "scope", "label", t(LANG, "When"), "revoked"):
         table.add_column(column)
-    for token in list_tokens(make_engine(load_settings().database_url)):
+    for token in list_tokens(make_engine(process_settings().database_url)):
         table.add_row(str(token.id), token.scope, token.label, token.created_at.strftime("%Y-%m-%d"),
                       token.revoked_at.strftime("%Y-%m-%d") if token.revoked_at else "")
     out.print(table)
@@ -86,7 +93,7 @@ def feed_list() -> None:
 @friendly
 def feed_revoke(token_id: int) -> None:
     """Stop a feed link at once."""
-    if not revoke(make_engine(load_settings().database_url), token_id, utcnow()):
+    if not revoke(make_engine(process_settings().database_url), token_id, utcnow()):
         fail(t(LANG, "No live feed has id {id}.", id=token_id))
     out.print(t(LANG, "Feed {id} revoked.", id=token_id), markup=False)
 
@@ -97,7 +104,7 @@ def feed_revoke(token_id: int) -> None:
 @friendly
 def feed_rotate(token_id: int, base_url: str | None) -> None:
     """Revoke a feed link and print a new one for the same scope."""
-    result = rotate(make_engine(load_settings().database_url), token_id, utcnow())
+    result = rotate(make_engine(process_settings().database_url), token_id, utcnow())
     if result is None:
         fail(t(LANG, "No live feed has id {id}.", id=token_id))
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from datetime import date, datetime, time, timedelta
 from typing import overload
@@ -75,12 +76,10 @@ def _period_text(first: date, after: date, lang: str) -> str:
 
 
 def _require_writers(lang: str) -> None:
-    """openpyxl and matplotlib are dependencies, but a trimmed install may lack them."""
-    import importlib.util
-
-    for module, package in (("openpyxl", "openpyxl"), ("matplotlib", "matplotlib")):
-        if importlib.util.find_spec(module) is None:
-            fail(t(lang, "Writing the report files needs {package}: pip install {package}", package=package))
+    """openpyxl is a dependency, but a trimmed install may lack it (matplotlib is the optional
+    `charts` extra: without it the report is written without its PNG, and says so)."""
+    if importlib.util.find_spec("openpyxl") is None:
+        fail(t(lang, "Writing the report files needs {package}: pip install {package}", package="openpyxl"))
 
 
 @click.command()

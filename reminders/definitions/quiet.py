@@ -50,7 +50,7 @@ DEFAULT = QuietHours(time(21, 0), time(6, 30))
 
 def parse_quiet(value: object) -> QuietHours | None:
     """'21:00-06:30' -> QuietHours; 'off' / false -> None. Raises ValueError with the rule."""
-    if value is False or (isinstance(value, str) and value.strip().lower() in ("off", "none", "no")):
+    if value is False or (isinstance(value, str) and value.strip().lower() in ("off", "none", "no", "false")):
         return None
     match = _WINDOW.match(str(value)) if isinstance(value, str) else None
     if not match:

@@ -10,8 +10,11 @@ expected numbers from its own script, not from the database.
 from __future__ import annotations
 
 import csv
+import os
 import random
 import shutil
+import subprocess
+import sys
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -20,6 +23,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import SHIPPED_CALENDARS
+from helpers import VN, vn
 from sqlalchemy import select
 
 from reminders import load_duties, load_roster, make_engine, plan, record_acknowledgement
@@ -28,8 +33,6 @@ from reminders.store.models import DeliveryRow, OccurrenceRow
 from reminders.timeutil import from_naive_utc
 from reminders.views.report import build_report, write_files
 from reminders.views.tally import checkin_answers, checkin_totals, completion
-from tests.conftest import SHIPPED_CALENDARS
-from tests.helpers import VN, vn
 
 CAMPAIGN = "chien-dich-di-tung-ngo@reminders"
 CAMPAIGN_REPORT = "bao-cao-ket-qua-chien-dich@reminders"
@@ -477,3 +480,21 @@ def test_chart_of_a_province_stays_readable(tmp_path):
     with Image.open(tmp_path / "p.png") as image:
         # 40 bars plus one per-day panel: about 17 inches at 110 dpi, not 60 bars' worth.
         assert image.height < (0.6 + 0.8 + 0.3 * MAX_BARS + 3.0 + 0.5) * 110
+
+
+def test_without_matplotlib_the_report_is_written_without_its_chart(tmp_path):
+    """matplotlib is the optional `charts` extra: a plain install writes the tables and says
+    how to get the PNG, instead of refusing."""
+    calendars = tmp_path / "calendars"
+    shutil.copytree(SHIPPED_CALENDARS, calendars)
+    out = tmp_path / "reports"
+    program = ("import sys; sys.modules['matplotlib'] = None  # as if it were not installed\n"
+               "from reminders.cli import main; main()")
+    result = subprocess.run([sys.executable, "-c", program, "report", "--month", "2024-10", "--out", str(out),
+                             "--calendars", str(calendars)], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "REMINDERS_DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}",
+                                 "REMINDERS_LANGUAGE": "vi"})
+    assert result.returncode == 0, result.stderr
+    written = sorted(p.suffix for p in out.iterdir())
+    assert ".xlsx" in written and ".csv" in written and ".png" not in written
+    assert "reminders[charts]" in result.stdout
