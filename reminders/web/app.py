@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 # secret or signature header passed, at most this many at once, each within these bounds.
 MAX_WEBHOOK_BYTES = 1_000_000
 MAX_WEBHOOK_BODIES = 16  # read at the same time; the others wait for a turn
+MAX_WAITING = 16  # waiting for a turn (uvicorn holds up to 256 kB of each): more get 503 at once
 TURN_WAIT_SECONDS = 5.0  # longer than this for a turn: 503 (the platform retries)
 BODY_READ_SECONDS = 10.0  # a body that takes longer (a trickle): 408
 
@@ -76,6 +77,7 @@ def create_app(runtime: Runtime, *, watcher: DefinitionWatcher | None = None) ->
             await adapter.close()
 
     turns = asyncio.Semaphore(MAX_WEBHOOK_BODIES)
+    waiting = [0]  # calls waiting for a turn
 
     async def webhook(request: Request) -> Response:
         """Headers first (404, 403, 413 without reading the body), then the body, bounded in
@@ -91,6 +93,11 @@ def create_app(runtime: Runtime, *, watcher: DefinitionWatcher | None = None) ->
         if declared.isdigit() and int(declared) > MAX_WEBHOOK_BYTES:
             log.warning("refused a %s webhook call from %s: %s bytes declared", adapter.name, client, declared)
             return _refuse(413, "too large")
+        if turns.locked() and waiting[0] >= MAX_WAITING:
+            log.warning("refused a %s webhook call from %s: %d bodies being read and %d waiting", adapter.name,
+                        client, MAX_WEBHOOK_BODIES, waiting[0])
+            return _refuse(503, "busy", **{"Retry-After": "5"})
+        waiting[0] += 1
         try:
             async with asyncio.timeout(TURN_WAIT_SECONDS):
                 await turns.acquire()
@@ -98,6 +105,8 @@ def create_app(runtime: Runtime, *, watcher: DefinitionWatcher | None = None) ->
             log.warning("refused a %s webhook call from %s: %d bodies already being read", adapter.name, client,
                         MAX_WEBHOOK_BODIES)
             return _refuse(503, "busy", **{"Retry-After": "5"})
+        finally:
+            waiting[0] -= 1
         try:
             async with asyncio.timeout(BODY_READ_SECONDS):
                 body = await _read_body(request, MAX_WEBHOOK_BYTES)
