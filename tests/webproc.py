@@ -162,10 +162,26 @@ def stream_post(port: int, path: str, headers: dict[str, str], total: int, *, ch
                     pending = pending[sock.send(pending):]
                 except BlockingIOError:
                     continue
-                except (ConnectionResetError, BrokenPipeError):
+                except (ConnectionResetError, BrokenPipeError):  # hung up: its answer may still be queued
+                    sock.settimeout(5)
+                    answer += _drain(sock)
                     break
         sent -= len(pending)
     finally:
         sock.close()
     status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else None
     return status, sent
+
+
+def _drain(sock: socket.socket) -> bytes:
+    """What the server sent before it hung up (the kernel hands queued data over before the reset)."""
+    received = b""
+    while b"\r\n" not in received:
+        try:
+            chunk = sock.recv(65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        received += chunk
+    return received
