@@ -85,16 +85,20 @@ class WebProcess:
                  "--host", "127.0.0.1", "--port", str(self.port), *self.args],
                 env={**base, **self.env}, cwd=self.directory, stdout=stdout, stderr=stderr, start_new_session=True)
         deadline = time.monotonic() + 90
-        while True:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the web process ended (exit {self.proc.returncode}):\n{self.output()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"the web process did not come up:\n{self.output()}"
-            time.sleep(0.1)
+        try:
+            while True:
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"the web process ended (exit {self.proc.returncode}):\n{self.output()}")
+                try:
+                    if httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200:
+                        return self
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, f"the web process did not come up:\n{self.output()}"
+                time.sleep(0.1)
+        except BaseException:
+            self.stop()  # never left running
+            raise
 
     @property
     def url(self) -> str:

@@ -56,14 +56,14 @@ def _start(env: dict[str, str], tmp_path: Path, *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _stop(proc: subprocess.Popen) -> tuple[str, str]:
+def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            return proc.communicate(timeout=60)
+            proc.communicate(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-    return proc.communicate()
+            proc.communicate()
 
 
 def _wait(predicate, what: str, proc: subprocess.Popen, timeout: float = 90) -> None:
@@ -114,11 +114,15 @@ def test_stored_tokens_without_a_key_refuse_to_start_and_with_a_key_are_sealed(t
     run = _start(env, tmp_path, "-m", "reminders.cli", "run")
     web = _start(env, tmp_path, "-m", "uvicorn", "--factory", "reminders.web.app:create_app_from_env",
                  "--host", "127.0.0.1", "--port", "0")
-    for proc in (run, web):
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode not in (0, None), (out, err)
-        assert "REMINDERS_SECRET_KEY is not set" in err and "Zalo OA tokens in clear text" in err, err
-        assert "Traceback" not in out + err
+    try:
+        for proc in (run, web):
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode not in (0, None), (out, err)
+            assert "REMINDERS_SECRET_KEY is not set" in err and "Zalo OA tokens in clear text" in err, err
+            assert "Traceback" not in out + err
+    finally:  # a process that did not refuse is not left running
+        _stop(run)
+        _stop(web)
 
     run = _start({**env, "REMINDERS_SECRET_KEY": SECRET_KEY}, tmp_path, "-m", "reminders.cli", "run")
     try:
@@ -139,5 +143,8 @@ def test_stored_tokens_without_a_key_refuse_to_start_and_with_a_key_are_sealed(t
 
     # Sealed, and the key gone from the environment: still refused, saying which key is wanted.
     refused = _start(env, tmp_path, "-m", "reminders.cli", "run")
-    out, err = refused.communicate(timeout=120)
+    try:
+        out, err = refused.communicate(timeout=120)
+    finally:
+        _stop(refused)
     assert refused.returncode == 1 and "to the key they were sealed with" in err and "Traceback" not in err
