@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from dramatiq.rate_limits import RateLimiterBackend
 from sqlalchemy.engine import Engine
 
+from reminders import logs
 from reminders.adapters.base import Adapter, AdapterServices
 from reminders.adapters.registry import load_adapters
 from reminders.definitions.live import Definitions
@@ -53,13 +54,14 @@ def open_runtime(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     """The process's runtime. Invalid files on disk do not stop it when a last good version
     is saved in the database (reminders.definitions.snapshot): it runs on that, and its
     watcher tells the admins; only a first run with invalid files raises InvalidInput."""
+    logs.remember(*settings.secrets())  # taken out of every error text stored or shown, whoever logs
     engine, duties, roster, started = load_at_start(lambda: make_engine(settings.database_url),
                                                     settings.calendars, settings.roster,
                                                     may_hold=may_hold_a_snapshot(settings.database_url))
     try:
         if adapters is None:
             adapters = load_adapters(list(settings.adapters), settings)
-        services = AdapterServices(tokens=TokenTable(engine))
+        services = AdapterServices(tokens=TokenTable(engine, settings.secret_key))
         for adapter in adapters.values():
             adapter.attach(services)
     except BaseException:

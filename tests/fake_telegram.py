@@ -39,6 +39,8 @@ class FakeTelegram:
     too_many: int = 0  # how many 429s were answered
     refused: list[str] = field(default_factory=list)  # which limit each 429 was for
     fail_next: int = 0  # answer this many sendMessage calls with 502 Bad Gateway
+    fail_answers: bool = False  # answer answerCallbackQuery with 400 (the popup cannot be shown)
+    echo_url: bool = False  # errors echo the request URL (bot token included), as some proxies and servers do
     calls: list[str] = field(default_factory=list)
     _updates: list[dict] = field(default_factory=list)
     _next_update: int = 1000
@@ -111,6 +113,10 @@ class FakeTelegram:
         result = handler(params)
         if asyncio.iscoroutine(result):
             result = await result
+        if isinstance(result, JSONResponse) and result.status_code >= 400 and self.echo_url:
+            body = json.loads(result.body)
+            body["description"] += f" ({request.method} {request.url})"
+            result = JSONResponse(body, status_code=result.status_code)
         return result if isinstance(result, JSONResponse) else JSONResponse({"ok": True, "result": result})
 
     def do_getMe(self, params: dict) -> dict:
@@ -151,8 +157,10 @@ class FakeTelegram:
     def do_editMessageReplyMarkup(self, params: dict) -> dict:
         return self.do_editMessageText({**params, "text": ""})
 
-    def do_answerCallbackQuery(self, params: dict) -> bool:
+    def do_answerCallbackQuery(self, params: dict) -> bool | JSONResponse:
         self.callback_answers.append(params)
+        if self.fail_answers:
+            return _error(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
         return True
 
     async def do_getUpdates(self, params: dict) -> list[dict]:

@@ -42,6 +42,7 @@ class FakeZaloOA(_Served):
     oauth_calls: list[dict] = field(default_factory=list)
     refuse: dict[str, int] = field(default_factory=dict)  # user id -> error (-230, -232, -213)
     observe: Callable[[str, dict], None] | None = None  # called with (access token, body) per message call
+    on_refresh: Callable[[], None] | None = None  # called when a refresh has rotated the pair, before answering
     _valid_access: set[str] = field(default_factory=set)
     _live_refresh: str = ""
     _used_refresh: set[str] = field(default_factory=set)
@@ -127,6 +128,8 @@ class FakeZaloOA(_Served):
             self._live_refresh = f"REFRESH-{serial}"
             access = f"ACCESS-{serial}"
             self._valid_access.add(access)
+        if self.on_refresh is not None:
+            self.on_refresh()
         return JSONResponse({"access_token": access, "refresh_token": self._live_refresh, "expires_in": "90000"})
 
     def start(self) -> FakeZaloOA:

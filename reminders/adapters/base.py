@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from reminders.logs import redact
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
@@ -106,7 +108,13 @@ class Outcome:
 
 
 class DeliveryError(Exception):
-    """Base for failures an adapter reports while sending."""
+    """Base for failures an adapter reports while sending. Its text is logged, stored and
+    shown (delivery.error, the audit trail, `reminders deliveries`), so the process's secrets
+    are taken out of it when it is made: a platform's error may echo the request URL, bot
+    token included (a self-hosted Bot API server, a proxy)."""
+
+    def __init__(self, reason: str, *args: object) -> None:
+        super().__init__(redact(str(reason)), *args)
 
 
 class TemporaryFailure(DeliveryError):
@@ -210,6 +218,13 @@ class Adapter(ABC):
         """Whether a webhook call really comes from the platform (constant-time checks).
         Deny by default: an adapter without webhooks accepts none."""
         return False
+
+    def verify_webhook_headers(self, headers: Mapping[str, str]) -> bool:
+        """The check the headers alone allow, made before the body is read: False refuses the
+        call unread. A secret-token header is checked in full here; a signature over the body
+        can only be checked for its presence and form. Default: whether the adapter checks
+        webhooks at all (one that does not refuses every call unread)."""
+        return type(self).verify_webhook is not Adapter.verify_webhook
 
     async def respond(self, payload: Payload, outcome: Outcome) -> None:
         """Carry out an `Outcome` for the update it answers (popup, reply, edit)."""

@@ -11,6 +11,7 @@ from reminders.cli.common import LANG, fail, friendly, out, settings_for
 from reminders.definitions.load import load_definitions
 from reminders.definitions.roster import Roster
 from reminders.i18n import N_, t
+from reminders.logs import redact
 from reminders.store.audit import list_events
 from reminders.store.engine import make_engine
 from reminders.store.models import OCCURRENCE
@@ -98,7 +99,7 @@ def audit(duty_uid: str | None, day: str | None, occurrence: str | None, team_id
         table.add_row(f"{event.at.astimezone(zone):%Y-%m-%d %H:%M:%S}", name, occurrence_text,
                       roster.teams[event.team_id].name if event.team_id in roster.teams else (event.team_id or ""),
                       _name(roster, event.actor) if event.actor != "system" else t(LANG, "system"),
-                      _name(roster, event.recipient), event.detail or "")
+                      _name(roster, event.recipient), redact(event.detail or ""))  # rows kept before redaction
     # Sized when the command runs (COLUMNS, the terminal), not when the module was imported.
     Console(highlight=False).print(table)
     if more:

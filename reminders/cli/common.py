@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from reminders import logs
 from reminders.errors import InvalidInput, RemindersError
 from reminders.i18n import t
+from reminders.logs import redact
 from reminders.settings import Settings, cli_language, load_settings
 
 LANG = cli_language()
@@ -33,7 +34,7 @@ FC = TypeVar("FC", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(message, markup=False)
+    err.print(redact(message), markup=False)  # an error's text may echo a secret (a URL with a token)
     sys.exit(code)
 
 

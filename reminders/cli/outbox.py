@@ -11,6 +11,7 @@ from rich.table import Table
 from reminders.cli.common import LANG, definitions_options, friendly, out, settings_for
 from reminders.i18n import t
 from reminders.kinds import DeliveryStatus
+from reminders.logs import redact
 from reminders.schedule.outbox import list_deliveries, retry_failed
 from reminders.store.engine import make_engine
 from reminders.timeutil import DEFAULT_TZ, utcnow
@@ -39,5 +40,5 @@ def deliveries(failed: bool, retry_codes: tuple[str, ...], retry_all_failed: boo
     zone = ZoneInfo(DEFAULT_TZ)
     for row in rows:
         table.add_row(row.code, row.due_at.astimezone(zone).strftime("%d/%m %H:%M"), row.summary,
-                      row.recipient, row.status, row.error or "")
+                      row.recipient, row.status, redact(row.error or ""))  # rows kept before redaction
     Console(highlight=False, width=200).print(table)

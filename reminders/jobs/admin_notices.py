@@ -69,7 +69,7 @@ def notify_with_own_adapters(engine: Engine, settings: Settings) -> Notify:
 
     def notify(roster: Roster, text_for: Callable[[str], str]) -> None:
         adapters = load_adapters(list(settings.adapters), settings)
-        services = AdapterServices(tokens=TokenTable(engine))
+        services = AdapterServices(tokens=TokenTable(engine, settings.secret_key))
         for adapter in adapters.values():
             adapter.attach(services)
 

@@ -1,7 +1,9 @@
 """The audit trail: what happened to each occurrence, when, and by whom.
 
 Callers record events inside their own transaction (`record_events(conn, [...])`), so an
-event exists exactly when the change it describes was committed. Event names:
+event exists exactly when the change it describes was committed. A detail is kept with the
+process's secrets taken out (`reminders.logs.redact`): a platform's error may echo the
+request URL, bot token included. Event names:
 
     sent, failed, retry, missed, cancelled   a delivery's outcome (the send path)
     held                                     reached a worker in the quiet hours: back to
@@ -23,6 +25,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
 
+from reminders.logs import redact
 from reminders.store.models import AUDIT_EVENT, OCCURRENCE, AnyRow
 from reminders.timeutil import as_utc, from_naive_utc
 
@@ -43,7 +46,7 @@ class AuditEvent:
                 "delivery_id": self.delivery_id, "team_id": self.team_id,
                 "actor": (self.actor or None) and self.actor[:128],
                 "recipient": (self.recipient or None) and self.recipient[:128],
-                "detail": (self.detail or None) and self.detail[:2000]}
+                "detail": (self.detail or None) and redact(self.detail)[:2000]}
 
 
 def record_events(conn: Connection, events: Iterable[AuditEvent]) -> int:

@@ -3,6 +3,7 @@ gzip as the client asks for it (q-values honoured), HEAD as GET without the body
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -10,26 +11,36 @@ from email.utils import format_datetime, parsedate_to_datetime
 from starlette.requests import Request
 from starlette.responses import Response
 
+QVALUE = re.compile(r"0(\.\d{0,3})?|1(\.0{0,3})?")  # RFC 9110, 12.4.2
 
-def accepts_gzip(header: str) -> bool:
-    """Whether an Accept-Encoding header admits gzip: listed with q > 0, or `*` with q > 0
-    and gzip not refused (`gzip;q=0` refuses it)."""
+
+def _weights(header: str) -> dict[str, float]:
+    """coding -> q of an Accept-Encoding header; an element with a malformed q-value (q=2,
+    q=inf, q=abc) is left out, as if the client had not sent it."""
     weights: dict[str, float] = {}
     for part in header.split(","):
-        coding, _, params = part.strip().partition(";")
-        quality = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
+        coding, *params = (piece.strip() for piece in part.split(";"))
+        quality: float | None = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
             if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if coding.strip():
-            weights[coding.strip().lower()] = quality
-    if "gzip" in weights:
-        return weights["gzip"] > 0
-    return weights.get("*", 0.0) > 0
+                value = value.strip()
+                quality = float(value) if QVALUE.fullmatch(value) else None
+        if coding and quality is not None:
+            weights[coding.lower()] = quality
+    return weights
+
+
+def accepts_gzip(header: str) -> bool:
+    """Whether to answer in gzip, by the client's q-values: gzip (or x-gzip, or `*`) must be
+    acceptable (q > 0; `gzip;q=0` refuses it) and not less preferred than identity when the
+    client ranks identity (`gzip;q=0.5, identity;q=1` asks for the plain body)."""
+    weights = _weights(header)
+    gzip = weights.get("gzip", weights.get("x-gzip", weights.get("*", 0.0)))
+    if gzip <= 0:
+        return False
+    identity = weights.get("identity")
+    return identity is None or gzip >= identity
 
 
 def not_modified(request: Request, etag: str, last_modified: datetime | None = None) -> bool:

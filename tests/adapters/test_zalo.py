@@ -30,11 +30,14 @@ from reminders.runtime import open_runtime
 from reminders.settings import load_settings
 from reminders.store.models import AcknowledgementRow, DeliveryRow, InboundEventRow, OccurrenceRow
 from reminders.store.models import PlatformTokenRow as ZaloTokenRow
+from reminders.store.sealing import Sealer
 from reminders.store.tokens import TokenTable
 from reminders.timeutil import VirtualClock
 from reminders.web.app import create_app
 
 BOT_SECRET = "zalo-bot-webhook-secret-0123456789"
+SECRET_KEY = "test-secret-key-for-sealing-0123456789"  # REMINDERS_SECRET_KEY: the OA's tokens are stored sealed
+SEALER = Sealer(SECRET_KEY)
 ROSTER = """\
 timezone: Asia/Ho_Chi_Minh
 quiet_hours: off  # one test runs on the real clock, whatever the hour in Vietnam
@@ -101,6 +104,7 @@ def _oa_adapter(fake: FakeZaloOA) -> ZaloOAAdapter:
     the first ZALO_OA_ACCESS_TOKEN / ZALO_OA_REFRESH_TOKEN, ZALO_OA_API_URL, ZALO_OA_OAUTH_URL."""
     return ZaloOAAdapter.from_settings(load_settings({
         "ZALO_APP_ID": fake.app_id, "ZALO_APP_SECRET": fake.app_secret, "ZALO_OA_SECRET_KEY": fake.oa_secret_key,
+        "REMINDERS_SECRET_KEY": SECRET_KEY,
         "ZALO_OA_ACCESS_TOKEN": "ACCESS-1", "ZALO_OA_REFRESH_TOKEN": "REFRESH-1",
         "ZALO_OA_API_URL": fake.base_url, "ZALO_OA_OAUTH_URL": fake.oauth_url}))
 
@@ -111,7 +115,8 @@ def _bot_adapter(fake: FakeZaloBot) -> ZaloBotAdapter:
 
 def _stack(calendars: Path, tmp_path: Path, start: datetime, adapters: dict, **worker_options):
     settings = load_settings({}).replace(calendars=str(calendars), roster_file=str(calendars / "roster.yaml"),
-                       database_url=f"sqlite:///{tmp_path / 'r.db'}", adapters=tuple(adapters))
+                       database_url=f"sqlite:///{tmp_path / 'r.db'}", adapters=tuple(adapters),
+                       secret_key=SECRET_KEY)
     clock = VirtualClock(start)
     runtime = open_runtime(settings, clock=clock, adapters=adapters)
     return runtime, clock, EmbeddedWorker(runtime, settings, **worker_options)
@@ -121,7 +126,7 @@ def _stack(calendars: Path, tmp_path: Path, start: datetime, adapters: dict, **w
 def _web(runtime, adapters: dict):
     """The web app on uvicorn on loopback: its own adapters (its own process in production),
     the same database, definitions and clock."""
-    services = AdapterServices(tokens=TokenTable(runtime.engine))
+    services = AdapterServices(tokens=TokenTable(runtime.engine, SECRET_KEY))
     for adapter in adapters.values():
         adapter.attach(services)
     sock = socket.socket()
@@ -225,7 +230,7 @@ def test_oa_token_expiry_refresh_retry_with_rotated_token_persisted_first(oa, tm
 
     def stored_refresh_token() -> str | None:
         with runtime.engine.connect() as conn:
-            return conn.execute(select(ZaloTokenRow.refresh_token)).scalar()
+            return SEALER.open(conn.execute(select(ZaloTokenRow.refresh_token)).scalar())
 
     oa.observe = lambda access, body: seen.append((access, stored_refresh_token()))
     oa.expire("ACCESS-1")  # the token the environment gave is over its 25 hours
@@ -245,7 +250,7 @@ def test_oa_token_expiry_refresh_retry_with_rotated_token_persisted_first(oa, tm
     assert retried and set(retried) == {"REFRESH-2"}, "the rotated pair was in the database before its first use"
     with runtime.engine.connect() as conn:
         row = conn.execute(select(ZaloTokenRow.__table__)).one()
-    assert (row.access_token, row.refresh_token) == ("ACCESS-2", "REFRESH-2")
+    assert (SEALER.open(row.access_token), SEALER.open(row.refresh_token)) == ("ACCESS-2", "REFRESH-2")
     expires = row.access_expires_at.replace(tzinfo=UTC)
     assert timedelta(hours=24) < expires - datetime.now(UTC) <= timedelta(hours=25)
     runtime.engine.dispose()
@@ -261,7 +266,7 @@ def test_oa_token_expiry_refresh_retry_with_rotated_token_persisted_first(oa, tm
     [question] = [m for m in oa.sent if "❓" in m["text"]]
     assert question["access_token"] == "ACCESS-3"
     with runtime.engine.connect() as conn:
-        assert tuple(conn.execute(select(ZaloTokenRow.access_token, ZaloTokenRow.refresh_token)).one()) == \
+        assert tuple(map(SEALER.open, conn.execute(select(ZaloTokenRow.access_token, ZaloTokenRow.refresh_token)).one())) == \
             ("ACCESS-3", "REFRESH-3")
     runtime.engine.dispose()
 

@@ -134,6 +134,10 @@ class ZaloBotAdapter(Adapter):
 
     # -- inbound ---------------------------------------------------------------------
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:
+        return self.verify_webhook_headers(headers)
+
+    def verify_webhook_headers(self, headers: Mapping[str, str]) -> bool:
+        """The secret token is all there is to check: checked before the body is read."""
         given = headers.get("x-bot-api-secret-token", "")
         if not self._webhook_secret:
             return False

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from reminders import logs
 from reminders.adapters.base import (
     Adapter,
     AdapterServices,
@@ -51,6 +53,7 @@ PERSON_UNREACHABLE = {
 RATE_LIMIT_BACKOFF = 60.0  # seconds; Zalo does not say how long
 REFRESH_AHEAD = timedelta(minutes=5)
 TEXT_EVENTS = {"user_send_text": False, "user_send_group_text": True}  # event -> is a group
+SIGNATURE_FORM = re.compile(r"mac=[0-9a-fA-F]{64}")
 
 
 def signature(app_id: str, body: bytes, timestamp: str, oa_secret_key: str) -> str:
@@ -83,6 +86,11 @@ class ZaloOAAdapter(Adapter):
         self._tokens: Tokens | None = None
         self._refresh_lock: asyncio.Lock | None = None
         self._owner = uuid.uuid4().hex[:16]
+        # A pair Zalo issued that the store has not taken yet (database locked, unreachable):
+        # it is the only one that works, so it is used, stored as soon as the store takes it,
+        # and no other refresh is made before that (the stored refresh token is spent).
+        self._unstored: Tokens | None = None
+        self._storing: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ZaloOAAdapter:
@@ -90,9 +98,12 @@ class ZaloOAAdapter(Adapter):
                  "ZALO_OA_ACCESS_TOKEN": settings.zalo_oa_access_token,
                  "ZALO_OA_REFRESH_TOKEN": settings.zalo_oa_refresh_token}
         missing = [name for name, value in pairs.items() if not value]
+        if settings.secret_key is None:  # the rotating pair is kept in the database, sealed with it
+            missing.append("REMINDERS_SECRET_KEY")
         if missing:
             raise ConfigurationError(f"{', '.join(missing)} must be set for the zalo_oa adapter "
-                                     "(the app's id and secret key, and the OA's first token pair)")
+                                     "(the app's id and secret key, the OA's first token pair, and the key "
+                                     "that seals the rotated pairs in the database)")
         assert settings.zalo_app_id and settings.zalo_app_secret  # for the type checker: checked above
         assert settings.zalo_oa_access_token and settings.zalo_oa_refresh_token
         if not settings.zalo_app_id.isdigit():
@@ -119,9 +130,18 @@ class ZaloOAAdapter(Adapter):
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self._timeout)
         self._refresh_lock = asyncio.Lock()
-        self._tokens = await asyncio.to_thread(self.store.load, self.app_id, self._initial)
+        if self._unstored is None:
+            self._tokens = await asyncio.to_thread(self.store.load, self.app_id, self._initial)
+        if self._tokens is not None:
+            logs.remember(self._tokens.access_token, self._tokens.refresh_token)
 
     async def close(self) -> None:
+        if self._storing is not None:
+            self._storing.cancel()
+            self._storing = None
+        if self._unstored is not None and not await self._store_unstored():
+            log.error("Zalo OA: this process stops holding a refreshed token pair the database never took; "
+                      "unless the database comes back before another refresh, the OA must be authorised again")
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -199,6 +219,10 @@ class ZaloOAAdapter(Adapter):
         async with self._refresh_lock:
             if self._tokens is not None and self._tokens.access_token != stale_access:
                 return self._tokens  # refreshed by another send of this process meanwhile
+            if self._unstored is not None and not await self._store_unstored():
+                # Never refresh again before the pair in hand is stored: its refresh token is
+                # the only live one, and the stored one is spent.
+                raise TemporaryFailure("Zalo OA: a refreshed token pair is waiting for the database to take it")
             deadline = asyncio.get_running_loop().time() + self.store.refresh_lease.total_seconds()
             while True:
                 claimed = await asyncio.to_thread(self.store.claim_refresh, self.app_id, stale_access, self._owner)
@@ -213,13 +237,54 @@ class ZaloOAAdapter(Adapter):
                 await asyncio.sleep(0.2)
             try:
                 fresh = await self._request_tokens(claimed.refresh_token)
+            except PermanentFailure:
+                await asyncio.to_thread(self.store.release, self.app_id, self._owner)
+                # Refused (the refresh token was spent): another process may hold the new pair
+                # and have stored it late (its database was locked); then that pair works.
+                stored = await asyncio.to_thread(self.store.current, self.app_id)
+                if stored is not None and stored.access_token not in (stale_access, claimed.access_token):
+                    self._tokens = stored
+                    return stored
+                raise
             except BaseException:
                 await asyncio.to_thread(self.store.release, self.app_id, self._owner)
                 raise
-            await asyncio.to_thread(self.store.store_refreshed, self.app_id, fresh)
-            self._tokens = fresh
-            log.info("Zalo OA access token refreshed; the new pair is stored")
+            # From here the old refresh token is spent: the new pair is kept until it is stored.
+            self._tokens = self._unstored = fresh
+            logs.remember(fresh.access_token, fresh.refresh_token)
+            if await self._store_unstored():
+                log.info("Zalo OA access token refreshed; the new pair is stored")
+            elif self._storing is None or self._storing.done():
+                self._storing = asyncio.get_running_loop().create_task(self._keep_storing())
             return fresh
+
+    async def _store_unstored(self) -> bool:
+        """Store the pair in hand; whether the store took it (False: it is kept and used)."""
+        pair = self._unstored
+        if pair is None:
+            return True
+        try:
+            await asyncio.to_thread(self.store.store_refreshed, self.app_id, pair)
+        except Exception as exc:  # the database is locked or unreachable: the pair must not be lost
+            detail = logs.redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            log.error("Zalo OA: the refreshed token pair could not be stored (%s); this process keeps it, "
+                      "uses it and stores it as soon as the database takes it", detail)
+            return False
+        if self._unstored is pair:
+            self._unstored = None
+        return True
+
+    async def _keep_storing(self) -> None:
+        """Retry storing the pair in hand (1, 2, 4 ... 30 s apart) until the store takes it."""
+        wait = 1.0
+        while self._unstored is not None:
+            await asyncio.sleep(wait)
+            assert self._refresh_lock is not None  # for the type checker: set by start()
+            async with self._refresh_lock:
+                if await self._store_unstored():
+                    log.warning("Zalo OA: the refreshed token pair is stored now")
+                    return
+            wait = min(wait * 2, 30.0)
 
     async def _request_tokens(self, refresh_token: str) -> Tokens:
         client = self._client or httpx.AsyncClient(timeout=self._timeout)
@@ -248,13 +313,20 @@ class ZaloOAAdapter(Adapter):
         return Tokens(str(answer["access_token"]), str(answer["refresh_token"]), expires)
 
     # -- inbound ---------------------------------------------------------------------
+    def verify_webhook_headers(self, headers: Mapping[str, str]) -> bool:
+        """The signature covers the body: before it is read, only its presence and form
+        (`mac=` and 64 hex digits) can be checked."""
+        given = headers.get("x-zevent-signature", "").strip()
+        return bool(self._oa_secret_key) and SIGNATURE_FORM.fullmatch(given) is not None
+
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:
         given = headers.get("x-zevent-signature", "")
-        if not self._oa_secret_key or not given.startswith("mac="):
+        if not self.verify_webhook_headers(headers):
             return False
+        assert self._oa_secret_key is not None  # for the type checker: verify_webhook_headers checked it
         try:
             timestamp = json.loads(body).get("timestamp")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):  # RecursionError: nested too deep
             return False
         if timestamp is None:
             return False
