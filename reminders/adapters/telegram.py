@@ -131,7 +131,7 @@ class TelegramAdapter(Adapter):
         reply_to = message.reply_to_message
         return Inbound(self.name, str(update.update_id), str(message.chat.id), message.chat.type != "private",
                        str(message.from_user.id), message.from_user.full_name, text=message.text,
-                       reply_to=str(reply_to.message_id) if reply_to else None)
+                       reply_to=str(reply_to.message_id) if reply_to else None, sent_at=message.date)
 
     async def respond(self, payload: Payload, outcome: Outcome) -> None:
         update = Update.de_json(payload, self.bot)

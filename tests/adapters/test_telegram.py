@@ -351,7 +351,7 @@ def test_embedding_in_a_python_telegram_bot_application(fake, calendars, tmp_pat
             fake.push_update({"callback_query": {"id": "e1", "from": _user(AN, "An"), "chat_instance": "c",
                                                  "message": message,
                                                  "data": message["reply_markup"]["inline_keyboard"][0][0]["callback_data"]}})
-            fake.push_update({"message": {"message_id": 5, "date": 0, "chat": {"id": AN, "type": "private"},
+            fake.push_update({"message": {"message_id": 5, "date": int(time.time()), "chat": {"id": AN, "type": "private"},
                                           "from": _user(AN, "An"), "text": "/status"}})
             for _ in range(300):
                 if len(fake.messages_to(AN)) >= 1 and fake.callback_answers:
