@@ -217,7 +217,9 @@ def _claimed_code(text: str, *, first_only: bool) -> re.Match[str] | None:
         if match is not None and (match.end() == len(text) or text[match.end()].isspace()):
             return match
     for match in CODE_MARKED.finditer(text):
-        if any(c.isdigit() for c in match.group(1)):
+        marker = match.group(0)[: match.start(1) - match.start(0)].lower()
+        # "ma" without its accent is also an everyday word: then only a code with a figure.
+        if "mã" in marker or "code" in marker or "#" in marker or any(c.isdigit() for c in match.group(1)):
             return match
     return None
 
