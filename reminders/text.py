@@ -2,7 +2,7 @@
 
 `fold` is the one folding of the project: 'Đã xong!', 'da xong', 'ĐÃ XONG' and 'xоng' with a
 Cyrillic о all become 'da xong'. `shown` strips what would reorder or hide text when it is
-displayed (bidirectional controls, zero-width characters).
+displayed (bidirectional controls, zero-width and control characters).
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ DASHES = "–—−‐‑‒"
 # overrides and isolates, direction marks, and zero-width spaces and joiners.
 BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 ZERO_WIDTH = "\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff"
-_INVISIBLE = dict.fromkeys(map(ord, BIDI_CONTROLS + ZERO_WIDTH))
+# Control characters too (a NUL, which PostgreSQL refuses in text), but new lines and tabs.
+CONTROLS = "".join(chr(c) for c in [*range(0x00, 0x20), *range(0x7f, 0xa0)] if chr(c) not in "\n\t")
+_INVISIBLE = dict.fromkeys(map(ord, BIDI_CONTROLS + ZERO_WIDTH + CONTROLS))
 # Letters of other scripts that look like Latin ones in the words people answer with
 # ("xong", "ok", "done", "có", "không"): NFKC does not map them.
 CONFUSABLES = str.maketrans({
@@ -28,8 +30,8 @@ CONFUSABLES = str.maketrans({
 
 
 def shown(text: str) -> str:
-    """`text` without bidirectional controls and zero-width characters: what a name or an
-    answer looks like is what it is."""
+    """`text` without bidirectional controls, zero-width and control characters: what a name
+    or an answer looks like is what it is."""
     return text.translate(_INVISIBLE)
 
 
