@@ -195,23 +195,24 @@ def record_acknowledgement(engine: Bind, roster: Roster, duties: Mapping[str, Du
                   "recorded_by": recorded_by if recorded_by and recorded_by != person.id else None,
                   "changed_at": as_utc(now)}
         on_behalf = bool(recorded_by and recorded_by != person.id)
-        existed = conn.execute(select(ACKNOWLEDGEMENT.c.id).where(
-            ACKNOWLEDGEMENT.c.occurrence_id == occ.id, ACKNOWLEDGEMENT.c.person_id == person.id)).first()
-        stmt = dialect_insert(conn, ACKNOWLEDGEMENT).values(values)
-        updates = {"answer": stmt.excluded.answer, "answer_number": stmt.excluded.answer_number,
-                   "changed_at": stmt.excluded.changed_at} \
-            if value_text is not None else {"channel": ACKNOWLEDGEMENT.c.channel}
-        conn.execute(stmt.on_conflict_do_update(index_elements=["occurrence_id", "person_id"], set_=updates))
+        # Inserted here, or there already: on PostgreSQL a concurrent first acknowledgement
+        # (a double tap) is waited for, so only one of them is the first, with one `ack` event.
+        first = conn.execute(dialect_insert(conn, ACKNOWLEDGEMENT).values(values).on_conflict_do_nothing(
+            index_elements=["occurrence_id", "person_id"]).returning(ACKNOWLEDGEMENT.c.id)).first() is not None
+        if not first and value_text is not None:  # a corrected answer
+            conn.execute(update(ACKNOWLEDGEMENT).where(
+                ACKNOWLEDGEMENT.c.occurrence_id == occ.id, ACKNOWLEDGEMENT.c.person_id == person.id,
+            ).values(answer=value_text, answer_number=value_number, changed_at=as_utc(now)))
         events = []
-        if existed is None or value_text is not None:
-            event = "on-behalf" if on_behalf and existed is None else "ack" if existed is None else "answer"
+        if first or value_text is not None:
+            event = "on-behalf" if on_behalf and first else "ack" if first else "answer"
             detail = f"via {channel}" + (f", answer: {value_text}" if value_text is not None else "")
             events.append(AuditEvent(now, event, occ.id, delivery.id, delivery.team_id,
                                      actor=recorded_by if on_behalf else person.id,
                                      recipient=f"person:{person.id}", detail=detail))
         events += _cancel_snoozes(conn, occ.id, person.id, now, answered=value_text is not None)
         record_events(conn, events)
-    return AckResult(occ.id, delivery.id, person, occ.summary, value_text, existed is None)
+    return AckResult(occ.id, delivery.id, person, occ.summary, value_text, first)
 
 
 def _cancel_snoozes(conn: Connection, occurrence_id: int, person_id: str, now: datetime, *,
