@@ -24,6 +24,7 @@ from reminders.definitions.roster import Roster
 from reminders.definitions.snapshot import load_at_start, may_hold_a_snapshot
 from reminders.settings import Settings
 from reminders.store.engine import make_engine
+from reminders.store.sealing import Sealer
 from reminders.store.tokens import TokenTable
 from reminders.timeutil import utcnow
 
@@ -39,6 +40,7 @@ class Runtime:
     lease: timedelta = timedelta(minutes=5)  # how long a claim is held before it returns
     public_url: str = "http://localhost:8000"  # the web app's address, for links in replies
     state: dict[str, object] = field(default_factory=dict)  # small per-process memory of long-running loops
+    sealer: Sealer | None = None  # REMINDERS_SECRET_KEY's, for values the database keeps secret
 
     @property
     def duties(self) -> Mapping[str, Duty]:
@@ -68,7 +70,8 @@ def open_runtime(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
         engine.dispose()
         raise
     runtime = Runtime(engine, Definitions(duties, roster, started), adapters, clock, worker_id,
-                      lease=settings.claim_lease, public_url=settings.public_url)
+                      lease=settings.claim_lease, public_url=settings.public_url,
+                      sealer=Sealer(settings.secret_key.get_secret_value()) if settings.secret_key else None)
     return configure(runtime)
 
 

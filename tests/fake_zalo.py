@@ -66,14 +66,18 @@ class FakeZaloOA(_Served):
         return [m for m in self.sent if m["to"] == chat]
 
     def event(self, sender: str, text: str, *, group: str | None = None, msg_id: str | None = None,
-              timestamp: str | None = None, key: str | None = None) -> tuple[bytes, dict[str, str]]:
-        """A webhook call as Zalo makes it: the body and its X-ZEvent-Signature header."""
+              timestamp: str | None = None, key: str | None = None,
+              quote: dict | None = None) -> tuple[bytes, dict[str, str]]:
+        """A webhook call as Zalo makes it: the body and its X-ZEvent-Signature header.
+        `quote`: the message it replies to ({"msg_id", "text"}), as Zalo's quote_msg."""
         timestamp = timestamp or str(int(time.time() * 1000))
+        message = {"text": text, "msg_id": msg_id or f"msg-{time.monotonic_ns()}"}
+        if quote:
+            message["quote_msg"] = quote
         payload = {"app_id": self.app_id, "user_id_by_app": f"app-{sender}",
                    "event_name": "user_send_group_text" if group else "user_send_text",
                    "sender": {"id": sender}, "recipient": {"id": group or "oa-1"},
-                   "message": {"text": text, "msg_id": msg_id or f"msg-{time.monotonic_ns()}"},
-                   "timestamp": timestamp}
+                   "message": message, "timestamp": timestamp}
         body = json.dumps(payload, ensure_ascii=False).encode()
         mac = hashlib.sha256(self.app_id.encode() + body + timestamp.encode()
                              + (key or self.oa_secret_key).encode()).hexdigest()

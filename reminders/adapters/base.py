@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from reminders.logs import redact
@@ -95,6 +95,23 @@ class Inbound:
     text: str | None = None
     reply_to: str | None = None  # platform message id this message replies to
     quoted_text: str | None = None  # the text of the message it quotes, where the platform gives it
+    sent_at: datetime | None = None  # when the platform says it was sent (aware UTC), where it says so
+
+
+def platform_time(value: object, *, milliseconds: bool | None = False) -> datetime | None:
+    """A platform's timestamp (seconds, or milliseconds, since 1970; a number or digits) as
+    aware UTC; None when it is missing. `milliseconds=None`: whichever the size says (more
+    than 10^11 is milliseconds). One that is no time at all (text, out of range) becomes the
+    epoch: far outside any freshness window, so the event is refused."""
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]  # anything else is caught below
+        if milliseconds or milliseconds is None and abs(number) > 1e11:
+            number /= 1000
+        return datetime.fromtimestamp(number, UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return datetime.fromtimestamp(0, UTC)
 
 
 @dataclass

@@ -3,11 +3,13 @@ event loop of dramatiq's AsyncIO middleware (never `asyncio.run` per message).""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
 import re
 from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
+from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import (
@@ -36,6 +38,7 @@ from reminders.errors import ConfigurationError
 from reminders.settings import Settings
 
 DEFAULT_API_URL = "https://api.telegram.org/bot"
+POLL_TIMEOUT = 25  # seconds Telegram holds a getUpdates call open
 # Opt in to python-telegram-bot's future behaviour (durations as timedelta); `_seconds`
 # reads both forms, so no deprecation warning and no change when it becomes the default.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
@@ -135,7 +138,7 @@ class TelegramAdapter(Adapter):
         reply_to = message.reply_to_message
         return Inbound(self.name, str(update.update_id), str(message.chat.id), message.chat.type != "private",
                        str(message.from_user.id), message.from_user.full_name, text=message.text,
-                       reply_to=str(reply_to.message_id) if reply_to else None)
+                       reply_to=str(reply_to.message_id) if reply_to else None, sent_at=message.date)
 
     async def respond(self, payload: Payload, outcome: Outcome) -> None:
         update = Update.de_json(payload, self.bot)
@@ -154,16 +157,31 @@ class TelegramAdapter(Adapter):
             raise self.translate(exc) from None
 
     async def poll(self) -> AsyncIterator[Payload]:
+        """getUpdates, read as plain JSON: an update python-telegram-bot could not read (a
+        field of an unexpected type) is yielded like any other, for `parse_update` to refuse
+        -- it must not break the batch it came in, again at every restart. Network trouble
+        backs off from 1 s to 30 s; Telegram's flood control is waited out."""
         offset: int | None = None
+        pause = 1.0
         while True:
+            params: dict[str, Any] = {"timeout": POLL_TIMEOUT, "allowed_updates": ["message", "callback_query"]}
+            if offset is not None:
+                params["offset"] = offset
             try:
-                updates = await self.bot.get_updates(offset=offset, timeout=25,
-                                                     allowed_updates=["message", "callback_query"])
-            except (NetworkError, RetryAfter):
+                updates = await self.bot.do_api_request("getUpdates", api_kwargs=params,
+                                                        read_timeout=POLL_TIMEOUT + 10)
+            except RetryAfter as exc:
+                await asyncio.sleep(_seconds(exc.retry_after))
                 continue
-            for update in updates:
-                offset = update.update_id + 1
-                yield update.to_dict()
+            except NetworkError:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 30.0)
+                continue
+            pause = 1.0
+            for update in updates if isinstance(updates, list) else []:
+                if isinstance(update, dict) and isinstance(update.get("update_id"), int):
+                    offset = update["update_id"] + 1
+                    yield update
 
     @staticmethod
     def translate(exc: Exception) -> Exception:

@@ -13,6 +13,7 @@ from reminders.definitions.quiet import DEFAULT as DEFAULT_QUIET
 from reminders.definitions.quiet import QuietHours, parse_quiet
 from reminders.definitions.yamlsource import Located, YAMLError, load_located_yaml
 from reminders.errors import InvalidInput, Problem
+from reminders.text import shown
 from reminders.timeutil import DEFAULT_TZ
 
 ROLES = ("leader", "member", "admin", "official")
@@ -156,10 +157,18 @@ class _Reader:
                 self.fail(getattr(value, "line", node.line), f"each entry of '{key}' must be a mapping")
         return good
 
+    def name(self, node: Located) -> str:
+        """A name as it is shown: without the invisible characters that would reorder the
+        lines around it (a U+202E pasted from a spreadsheet turns "An, Bình" around)."""
+        name = shown(self.text(node, "name")).strip()
+        if not name and node.get("name") not in (None, ""):
+            self.fail(node.key_lines.get("name", node.line), "'name' has no visible characters")
+        return name
+
     def person(self, node: Located, roster: Roster, language: str, *, team: str | None = None,
                commune: str | None = None, default_role: str = "member") -> str | None:
         pid = self.text(node, "id")
-        name = self.text(node, "name")
+        name = self.name(node)
         role = self.text(node, "role", required=False, default=default_role)
         if role not in ROLES:
             self.fail(node.key_lines.get("role", node.line),
@@ -206,7 +215,7 @@ class _Reader:
                 pid for o in self.items(cnode, "officials")
                 if (pid := self.person(o, roster, default_lang, commune=cid, default_role="official"))
             )
-            roster.communes[cid] = Commune(cid, self.text(cnode, "name"),
+            roster.communes[cid] = Commune(cid, self.name(cnode),
                                            self.timezone(cnode, roster.timezone), officials,
                                            self.quiet(cnode, roster.quiet))
         for tnode in self.items(tree, "teams"):
@@ -237,7 +246,7 @@ class _Reader:
             self.fail(tnode.line, f"team '{tid}' has no leader (set role: leader on one member)")
         quiet = self.quiet(tnode, roster.communes[commune].quiet if commune in roster.communes
                            else roster.quiet)
-        roster.teams[tid] = Team(tid, self.text(tnode, "name"), commune, lang, tz,
+        roster.teams[tid] = Team(tid, self.name(tnode), commune, lang, tz,
                                  self.chats(tnode), members, quiet)
 
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 
 from reminders.adapters.base import Capabilities, Inbound, Outcome
 from reminders.definitions.audience import recipients
@@ -36,9 +37,10 @@ MAX_LISTED = 40
 UPCOMING = 5
 
 
-def admin_command(rt: Runtime, event: Inbound, person: Person, command: str, argument: str,
+def admin_command(rt: Runtime, conn: Connection, event: Inbound, person: Person, command: str, argument: str,
                   now: datetime) -> Outcome:
-    """The reply to an admin command; a refusal for anyone who is not an admin."""
+    """The reply to an admin command; a refusal for anyone who is not an admin. What it
+    writes is written in `conn`'s transaction (the inbound event's)."""
     lang = person.language
     if person.role != "admin":
         return Outcome(reply=t(lang, "Sorry, {command} is only for admins.", command=command))
@@ -51,7 +53,7 @@ def admin_command(rt: Runtime, event: Inbound, person: Person, command: str, arg
         return Outcome(reply=preview_text(rt, event, person, args[0], now))
     if len(args) != 2:
         return Outcome(reply=t(lang, "Usage: /remindnow <duty number or id> <team id> (see /duties)."))
-    return remind_now(rt, person, args[0], args[1], now)
+    return remind_now(rt, conn, person, args[0], args[1], now)
 
 
 def ordered(rt: Runtime) -> list[Duty]:
@@ -141,7 +143,8 @@ def preview_text(rt: Runtime, event: Inbound, person: Person, token: str, now: d
     return "\n".join(lines)
 
 
-def remind_now(rt: Runtime, person: Person, duty_token: str, team_id: str, now: datetime) -> Outcome:
+def remind_now(rt: Runtime, conn: Connection, person: Person, duty_token: str, team_id: str,
+               now: datetime) -> Outcome:
     """Outbox rows, due now, for the reminder of the current or next occurrence to one team."""
     lang = person.language
     duty = find_duty(rt, duty_token)
@@ -159,7 +162,7 @@ def remind_now(rt: Runtime, person: Person, duty_token: str, team_id: str, now: 
     if not found:
         return Outcome(reply=t(lang, "\"{duty}\" has no current or next occurrence.", duty=duty.summary))
     occ = found[0]
-    sent = _plan_now(rt, duty, team, occ, now)
+    sent = _plan_now(rt, conn, duty, team, occ, now)
     when = _when(occ, lang, _zone(rt, person))
     if sent is None:
         return Outcome(reply=t(lang, "Already sent to {team} less than a minute ago; not sending it again.",
@@ -170,34 +173,33 @@ def remind_now(rt: Runtime, person: Person, duty_token: str, team_id: str, now: 
                            duty=occ.summary, when=when, team=team.name, count=sent), recorded=True)
 
 
-def _plan_now(rt: Runtime, duty: Duty, team: Team, occ: Occurrence, now: datetime) -> int | None:
+def _plan_now(rt: Runtime, conn: Connection, duty: Duty, team: Team, occ: Occurrence, now: datetime) -> int | None:
     """Insert the rows; None if this team got this reminder within REPEAT_WINDOW. The minute
     in the kind makes two taps in the same minute one row even when they race."""
     kind = f"{Kind.REMINDER_NOW}@{int(now.timestamp()) // 60 * 60}"  # one row per minute at most
     keys = recipients(duty, team, rt.roster)
-    with rt.engine.begin() as conn:
-        conn.execute(dialect_insert(conn, OCCURRENCE).values(  # beyond the planner's horizon, maybe
-            duty_uid=duty.uid, recurrence_id=occ.recurrence_id, start_at=as_utc(occ.start),
-            end_at=as_utc(occ.end), all_day=occ.all_day, summary=occ.summary, status=OccurrenceStatus.SCHEDULED,
-        ).on_conflict_do_nothing(index_elements=["duty_uid", "recurrence_id"]))
-        # The occurrence row locked (PostgreSQL; SQLite's insert above already holds the write
-        # lock): a second /remindnow racing this one waits here, then sees this one's rows --
-        # two taps either side of a minute boundary are not two reminders.
-        occ_id = conn.execute(select(OCCURRENCE.c.id).where(
-            OCCURRENCE.c.duty_uid == duty.uid, OCCURRENCE.c.recurrence_id == occ.recurrence_id)
-            .with_for_update()).scalar_one()
-        recent = conn.execute(select(DELIVERY.c.id).where(
-            DELIVERY.c.occurrence_id == occ_id, DELIVERY.c.team_id == team.id,
-            DELIVERY.c.kind.startswith(f"{Kind.REMINDER_NOW}@"),
-            DELIVERY.c.due_at > as_utc(now - REPEAT_WINDOW)).limit(1)).first()
-        if recent is not None:
-            return None
-        expires = max(occ.end, now + LATE_REMINDER_GRACE)
-        inserted = 0
-        for recipient in keys:
-            row = conn.execute(dialect_insert(conn, DELIVERY).values(
-                occurrence_id=occ_id, recipient=recipient, team_id=team.id, kind=kind, due_at=as_utc(now),
-                expires_at=as_utc(expires), status=DeliveryStatus.PENDING, attempts=0,
-            ).on_conflict_do_nothing().returning(DELIVERY.c.id)).first()  # rowcount is -1 on PostgreSQL
-            inserted += row is not None
+    conn.execute(dialect_insert(conn, OCCURRENCE).values(  # beyond the planner's horizon, maybe
+        duty_uid=duty.uid, recurrence_id=occ.recurrence_id, start_at=as_utc(occ.start),
+        end_at=as_utc(occ.end), all_day=occ.all_day, summary=occ.summary, status=OccurrenceStatus.SCHEDULED,
+    ).on_conflict_do_nothing(index_elements=["duty_uid", "recurrence_id"]))
+    # The occurrence row locked (PostgreSQL; SQLite's insert above already holds the write
+    # lock): a second /remindnow racing this one waits here, then sees this one's rows --
+    # two taps either side of a minute boundary are not two reminders.
+    occ_id = conn.execute(select(OCCURRENCE.c.id).where(
+        OCCURRENCE.c.duty_uid == duty.uid, OCCURRENCE.c.recurrence_id == occ.recurrence_id)
+        .with_for_update()).scalar_one()
+    recent = conn.execute(select(DELIVERY.c.id).where(
+        DELIVERY.c.occurrence_id == occ_id, DELIVERY.c.team_id == team.id,
+        DELIVERY.c.kind.startswith(f"{Kind.REMINDER_NOW}@"),
+        DELIVERY.c.due_at > as_utc(now - REPEAT_WINDOW)).limit(1)).first()
+    if recent is not None:
+        return None
+    expires = max(occ.end, now + LATE_REMINDER_GRACE)
+    inserted = 0
+    for recipient in keys:
+        row = conn.execute(dialect_insert(conn, DELIVERY).values(
+            occurrence_id=occ_id, recipient=recipient, team_id=team.id, kind=kind, due_at=as_utc(now),
+            expires_at=as_utc(expires), status=DeliveryStatus.PENDING, attempts=0,
+        ).on_conflict_do_nothing().returning(DELIVERY.c.id)).first()  # rowcount is -1 on PostgreSQL
+        inserted += row is not None
     return inserted or None

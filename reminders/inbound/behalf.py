@@ -3,30 +3,43 @@ member who answered by phone or in person ("đã xác nhận qua điện thoại
 
 The code can be the team's reminder or the escalation the leader or official received;
 the member is named by roster id or by name ("Cường", "Lê Văn Cường"), accents optional.
+A leader confirms only for their own team, an official or admin only within their commune,
+and only with a code that was sent to them or their team: anything else is refused with
+the reason, never taken for the sender's own answer.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy.engine import Connection
+
+from reminders.adapters.base import Outcome
 from reminders.definitions.roster import Person, Roster
 from reminders.errors import AnswerError, NotOnRoster, UnknownDelivery
 from reminders.i18n import t
-from reminders.inbound.acks import confirm_on_behalf, find_delivery, refusal
+from reminders.inbound.acks import (
+    CONFIRMERS,
+    TYPED,
+    NotSentHere,
+    OutsideAuthority,
+    check_seen,
+    confirm_on_behalf,
+    find_delivery,
+    may_confirm_for,
+    refusal,
+)
 from reminders.kinds import ESCALATIONS, kind_of
 from reminders.runtime import Runtime
-from reminders.text import fold
-
-CONFIRMERS = ("leader", "official", "admin")
+from reminders.text import fold, shown
 
 
 def _candidates(roster: Roster, by: Person, team_ids: set[str]) -> list[Person]:
-    """Whom `by` may confirm for: their own team (a leader), their commune (an official)."""
+    """Whom `by` may confirm for: their own team (a leader), their commune (an official or
+    admin); only the teams of `team_ids` when the code is a team's reminder."""
     people: list[Person] = []
     for team in roster.teams.values():
-        allowed = team.id == by.team_id if by.role == "leader" else (
-            by.role == "admin" or team.commune_id == by.commune_id)
-        if allowed and (not team_ids or team.id in team_ids or by.role != "leader"):
+        if may_confirm_for(roster, by, team.id) and (not team_ids or team.id in team_ids or by.role != "leader"):
             people.extend(p for p in roster.members(team) if p.id != by.id)
     return people
 
@@ -56,37 +69,60 @@ def match_member(people: list[Person], text: str) -> tuple[Person | None, str]:
     return None, text
 
 
-def confirm_from_chat(rt: Runtime, by: Person, argument: str, channel: str, now: datetime) -> str | None:
-    """The reply to `/done <code> <member> [answer]`, or None if this is not such a command
-    (then the usual /done handling applies)."""
-    if by.role not in CONFIRMERS:
-        return None
+def _named(roster: Roster, by: Person, text: str) -> Person | None:
+    """Whom `text` names on the whole roster (anyone but `by`), if anyone: "/done 20 Cường"
+    is a confirmation for Cường whatever team he is in, never the sender's own answer."""
+    others = [p for p in roster.people.values() if p.id != by.id]
+    named, _ = match_member(others, text)
+    return named or next(iter(same_name(others, text)), None)
+
+
+def confirm_from_chat(rt: Runtime, conn: Connection, by: Person, argument: str, channel: str,
+                      now: datetime) -> Outcome | None:
+    """The answer to `/done <code> <member> [answer]`, or None if this is not such a command
+    (then the usual /done handling applies). Recorded in `conn`'s transaction."""
     code, _, rest = argument.strip().partition(" ")
-    if not code or not rest.strip():
+    rest = rest.strip()
+    if not code or not rest:
         return None
+    lang = by.language
+    named = _named(rt.roster, by, rest)
+    if by.role not in CONFIRMERS:
+        if named is None:
+            return None
+        return Outcome(reply=t(lang, "Only a team leader or a commune official can confirm for someone else."))
     try:
-        delivery, _ = find_delivery(rt.engine, code)
-    except UnknownDelivery:
-        return None
+        delivery, _ = find_delivery(conn, code)
+        check_seen(rt.roster, delivery, by, channel, TYPED)
+    except UnknownDelivery as exc:
+        if named is None:
+            return None  # "/done 25 hộ": the sender's own answer; "25" was no code of theirs
+        if isinstance(exc, NotSentHere):
+            return Outcome(reply=t(lang, "The code {code} is not one of the reminders sent to you or your team.",
+                                   code=code.upper()))
+        return Outcome(reply=t(lang, "No reminder has the code {code}.", code=code.upper()))
     team_ids = {delivery.team_id} if delivery.recipient.startswith("team:") else set()
     people = _candidates(rt.roster, by, team_ids)
     member, answer = match_member(people, rest)
     if member is None:
-        # Not the leader's own answer then: that would record the leader, not the member meant.
+        # Never the sender's own answer then: that would record them, not the member meant.
         namesakes = same_name(people, rest)
         if namesakes:
-            return t(by.language, "{count} people are called '{name}': {names}. Write the full name.",
-                     count=len(namesakes), name=rest.strip(), names=", ".join(p.name for p in namesakes))
+            return Outcome(reply=t(lang, "{count} people are called '{name}': {names}. Write the full name.",
+                                   count=len(namesakes), name=rest, names=", ".join(shown(p.name) for p in namesakes)))
+        if named is not None:
+            where = "team" if by.role == "leader" else "commune"
+            return Outcome(reply=refusal(lang, OutsideAuthority(by, named, where)))
         if kind_of(delivery.kind) in ESCALATIONS:  # an escalation is about others, never one's own
-            where = t(by.language, "your team") if by.role == "leader" else t(by.language, "your commune")
-            return t(by.language, "Nobody called '{name}' in {where}.", name=rest.strip(), where=where)
+            where = t(lang, "your team") if by.role == "leader" else t(lang, "your commune")
+            return Outcome(reply=t(lang, "Nobody called '{name}' in {where}.", name=rest, where=where))
         return None
     try:
-        result = confirm_on_behalf(rt.engine, rt.roster, rt.duties, code=code, member_id=member.id, by=by.id,
-                                   channel=channel, now=now, answer=answer or None)
+        result = confirm_on_behalf(conn, rt.roster, rt.duties, code=code, member_id=member.id, by=by.id,
+                                   channel=channel, now=now, answer=answer or None, seen=TYPED)
     except AnswerError as exc:
-        return str(exc)
+        return Outcome(reply=str(exc))
     except (UnknownDelivery, NotOnRoster) as exc:
-        return refusal(by.language, exc)
-    return t(by.language, "Recorded: {member} has done \"{summary}\" (confirmed by {by}).",
-             member=member.name, summary=result.summary, by=by.name)
+        return Outcome(reply=refusal(lang, exc))
+    return Outcome(reply=t(lang, "Recorded: {member} has done \"{summary}\" (confirmed by {by}).",
+                           member=shown(member.name), summary=result.summary, by=shown(by.name)), recorded=True)

@@ -1,6 +1,13 @@
 """Inbound processing for any adapter: one update in, its outcome carried out.
 
 Used by the polling process (`reminders bot`) and by the web app's webhook routes.
+
+A pushed update (a webhook) that the platform dates more than FRESHNESS away from this
+machine's clock is refused: a recorded call replayed later, or a forged time. Polled
+updates are not checked: we fetched them ourselves, and after the bot was down they are
+rightly hours old. In the polling loop one bad update never stops the others: it is
+tried ATTEMPTS times (a database hiccup passes), then logged, answered if possible, and
+left behind.
 """
 
 from __future__ import annotations
@@ -9,19 +16,43 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
-from reminders.adapters.base import Adapter, Outcome
+from reminders.adapters.base import Adapter, Inbound, Outcome
+from reminders.i18n import N_, t
 from reminders.inbound.router import handle
 from reminders.runtime import Runtime
+from reminders.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
+FRESHNESS = timedelta(hours=1)  # a pushed update dated further from now than this is refused
+ATTEMPTS = 3  # tries of one polled update before it is given up
+RETRY_PAUSE = 1.0  # seconds before the second try, doubling
+FAILED = N_("Sorry, something went wrong on our side. Please try again later.")
 
-async def process(rt: Runtime, adapter: Adapter, payload: dict[str, Any]) -> Outcome | None:
-    """Handle one update; None if it was ignored or already processed (replays)."""
-    event = adapter.parse_update(payload)
+
+def fresh(event: Inbound) -> bool:
+    """Whether the platform's own time of the event (if it gives one) is within FRESHNESS
+    of this machine's clock -- the real one, not a simulation's virtual clock."""
+    return event.sent_at is None or abs(utcnow() - event.sent_at) <= FRESHNESS
+
+
+async def process(rt: Runtime, adapter: Adapter, payload: dict[str, Any], *, polled: bool = False) -> Outcome | None:
+    """Handle one update; None if it was ignored, refused or already processed (replays).
+    An error in handling is raised (a webhook answers 500 and the platform retries; nothing
+    of the update was recorded)."""
+    try:
+        event = adapter.parse_update(payload)
+    except Exception as exc:  # malformed: retrying it would not help
+        log.warning("ignored an unreadable %s update: %s", adapter.name, type(exc).__name__)
+        return None
     if event is None:
+        return None
+    if not polled and not fresh(event):
+        log.warning("refused a %s event dated %s, more than %s from now (replayed or forged)", adapter.name,
+                    event.sent_at, FRESHNESS)
         return None
     outcome = await asyncio.to_thread(handle, rt, event)
     if outcome is not None and (outcome.reply or outcome.edit or event.action):
@@ -32,12 +63,33 @@ async def process(rt: Runtime, adapter: Adapter, payload: dict[str, Any]) -> Out
     return outcome
 
 
+async def process_polled(rt: Runtime, adapter: Adapter, payload: dict[str, Any]) -> Outcome | None:
+    """`process` for the polling loop: retried a few times, then given up (logged, and the
+    sender told if we can tell them), never raised."""
+    pause = RETRY_PAUSE
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return await process(rt, adapter, payload, polled=True)
+        except Exception:
+            if attempt == ATTEMPTS:
+                log.exception("could not handle a %s update after %d tries; left behind", adapter.name, attempt)
+                break
+            log.warning("could not handle a %s update (try %d of %d); trying again", adapter.name, attempt,
+                        ATTEMPTS, exc_info=True)
+            await asyncio.sleep(pause)
+            pause *= 2
+    with contextlib.suppress(Exception):  # a malformed update may not even say whom to answer
+        if adapter.parse_update(payload) is not None:
+            await adapter.respond(payload, Outcome(reply=t("vi", FAILED), alert=True))
+    return None
+
+
 async def run_polling(rt: Runtime, adapter: Adapter, stop: asyncio.Event | None = None) -> None:
     """Long-poll the platform until `stop` is set."""
     await adapter.start()
     try:
         async for payload in adapter.poll():
-            await process(rt, adapter, payload)
+            await process_polled(rt, adapter, payload)
             if stop is not None and stop.is_set():
                 break
     finally:

@@ -27,6 +27,7 @@ from reminders.schedule.followup import (
     team_states,
 )
 from reminders.store.models import AnyRow
+from reminders.text import shown
 from reminders.views import tally
 from reminders.views.tally import CheckinTotal, TeamCompletion
 
@@ -74,14 +75,15 @@ def _short(roster: Roster, person_id: str, team_id: str | None = None) -> str:
     """The given name ("Cường"), as people call each other; the full name when someone else
     in the team has the same given name (two "An" in one message would name nobody)."""
     person = roster.people.get(person_id)
-    if person is None or not person.name.split():
+    name = shown(person.name) if person else ""
+    if person is None or not name.split():
         return person_id
-    given = person.name.split()[-1]
+    given = name.split()[-1]
     team = roster.teams.get(team_id or person.team_id or "")
     if team is not None and any(other != person_id and other in roster.people
-                                and roster.people[other].name.split()[-1:] == [given]
+                                and shown(roster.people[other].name).split()[-1:] == [given]
                                 for other in team.member_ids):
-        return person.name
+        return name
     return given
 
 

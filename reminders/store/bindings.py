@@ -6,10 +6,11 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from reminders.kinds import BindingStatus
 from reminders.store.models import CHAT_BINDING
+from reminders.store.transaction import Bind, reading, writing
 from reminders.store.upsert import dialect_insert
 
 
@@ -26,20 +27,21 @@ def bindings_for_many(conn: Connection, recipients: Iterable[str]) -> dict[str, 
     return found
 
 
-def bind(engine: Engine, recipient: str, adapter: str, address: str, now: datetime, *,
+def bind(engine: Bind, recipient: str, adapter: str, address: str, now: datetime, *,
          status: str = BindingStatus.ACTIVE, reason: str | None = None) -> None:
-    """Insert or replace the binding of `recipient` on `adapter`."""
+    """Insert or replace the binding of `recipient` on `adapter` (in the caller's transaction
+    when given a connection)."""
     stmt = dialect_insert(engine, CHAT_BINDING).values(recipient=recipient, adapter=adapter, address=address,
                                                         status=status, reason=reason, updated_at=now)
     stmt = stmt.on_conflict_do_update(index_elements=["recipient", "adapter"], set_={
         "address": address, "status": status, "reason": reason, "updated_at": now})
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         conn.execute(stmt)
 
 
-def recipient_by_address(engine: Engine, adapter: str, address: str) -> str | None:
+def recipient_by_address(engine: Bind, adapter: str, address: str) -> str | None:
     """Who a platform address belongs to, by binding (active ones only)."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return conn.execute(select(CHAT_BINDING.c.recipient).where(
             CHAT_BINDING.c.adapter == adapter, CHAT_BINDING.c.address == address,
             CHAT_BINDING.c.status == BindingStatus.ACTIVE)).scalar()

@@ -10,6 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
 from reminders.store.models import INVITE
+from reminders.store.transaction import Bind, writing
 from reminders.timeutil import as_utc
 
 
@@ -32,9 +33,10 @@ def create_invite(engine: Engine, person_id: str, now: datetime) -> str:
     return code
 
 
-def redeem(engine: Engine, code: str, now: datetime) -> str | None:
-    """The person the code was made for, once; None if unknown or already used."""
-    with engine.begin() as conn:
+def redeem(engine: Bind, code: str, now: datetime) -> str | None:
+    """The person the code was made for, once; None if unknown or already used (in the
+    caller's transaction when given a connection: the code is spent only if it commits)."""
+    with writing(engine) as conn:
         row = conn.execute(update(INVITE).where(INVITE.c.code_hash == _hash(code), INVITE.c.used_at.is_(None))
                            .values(used_at=as_utc(now)).returning(INVITE.c.person_id)).first()
     return row.person_id if row else None

@@ -27,6 +27,7 @@ from reminders.definitions.roster import Roster
 from reminders.i18n import LANGUAGES, N_, format_when, t
 from reminders.runtime import Runtime
 from reminders.store.models import OCCURRENCE
+from reminders.text import shown
 from reminders.timeutil import DEFAULT_TZ
 from reminders.views.feeds import Scope, duties_in, feed_version, shown_fingerprint
 from reminders.views.status import occurrence_status
@@ -106,11 +107,11 @@ def week_of(now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
 def _answer_text(answer: str, duty: Duty | None, language: str) -> str:
     if duty is not None and duty.checkin and duty.checkin.answer_type == "yesno" and answer in ("yes", "no"):
         return t(language, "Yes") if answer == "yes" else t(language, "No")
-    return answer
+    return shown(answer)
 
 
 def _namer(roster: Roster) -> Callable[[str], str]:
-    return lambda pid: roster.people[pid].name if pid in roster.people else pid
+    return lambda pid: shown(roster.people[pid].name) if pid in roster.people else pid
 
 
 def build_board(engine: Engine, duties: dict[str, Duty], roster: Roster, scope: Scope, now: datetime,

@@ -22,6 +22,7 @@ from reminders.definitions.model import Duty, recurrence_id_text
 from reminders.definitions.roster import Roster, roster_fingerprint
 from reminders.i18n import t
 from reminders.store.models import ACKNOWLEDGEMENT, OCCURRENCE
+from reminders.text import shown
 from reminders.timeutil import DEFAULT_TZ, from_naive_utc
 from reminders.views.status import occurrence_status
 
@@ -189,7 +190,7 @@ def _overlays(engine: Engine, roster: Roster, teams: set[str], since: datetime,
         state.expected += len(row.expected)
         team = roster.teams.get(row.team_id)
         for person_id in row.acknowledged:
-            name = roster.people[person_id].name if person_id in roster.people else person_id
+            name = shown(roster.people[person_id].name) if person_id in roster.people else person_id
             state.done.append(f"{name} ({team.name if team else row.team_id})")
             if row.answers.get(person_id):
                 state.answers.append(f"{name}: {row.answers[person_id]}")

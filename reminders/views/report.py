@@ -28,6 +28,7 @@ from reminders.definitions.model import Duty
 from reminders.definitions.roster import Roster
 from reminders.files import staged
 from reminders.i18n import t
+from reminders.text import shown
 from reminders.views.tally import (
     CheckinAnswer,
     CheckinTotal,
@@ -97,7 +98,7 @@ def _person_name(roster: Roster, person_id: str | None) -> str:
     if person_id is None:
         return ""
     person = roster.people.get(person_id)
-    return person.name if person else person_id
+    return shown(person.name) if person else person_id
 
 
 def _completion_table(rows: list[TeamCompletion], roster: Roster, lang: str) -> ReportTable:

@@ -15,6 +15,8 @@ from reminders.definitions.audience import people_reached
 from reminders.definitions.roster import Roster
 from reminders.kinds import DeliveryStatus, OccurrenceStatus
 from reminders.store.models import ACKNOWLEDGEMENT, DELIVERY, OCCURRENCE
+from reminders.store.transaction import Bind, reading
+from reminders.text import shown
 from reminders.timeutil import as_utc, from_naive_utc
 
 
@@ -65,10 +67,11 @@ def upcoming(engine: Engine, limit: int = 10) -> list[Upcoming]:
     return [Upcoming(from_naive_utc(r.due_at), r.summary, r.recipient, r.kind) for r in rows]
 
 
-def occurrence_status(engine: Engine, roster: Roster, since: datetime, until: datetime,
+def occurrence_status(engine: Bind, roster: Roster, since: datetime, until: datetime,
                       team_id: str | None = None) -> list[TeamProgress]:
-    """Per occurrence and team: who was expected to acknowledge, who did, and the codes sent."""
-    with engine.connect() as conn:
+    """Per occurrence and team: who was expected to acknowledge, who did, and the codes sent.
+    Names and answers come as they are to be shown (no bidirectional or invisible controls)."""
+    with reading(engine) as conn:
         occ_filter = [OCCURRENCE.c.start_at >= as_utc(since), OCCURRENCE.c.start_at < as_utc(until),
                       OCCURRENCE.c.status == OccurrenceStatus.SCHEDULED]
         deliveries = conn.execute(
@@ -94,12 +97,12 @@ def occurrence_status(engine: Engine, roster: Roster, since: datetime, until: da
             entry["codes"].append(delivery_code(d.id))
     acked: dict[tuple[int, str], dict[str, str]] = defaultdict(dict)
     for a in acks:
-        acked[(a.occurrence_id, a.team_id)][a.person_id] = a.answer or ""
+        acked[(a.occurrence_id, a.team_id)][a.person_id] = shown(a.answer or "")
     result = []
     for (occ_id, tid), entry in groups.items():
         team = roster.teams.get(tid)
         done = tuple(p for p in entry["expected"] if p in acked[(occ_id, tid)])
-        names = tuple(roster.people[p].name.split()[-1] if p in roster.people else p for p in done)
+        names = tuple((shown(roster.people[p].name).split() or [p])[-1] if p in roster.people else p for p in done)
         result.append(TeamProgress(occ_id, entry["summary"], entry["start"], entry["all_day"], tid,
                                    team.name if team else tid, tuple(entry["expected"]), done,
                                    acked[(occ_id, tid)], tuple(entry["codes"]), names))

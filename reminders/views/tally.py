@@ -28,6 +28,7 @@ from reminders.definitions.roster import Roster, Team
 from reminders.errors import RemindersError
 from reminders.kinds import Kind, OccurrenceStatus
 from reminders.store.models import ACKNOWLEDGEMENT, OCCURRENCE
+from reminders.text import shown
 from reminders.timeutil import as_utc, from_naive_utc
 
 
@@ -247,7 +248,7 @@ def checkin_answers(engine: Engine, roster: Roster, duties: Mapping[str, Duty], 
     order = {t.id: i for i, t in enumerate(teams)}
     zones = {t.id: ZoneInfo(t.timezone) for t in teams}
     result = [CheckinAnswer(r.duty_uid, r.summary, from_naive_utc(r.start_at).astimezone(zones[r.team_id]).date(),
-                            r.team_id, r.person_id, r.answer, r.answer_number, from_naive_utc(r.at),
+                            r.team_id, r.person_id, shown(r.answer), r.answer_number, from_naive_utc(r.at),
                             r.recorded_by if r.recorded_by != r.person_id else None)
               for r in rows if r.team_id in order]
     result.sort(key=lambda a: (a.day, a.duty_uid, order[a.team_id], a.person_id))

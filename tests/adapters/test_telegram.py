@@ -19,7 +19,13 @@ from reminders.inbound.updates import process
 from reminders.jobs.embedded import EmbeddedWorker
 from reminders.runtime import open_runtime
 from reminders.settings import load_settings
-from reminders.store.models import AcknowledgementRow, ChatBindingRow, DeliveryRow, InboundEventRow
+from reminders.store.models import (
+    AcknowledgementRow,
+    AuditEventRow,
+    ChatBindingRow,
+    DeliveryRow,
+    InboundEventRow,
+)
 from reminders.timeutil import VirtualClock
 from reminders.web.app import create_app
 
@@ -229,12 +235,16 @@ def test_burst_of_300_to_100_chats_within_limits(fake, tmp_path):
 
 @pytest.fixture
 def web(fake, calendars, tmp_path):
-    """The web app on uvicorn, on loopback, with the same database as the worker."""
+    """The web app on uvicorn, on loopback, with the same database as the worker, and its own
+    Telegram adapter (its own process in production: one Bot per event loop)."""
+    from dataclasses import replace
+
     runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 7, 0))
+    own = {"telegram": TelegramAdapter(fake.token, fake.base_url, webhook_secret=SECRET)}
     with worker:
         worker.scheduler.tick()
         worker.drain()
-        with serve(create_app(runtime)) as url:
+        with serve(create_app(replace(runtime, adapters=own))) as url:
             yield runtime, url
     runtime.engine.dispose()
 
@@ -351,7 +361,7 @@ def test_embedding_in_a_python_telegram_bot_application(fake, calendars, tmp_pat
             fake.push_update({"callback_query": {"id": "e1", "from": _user(AN, "An"), "chat_instance": "c",
                                                  "message": message,
                                                  "data": message["reply_markup"]["inline_keyboard"][0][0]["callback_data"]}})
-            fake.push_update({"message": {"message_id": 5, "date": 0, "chat": {"id": AN, "type": "private"},
+            fake.push_update({"message": {"message_id": 5, "date": int(time.time()), "chat": {"id": AN, "type": "private"},
                                           "from": _user(AN, "An"), "text": "/status"}})
             for _ in range(300):
                 if len(fake.messages_to(AN)) >= 1 and fake.callback_answers:
@@ -390,4 +400,234 @@ def test_calendar_command_gives_a_private_feed_link(fake, calendars, tmp_path):
         token = re.search(r"/feeds/([A-Za-z0-9_-]+)\.ics", text).group(1)
         from reminders.store.feed_tokens import scope_for
         assert scope_for(runtime.engine, token) == "team:thon-dong" and "webcal://" in text
+    runtime.engine.dispose()
+
+
+def _callback(message: dict, user: dict, data: str, query_id: str) -> dict:
+    return {"callback_query": {"id": query_id, "from": user, "chat_instance": "c", "message": message, "data": data}}
+
+
+def _run_bot(fake, calendars, tmp_path, until, *, timeout: float = 30):
+    """`reminders bot` polling the fake until `until()` (or `timeout`); (still running?, stdout, stderr)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "REMINDERS_DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}",
+           "REMINDERS_ADAPTERS": "telegram", "TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.base_url}
+    proc = subprocess.Popen([sys.executable, "-m", "reminders.cli", "bot", "--calendars", str(calendars)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while not until() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        running = proc.poll() is None
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    return running, out, err
+
+
+def test_a_forged_update_never_stops_the_polling_bot(fake, calendars, tmp_path):
+    """Issue 13.6: forged callback data ("done:ZZZZZZZZZZZZZ", too large for SQLite's INTEGER)
+    stopped `reminders bot` with "Lỗi nội bộ (OverflowError…)", and the next updates went
+    unanswered. Forged and malformed updates are answered or left behind; the next is handled."""
+    runtime, message = _morning_reminder(fake, calendars, tmp_path)
+    code = message["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    fake.push_update(_callback(message, _user(AN, "An"), "done:ZZZZZZZZZZZZZ", "forged-code"))
+    fake.push_update(_callback(message, _user(AN, "An"), "done:" + "9" * 40, "forged-long"))
+    malformed = _callback(message, _user(AN, "An"), code, "no-sender")
+    del malformed["callback_query"]["from"]  # no one pressed it
+    fake.push_update(malformed)
+    fake.push_update({"message": {"message_id": 70, "date": "yesterday", "chat": message["chat"],
+                                  "from": _user(AN, "An"), "text": "xong"}})
+    fake.push_update(_callback(message, _user(BINH, "Bình"), code, "good"))
+
+    def answered() -> dict:
+        return {a["callback_query_id"]: a for a in fake.callback_answers}
+
+    running, out, err = _run_bot(fake, calendars, tmp_path, lambda: "good" in answered())
+    assert running, "the bot is still polling after the forged updates:\n" + err[-2000:]
+    assert "good" in answered() and "Cảm ơn Trần Thị Bình" in answered()["good"]["text"]
+    for forged in ("forged-code", "forged-long"):  # answered: no spinner left on the button
+        assert answered()[forged]["text"] == "Lời nhắc này đã đóng."
+        assert answered()[forged]["show_alert"] in (True, "true", "True")
+    with runtime.engine.connect() as conn:
+        acks = conn.execute(select(AcknowledgementRow.person_id)).scalars().all()
+    assert acks == ["tran-thi-binh"]
+    assert "Lỗi nội bộ" not in out + err and "Traceback" not in err
+    runtime.engine.dispose()
+
+
+def test_forged_and_malformed_updates_by_webhook_are_answered_not_a_500(fake, web):
+    runtime, url = web
+    [message] = [m for m in fake.messages_to(GROUP) if "Chiến dịch" in m["text"]]
+    good = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    forged = {"update_id": 501, **_callback(message, _user(AN, "An"), "done:ZZZZZZZZZZZZZ", "w1")}
+    malformed = {"update_id": 502, **_callback(message, _user(AN, "An"), "done:1", "w2")}
+    del malformed["callback_query"]["from"]
+    with httpx.Client(base_url=url) as client:
+        assert client.post("/webhooks/telegram", json=forged, headers=good).status_code == 200
+        assert client.post("/webhooks/telegram", json=malformed, headers=good).status_code == 200
+    assert [a["callback_query_id"] for a in fake.callback_answers] == ["w1"]
+    assert fake.callback_answers[0]["text"] == "Lời nhắc này đã đóng."
+    assert _count(runtime.engine, AcknowledgementRow) == 0
+
+
+def test_a_press_counts_only_for_a_reminder_sent_into_that_chat(fake, calendars, tmp_path):
+    """Issue 13.7: a forged callback for a reminder due in two days was recorded as done.
+    A press must come from the chat the reminder was sent to, after it was sent; a typed
+    code must be one sent to the person or their team."""
+    runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 7, 0))
+    with worker:
+        worker.scheduler.tick()
+        worker.drain()
+        [message] = [m for m in fake.messages_to(GROUP) if "Chiến dịch" in m["text"]]
+        with runtime.engine.connect() as conn:
+            future = conn.execute(select(DeliveryRow.id).where(
+                DeliveryRow.recipient == "team:thon-dong", DeliveryRow.status == "pending",
+                DeliveryRow.due_at >= vn(2024, 10, 3, 7, 0)).order_by(DeliveryRow.due_at)).scalars().first()
+        refused = "Mã này không phải của lời nhắc đã gửi cho bạn hoặc tổ của bạn."
+        # A forged press, in the group, for the reminder of 3 October (not sent yet).
+        _, outcome = _press(fake, runtime, {**message, "reply_markup": {"inline_keyboard": [[
+            {"text": "✅", "callback_data": f"done:{delivery_code(future)}"}]]}}, _user(AN, "An"))
+        assert not outcome.recorded and outcome.reply == refused and outcome.alert
+        # Today's reminder of the group, pressed in An's private chat (a forged message).
+        private = {**message, "chat": {"id": AN, "type": "private"}}
+        _, outcome = _press(fake, runtime, private, _user(AN, "An"))
+        assert not outcome.recorded and outcome.reply == refused
+        # ⏰ for the future reminder: no early reminder either.
+        _, outcome = _press(fake, runtime, {**message, "reply_markup": {"inline_keyboard": [[
+            {"text": "⏰", "callback_data": f"snooze:{delivery_code(future)}"}]]}}, _user(AN, "An"), "snooze")
+        assert not outcome.recorded and outcome.reply == refused
+        # Typed in the group: the future code.
+        outcome = _reply(fake, runtime, {"chat": message["chat"]}, _user(BINH, "Bình"),
+                         f"xong mã {delivery_code(future)}", 950)
+        assert not outcome.recorded and outcome.reply == refused
+        assert _count(runtime.engine, AcknowledgementRow) == 0
+        with runtime.engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(DeliveryRow).where(
+                DeliveryRow.kind.contains("@"))).scalar() == 0, "no snoozed copy"
+        # The real press, where it was sent, still counts.
+        _, outcome = _press(fake, runtime, message, _user(AN, "An"))
+        assert outcome.recorded
+    runtime.engine.dispose()
+
+
+def test_a_webhook_message_dated_far_from_now_is_refused(fake, web):
+    """Issue 13.8: only the update id stopped a replay; a message dated 2001 or 2286 was taken."""
+    runtime, url = web
+    good = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    chat = {"id": BINH, "type": "private"}
+
+    def status(update_id: int, date: int) -> int:
+        update = {"update_id": update_id, "message": {"message_id": update_id, "date": date, "chat": chat,
+                                                      "from": _user(BINH, "Bình"), "text": "/status"}}
+        with httpx.Client(base_url=url) as client:
+            return client.post("/webhooks/telegram", json=update, headers=good).status_code
+
+    for n, date in enumerate((1_000_000_000, 9_999_999_999, int(time.time()) - 2 * 3600, int(time.time()) + 7200)):
+        assert status(600 + n, date) == 200  # refused quietly: the platform must not retry it
+    assert not fake.messages_to(BINH) and _count(runtime.engine, InboundEventRow) == 0
+    assert status(700, int(time.time()) - 30) == 200
+    assert "Tuần này" in fake.messages_to(BINH)[-1]["text"]
+    assert _count(runtime.engine, InboundEventRow) == 1
+
+
+def test_done_after_snooze_cancels_the_snoozed_reminder(fake, calendars, tmp_path):
+    """Issue 14.6: Bình pressed ⏰, then ✅: the snoozed reminder still came an hour later."""
+    runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 7, 0))
+    with worker:
+        worker.scheduler.tick()
+        worker.drain()
+        [message] = [m for m in fake.messages_to(GROUP) if "Chiến dịch" in m["text"]]
+        _, snoozed = _press(fake, runtime, message, _user(BINH, "Bình"), "snooze")
+        assert "nhắc lại" in snoozed.reply
+        _, done = _press(fake, runtime, message, _user(BINH, "Bình"))
+        assert done.recorded
+        clock.set(vn(2024, 10, 1, 9, 0))
+        worker.scheduler.tick()
+        worker.drain()
+        with runtime.engine.connect() as conn:
+            copy = conn.execute(select(DeliveryRow.status, DeliveryRow.error).where(
+                DeliveryRow.recipient == "person:tran-thi-binh", DeliveryRow.kind.contains("@"))).one()
+            events = conn.execute(select(AuditEventRow.event).where(
+                AuditEventRow.recipient == "person:tran-thi-binh").order_by(AuditEventRow.id)).scalars().all()
+    assert not [m for m in fake.messages_to(BINH) if "Chiến dịch" in m["text"]], "no snoozed reminder after done"
+    assert copy.status == "cancelled"
+    assert events == ["snooze", "ack", "cancelled"]
+    runtime.engine.dispose()
+
+
+def _calendar_links(fake, runtime, times: int) -> list[str]:
+    private = {"chat": {"id": AN, "type": "private"}}
+    tokens = []
+    for n in range(times):  # the replies themselves: Telegram allows one message a second to a chat
+        reply = _reply(fake, runtime, private, _user(AN, "An"), "/calendar", 800 + n).reply
+        tokens.append(re.search(r"/feeds/([A-Za-z0-9_-]+)\.ics", reply).group(1))
+    return tokens, reply
+
+
+def test_calendar_command_gives_the_same_link_again_with_a_secret_key(fake, calendars, tmp_path):
+    """Issue 13.9: 20 × /calendar made 20 links that never expire. With REMINDERS_SECRET_KEY,
+    the same link every time (kept sealed); the database alone does not reveal it."""
+    from reminders.store.feed_tokens import scope_for
+    from reminders.store.models import FeedTokenRow
+
+    settings = load_settings({}).replace(calendars=str(calendars), roster_file=str(calendars / "roster.yaml"),
+                                         database_url=f"sqlite:///{tmp_path / 'r.db'}", adapters=("telegram",),
+                                         secret_key="k" * 40)
+    runtime = open_runtime(settings, clock=VirtualClock(vn(2024, 10, 1, 6, 0)),
+                           adapters={"telegram": TelegramAdapter(fake.token, fake.base_url)})
+    with EmbeddedWorker(runtime, settings):
+        tokens, reply = _calendar_links(fake, runtime, 20)
+    assert "link gần nhất" not in reply
+    assert len(set(tokens)) == 1 and scope_for(runtime.engine, tokens[0]) == "team:thon-dong"
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(select(FeedTokenRow.owner, FeedTokenRow.sealed, FeedTokenRow.revoked_at)).all()
+    assert len(rows) == 1 and rows[0].owner == "nguyen-van-an" and rows[0].revoked_at is None
+    assert rows[0].sealed.startswith("sealed:v1:") and tokens[0] not in rows[0].sealed
+    runtime.engine.dispose()
+
+
+def test_calendar_command_without_a_key_keeps_three_links(fake, calendars, tmp_path):
+    """Without a key a link cannot be given again: a new one each time, the oldest revoked
+    beyond three, as the reply says."""
+    from reminders.store.feed_tokens import scope_for
+
+    runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 6, 0))
+    with worker:
+        tokens, reply = _calendar_links(fake, runtime, 20)
+    assert len(set(tokens)) == 20
+    assert [scope_for(runtime.engine, token) for token in tokens] == [None] * 17 + ["team:thon-dong"] * 3
+    assert "chỉ 3 link gần nhất của bạn còn dùng được" in reply
+    assert "Link cũ nhất của bạn không còn dùng được nữa." in reply
+    runtime.engine.dispose()
+
+
+def test_look_alike_done_words_are_understood_and_other_words_get_help(fake, calendars, tmp_path):
+    """Issue 13.11: "xong" with a Cyrillic х, in fullwidth letters, or with a zero-width joiner
+    got silence. They are acknowledgements; in a private chat, what the bot cannot understand
+    gets a short help (the group is left to its talk)."""
+    west = "-1001000000002"  # thôn Tây: Dũng, Em, Giang
+    runtime, clock, worker = _stack(fake, calendars, tmp_path, vn(2024, 10, 1, 7, 0))
+    with worker:
+        worker.scheduler.tick()
+        worker.drain()
+        [message] = [m for m in fake.messages_to(west) if "Chiến dịch" in m["text"]]
+        for n, (uid, name, text) in enumerate([(100011, "Dũng", "\u0445ong"), (100012, "Em", "ｘｏｎｇ"),
+                                               (100013, "Giang", "x\u200dong ạ")]):
+            assert _reply(fake, runtime, {"chat": message["chat"]}, _user(uid, name), text, 960 + n).recorded, text
+        assert _count(runtime.engine, AcknowledgementRow) == 3
+        before = len(fake.sent)
+        assert not _reply(fake, runtime, {"chat": message["chat"]}, _user(100011, "Dũng"), "mai họp nhé", 970).reply
+        assert len(fake.sent) == before, "the group's own talk gets no answer"
+        private = {"chat": {"id": BINH, "type": "private"}}
+        outcome = _reply(fake, runtime, private, _user(BINH, "Bình"), "hôm nay thế nào?", 971)
+        assert outcome.reply.startswith("Xin lỗi, tôi chưa hiểu tin nhắn này.")
+        assert "bấm ✅" in outcome.reply  # Telegram has buttons
+        outcome = _reply(fake, runtime, private, _user(BINH, "Bình"), "/foo", 972)
+        assert outcome.reply.startswith("Xin lỗi, tôi chưa hiểu")
     runtime.engine.dispose()

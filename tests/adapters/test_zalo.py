@@ -376,3 +376,61 @@ def test_zalo_bot_group_reminder_acknowledged_through_polling(zbot, tmp_path):
     assert "getUpdates" in zbot.calls
     assert "ZaloBotTESTtoken" not in out + err, "the bot token (in every API URL) never appears in logs"
     runtime.engine.dispose()
+
+
+def test_oa_events_dated_far_from_now_are_refused(oa, tmp_path):
+    """Issue 13.8: a signed Zalo OA event with a timestamp from 2001 or 2286 was accepted;
+    only its msg_id stopped a replay."""
+    calendars = _calendars(tmp_path)
+    runtime, clock, worker = _stack(calendars, tmp_path, vn(2024, 10, 1, 7, 0), {"zalo_oa": _oa_adapter(oa)})
+    with worker, _web(runtime, {"zalo_oa": _oa_adapter(oa)}) as client:
+        worker.scheduler.tick()
+        worker.drain()
+        hour = 3600 * 1000
+        now = int(time.time() * 1000)
+        for stamp in (1_000_000_000_000, 9_999_999_999_000, now - 2 * hour, now + 2 * hour, "yesterday"):
+            assert _post_oa(client, oa, "u-binh", "xong", timestamp=str(stamp)) == 200  # no retry wanted
+        assert _acks(runtime.engine) == {} and _count(runtime.engine, InboundEventRow) == 0
+        assert _post_oa(client, oa, "u-binh", "xong", timestamp=str(now - hour // 2)) == 200
+        assert _acks(runtime.engine) == {("binh", "truc-mot-cua"): None}
+    runtime.engine.dispose()
+
+
+def test_number_words_answer_a_checkin_plainly_or_in_reply(oa, tmp_path):
+    """Issue 14.9: "hai mươi" sent plainly got no answer at all; in reply to the question it
+    was asked again. Numbers in Vietnamese words are numbers, either way."""
+    calendars = _calendars(tmp_path)
+    runtime, clock, worker = _stack(calendars, tmp_path, vn(2024, 10, 1, 19, 30), {"zalo_oa": _oa_adapter(oa)})
+    with worker, _web(runtime, {"zalo_oa": _oa_adapter(oa)}) as client:
+        worker.scheduler.tick()
+        worker.drain()
+        [question] = [m for m in oa.messages_to("grp-dong") if "❓" in m["text"]]
+        quote = {"msg_id": question["message_id"], "text": question["text"]}
+        assert _post_oa(client, oa, "u-binh", "hai mươi", group="grp-dong") == 200
+        assert _post_oa(client, oa, "u-an", "ba mươi lăm hộ", group="grp-dong", quote=quote) == 200
+        assert _post_oa(client, oa, "u-cuong", "Mười lăm ạ", group="grp-dong") == 200
+    with runtime.engine.connect() as conn:
+        answers = dict(conn.execute(select(AcknowledgementRow.person_id, AcknowledgementRow.answer_number)).all())
+    assert answers == {"binh": 20.0, "an": 35.0, "cuong": 15.0}
+    replies = [m["text"] for m in oa.messages_to("grp-dong") if "Cảm ơn" in m["text"]]
+    assert [r.rsplit("Trả lời: ", 1)[1] for r in replies] == ["20.", "35.", "15."]
+    runtime.engine.dispose()
+
+
+def test_zalo_welcome_and_help_say_how_to_answer_without_buttons(oa, tmp_path):
+    """Issue 14.10: after /start on Zalo the welcome said "bấm ✅" -- Zalo has no buttons."""
+    from reminders.store.invites import create_invite
+
+    calendars = _calendars(tmp_path)
+    runtime, clock, worker = _stack(calendars, tmp_path, vn(2024, 10, 1, 6, 0), {"zalo_oa": _oa_adapter(oa)})
+    with worker, _web(runtime, {"zalo_oa": _oa_adapter(oa)}) as client:
+        code = create_invite(runtime.engine, "cuong", clock())
+        assert _post_oa(client, oa, "u-new-phone", f"/start {code}") == 200
+        assert _post_oa(client, oa, "u-new-phone", "/help") == 200
+        assert _post_oa(client, oa, "u-new-phone", "chào bot") == 200  # not understood: the same help
+    welcome, help_text, not_understood = [m["text"] for m in oa.messages_to("u-new-phone")]
+    assert welcome.startswith("Chào Lê Văn Cường!")
+    for text in (welcome, help_text, not_understood):
+        assert "bấm" not in text.lower() and "✅" not in text
+        assert 'trả lời "xong"' in text
+    runtime.engine.dispose()

@@ -227,7 +227,8 @@ def test_two_remindnow_racing_across_a_minute_boundary_make_one_reminder(console
     minute = vn(2024, 10, 2, 10, 0, 59, 500000)
 
     def tap(name: str, now) -> None:
-        replies[name] = remind_now(runtime, admin, CAMPAIGN, "thon-dong", now)
+        with runtime.engine.begin() as conn:  # as the router does: in the inbound event's transaction
+            replies[name] = remind_now(runtime, conn, admin, CAMPAIGN, "thon-dong", now)
 
     try:
         first = threading.Thread(target=tap, name="first", args=("first", minute))

@@ -317,6 +317,18 @@ def test_followup_pass_and_rendering_stay_bounded_at_province_scale(tmp_path):
     engine.dispose()
 
 
+def _sent(rt, recipient: str, kind: str) -> int:
+    """Mark a planned follow-up sent, as the send path would; its delivery id."""
+    from sqlalchemy import update
+
+    with rt.engine.begin() as conn:
+        found = conn.execute(select(DeliveryRow.id).where(DeliveryRow.recipient == recipient,
+                                                          DeliveryRow.kind == kind)).scalar_one()
+        conn.execute(update(DeliveryRow).where(DeliveryRow.id == found).values(status="sent",
+                                                                               sent_at=DeliveryRow.due_at))
+    return found
+
+
 def _day_one_sent(tmp_path, url: str, roster: str = ROSTER):
     """The campaign's day 1 reminders and check-ins went out; a Runtime over it."""
     from sqlalchemy import update
@@ -457,9 +469,7 @@ def test_a_leader_confirming_for_an_unclear_name_is_asked_again(tmp_path, databa
     from reminders.schedule.followup import followup_pass
 
     followup_pass(rt, vn(2024, 10, 1, 19, 31))
-    with rt.engine.connect() as conn:
-        followup_code = delivery_code(conn.execute(select(DeliveryRow.id).where(
-            DeliveryRow.recipient == "person:hai", DeliveryRow.kind == "escalate-leader")).scalar())
+    followup_code = delivery_code(_sent(rt, "person:hai", "escalate-leader"))  # Hải has it in his chat
     rt.clock = lambda: vn(2024, 10, 1, 20, 0)
     reminder = code_of(rt.engine, 1, "team:dong", "reminder-0")
     cases = [("c-an", f"/done {reminder} Cường", "Có 2 người tên 'Cường': Lê Văn Cường, Phạm Văn Cường. "
@@ -517,6 +527,7 @@ def test_an_official_confirms_for_a_member_of_a_team_whose_reminder_failed(tmp_p
     from reminders.schedule.followup import followup_pass
 
     followup_pass(rt, vn(2024, 10, 1, 19, 31))
+    _sent(rt, "person:can-bo", "escalate-commune")  # Hương has it in her chat
     with rt.engine.connect() as conn:
         escalation = conn.execute(select(DeliveryRow.id, DeliveryRow.team_id).where(
             DeliveryRow.recipient == "person:can-bo", DeliveryRow.kind == "escalate-commune")).one()

@@ -204,3 +204,43 @@ def test_board_on_a_phone_in_chromium(calendars, sqlite_url, tmp_path):
         # The header band is the board's blue, so the page really rendered with its styles.
         assert image.convert("RGB").getpixel((5, 5)) == (11, 83, 148)
     rt.engine.dispose()
+
+
+BIDI = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: what follows it is shown backwards
+
+
+def test_names_and_answers_cannot_reorder_what_is_shown(calendars, database_url):
+    """Issue 13.10: a U+202E in a name or an answer reversed the board's lines. Stripped when
+    the roster is loaded and when an answer is recorded -- and, for an answer already in the
+    database, wherever it is shown: the board, the feed, the chat's /status."""
+    from sqlalchemy import update
+
+    from reminders.adapters.base import Inbound
+    from reminders.inbound.router import handle
+    from reminders.store.models import AcknowledgementRow
+
+    roster = calendars / "roster.yaml"
+    roster.write_text(roster.read_text(encoding="utf-8").replace(
+        "name: Trần Thị Bình", f'name: "Trần Thị {BIDI}Bình"'), encoding="utf-8")
+    rt, clock = _week_with_answers(calendars, database_url)
+    with rt.engine.connect() as conn:  # Friday's radio segment, a duty that asks no question: a note
+        radio = conn.execute(select(DeliveryRow.id).join(OccurrenceRow).where(
+            OccurrenceRow.duty_uid == "radio-chuyen-doi-so@reminders", OccurrenceRow.start_at < vn(2024, 10, 7),
+            DeliveryRow.recipient == "person:pham-van-dung")).scalar()
+    record_acknowledgement(rt.engine, rt.roster, rt.duties, code=delivery_code(radio), person_id="pham-van-dung",
+                           channel="console", now=clock(), answer=f"{BIDI}đã phát\u2066")
+    with rt.engine.connect() as conn:
+        assert conn.execute(select(AcknowledgementRow.answer).where(
+            AcknowledgementRow.person_id == "pham-van-dung")).scalar() == "đã phát"
+    with rt.engine.begin() as conn:  # as recorded before this was fixed
+        conn.execute(update(AcknowledgementRow).where(AcknowledgementRow.person_id == "le-van-cuong")
+                     .values(answer=f"25{BIDI} hộ"))
+    _, token = create_token(rt.engine, "commune:xa-tan-lap", clock())
+    with serve(create_app(rt)) as base, httpx.Client(base_url=base) as client:
+        page = client.get(f"/board/{token}").text
+        feed = client.get(f"/feeds/{token}.ics").text
+    status = handle(rt, Inbound("telegram", "s1", "100001", False, "100001", text="/status"), now=clock()).reply
+    for shown in (page, feed, status):
+        assert BIDI not in shown and "\u2066" not in shown
+    assert "Trần Thị Bình" in page and "(đã phát)" in page and "(25 hộ)" in page
+    assert "Bình" in status

@@ -29,6 +29,7 @@ from reminders.adapters.base import (
     RateLimit,
     SendResult,
     TemporaryFailure,
+    platform_time,
 )
 from reminders.errors import ConfigurationError
 from reminders.settings import Settings
@@ -162,7 +163,8 @@ class ZaloBotAdapter(Adapter):
                        str(chat.get("chat_type", "")).upper() == "GROUP", str(sender["id"]),
                        str(sender.get("display_name") or ""), text=text,
                        reply_to=str(quote["message_id"]) if quote.get("message_id") else None,
-                       quoted_text=quote.get("text") if isinstance(quote.get("text"), str) else None)
+                       quoted_text=quote.get("text") if isinstance(quote.get("text"), str) else None,
+                       sent_at=platform_time(message.get("date"), milliseconds=None))
 
     async def respond(self, payload: Payload, outcome: Outcome) -> None:
         event = self.parse_update(payload)

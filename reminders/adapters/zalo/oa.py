@@ -37,6 +37,7 @@ from reminders.adapters.base import (
     TemporaryFailure,
     Tokens,
     TokenStore,
+    platform_time,
 )
 from reminders.errors import ConfigurationError
 from reminders.settings import Settings
@@ -352,7 +353,8 @@ class ZaloOAAdapter(Adapter):
         return Inbound(self.name, str(message["msg_id"]), chat, is_group, sender,
                        str((payload.get("sender") or {}).get("display_name") or ""), text=text,
                        reply_to=str(quote["msg_id"]) if quote.get("msg_id") else None,
-                       quoted_text=quote.get("text") if isinstance(quote.get("text"), str) else None)
+                       quoted_text=quote.get("text") if isinstance(quote.get("text"), str) else None,
+                       sent_at=platform_time(payload.get("timestamp"), milliseconds=True))
 
     async def respond(self, payload: Payload, outcome: Outcome) -> None:
         event = self.parse_update(payload)
