@@ -50,7 +50,8 @@ class FakeTelegram:
     # -- what tests use ------------------------------------------------------------
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/bot"
+        """The platform's base URL, as TELEGRAM_API_URL takes it (https://api.telegram.org)."""
+        return f"http://127.0.0.1:{self.port}"
 
     def push_update(self, update: dict) -> dict:
         """Queue an update for getUpdates; returns it with its update_id."""

@@ -50,11 +50,14 @@ class FakeZaloOA(_Served):
 
     @property
     def base_url(self) -> str:
+        """The Open API's base URL, as ZALO_OA_API_URL takes it (https://openapi.zalo.me)."""
         return f"http://127.0.0.1:{self.port}"
 
     @property
     def oauth_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v4/oa/access_token"
+        """The OAuth server's base URL, as ZALO_OA_OAUTH_URL takes it (https://oauth.zaloapp.com);
+        this fake serves both on one port."""
+        return f"http://127.0.0.1:{self.port}"
 
     def expire(self, access_token: str) -> None:
         """The access token stops working (its 25 hours are over)."""
@@ -150,7 +153,8 @@ class FakeZaloBot(_Served):
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/bot"
+        """The platform's base URL, as ZALO_BOT_API_URL takes it (https://bot-api.zaloplatforms.com)."""
+        return f"http://127.0.0.1:{self.port}"
 
     def messages_to(self, chat: str) -> list[dict]:
         return [m for m in self.sent if m["chat_id"] == chat]

@@ -33,9 +33,9 @@ from reminders.adapters.base import (
     TemporaryFailure,
 )
 from reminders.errors import ConfigurationError
-from reminders.settings import Settings
+from reminders.settings import PLATFORM_URLS, Settings
 
-DEFAULT_API_URL = "https://api.telegram.org/bot"
+DEFAULT_API_URL = PLATFORM_URLS["telegram_api_url"][0]  # the platform's base URL; /bot<token>/<method> is added
 # Opt in to python-telegram-bot's future behaviour (durations as timedelta); `_seconds`
 # reads both forms, so no deprecation warning and no change when it becomes the default.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
@@ -62,7 +62,8 @@ class TelegramAdapter(Adapter):
     )
 
     def __init__(self, token: str, api_url: str = DEFAULT_API_URL, webhook_secret: str | None = None):
-        self.bot = Bot(token, base_url=api_url)
+        api_url = api_url.rstrip("/")
+        self.bot = Bot(token, base_url=f"{api_url}/bot", base_file_url=f"{api_url}/file/bot")
         self._webhook_secret = webhook_secret
 
     @classmethod

@@ -1,6 +1,6 @@
 """Zalo Bot platform (bot-api.zaloplatforms.com) over httpx.
 
-Modelled on the Telegram Bot API: `<api>/bot<TOKEN>/<method>`, answers in an envelope
+Modelled on the Telegram Bot API: `<ZALO_BOT_API_URL>/bot<TOKEN>/<method>`, answers in an envelope
 `{ok, result | error_code, description}`, 429 when over quota. No buttons and no edits:
 people acknowledge by replying "xong". `getUpdates` returns one update at a time and has
 no offset; each message's `message_id` is what makes it processed once.
@@ -31,11 +31,11 @@ from reminders.adapters.base import (
     TemporaryFailure,
 )
 from reminders.errors import ConfigurationError
-from reminders.settings import Settings
+from reminders.settings import PLATFORM_URLS, Settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API_URL = "https://bot-api.zaloplatforms.com/bot"
+DEFAULT_API_URL = PLATFORM_URLS["zalo_bot_api_url"][0]  # the platform's base URL; /bot<token>/<method> is added
 POLL_TIMEOUT = 30  # seconds Zalo holds a getUpdates call open
 QUOTA_BACKOFF = 60.0
 
@@ -51,7 +51,7 @@ class ZaloBotAdapter(Adapter):
     def __init__(self, token: str, api_url: str = DEFAULT_API_URL, webhook_secret: str | None = None,
                  timeout: float = 15.0):
         self._token = token
-        self.api_url = api_url
+        self.api_url = api_url.rstrip("/")
         self._webhook_secret = webhook_secret
         self._timeout = timeout
         self._client: httpx.AsyncClient | None = None
@@ -89,7 +89,7 @@ class ZaloBotAdapter(Adapter):
         client = self._client
         assert client is not None  # for the type checker: start() opened it
         try:
-            response = await client.post(f"{self.api_url}{self._token}/{method}", json=params or {},
+            response = await client.post(f"{self.api_url}/bot{self._token}/{method}", json=params or {},
                                          timeout=timeout or self._timeout)
         except httpx.TransportError as exc:
             raise TemporaryFailure(f"Zalo Bot API unreachable: {type(exc).__name__}") from None

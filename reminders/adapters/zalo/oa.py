@@ -37,7 +37,7 @@ from reminders.adapters.base import (
     TokenStore,
 )
 from reminders.errors import ConfigurationError
-from reminders.settings import Settings
+from reminders.settings import PLATFORM_URLS, Settings
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ PERSON_UNREACHABLE = {
 }
 RATE_LIMIT_BACKOFF = 60.0  # seconds; Zalo does not say how long
 REFRESH_AHEAD = timedelta(minutes=5)
+TOKEN_PATH = "/v4/oa/access_token"
 TEXT_EVENTS = {"user_send_text": False, "user_send_group_text": True}  # event -> is a group
 
 
@@ -68,15 +69,15 @@ class ZaloOAAdapter(Adapter):
     )
 
     def __init__(self, app_id: str, app_secret: str, access_token: str, refresh_token: str, *,
-                 oa_secret_key: str | None = None, api_url: str = "https://openapi.zalo.me",
-                 oauth_url: str = "https://oauth.zaloapp.com/v4/oa/access_token", token_store: TokenStore | None = None,
+                 oa_secret_key: str | None = None, api_url: str = PLATFORM_URLS["zalo_oa_api_url"][0],
+                 oauth_url: str = PLATFORM_URLS["zalo_oa_oauth_url"][0], token_store: TokenStore | None = None,
                  timeout: float = 15.0):
         self.app_id = app_id
         self._app_secret = app_secret
         self._oa_secret_key = oa_secret_key
         self._initial = Tokens(access_token, refresh_token)
         self.api_url = api_url.rstrip("/")
-        self.oauth_url = oauth_url
+        self.oauth_url = oauth_url.rstrip("/") + TOKEN_PATH  # ZALO_OA_OAUTH_URL is the OAuth server's base URL
         self._store = token_store
         self._timeout = timeout
         self._client: httpx.AsyncClient | None = None
