@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import click
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from reminders.cli.common import LANG, definitions_options, err, fail, friendly, out, settings_for
 from reminders.definitions.reload import watch_in_background, watcher_for
@@ -25,6 +26,8 @@ from reminders.jobs.embedded import EmbeddedWorker
 from reminders.jobs.send import enqueue
 from reminders.runtime import Runtime, open_runtime
 from reminders.schedule.scheduler import Scheduler, run_replica, run_ticks
+from reminders.settings import Settings
+from reminders.store import runlock
 from reminders.views.status import upcoming
 
 
@@ -47,6 +50,7 @@ def _note_last_good(runtime: Runtime) -> None:
 def run(calendars_dir: str | None, roster_path: str | None) -> None:
     """The all-in-one worker: planner, dispatcher and senders in one process."""
     settings = settings_for(calendars_dir, roster_path)
+    lock = _only_worker_on_the_database(settings)  # held until the process ends, however it ends
     runtime = open_runtime(settings)
     _note_last_good(runtime)
     stop = _stop_on_signals()
@@ -61,6 +65,22 @@ def run(calendars_dir: str | None, roster_path: str | None) -> None:
         out.print(t(LANG, "Running. Press Ctrl-C to stop."), markup=False)
         run_ticks(worker.scheduler, stop, settings.tick_seconds)
         out.print(t(LANG, "Stopping: waiting for messages being sent..."), markup=False)
+    lock.release()
+
+
+def _only_worker_on_the_database(settings: Settings) -> runlock.RunLock:
+    """The lock of the all-in-one worker on this database, or a clear refusal: two would
+    both send everything, over the platforms' limits."""
+    lock, holder = runlock.hold(settings.database_url)
+    if lock is not None:
+        return lock
+    database = make_url(settings.database_url).render_as_string(hide_password=True)
+    who = t(LANG, "process {pid} on {host}, started {since} UTC", pid=holder.pid or "?",
+            host=holder.host or "?", since=holder.since.replace("T", " ")[:19] or "?") if holder else "?"
+    fail(t(LANG, "Another `reminders run` is already working on this database ({database}; {who}). Two would "
+                 "send every reminder twice and go over the platforms' limits. Stop the other one first; for "
+                 "several processes, use `reminders scheduler` and dramatiq workers with Redis.",
+           database=database, who=who))
 
 
 def _print_upcoming(runtime: Runtime, limit: int = 10) -> None:
