@@ -20,6 +20,7 @@ from reminders.cli.outbox import deliveries
 from reminders.cli.processes import bot, run, scheduler
 from reminders.cli.report import report
 from reminders.cli.teams import teams
+from reminders.cli.webhooks import webhook
 from reminders.errors import ConfigurationError
 from reminders.i18n import t
 from reminders.settings import load_settings
@@ -40,7 +41,7 @@ def main() -> None:
 
 
 for command in (check, preview, simulate, run, bot, scheduler, status, ack, deliveries, db, feed, members,
-                teams, report, duties, audit):
+                teams, report, duties, audit, webhook):
     main.add_command(command)
 
 

@@ -22,6 +22,7 @@ from reminders.adapters.base import (
     Address,
     Capabilities,
     Inbound,
+    InviteRoute,
     Outcome,
     OutgoingMessage,
     Payload,
@@ -29,6 +30,7 @@ from reminders.adapters.base import (
     RateLimit,
     SendResult,
     TemporaryFailure,
+    WebhookInfo,
 )
 from reminders.errors import ConfigurationError
 from reminders.settings import PLATFORM_URLS, Settings
@@ -55,6 +57,7 @@ class ZaloBotAdapter(Adapter):
         self._webhook_secret = webhook_secret
         self._timeout = timeout
         self._client: httpx.AsyncClient | None = None
+        self._name: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ZaloBotAdapter:
@@ -129,8 +132,33 @@ class ZaloBotAdapter(Adapter):
         message_id = result.get("message_id") if isinstance(result, dict) else None
         return SendResult(str(message_id) if message_id else None)
 
+    # -- webhooks and invites -----------------------------------------------------------
+    def check_webhook_settings(self) -> None:
+        if not self._webhook_secret:
+            raise ConfigurationError("ZALO_BOT_WEBHOOK_SECRET is not set: the web app refuses every Zalo Bot "
+                                     "webhook call without it. Set it (8-256 characters) in every process's "
+                                     "environment first")
+
     async def set_webhook(self, url: str) -> None:
-        await self.call("setWebhook", {"url": url, "secret_token": self._webhook_secret or ""})
+        self.check_webhook_settings()
+        await self.call("setWebhook", {"url": url, "secret_token": self._webhook_secret})
+
+    async def delete_webhook(self) -> None:
+        await self.call("deleteWebhook")
+
+    async def webhook_info(self) -> WebhookInfo:
+        result = await self.call("getWebhookInfo")
+        info: dict[str, Any] = result if isinstance(result, dict) else {}
+        return WebhookInfo(str(info.get("url") or ""))
+
+    async def invite_route(self, code: str) -> InviteRoute:
+        """No deep links on the Zalo Bot platform: people open the bot (its name from getMe)
+        and send `/start <code>`."""
+        if self._name is None:
+            result = await self.call("getMe")
+            me: dict[str, Any] = result if isinstance(result, dict) else {}
+            self._name = str(me.get("display_name") or me.get("name") or me.get("account_name") or "")
+        return InviteRoute(name=self._name)
 
     # -- inbound ---------------------------------------------------------------------
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:

@@ -26,6 +26,7 @@ from reminders.adapters.base import (
     Address,
     Capabilities,
     Inbound,
+    InviteRoute,
     Outcome,
     OutgoingMessage,
     Payload,
@@ -51,6 +52,7 @@ PERSON_UNREACHABLE = {
 RATE_LIMIT_BACKOFF = 60.0  # seconds; Zalo does not say how long
 REFRESH_AHEAD = timedelta(minutes=5)
 TOKEN_PATH = "/v4/oa/access_token"
+OA_INFO_PATH = "/v2.0/oa/getoa"  # the OA's id and name (for invites: zalo.me/<OA id> opens its chat)
 TEXT_EVENTS = {"user_send_text": False, "user_send_group_text": True}  # event -> is a group
 
 
@@ -84,6 +86,7 @@ class ZaloOAAdapter(Adapter):
         self._tokens: Tokens | None = None
         self._refresh_lock: asyncio.Lock | None = None
         self._owner = uuid.uuid4().hex[:16]
+        self._profile: tuple[str, str] | None = None  # (OA id, name), asked once
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ZaloOAAdapter:
@@ -167,6 +170,36 @@ class ZaloOAAdapter(Adapter):
         if not isinstance(answer, dict):
             raise TemporaryFailure("Zalo OA: unexpected answer")
         return answer
+
+    async def _get(self, path: str, access_token: str) -> dict[str, Any]:
+        client = self._client or httpx.AsyncClient(timeout=self._timeout)
+        self._client = client
+        try:
+            response = await client.get(self.api_url + path, headers={"access_token": access_token})
+        except httpx.TransportError as exc:
+            raise TemporaryFailure(f"Zalo OA unreachable: {type(exc).__name__}") from None
+        try:
+            answer = response.json()
+        except ValueError:
+            raise TemporaryFailure(f"Zalo OA: unreadable answer (HTTP {response.status_code})") from None
+        if not isinstance(answer, dict):
+            raise TemporaryFailure("Zalo OA: unexpected answer")
+        return answer
+
+    # -- invites ---------------------------------------------------------------------
+    async def invite_route(self, code: str) -> InviteRoute:
+        """Zalo has no deep link that carries a code: people open the OA's chat (zalo.me/<OA
+        id>, the id and name from the OA's profile) and send `/start <code>`."""
+        if self._profile is None:
+            tokens = await self._fresh_tokens()
+            answer = await self._get(OA_INFO_PATH, tokens.access_token)
+            if answer.get("error") in TOKEN_INVALID:
+                tokens = await self._refresh(tokens.access_token)
+                answer = await self._get(OA_INFO_PATH, tokens.access_token)
+            data = self._data(answer)
+            self._profile = (str(data.get("oa_id") or ""), str(data.get("name") or ""))
+        oa_id, name = self._profile
+        return InviteRoute(chat_link=f"https://zalo.me/{oa_id}" if oa_id else None, name=name)
 
     @staticmethod
     def _data(answer: dict[str, Any]) -> dict[str, Any]:
