@@ -89,7 +89,6 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = env("TELEGRAM_BOT_TOKEN")
     telegram_api_url: str = env("TELEGRAM_API_URL", default=PLATFORM_URLS["telegram_api_url"][0])
     telegram_webhook_secret: SecretStr | None = env("TELEGRAM_WEBHOOK_SECRET")
-    telegram_bot_username: str | None = env("TELEGRAM_BOT_USERNAME")
 
     # -- Zalo (docs/zalo.md) -------------------------------------------------------------
     zalo_app_id: str | None = env("ZALO_APP_ID")

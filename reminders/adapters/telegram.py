@@ -130,7 +130,10 @@ class TelegramAdapter(Adapter):
                            chat_link=f"https://t.me/{self._username}", name=f"@{self._username}")
 
     async def start(self) -> None:
-        await self.bot.initialize()
+        try:
+            await self.bot.initialize()  # asks getMe
+        except TelegramError as exc:
+            raise self.translate(exc) from None
 
     async def close(self) -> None:
         await self.bot.shutdown()

@@ -15,6 +15,7 @@ from reminders.adapters.base import Adapter, DeliveryError, implements, title_of
 from reminders.adapters.registry import load_adapters
 from reminders.cli.common import LANG, fail, friendly, out
 from reminders.i18n import t
+from reminders.logs import redact
 from reminders.settings import Settings, load_settings
 
 WEB_APP = "uvicorn --factory reminders.web.app:create_app_from_env"
@@ -49,12 +50,12 @@ def _on_each(adapters: list[Adapter], action: Callable[[Adapter], Awaitable[str]
     async def each() -> bool:
         ok = True
         for adapter in adapters:
-            await adapter.start()
             try:
+                await adapter.start()
                 out.print(await action(adapter), markup=False, soft_wrap=True)
             except DeliveryError as exc:
                 out.print(t(LANG, "{platform}: the platform refused: {detail}", platform=title_of(adapter),
-                            detail=str(exc)), markup=False, soft_wrap=True)
+                            detail=redact(str(exc))), markup=False, soft_wrap=True)
                 ok = False
             finally:
                 await adapter.close()
