@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import click
@@ -37,7 +36,6 @@ def main() -> None:
         sys.exit(1)
     logs.configure(settings.log_level, settings.log_format)
     logs.install(settings.secrets())
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 for command in (check, preview, simulate, run, bot, scheduler, status, ack, deliveries, db, feed, members,
