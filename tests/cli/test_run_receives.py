@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from fake_telegram import FakeTelegram
+from fake_zalo import FakeZaloOA
 from sqlalchemy import select
 
 from reminders.store.engine import make_engine
@@ -63,11 +64,11 @@ def fake():
 def run(tmp_path, fake):
     procs: list[subprocess.Popen] = []
 
-    def start() -> tuple[subprocess.Popen, Path]:
+    def start(**more: str) -> tuple[subprocess.Popen, Path]:
         env = {**os.environ, "REMINDERS_DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}",
                "REMINDERS_CALENDARS": str(_definitions(tmp_path)), "REMINDERS_ADAPTERS": "telegram",
                "TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.base_url,
-               "REMINDERS_TICK_SECONDS": "1", "REMINDERS_LANGUAGE": "vi"}
+               "REMINDERS_TICK_SECONDS": "1", "REMINDERS_LANGUAGE": "vi", **more}
         out = tmp_path / "run.out"
         with out.open("w") as stdout, (tmp_path / "run.err").open("w") as stderr:
             proc = subprocess.Popen([sys.executable, "-m", "reminders.cli", "run"], env=env, cwd=tmp_path,
@@ -120,13 +121,24 @@ def test_a_press_is_recorded_with_only_reminders_run(run, fake, tmp_path):
 
 
 def test_with_a_webhook_set_it_says_what_to_run_and_does_not_poll(run, fake):
+    """Telegram with a webhook set, and the Zalo OA, which has no polling at all."""
     fake.webhook = {"url": "https://nhacviec.example.vn/webhooks/telegram", "secret_token": "x" * 20}
-    proc, out = run()
-    _wait(lambda: "Đang chạy" in out.read_text(encoding="utf-8"), "the process to start", proc)
+    oa = FakeZaloOA().start()
+    try:
+        proc, out = run(REMINDERS_ADAPTERS="telegram,zalo_oa", REMINDERS_PUBLIC_URL="https://nhacviec.example.vn",
+                        ZALO_APP_ID=oa.app_id, ZALO_APP_SECRET=oa.app_secret, ZALO_OA_ACCESS_TOKEN=oa.access_token,
+                        ZALO_OA_REFRESH_TOKEN=oa.refresh_token, ZALO_OA_API_URL=oa.base_url,
+                        ZALO_OA_OAUTH_URL=oa.oauth_url)
+        _wait(lambda: "Đang chạy" in out.read_text(encoding="utf-8"), "the process to start", proc)
+    finally:
+        oa.stop()
     said = out.read_text(encoding="utf-8")
     assert "Telegram: đã đặt webhook (https://nhacviec.example.vn/webhooks/telegram)" in said
     assert "uvicorn --factory reminders.web.app:create_app_from_env" in said
     assert "reminders webhook delete telegram" in said
+    assert ("Zalo OA: câu trả lời chỉ đến qua webhook: hãy chạy ứng dụng web (uvicorn --factory "
+            "reminders.web.app:create_app_from_env) và khai báo với nền tảng địa chỉ "
+            "https://nhacviec.example.vn/webhooks/zalo_oa.") in said.replace("\n", " ")
     _wait(lambda: any("Họp tổ" in m["text"] for m in fake.messages_to(GROUP)), "the reminder in the group", proc)
     _stop(proc)
     assert "getWebhookInfo" in fake.calls and "getUpdates" not in fake.calls
