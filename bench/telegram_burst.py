@@ -94,7 +94,7 @@ def measured(run, server_pid: int) -> dict:
 
 
 def stats(base_url: str) -> dict:
-    return httpx.post(f"{base_url}{TOKEN}/benchStats", timeout=30).json()["result"]
+    return httpx.post(f"{base_url}/bot{TOKEN}/benchStats", timeout=30).json()["result"]
 
 
 def metrics(base_url: str, due: datetime, expected: int) -> dict:
@@ -197,7 +197,7 @@ async def jobqueue(base_url: str, n: int, pool: int | None, due: datetime) -> di
     from telegram.error import TelegramError
     from telegram.ext import Application, ContextTypes
 
-    builder = Application.builder().token(TOKEN).base_url(base_url)
+    builder = Application.builder().token(TOKEN).base_url(f"{base_url}/bot")
     app = (builder.connection_pool_size(pool) if pool else builder).build()
     outcome: Counter[str] = Counter()
     finished = asyncio.Event()

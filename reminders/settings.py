@@ -14,9 +14,17 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -30,7 +38,19 @@ from reminders.errors import ConfigurationError
 
 DEFAULT_DATABASE_URL = "sqlite:///reminders.db"
 SECRET_NAME = re.compile(r"TOKEN|SECRET|KEY|PASSWORD", re.IGNORECASE)
+DEFAULT_PUBLIC_URL = "http://localhost:8000"
 LANGUAGES = ("vi", "en")
+
+# One convention for every platform address: the platform's base URL, scheme and host (and a
+# path prefix, for a server behind a proxy), never a method's path. Each adapter appends its
+# own paths (`/bot<token>/<method>`, `/v4/oa/access_token`). The forms of earlier versions
+# are refused with what to write instead.
+PLATFORM_URLS: dict[str, tuple[str, tuple[str, ...]]] = {  # field -> (default, old suffixes)
+    "telegram_api_url": ("https://api.telegram.org", ("/bot",)),
+    "zalo_oa_api_url": ("https://openapi.zalo.me", ("/v2.0/oa", "/v3.0/oa", "/v2.0", "/v3.0")),
+    "zalo_oa_oauth_url": ("https://oauth.zaloapp.com", ("/v4/oa/access_token", "/v4/oa", "/v4")),
+    "zalo_bot_api_url": ("https://bot-api.zaloplatforms.com", ("/bot",)),
+}
 
 
 def env(*names: str, default: Any = None, **constraints: Any) -> Any:
@@ -54,7 +74,7 @@ class Settings(BaseSettings):
     calendars: str = env("REMINDERS_CALENDARS", default="calendars", min_length=1)
     roster_file: str = env("REMINDERS_ROSTER", default="")  # "" means roster.yaml in the calendars
     adapters: Annotated[tuple[str, ...], NoDecode] = env("REMINDERS_ADAPTERS", default=("console",))
-    public_url: str = env("REMINDERS_PUBLIC_URL", default="http://localhost:8000")
+    public_url: str = env("REMINDERS_PUBLIC_URL", default=DEFAULT_PUBLIC_URL)
     console_file: str | None = env("REMINDERS_CONSOLE_FILE")
     secret_key: SecretStr | None = env("REMINDERS_SECRET_KEY")
 
@@ -73,9 +93,8 @@ class Settings(BaseSettings):
 
     # -- Telegram ----------------------------------------------------------------------
     telegram_bot_token: SecretStr | None = env("TELEGRAM_BOT_TOKEN")
-    telegram_api_url: str = env("TELEGRAM_API_URL", default="https://api.telegram.org/bot")
+    telegram_api_url: str = env("TELEGRAM_API_URL", default=PLATFORM_URLS["telegram_api_url"][0])
     telegram_webhook_secret: SecretStr | None = env("TELEGRAM_WEBHOOK_SECRET")
-    telegram_bot_username: str | None = env("TELEGRAM_BOT_USERNAME")
 
     # -- Zalo (docs/zalo.md) -------------------------------------------------------------
     zalo_app_id: str | None = env("ZALO_APP_ID")
@@ -83,10 +102,10 @@ class Settings(BaseSettings):
     zalo_oa_access_token: SecretStr | None = env("ZALO_OA_ACCESS_TOKEN")
     zalo_oa_refresh_token: SecretStr | None = env("ZALO_OA_REFRESH_TOKEN")
     zalo_oa_secret_key: SecretStr | None = env("ZALO_OA_SECRET_KEY")
-    zalo_oa_api_url: str = env("ZALO_OA_API_URL", default="https://openapi.zalo.me")
-    zalo_oa_oauth_url: str = env("ZALO_OA_OAUTH_URL", default="https://oauth.zaloapp.com/v4/oa/access_token")
+    zalo_oa_api_url: str = env("ZALO_OA_API_URL", default=PLATFORM_URLS["zalo_oa_api_url"][0])
+    zalo_oa_oauth_url: str = env("ZALO_OA_OAUTH_URL", default=PLATFORM_URLS["zalo_oa_oauth_url"][0])
     zalo_bot_token: SecretStr | None = env("ZALO_BOT_TOKEN")
-    zalo_bot_api_url: str = env("ZALO_BOT_API_URL", default="https://bot-api.zaloplatforms.com/bot")
+    zalo_bot_api_url: str = env("ZALO_BOT_API_URL", default=PLATFORM_URLS["zalo_bot_api_url"][0])
     zalo_bot_webhook_secret: SecretStr | None = env("ZALO_BOT_WEBHOOK_SECRET")
 
     # -- validation ----------------------------------------------------------------------
@@ -141,6 +160,25 @@ class Settings(BaseSettings):
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value or None
+
+    @field_validator(*PLATFORM_URLS)
+    @classmethod
+    def _platform_url(cls, value: str, info: ValidationInfo) -> str:
+        default, old_suffixes = PLATFORM_URLS[str(info.field_name)]
+        url = _http_url(value, f"e.g. {default}")
+        path = urlsplit(url).path
+        for suffix in old_suffixes:
+            if path.endswith(suffix):
+                instead = url[: -len(suffix)]
+                raise ValueError(f"must be the platform's base URL, without {suffix} (reminders adds the "
+                                 f"method paths): write {instead}")
+        return url
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        return _http_url(value, "the web app's address as people and platforms reach it, e.g. "
+                                "https://nhacviec.example.vn")
 
     # -- derived -------------------------------------------------------------------------
     @property
@@ -197,6 +235,20 @@ class Settings(BaseSettings):
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment only: no .env file, no secrets directory (deployments differ; one source is clear).
         return init_settings, env_settings
+
+
+def _http_url(value: str, example: str) -> str:
+    """An http(s) URL with a host and nothing after the path, without a trailing slash."""
+    value = value.strip()
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise ValueError(f"is not a URL; {example}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must start with https:// (or http://) and name a host; {example}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"must have no ?query or #fragment; {example}")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
 
 def _url_password(url: str) -> str | None:

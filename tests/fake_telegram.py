@@ -52,7 +52,8 @@ class FakeTelegram:
     # -- what tests use ------------------------------------------------------------
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/bot"
+        """The platform's base URL, as TELEGRAM_API_URL takes it (https://api.telegram.org)."""
+        return f"http://127.0.0.1:{self.port}"
 
     def push_update(self, update: dict) -> dict:
         """Queue an update for getUpdates; returns it with its update_id."""
@@ -163,7 +164,10 @@ class FakeTelegram:
             return _error(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
         return True
 
-    async def do_getUpdates(self, params: dict) -> list[dict]:
+    async def do_getUpdates(self, params: dict) -> list[dict] | JSONResponse:
+        if self.webhook.get("url"):  # as Telegram: no polling while a webhook is set
+            return _error(409, "Conflict: can't use getUpdates method while webhook is active; "
+                               "use deleteWebhook to delete the webhook first")
         offset = int(params.get("offset") or 0)
         deadline = time.monotonic() + min(float(params.get("timeout") or 0), 5.0)
         while True:
@@ -175,8 +179,12 @@ class FakeTelegram:
                 return pending[: int(params.get("limit") or 100)]
             await asyncio.sleep(0.02)
 
-    def do_setWebhook(self, params: dict) -> bool:
-        self.webhook = {"url": params.get("url"), "secret_token": params.get("secret_token")}
+    def do_setWebhook(self, params: dict) -> bool | JSONResponse:
+        url = str(params.get("url") or "")
+        if url and not url.startswith("https://"):
+            return _error(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+        self.webhook = {"url": url, "secret_token": params.get("secret_token"),
+                        "allowed_updates": params.get("allowed_updates")} if url else {}
         return True
 
     def do_deleteWebhook(self, params: dict) -> bool:
@@ -184,7 +192,9 @@ class FakeTelegram:
         return True
 
     def do_getWebhookInfo(self, params: dict) -> dict:
-        return {"url": self.webhook.get("url", ""), "has_custom_certificate": False, "pending_update_count": 0}
+        with self._lock:
+            pending = len(self._updates) if self.webhook.get("url") else 0
+        return {"url": self.webhook.get("url", ""), "has_custom_certificate": False, "pending_update_count": pending}
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> FakeTelegram:

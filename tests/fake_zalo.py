@@ -38,6 +38,8 @@ class FakeZaloOA(_Served):
     oa_secret_key: str = "oa-secret-key-TEST"
     access_token: str = "ACCESS-1"
     refresh_token: str = "REFRESH-1"
+    oa_id: str = "4318201234567890123"
+    oa_name: str = "Nhắc việc xã Tân Lập"
     sent: list[dict] = field(default_factory=list)
     oauth_calls: list[dict] = field(default_factory=list)
     refuse: dict[str, int] = field(default_factory=dict)  # user id -> error (-230, -232, -213)
@@ -51,11 +53,14 @@ class FakeZaloOA(_Served):
 
     @property
     def base_url(self) -> str:
+        """The Open API's base URL, as ZALO_OA_API_URL takes it (https://openapi.zalo.me)."""
         return f"http://127.0.0.1:{self.port}"
 
     @property
     def oauth_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v4/oa/access_token"
+        """The OAuth server's base URL, as ZALO_OA_OAUTH_URL takes it (https://oauth.zaloapp.com);
+        this fake serves both on one port."""
+        return f"http://127.0.0.1:{self.port}"
 
     def expire(self, access_token: str) -> None:
         """The access token stops working (its 25 hours are over)."""
@@ -136,10 +141,18 @@ class FakeZaloOA(_Served):
             self.on_refresh()
         return JSONResponse({"access_token": access, "refresh_token": self._live_refresh, "expires_in": "90000"})
 
+    async def profile(self, request: Request) -> JSONResponse:
+        """GET /v2.0/oa/getoa: the OA's own profile."""
+        if request.headers.get("access_token", "") not in self._valid_access:
+            return JSONResponse({"error": -216, "message": "Access token is invalid"})
+        return JSONResponse({"error": 0, "message": "Success", "data": {
+            "oa_id": self.oa_id, "name": self.oa_name, "description": "", "is_verified": True}})
+
     def start(self) -> FakeZaloOA:
         self._valid_access = {self.access_token}
         self._live_refresh = self.refresh_token
-        self._serve([Route("/v3.0/oa/message/cs", self.consultation, methods=["POST"]),
+        self._serve([Route("/v2.0/oa/getoa", self.profile, methods=["GET"]),
+                     Route("/v3.0/oa/message/cs", self.consultation, methods=["POST"]),
                      Route("/v3.0/oa/group/message", self.group_message, methods=["POST"]),
                      Route("/v4/oa/access_token", self.oauth, methods=["POST"])])
         return self
@@ -157,7 +170,8 @@ class FakeZaloBot(_Served):
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/bot"
+        """The platform's base URL, as ZALO_BOT_API_URL takes it (https://bot-api.zaloplatforms.com)."""
+        return f"http://127.0.0.1:{self.port}"
 
     def messages_to(self, chat: str) -> list[dict]:
         return [m for m in self.sent if m["chat_id"] == chat]
@@ -203,8 +217,15 @@ class FakeZaloBot(_Served):
                 await asyncio.sleep(0.02)
             return JSONResponse({"ok": False, "error_code": 408, "description": "Request timeout"})
         if method == "setWebhook":
+            if not str(params.get("url") or "").startswith("https://") or not params.get("secret_token"):
+                return JSONResponse({"ok": False, "error_code": 400, "description": "Bad Request"})
             self.webhook = {"url": params.get("url"), "secret_token": params.get("secret_token")}
             return _ok({"url": self.webhook["url"], "updated_at": int(time.time() * 1000)})
+        if method == "deleteWebhook":
+            self.webhook = {}
+            return _ok({"url": "", "updated_at": int(time.time() * 1000)})
+        if method == "getWebhookInfo":
+            return _ok({"url": self.webhook.get("url") or "", "updated_at": int(time.time() * 1000)})
         return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found"}, status_code=404)
 
     def start(self) -> FakeZaloBot:

@@ -186,6 +186,26 @@ class TokenStore(Protocol):
 
 
 @dataclass(frozen=True)
+class WebhookInfo:
+    """What the platform says about the webhook it calls for this bot."""
+
+    url: str  # "" when none is set: updates wait to be polled
+    pending: int | None = None  # updates the platform holds, not yet delivered
+    last_error: str | None = None  # the platform's last failure to deliver, as it said it
+
+
+@dataclass(frozen=True)
+class InviteRoute:
+    """How a person redeems an invite code on a platform: a deep link that sends `/start
+    <code>` by itself where the platform has them, else the chat to open (a link, or the
+    name to look for) and `/start <code>` to send there."""
+
+    link: str | None = None  # opens the chat with `/start <code>` ready (Telegram's t.me deep links)
+    chat_link: str | None = None  # opens the chat; the person then sends `/start <code>`
+    name: str = ""  # the bot's or account's name, as people find it in the app
+
+
+@dataclass(frozen=True)
 class AdapterServices:
     """What the core lends an adapter in each process (`Adapter.attach`)."""
 
@@ -251,3 +271,43 @@ class Adapter(ABC):
         """Yield updates by long polling, for deployments without a public webhook."""
         raise NotImplementedError
         yield {}
+
+    # -- webhooks (optional): platforms that register them through their API --------------
+    def check_webhook_settings(self) -> None:
+        """Raise ConfigurationError, naming the variable, if `set_webhook` would be refused
+        before asking the platform (the secret the web app checks is missing)."""
+
+    async def set_webhook(self, url: str) -> None:
+        """Have the platform post updates to `url` (with the configured secret); raise
+        ConfigurationError naming the variable when the secret is missing."""
+        raise NotImplementedError
+
+    async def delete_webhook(self) -> None:
+        """Stop the platform's webhook calls: updates wait to be polled again."""
+        raise NotImplementedError
+
+    async def webhook_info(self) -> WebhookInfo:
+        """The webhook the platform calls now (url "" when none)."""
+        raise NotImplementedError
+
+    # -- invites (optional) ------------------------------------------------------------
+    async def invite_route(self, code: str) -> InviteRoute | None:
+        """How a person redeems invite `code` here (called after `start`); None if people
+        cannot write to this platform (the console)."""
+        return None
+
+
+def implements(adapter: Adapter, method: str) -> bool:
+    """Whether `adapter` implements an optional method of the contract (poll, set_webhook,
+    parse_update, ...), rather than inheriting the stub."""
+    return getattr(type(adapter), method) is not getattr(Adapter, method)
+
+
+def title_of(adapter: Adapter) -> str:
+    """The platform's name in messages to people."""
+    return adapter.title or adapter.name.capitalize()
+
+
+def webhook_url(public_url: str, adapter: str) -> str:
+    """Where the web app receives `adapter`'s webhook calls (its route /webhooks/<adapter>)."""
+    return f"{public_url.rstrip('/')}/webhooks/{adapter}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import os
 import re
 from collections.abc import AsyncIterator, Mapping
@@ -15,6 +16,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import (
     BadRequest,
     ChatMigrated,
+    Conflict,
     Forbidden,
     NetworkError,
     RetryAfter,
@@ -26,6 +28,7 @@ from reminders.adapters.base import (
     Address,
     Capabilities,
     Inbound,
+    InviteRoute,
     Outcome,
     OutgoingMessage,
     Payload,
@@ -33,12 +36,15 @@ from reminders.adapters.base import (
     RateLimit,
     SendResult,
     TemporaryFailure,
+    WebhookInfo,
 )
 from reminders.errors import ConfigurationError
-from reminders.settings import Settings
+from reminders.settings import PLATFORM_URLS, Settings
 
-DEFAULT_API_URL = "https://api.telegram.org/bot"
+DEFAULT_API_URL = PLATFORM_URLS["telegram_api_url"][0]  # the platform's base URL; /bot<token>/<method> is added
+log = logging.getLogger(__name__)
 POLL_TIMEOUT = 25  # seconds Telegram holds a getUpdates call open
+POLL_CONFLICT_WAIT = 30.0  # seconds between tries while Telegram refuses polling (webhook set, or another poller)
 # Opt in to python-telegram-bot's future behaviour (durations as timedelta); `_seconds`
 # reads both forms, so no deprecation warning and no change when it becomes the default.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
@@ -65,8 +71,10 @@ class TelegramAdapter(Adapter):
     )
 
     def __init__(self, token: str, api_url: str = DEFAULT_API_URL, webhook_secret: str | None = None):
-        self.bot = Bot(token, base_url=api_url)
+        api_url = api_url.rstrip("/")
+        self.bot = Bot(token, base_url=f"{api_url}/bot", base_file_url=f"{api_url}/file/bot")
         self._webhook_secret = webhook_secret
+        self._username: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TelegramAdapter:
@@ -89,12 +97,49 @@ class TelegramAdapter(Adapter):
             return False
         return hmac.compare_digest(given.encode(), self._webhook_secret.encode())
 
+    # -- webhooks and invites -----------------------------------------------------------
+    def check_webhook_settings(self) -> None:
+        if not self._webhook_secret:
+            raise ConfigurationError("TELEGRAM_WEBHOOK_SECRET is not set: the web app refuses every Telegram "
+                                     "webhook call without it. Set it (16-256 characters of A-Z, a-z, 0-9, _ "
+                                     "or -) in every process's environment first")
+
     async def set_webhook(self, url: str) -> None:
-        await self.bot.set_webhook(url, secret_token=self._webhook_secret,
-                                   allowed_updates=["message", "callback_query"])
+        self.check_webhook_settings()
+        try:
+            await self.bot.set_webhook(url, secret_token=self._webhook_secret,
+                                       allowed_updates=["message", "callback_query"])
+        except TelegramError as exc:
+            raise self.translate(exc) from None
+
+    async def delete_webhook(self) -> None:
+        try:
+            await self.bot.delete_webhook()
+        except TelegramError as exc:
+            raise self.translate(exc) from None
+
+    async def webhook_info(self) -> WebhookInfo:
+        try:
+            info = await self.bot.get_webhook_info()
+        except TelegramError as exc:
+            raise self.translate(exc) from None
+        return WebhookInfo(info.url or "", info.pending_update_count, info.last_error_message)
+
+    async def invite_route(self, code: str) -> InviteRoute:
+        """A t.me deep link: the bot's @username comes from the platform (getMe)."""
+        if self._username is None:
+            try:
+                self._username = (await self.bot.get_me()).username
+            except TelegramError as exc:
+                raise self.translate(exc) from None
+        return InviteRoute(link=f"https://t.me/{self._username}?start={code}",
+                           chat_link=f"https://t.me/{self._username}", name=f"@{self._username}")
 
     async def start(self) -> None:
-        await self.bot.initialize()
+        try:
+            await self.bot.initialize()  # asks getMe
+        except TelegramError as exc:
+            raise self.translate(exc) from None
 
     async def close(self) -> None:
         await self.bot.shutdown()
@@ -172,6 +217,11 @@ class TelegramAdapter(Adapter):
                                                         read_timeout=POLL_TIMEOUT + 10)
             except RetryAfter as exc:
                 await asyncio.sleep(_seconds(exc.retry_after))
+                continue
+            except Conflict as exc:  # a webhook is set, or another process polls this bot
+                log.error("Telegram refuses polling: %s. Either run the web app for webhooks, or "
+                          "`reminders webhook delete`, and let one process poll.", exc.message)
+                await asyncio.sleep(POLL_CONFLICT_WAIT)
                 continue
             except NetworkError:
                 await asyncio.sleep(pause)

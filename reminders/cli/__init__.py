@@ -15,6 +15,7 @@ from reminders.cli.outbox import deliveries
 from reminders.cli.processes import bot, run, scheduler
 from reminders.cli.report import report
 from reminders.cli.teams import teams
+from reminders.cli.webhooks import webhook
 
 
 @click.group()
@@ -24,7 +25,7 @@ def main() -> None:
 
 
 for command in (check, preview, simulate, run, bot, scheduler, status, ack, deliveries, db, feed, members,
-                teams, report, duties, audit):
+                teams, report, duties, audit, webhook):
     main.add_command(command)
 
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -11,21 +12,28 @@ from zoneinfo import ZoneInfo
 
 import click
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
+from reminders.adapters.base import Adapter, implements, title_of, webhook_url
 from reminders.cli.common import LANG, definitions_options, err, fail, friendly, out, settings_for
+from reminders.cli.webhooks import WEB_APP
 from reminders.definitions.reload import watch_in_background, watcher_for
 from reminders.definitions.roster import Roster
 from reminders.definitions.snapshot import start_note
 from reminders.errors import ConfigurationError
 from reminders.i18n import format_when, t
-from reminders.inbound.updates import listen, pollers
+from reminders.inbound.updates import listen, pollers, receive
 from reminders.jobs.admin_notices import notify_with_own_adapters
 from reminders.jobs.broker import make_broker
 from reminders.jobs.embedded import EmbeddedWorker
 from reminders.jobs.send import enqueue
 from reminders.runtime import Runtime, open_runtime
 from reminders.schedule.scheduler import Scheduler, run_replica, run_ticks
+from reminders.settings import Settings
+from reminders.store import runlock
 from reminders.views.status import upcoming
+
+log = logging.getLogger(__name__)
 
 
 def _stop_on_signals() -> threading.Event:
@@ -47,6 +55,7 @@ def _note_last_good(runtime: Runtime) -> None:
 def run(calendars_dir: str | None, roster_path: str | None) -> None:
     """The all-in-one worker: planner, dispatcher and senders in one process."""
     settings = settings_for(calendars_dir, roster_path)
+    lock = _only_worker_on_the_database(settings)  # held until the process ends, however it ends
     runtime = open_runtime(settings)
     _note_last_good(runtime)
     stop = _stop_on_signals()
@@ -58,9 +67,61 @@ def run(calendars_dir: str | None, roster_path: str | None) -> None:
         out.print(t(LANG, "Planned {count} reminders in the next {days} days.",
                     count=report.plan.deliveries_upserted, days=settings.horizon.days), markup=False)
         _print_upcoming(runtime)
+        _receive_updates(worker, runtime, settings)
         out.print(t(LANG, "Running. Press Ctrl-C to stop."), markup=False)
         run_ticks(worker.scheduler, stop, settings.tick_seconds)
         out.print(t(LANG, "Stopping: waiting for messages being sent..."), markup=False)
+    lock.release()
+
+
+def _only_worker_on_the_database(settings: Settings) -> runlock.RunLock:
+    """The lock of the all-in-one worker on this database, or a clear refusal: two would
+    both send everything, over the platforms' limits."""
+    lock, holder = runlock.hold(settings.database_url)
+    if lock is not None:
+        return lock
+    database = make_url(settings.database_url).render_as_string(hide_password=True)
+    who = t(LANG, "process {pid} on {host}, started {since} UTC", pid=holder.pid or "?",
+            host=holder.host or "?", since=holder.since.replace("T", " ")[:19] or "?") if holder else "?"
+    fail(t(LANG, "Another `reminders run` is already working on this database ({database}; {who}). Two would "
+                 "send every reminder twice and go over the platforms' limits. Stop the other one first; for "
+                 "several processes, use `reminders scheduler` and dramatiq workers with Redis.",
+           database=database, who=who))
+
+
+def _receive_updates(worker: EmbeddedWorker, runtime: Runtime, settings: Settings) -> None:
+    """Presses and replies: polled here, on the worker's event loop, for every adapter that
+    can poll and has no webhook set (the platform is asked); for the others, say exactly
+    what receives them instead."""
+    for adapter in runtime.adapters.values():
+        platform, url = title_of(adapter), webhook_url(settings.public_url, adapter.name)
+        if implements(adapter, "poll"):
+            hook = _webhook_set(worker, adapter)
+            if hook:
+                out.print(t(LANG, "{platform}: a webhook is set ({url}), so presses and replies go to the web app: "
+                                  "keep it running ({command}), or run `reminders webhook delete {name}` to "
+                                  "receive them here.", platform=platform, url=hook, command=WEB_APP,
+                            name=adapter.name), markup=False, soft_wrap=True)
+                continue
+            worker.background(receive(runtime, adapter))
+            out.print(t(LANG, "{platform}: receiving presses and replies here (polling).", platform=platform),
+                      markup=False, soft_wrap=True)
+        elif implements(adapter, "parse_update"):
+            out.print(t(LANG, "{platform}: replies arrive only by webhook: run the web app ({command}) and give "
+                              "the platform the address {url}.", platform=platform, command=WEB_APP, url=url),
+                      markup=False, soft_wrap=True)
+
+
+def _webhook_set(worker: EmbeddedWorker, adapter: Adapter) -> str:
+    """The webhook the platform calls for this adapter ("" if none, or if it cannot be told:
+    then polling is tried, and the platform's refusal is logged)."""
+    if not implements(adapter, "webhook_info"):
+        return ""
+    try:
+        return worker.run(adapter.webhook_info()).url
+    except Exception as exc:  # the platform unreachable: poll, which retries
+        log.warning("could not ask %s whether a webhook is set (%s); polling", adapter.name, exc)
+        return ""
 
 
 def _print_upcoming(runtime: Runtime, limit: int = 10) -> None:

@@ -3,16 +3,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from reminders.definitions.model import Duty
 from reminders.definitions.roster import Roster, Team
 
 
-def recipients(duty: Duty, team: Team, roster: Roster, *, group_chat: bool | None = None) -> list[str]:
+def has_group_chat(team: Team, bound: Collection[str] = ()) -> bool:
+    """Whether the team has a group chat: one in the roster's `chats`, or one a leader bound
+    at run time with `/bind` (`bound`: the ids of the teams with an active binding,
+    reminders.store.bindings.bound_groups)."""
+    return bool(team.chats) or team.id in bound
+
+
+def recipients(duty: Duty, team: Team, roster: Roster, *, group_chat: bool | None = None,
+               bound: Collection[str] = ()) -> list[str]:
     """Whom a duty addresses in one team, as recipient keys ("team:<id>", "person:<id>").
 
-    A team without a group chat (`group_chat`, default: the roster names one) gets its
-    members one by one."""
-    has_group = bool(team.chats) if group_chat is None else group_chat
+    A team without a group chat (`group_chat`, default: the roster names one, or a `/bind`
+    among `bound`) gets its members one by one."""
+    has_group = has_group_chat(team, bound) if group_chat is None else group_chat
     found: list[str] = []
     for mode in duty.address:
         if mode == "group" and has_group:

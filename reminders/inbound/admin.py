@@ -25,6 +25,7 @@ from reminders.i18n import format_when, t
 from reminders.jobs.render import OccurrenceView, render_message
 from reminders.kinds import DeliveryStatus, Kind, OccurrenceStatus
 from reminders.runtime import Runtime
+from reminders.store.bindings import bound_groups
 from reminders.store.models import DELIVERY, OCCURRENCE
 from reminders.store.upsert import dialect_insert
 from reminders.timeutil import as_utc
@@ -177,7 +178,7 @@ def _plan_now(rt: Runtime, conn: Connection, duty: Duty, team: Team, occ: Occurr
     """Insert the rows; None if this team got this reminder within REPEAT_WINDOW. The minute
     in the kind makes two taps in the same minute one row even when they race."""
     kind = f"{Kind.REMINDER_NOW}@{int(now.timestamp()) // 60 * 60}"  # one row per minute at most
-    keys = recipients(duty, team, rt.roster)
+    keys = recipients(duty, team, rt.roster, bound=bound_groups(conn))  # a /bind counts, as in planning
     conn.execute(dialect_insert(conn, OCCURRENCE).values(  # beyond the planner's horizon, maybe
         duty_uid=duty.uid, recurrence_id=occ.recurrence_id, start_at=as_utc(occ.start),
         end_at=as_utc(occ.end), all_day=occ.all_day, summary=occ.summary, status=OccurrenceStatus.SCHEDULED,

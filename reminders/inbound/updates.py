@@ -88,12 +88,19 @@ async def run_polling(rt: Runtime, adapter: Adapter, stop: asyncio.Event | None 
     """Long-poll the platform until `stop` is set."""
     await adapter.start()
     try:
-        async for payload in adapter.poll():
-            await process_polled(rt, adapter, payload)
-            if stop is not None and stop.is_set():
-                break
+        await receive(rt, adapter, stop)
     finally:
         await adapter.close()
+
+
+async def receive(rt: Runtime, adapter: Adapter, stop: asyncio.Event | None = None) -> None:
+    """Long-poll an adapter already started (by whoever sends with it: `reminders run` polls on
+    its worker's event loop) until `stop` is set or the task is cancelled. An update that
+    fails is retried, then left behind: one bad update must not stop the replies."""
+    async for payload in adapter.poll():
+        await process_polled(rt, adapter, payload)
+        if stop is not None and stop.is_set():
+            break
 
 
 def pollers(adapters: Mapping[str, Adapter]) -> list[Adapter]:

@@ -3,10 +3,11 @@ and the scheduler loop, sharing one runtime (`reminders run`, `simulate`, tests)
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
-from typing import TypedDict, Unpack
+from typing import Any, TypedDict, TypeVar, Unpack
 
 import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
@@ -21,6 +22,8 @@ from reminders.jobs.send import enqueue
 from reminders.runtime import Runtime
 from reminders.schedule.scheduler import Scheduler
 from reminders.settings import Settings
+
+T = TypeVar("T")
 
 
 class SchedulerOptions(TypedDict, total=False):
@@ -48,6 +51,7 @@ class EmbeddedWorker:
                                                       notify=notify_on_worker_loop(runtime))
         self.scheduler = Scheduler(runtime, enqueue, horizon=settings.horizon, **scheduler_options)
         self._adapters_started = threading.Event()
+        self._background: list[asyncio.Task[None]] = []
 
     def __enter__(self) -> EmbeddedWorker:
         self.worker.start()
@@ -55,9 +59,45 @@ class EmbeddedWorker:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._stop_background()
         self._run_on_loop(lambda a: a.close())
         self.worker.stop()
         self.broker.close()
+
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run `work` on the worker's event loop, where the adapters live, and return its result."""
+        loop_thread = get_event_loop_thread()
+        if loop_thread is None:
+            work.close()
+            raise RuntimeError("the embedded worker has no event loop (AsyncIO middleware missing)")
+        return loop_thread.run_coroutine(work)
+
+    def background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` on the worker's event loop, beside the sends, until the worker stops:
+        `reminders run` polls the platforms there, with the adapters the senders use."""
+        loop_thread = get_event_loop_thread()
+        if loop_thread is None:
+            work.close()
+            raise RuntimeError("the embedded worker has no event loop (AsyncIO middleware missing)")
+
+        async def spawn() -> asyncio.Task[None]:
+            return asyncio.create_task(work)
+
+        self._background.append(loop_thread.run_coroutine(spawn()))
+
+    def _stop_background(self) -> None:
+        """Cancel the background work and wait for it to end, before the adapters close."""
+        tasks, self._background = self._background, []
+        loop_thread = get_event_loop_thread()
+        if not tasks or loop_thread is None:
+            return
+
+        async def cancel() -> None:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        loop_thread.run_coroutine(cancel())
 
     def _run_on_loop(self, call: Callable[[Adapter], Awaitable[None]]) -> None:
         """Adapter start/close on the worker's event loop, where actors will use them."""

@@ -29,16 +29,22 @@ class Target:
 
 def first_address(adapters: Mapping[str, Adapter], chats: Mapping[str, str], bindings: Bindings | None, *,
                   group: bool) -> tuple[Adapter, str] | None:
-    """The first enabled adapter with a working address: a run-time binding overrides the
-    roster's `chats`; a binding flagged broken (blocked, removed) skips that adapter; a
-    group needs an adapter that can post to groups."""
+    """The first enabled adapter with a working address. Run-time bindings come first (a
+    leader's `/bind`, an invite redeemed: what the person or team chose, even when the roster
+    names a chat on an adapter earlier in REMINDERS_ADAPTERS), then the roster's `chats`; a
+    binding flagged broken (blocked, removed) skips that adapter; a group needs an adapter
+    that can post to groups."""
     bindings = bindings or {}
-    for name, adapter in adapters.items():
+    usable = {name: adapter for name, adapter in adapters.items() if not group or adapter.capabilities.groups}
+    for name, adapter in usable.items():
         bound = bindings.get(name)
-        if bound and bound[1] != BindingStatus.ACTIVE:
-            continue
-        chat = bound[0] if bound else adapter.address_in(chats, name)
-        if chat and (not group or adapter.capabilities.groups):
+        if bound and bound[1] == BindingStatus.ACTIVE and bound[0]:
+            return adapter, bound[0]
+    for name, adapter in usable.items():
+        if name in bindings:
+            continue  # bound, but broken or avoided: not this adapter
+        chat = adapter.address_in(chats, name)
+        if chat:
             return adapter, chat
     return None
 

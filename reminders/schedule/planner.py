@@ -4,6 +4,9 @@ Idempotent: occurrences and deliveries are keyed (duty UID + recurrence id, and
 occurrence + recipient + kind), so planning twice changes nothing. A changed duty
 re-plans its window: moved occurrences move their pending deliveries, removed or
 cancelled ones cancel them; sent deliveries and acknowledgements are never touched.
+A group a leader binds with `/bind` (or whose binding breaks) counts as a change of the
+duties that reach the team: their pending reminders are re-planned, to the group instead
+of each member (or back).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from reminders.definitions.policy import CHECKIN_GRACE, LATE_REMINDER_GRACE
 from reminders.definitions.quiet import QuietHours, place
 from reminders.definitions.roster import Roster, Team, roster_fingerprint
 from reminders.kinds import DeliveryStatus, Kind, OccurrenceStatus
+from reminders.store.bindings import bound_groups
 from reminders.store.models import DELIVERY, OCCURRENCE, PLAN_STATE
 from reminders.store.upsert import dialect_insert
 from reminders.timeutil import as_utc, from_naive_utc
@@ -90,7 +94,11 @@ class Planner:
         self.engine = engine
         self.horizon = horizon
         self.lookback = lookback
-        self._fanouts: dict[tuple[str, str, int], list[tuple[Team, list[str]]]] = {}
+        self._fanouts: dict[tuple[str, str, int, str], list[tuple[Team, list[str]]]] = {}
+        self._teams: dict[tuple[str, str, int], frozenset[str]] = {}
+        # This tick's teams whose only group chat is a run-time binding (/bind): they change
+        # whom a duty addresses, where the roster alone would send to each member.
+        self._bound: frozenset[str] = frozenset()
 
     # -- public -----------------------------------------------------------------
     def plan(self, duties: Mapping[str, Duty], roster: Roster, now: datetime) -> PlanResult:
@@ -100,8 +108,13 @@ class Planner:
         until = now + self.horizon
         with self.engine.begin() as conn:
             states = {s.duty_uid: s for s in conn.execute(select(PLAN_STATE)).mappings()}
+            bound = bound_groups(conn)
+        self._bound = frozenset(tid for tid in bound if tid in roster.teams and not roster.teams[tid].chats)
         for duty in duties.values():
-            fingerprint = hashlib.sha256(f"{duty.fingerprint}{roster_fp}".encode()).hexdigest()[:16]
+            # The bound groups the duty reaches are part of what it was planned for: a /bind
+            # after planning re-plans the duty (pending rows only; sent ones stay).
+            fingerprint = hashlib.sha256(f"{duty.fingerprint}{roster_fp}{self._bound_in(duty, roster)}"
+                                         .encode()).hexdigest()[:16]
             state = states.get(duty.uid)
             if state and state["active"] and state["fingerprint"] == fingerprint:
                 planned_until = from_naive_utc(state["planned_until"])
@@ -121,13 +134,29 @@ class Planner:
         return result
 
     # -- internals ----------------------------------------------------------------
-    def _fanout(self, duty: Duty, roster: Roster) -> list[tuple[Team, list[str]]]:
-        """Which teams and recipients a duty reaches; cached until the duty or roster changes."""
+    def _team_ids(self, duty: Duty, roster: Roster) -> frozenset[str]:
+        """The teams a duty applies to; cached until the duty or roster changes."""
         key = (duty.uid, duty.fingerprint, id(roster))
+        if key not in self._teams:
+            self._teams = {k: v for k, v in self._teams.items() if k[0] != duty.uid}
+            self._teams[key] = frozenset(t.id for t in roster.teams.values() if duty.applies_to(t.id, t.commune_id))
+        return self._teams[key]
+
+    def _bound_in(self, duty: Duty, roster: Roster) -> str:
+        """The duty's teams reached through a run-time group binding only, as text ("" if none)."""
+        if not self._bound:
+            return ""
+        teams = self._team_ids(duty, roster)
+        return ",".join(sorted(tid for tid in self._bound if tid in teams))
+
+    def _fanout(self, duty: Duty, roster: Roster) -> list[tuple[Team, list[str]]]:
+        """Which teams and recipients a duty reaches; cached until the duty, the roster or
+        the duty's bound groups change."""
+        key = (duty.uid, duty.fingerprint, id(roster), self._bound_in(duty, roster))
         if key not in self._fanouts:
-            teams = [t for t in roster.teams.values() if duty.applies_to(t.id, t.commune_id)]
+            teams = [t for t in roster.teams.values() if t.id in self._team_ids(duty, roster)]
             self._fanouts = {k: v for k, v in self._fanouts.items() if k[0] != duty.uid}
-            self._fanouts[key] = [(team, recipients(duty, team, roster)) for team in teams]
+            self._fanouts[key] = [(team, recipients(duty, team, roster, bound=self._bound)) for team in teams]
         return self._fanouts[key]
 
     def _desired(self, duty: Duty, roster: Roster, occs: Iterable[Occurrence],

@@ -27,6 +27,14 @@ def bindings_for_many(conn: Connection, recipients: Iterable[str]) -> dict[str, 
     return found
 
 
+def bound_groups(conn: Connection) -> frozenset[str]:
+    """The teams with a group chat bound at run time (`/bind`, active): their ids. The planner
+    counts them like a group chat in the roster (reminders.definitions.audience)."""
+    rows = conn.execute(select(CHAT_BINDING.c.recipient).distinct().where(
+        CHAT_BINDING.c.recipient.startswith("team:"), CHAT_BINDING.c.status == BindingStatus.ACTIVE)).scalars()
+    return frozenset(recipient.partition(":")[2] for recipient in rows)
+
+
 def bind(engine: Bind, recipient: str, adapter: str, address: str, now: datetime, *,
          status: str = BindingStatus.ACTIVE, reason: str | None = None) -> None:
     """Insert or replace the binding of `recipient` on `adapter` (in the caller's transaction

@@ -19,7 +19,7 @@ def _hash(code: str) -> str:
 
 
 def create_invite(engine: Engine, person_id: str, now: datetime) -> str:
-    """A new code (about 80 bits, URL-safe, fits a t.me deep link); only its hash is kept.
+    """A new code (about 80 bits, URL-safe: fits a deep link such as t.me's); only its hash is kept.
 
     The person's earlier unused codes stop working: a code links whoever redeems it to
     that person (an admin's card gives admin commands), so a reprinted card must not
@@ -40,7 +40,3 @@ def redeem(engine: Bind, code: str, now: datetime) -> str | None:
         row = conn.execute(update(INVITE).where(INVITE.c.code_hash == _hash(code), INVITE.c.used_at.is_(None))
                            .values(used_at=as_utc(now)).returning(INVITE.c.person_id)).first()
     return row.person_id if row else None
-
-
-def deep_link(bot_username: str, code: str) -> str:
-    return f"https://t.me/{bot_username}?start={code}"

@@ -2,23 +2,51 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import MetaData, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 def alembic_config(engine: Engine) -> Config:
+    # Alembic is imported where it is used, inside _alembic_quiet: importing it logs each of
+    # its plugins at INFO ("setup plugin ..."), in every process that opens a database.
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     return config
+
+
+@contextmanager
+def _alembic_quiet() -> Iterator[None]:
+    """Alembic says at INFO what it does on every start ("Context impl SQLiteImpl.", "Will
+    assume non-transactional DDL.", its plugins): noise in every process's log at
+    REMINDERS_LOG_LEVEL=INFO -- the CLI, the web app, each dramatiq worker. Its warnings
+    stay; at DEBUG everything shows. Whether the schema changed is said once, below."""
+    logger = logging.getLogger("alembic")
+    if logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
+        yield
+        return
+    previous = logger.level
+    logger.setLevel(max(logging.WARNING, previous))
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
@@ -26,10 +54,18 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     serialises on an advisory lock; on SQLite a loser of the race retries and finds it done."""
     for attempt in range(5):
         try:
-            with engine.begin() as connection:
+            with engine.begin() as connection, _alembic_quiet():
+                # imported here, quietly: see alembic_config
+                from alembic import command
+                from alembic.runtime.migration import MigrationContext
+
+                before = MigrationContext.configure(connection).get_current_revision()
                 config = alembic_config(engine)
                 config.attributes["connection"] = connection
                 command.upgrade(config, revision)
+                after = MigrationContext.configure(connection).get_current_revision()
+            if after != before:
+                log.info("database schema upgraded from %s to %s", before or "empty", after)
             return
         except (OperationalError, ProgrammingError):
             if attempt == 4:
@@ -38,9 +74,10 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def current(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
+    with engine.connect() as connection, _alembic_quiet():
+        # imported here, quietly: see alembic_config
+        from alembic.runtime.migration import MigrationContext
 
-    with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 

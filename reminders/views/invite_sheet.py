@@ -1,9 +1,12 @@
 """A printable sheet of invite cards for a village meeting: name, team, code, QR code.
 
 Many team members have never typed a bot command. At the meeting each gets a card: they
-scan the QR code with the phone camera, Telegram opens the bot, they press Start, and the
-one-time code links their account. The sheet is an A4 HTML page (print it from any
-browser) with the QR images embedded, and the same QR codes as PNG files beside it.
+scan the QR code with the phone camera, the chat app opens the bot, they press Start, and
+the one-time code links their account. Where the platform has no deep links that carry a
+code (Zalo), the QR code opens the chat and the card says what to send (`/start <code>`);
+where there is no link at all, the card names the bot to look for. How is the adapter's
+answer (`Adapter.invite_route`). The sheet is an A4 HTML page (print it from any browser)
+with the QR images embedded, and the same QR codes as PNG files beside it.
 The codes are live until used: the database keeps only their hashes, so this sheet is the
 only copy -- hand the cards out, then delete the files.
 """
@@ -19,19 +22,22 @@ from pathlib import Path
 
 import segno
 
+from reminders.adapters.base import InviteRoute
 from reminders.definitions.roster import Person, Roster
 from reminders.files import write_atomic
 from reminders.i18n import N_, t
-from reminders.store.invites import deep_link
 
 QR_ERROR = "m"  # 15% recovery: survives a crease or a smudge on a printed card
 QR_SCALE = 8  # pixels per module in the PNG files
 QR_BORDER = 4  # the quiet zone the QR standard asks for
-STEPS = (
-    N_("Open the phone camera and point it at the QR code."),
-    N_("Tap the link: Telegram opens the reminder bot."),
-    N_("Press \"Start\". The bot greets you by name."),
-)
+SCAN = N_("Open the phone camera and point it at the QR code.")
+SEND = N_("Send this message: /start {code}")
+STEPS = {  # by what the platform offers: a deep link, a link to the chat, or neither
+    "deep": (SCAN, N_("Tap the link: {platform} opens the reminder bot."),
+             N_("Press \"Start\". The bot greets you by name.")),
+    "chat": (SCAN, N_("Tap the link: {platform} opens the chat with {name}."), SEND),
+    "none": (N_("Open {platform} and find {name}."), SEND, N_("The bot greets you by name.")),
+}
 KEEP_PRIVATE = N_("This code works once and only for you. Do not share it.")
 
 
@@ -40,8 +46,27 @@ class Card:
     person: Person
     team_name: str
     code: str
-    link: str
+    link: str | None  # what the QR code opens: a deep link, else the chat; None: no QR code
     png_name: str
+    route: InviteRoute = InviteRoute()
+    platform: str = "Telegram"
+
+    @property
+    def kind(self) -> str:
+        return "deep" if self.route.link else "chat" if self.route.chat_link else "none"
+
+    def steps(self, language: str) -> list[str]:
+        """The card's steps in the reader's language."""
+        return [t(language, step, platform=self.platform, name=self.route.name or self.platform, code=self.code)
+                for step in STEPS[self.kind]]
+
+    def how(self, language: str) -> str:
+        """One line: the deep link, or what to send where."""
+        if self.route.link:
+            return self.route.link
+        line = t(language, "send \"/start {code}\" to {name} on {platform}", code=self.code,
+                 name=self.route.name or self.platform, platform=self.platform)
+        return f"{line}: {self.route.chat_link}" if self.route.chat_link else line
 
 
 def select_people(roster: Roster, person_ids: Iterable[str] = (), team_ids: Iterable[str] = (),
@@ -78,14 +103,17 @@ def qr_png(payload: str) -> bytes:
     return buffer.getvalue()
 
 
-def make_cards(roster: Roster, people: list[Person], codes: dict[str, str], bot_username: str) -> list[Card]:
+def make_cards(roster: Roster, people: list[Person], codes: dict[str, str], routes: dict[str, InviteRoute],
+               platform: str) -> list[Card]:
+    """One card per person: their code, and how to redeem it on `platform` (`routes`, by person)."""
     cards = []
     for person in people:
         team = roster.teams.get(person.team_id or "")
         commune = roster.communes.get(person.commune_id or "")
         place = team.name if team else commune.name if commune else ""
-        cards.append(Card(person, place, codes[person.id], deep_link(bot_username, codes[person.id]),
-                          f"{person.id}.png"))
+        route = routes[person.id]
+        cards.append(Card(person, place, codes[person.id], route.link or route.chat_link, f"{person.id}.png",
+                          route, platform))
     return cards
 
 
@@ -94,19 +122,22 @@ def render_html(cards: list[Card], images: dict[str, bytes], title: str, languag
     blocks = []
     for card in cards:
         lang = card.person.language
-        data = base64.b64encode(images[card.png_name]).decode("ascii")
-        steps = "".join(f"<li>{html.escape(t(lang, step))}</li>" for step in STEPS)
+        steps = "".join(f"<li>{html.escape(step)}</li>" for step in card.steps(lang))
         code_label, link_label = t(lang, "Code"), t(lang, "No camera? Open this link:")
         private = t(lang, KEEP_PRIVATE)
-        blocks.append(f"""<section class="card" lang="{lang}">
-  <img src="data:image/png;base64,{data}" alt="QR" width="132" height="132">
+        image = link = ""
+        if card.link:
+            data = base64.b64encode(images[card.png_name]).decode("ascii")
+            image = f'\n  <img src="data:image/png;base64,{data}" alt="QR" width="132" height="132">'
+            link = (f'\n  <p class="link">{html.escape(link_label)} '
+                    f'<a href="{html.escape(card.link)}">{html.escape(card.link)}</a></p>')
+        blocks.append(f"""<section class="card" lang="{lang}">{image}
   <div class="who">
     <h2>{html.escape(card.person.name)}</h2>
     <p class="team">{html.escape(card.team_name)}</p>
     <p class="code">{html.escape(code_label)}: <b>{html.escape(card.code)}</b></p>
   </div>
-  <ol>{steps}</ol>
-  <p class="link">{html.escape(link_label)} <a href="{html.escape(card.link)}">{html.escape(card.link)}</a></p>
+  <ol>{steps}</ol>{link}
   <p class="private">{html.escape(private)}</p>
 </section>""")
     return f"""<!DOCTYPE html>
@@ -146,7 +177,7 @@ def write_sheet(directory: str | Path, cards: list[Card], *, title: str, languag
     """Write index.html and one <person id>.png per card into `directory`; returns the page."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    images = {card.png_name: qr_png(card.link) for card in cards}
+    images = {card.png_name: qr_png(card.link) for card in cards if card.link}
     for name, data in images.items():
         write_atomic(directory / name, data, mode=0o600)  # live codes: readable by the admin only
     page = directory / "index.html"

@@ -351,7 +351,7 @@ def test_embedding_in_a_python_telegram_bot_application(fake, calendars, tmp_pat
         await reminders_adapter.start()
 
     async def main() -> None:
-        app = Application.builder().token(fake.token).base_url(fake.base_url).post_init(post_init).build()
+        app = Application.builder().token(fake.token).base_url(f"{fake.base_url}/bot").post_init(post_init).build()
         app.add_handler(CallbackQueryHandler(on_update, pattern=r"^(done|snooze):"))
         app.add_handler(MessageHandler(filters.REPLY | filters.Regex(r"^/(done|status|bind|start)"), on_update))
         async with app:

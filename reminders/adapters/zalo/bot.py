@@ -1,6 +1,6 @@
 """Zalo Bot platform (bot-api.zaloplatforms.com) over httpx.
 
-Modelled on the Telegram Bot API: `<api>/bot<TOKEN>/<method>`, answers in an envelope
+Modelled on the Telegram Bot API: `<ZALO_BOT_API_URL>/bot<TOKEN>/<method>`, answers in an envelope
 `{ok, result | error_code, description}`, 429 when over quota. No buttons and no edits:
 people acknowledge by replying "xong". `getUpdates` returns one update at a time and has
 no offset; each message's `message_id` is what makes it processed once.
@@ -22,6 +22,7 @@ from reminders.adapters.base import (
     Address,
     Capabilities,
     Inbound,
+    InviteRoute,
     Outcome,
     OutgoingMessage,
     Payload,
@@ -29,14 +30,15 @@ from reminders.adapters.base import (
     RateLimit,
     SendResult,
     TemporaryFailure,
+    WebhookInfo,
     platform_time,
 )
 from reminders.errors import ConfigurationError
-from reminders.settings import Settings
+from reminders.settings import PLATFORM_URLS, Settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API_URL = "https://bot-api.zaloplatforms.com/bot"
+DEFAULT_API_URL = PLATFORM_URLS["zalo_bot_api_url"][0]  # the platform's base URL; /bot<token>/<method> is added
 POLL_TIMEOUT = 30  # seconds Zalo holds a getUpdates call open
 QUOTA_BACKOFF = 60.0
 
@@ -52,10 +54,11 @@ class ZaloBotAdapter(Adapter):
     def __init__(self, token: str, api_url: str = DEFAULT_API_URL, webhook_secret: str | None = None,
                  timeout: float = 15.0):
         self._token = token
-        self.api_url = api_url
+        self.api_url = api_url.rstrip("/")
         self._webhook_secret = webhook_secret
         self._timeout = timeout
         self._client: httpx.AsyncClient | None = None
+        self._name: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ZaloBotAdapter:
@@ -90,7 +93,7 @@ class ZaloBotAdapter(Adapter):
         client = self._client
         assert client is not None  # for the type checker: start() opened it
         try:
-            response = await client.post(f"{self.api_url}{self._token}/{method}", json=params or {},
+            response = await client.post(f"{self.api_url}/bot{self._token}/{method}", json=params or {},
                                          timeout=timeout or self._timeout)
         except httpx.TransportError as exc:
             raise TemporaryFailure(f"Zalo Bot API unreachable: {type(exc).__name__}") from None
@@ -130,8 +133,33 @@ class ZaloBotAdapter(Adapter):
         message_id = result.get("message_id") if isinstance(result, dict) else None
         return SendResult(str(message_id) if message_id else None)
 
+    # -- webhooks and invites -----------------------------------------------------------
+    def check_webhook_settings(self) -> None:
+        if not self._webhook_secret:
+            raise ConfigurationError("ZALO_BOT_WEBHOOK_SECRET is not set: the web app refuses every Zalo Bot "
+                                     "webhook call without it. Set it (8-256 characters) in every process's "
+                                     "environment first")
+
     async def set_webhook(self, url: str) -> None:
-        await self.call("setWebhook", {"url": url, "secret_token": self._webhook_secret or ""})
+        self.check_webhook_settings()
+        await self.call("setWebhook", {"url": url, "secret_token": self._webhook_secret})
+
+    async def delete_webhook(self) -> None:
+        await self.call("deleteWebhook")
+
+    async def webhook_info(self) -> WebhookInfo:
+        result = await self.call("getWebhookInfo")
+        info: dict[str, Any] = result if isinstance(result, dict) else {}
+        return WebhookInfo(str(info.get("url") or ""))
+
+    async def invite_route(self, code: str) -> InviteRoute:
+        """No deep links on the Zalo Bot platform: people open the bot (its name from getMe)
+        and send `/start <code>`."""
+        if self._name is None:
+            result = await self.call("getMe")
+            me: dict[str, Any] = result if isinstance(result, dict) else {}
+            self._name = str(me.get("display_name") or me.get("name") or me.get("account_name") or "")
+        return InviteRoute(name=self._name)
 
     # -- inbound ---------------------------------------------------------------------
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:

@@ -28,6 +28,7 @@ from reminders.adapters.base import (
     Address,
     Capabilities,
     Inbound,
+    InviteRoute,
     Outcome,
     OutgoingMessage,
     Payload,
@@ -40,7 +41,7 @@ from reminders.adapters.base import (
     platform_time,
 )
 from reminders.errors import ConfigurationError
-from reminders.settings import Settings
+from reminders.settings import PLATFORM_URLS, Settings
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ PERSON_UNREACHABLE = {
 }
 RATE_LIMIT_BACKOFF = 60.0  # seconds; Zalo does not say how long
 REFRESH_AHEAD = timedelta(minutes=5)
+TOKEN_PATH = "/v4/oa/access_token"
+OA_INFO_PATH = "/v2.0/oa/getoa"  # the OA's id and name (for invites: zalo.me/<OA id> opens its chat)
 TEXT_EVENTS = {"user_send_text": False, "user_send_group_text": True}  # event -> is a group
 SIGNATURE_FORM = re.compile(r"mac=[0-9a-fA-F]{64}")
 
@@ -72,15 +75,15 @@ class ZaloOAAdapter(Adapter):
     )
 
     def __init__(self, app_id: str, app_secret: str, access_token: str, refresh_token: str, *,
-                 oa_secret_key: str | None = None, api_url: str = "https://openapi.zalo.me",
-                 oauth_url: str = "https://oauth.zaloapp.com/v4/oa/access_token", token_store: TokenStore | None = None,
+                 oa_secret_key: str | None = None, api_url: str = PLATFORM_URLS["zalo_oa_api_url"][0],
+                 oauth_url: str = PLATFORM_URLS["zalo_oa_oauth_url"][0], token_store: TokenStore | None = None,
                  timeout: float = 15.0):
         self.app_id = app_id
         self._app_secret = app_secret
         self._oa_secret_key = oa_secret_key
         self._initial = Tokens(access_token, refresh_token)
         self.api_url = api_url.rstrip("/")
-        self.oauth_url = oauth_url
+        self.oauth_url = oauth_url.rstrip("/") + TOKEN_PATH  # ZALO_OA_OAUTH_URL is the OAuth server's base URL
         self._store = token_store
         self._timeout = timeout
         self._client: httpx.AsyncClient | None = None
@@ -92,6 +95,7 @@ class ZaloOAAdapter(Adapter):
         # and no other refresh is made before that (the stored refresh token is spent).
         self._unstored: Tokens | None = None
         self._storing: asyncio.Task[None] | None = None
+        self._profile: tuple[str, str] | None = None  # (OA id, name), asked once
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ZaloOAAdapter:
@@ -187,6 +191,36 @@ class ZaloOAAdapter(Adapter):
         if not isinstance(answer, dict):
             raise TemporaryFailure("Zalo OA: unexpected answer")
         return answer
+
+    async def _get(self, path: str, access_token: str) -> dict[str, Any]:
+        client = self._client or httpx.AsyncClient(timeout=self._timeout)
+        self._client = client
+        try:
+            response = await client.get(self.api_url + path, headers={"access_token": access_token})
+        except httpx.TransportError as exc:
+            raise TemporaryFailure(f"Zalo OA unreachable: {type(exc).__name__}") from None
+        try:
+            answer = response.json()
+        except ValueError:
+            raise TemporaryFailure(f"Zalo OA: unreadable answer (HTTP {response.status_code})") from None
+        if not isinstance(answer, dict):
+            raise TemporaryFailure("Zalo OA: unexpected answer")
+        return answer
+
+    # -- invites ---------------------------------------------------------------------
+    async def invite_route(self, code: str) -> InviteRoute:
+        """Zalo has no deep link that carries a code: people open the OA's chat (zalo.me/<OA
+        id>, the id and name from the OA's profile) and send `/start <code>`."""
+        if self._profile is None:
+            tokens = await self._fresh_tokens()
+            answer = await self._get(OA_INFO_PATH, tokens.access_token)
+            if answer.get("error") in TOKEN_INVALID:
+                tokens = await self._refresh(tokens.access_token)
+                answer = await self._get(OA_INFO_PATH, tokens.access_token)
+            data = self._data(answer)
+            self._profile = (str(data.get("oa_id") or ""), str(data.get("name") or ""))
+        oa_id, name = self._profile
+        return InviteRoute(chat_link=f"https://zalo.me/{oa_id}" if oa_id else None, name=name)
 
     @staticmethod
     def _data(answer: dict[str, Any]) -> dict[str, Any]:
