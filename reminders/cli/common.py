@@ -75,20 +75,16 @@ def definitions_options(func: FC) -> FC:
                         help="Directory of .ics duty files (default: $REMINDERS_CALENDARS or calendars).")(func)
 
 
-_loaded: list[Settings] = []  # the process's settings, once read
-
-
 def process_settings() -> Settings:
-    """The settings, read once when a command first needs them (so `--help` works whatever
-    the environment holds), with logging configured from them: format, level, secrets
-    redacted, alembic's own lines only from WARNING."""
-    if not _loaded:
-        settings = load_settings()
-        logs.configure(settings.log_level, settings.log_format)
-        logs.install(settings.secrets())
-        logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
-        _loaded.append(settings)
-    return _loaded[0]
+    """The settings, read when a command needs them (so `--help` works whatever the
+    environment holds), with logging configured from them: format, level, secrets redacted,
+    alembic's own lines only from WARNING. Read afresh by each command: one process may run
+    several (tests, an embedding application)."""
+    settings = load_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    logs.install(settings.secrets())
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+    return settings
 
 
 def settings_for(calendars_dir: str | None, roster_path: str | None) -> Settings:

@@ -66,7 +66,7 @@ def invite(member_ids: tuple[str, ...], team_ids: tuple[str, ...], commune_ids: 
         fail(t(LANG, "Name people, or give --team or --commune."), 2)
     engine = make_engine(settings.database_url)
     adapter = _platform(settings, adapter_name)
-    adapter.attach(AdapterServices(tokens=TokenTable(engine)))
+    adapter.attach(AdapterServices(tokens=TokenTable(engine, settings.secret_key)))
     platform = title_of(adapter)
     try:
         codes, routes = asyncio.run(_invite(adapter, engine, people))

@@ -85,7 +85,7 @@ def test_a_zalo_bot_only_deployment_invites_without_telegram(zbot, calendars, tm
 
 def test_a_zalo_oa_card_opens_the_oa_chat(oa, calendars, tmp_path):
     env = {"REMINDERS_DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}", "REMINDERS_ADAPTERS": "zalo_oa",
-           "ZALO_APP_ID": oa.app_id, "ZALO_APP_SECRET": oa.app_secret, "ZALO_OA_ACCESS_TOKEN": oa.access_token,
+           "REMINDERS_SECRET_KEY": "k" * 40, "ZALO_APP_ID": oa.app_id, "ZALO_APP_SECRET": oa.app_secret, "ZALO_OA_ACCESS_TOKEN": oa.access_token,
            "ZALO_OA_REFRESH_TOKEN": oa.refresh_token, "ZALO_OA_API_URL": oa.base_url,
            "ZALO_OA_OAUTH_URL": oa.oauth_url}
     sheet = tmp_path / "the"

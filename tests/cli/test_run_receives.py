@@ -125,7 +125,7 @@ def test_with_a_webhook_set_it_says_what_to_run_and_does_not_poll(run, fake):
     fake.webhook = {"url": "https://nhacviec.example.vn/webhooks/telegram", "secret_token": "x" * 20}
     oa = FakeZaloOA().start()
     try:
-        proc, out = run(REMINDERS_ADAPTERS="telegram,zalo_oa", REMINDERS_PUBLIC_URL="https://nhacviec.example.vn",
+        proc, out = run(REMINDERS_ADAPTERS="telegram,zalo_oa", REMINDERS_PUBLIC_URL="https://nhacviec.example.vn", REMINDERS_SECRET_KEY="k" * 40,
                         ZALO_APP_ID=oa.app_id, ZALO_APP_SECRET=oa.app_secret, ZALO_OA_ACCESS_TOKEN=oa.access_token,
                         ZALO_OA_REFRESH_TOKEN=oa.refresh_token, ZALO_OA_API_URL=oa.base_url,
                         ZALO_OA_OAUTH_URL=oa.oauth_url)
