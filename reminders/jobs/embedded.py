@@ -21,6 +21,7 @@ from reminders.jobs.send import enqueue
 from reminders.runtime import Runtime
 from reminders.schedule.scheduler import Scheduler
 from reminders.settings import Settings
+from reminders.store.workers import Heartbeat, new_worker_id
 
 
 class SchedulerOptions(TypedDict, total=False):
@@ -39,6 +40,11 @@ class EmbeddedWorker:
                  broker: dramatiq.Broker | None = None, rate_limits: bool = True,
                  **scheduler_options: Unpack[SchedulerOptions]) -> None:
         self.runtime = runtime
+        # Its claims carry this id, and its heartbeat says it lives: after a kill -9, the next
+        # start (or any other process's tick) gives them back at once.
+        runtime.worker_id = new_worker_id(runtime.worker_id)
+        self.heartbeat = Heartbeat(runtime.engine, runtime.worker_id, "run")
+        runtime.state["heartbeat"] = self.heartbeat
         self.broker = broker or make_broker(settings.redis_url, settings.redis_namespace)
         if rate_limits and runtime.rate_backend is None:
             runtime.rate_backend = make_backend(settings.redis_url)
@@ -50,6 +56,7 @@ class EmbeddedWorker:
         self._adapters_started = threading.Event()
 
     def __enter__(self) -> EmbeddedWorker:
+        self.heartbeat.start()
         self.worker.start()
         self._run_on_loop(lambda a: a.start())
         return self
@@ -58,6 +65,7 @@ class EmbeddedWorker:
         self._run_on_loop(lambda a: a.close())
         self.worker.stop()
         self.broker.close()
+        self.heartbeat.stop()  # what the broker held in memory is given back
 
     def _run_on_loop(self, call: Callable[[Adapter], Awaitable[None]]) -> None:
         """Adapter start/close on the worker's event loop, where actors will use them."""
