@@ -38,6 +38,7 @@ class Runtime:
     lease: timedelta = timedelta(minutes=5)  # how long a claim is held before it returns
     public_url: str = "http://localhost:8000"  # the web app's address, for links in replies
     state: dict[str, object] = field(default_factory=dict)  # small per-process memory of long-running loops
+    redis_url: str | None = None  # where the rate limits live, for processes that answer people (jobs.replies)
 
     @property
     def duties(self) -> Mapping[str, Duty]:
@@ -66,7 +67,7 @@ def open_runtime(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
         engine.dispose()
         raise
     runtime = Runtime(engine, Definitions(duties, roster, started), adapters, clock, worker_id,
-                      lease=settings.claim_lease, public_url=settings.public_url)
+                      lease=settings.claim_lease, public_url=settings.public_url, redis_url=settings.redis_url)
     return configure(runtime)
 
 

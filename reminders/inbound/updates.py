@@ -13,6 +13,7 @@ from typing import Any
 
 from reminders.adapters.base import Adapter, Outcome
 from reminders.inbound.router import handle
+from reminders.jobs import replies
 from reminders.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -25,10 +26,9 @@ async def process(rt: Runtime, adapter: Adapter, payload: dict[str, Any]) -> Out
         return None
     outcome = await asyncio.to_thread(handle, rt, event)
     if outcome is not None and (outcome.reply or outcome.edit or event.action):
-        try:
-            await adapter.respond(payload, outcome)
-        except Exception as exc:  # the acknowledgement is recorded; a failed reply is not fatal
-            log.warning("could not answer %s event %s: %s", adapter.name, event.event_id, exc)
+        # Within the platform's limits (jobs.replies): the popup at once, a reply or an edit
+        # queued when the limits have no room. It logs failures: the acknowledgement stands.
+        await replies.respond(rt, adapter, payload, event, outcome)
     return outcome
 
 

@@ -28,7 +28,6 @@ import logging
 import math
 import random
 import uuid
-import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -37,14 +36,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import dramatiq
-from dramatiq.rate_limits import RateLimiterBackend
 from sqlalchemy import ColumnElement, bindparam, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from reminders.adapters.base import (
-    Adapter,
-    Address,
     OutgoingMessage,
     PermanentFailure,
     TemporaryFailure,
@@ -62,7 +58,14 @@ from reminders.jobs.broker import (
     placeholder_broker,
 )
 from reminders.jobs.followup_messages import render_followup
-from reminders.jobs.ratelimit import BOT_WIDE, NARROW, acquire, room
+from reminders.jobs.ratelimit import (
+    MAX_RATE_WAIT,
+    WaitBudget,
+    gate,
+    per_loop,
+    take_rate_slot,
+    wait_for_chat_room,
+)
 from reminders.jobs.render import OccurrenceView, render_message
 from reminders.jobs.targets import Bindings, Target, resolve
 from reminders.kinds import (
@@ -88,16 +91,11 @@ log = logging.getLogger(__name__)
 SEND_LEASE = timedelta(minutes=2)
 BATCH_SIZE = 100  # deliveries per broker message
 BATCH_SPREAD = timedelta(seconds=1)  # a batch holds deliveries due within this of each other
-# Longer than this under a platform's limit and a message goes back through the broker
-# (well inside dramatiq's time limit for one batch).
-MAX_RATE_WAIT = timedelta(seconds=15)
 # The rate limiter (Redis) out of reach: the message is not sent, and comes back after this.
 LIMITER_DOWN_WAIT = 5.0
 # Recording an outcome fails (the database is out of reach): tried again after these pauses,
 # about a minute in all, while the send slot stays held.
 RECORD_PAUSES = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
-# Per event loop (dramatiq's, or a test's asyncio.run): the send gates and the recorders.
-_per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, Any]] = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -244,14 +242,10 @@ class Recorder:
 
 def recorder(engine: Engine) -> Recorder:
     """The recorder of `engine` on the running event loop."""
-    found: Recorder = _loop_state().setdefault(("recorder", id(engine)), Recorder(engine))
+    found: Recorder = per_loop().setdefault(("recorder", id(engine)), Recorder(engine))
     if found.engine is not engine:  # an engine since disposed and garbage collected: its id reused
-        found = _loop_state()[("recorder", id(engine))] = Recorder(engine)
+        found = per_loop()[("recorder", id(engine))] = Recorder(engine)
     return found
-
-
-def _loop_state() -> dict[Any, Any]:
-    return _per_loop.setdefault(asyncio.get_running_loop(), {})
 
 
 # -- the batch ------------------------------------------------------------------------
@@ -354,63 +348,6 @@ def _requeue(batch: Batch) -> None:
                 conn.execute(update(DELIVERY).where(DELIVERY.c.id.in_(ids), *_owned(batch.requeue_token)).values(
                     status=DeliveryStatus.PENDING, claimed_by=None, lease_until=None,
                     due_at=as_utc(batch.now + timedelta(seconds=delay))))
-
-
-def _gate(adapter: Adapter, purpose: str) -> asyncio.Semaphore:
-    """One semaphore per adapter, purpose and event loop, shared by all the batches this
-    process is sending: `send` admits the adapter's concurrency, `rate` one waiter."""
-    gate: asyncio.Semaphore = _loop_state().setdefault(
-        ("gate", adapter.name, purpose),
-        asyncio.Semaphore(adapter.capabilities.concurrency if purpose == "send" else 1))
-    return gate
-
-
-class _WaitBudget:
-    def __init__(self) -> None:
-        self.waited = 0.0
-
-    async def sleep(self, seconds: float) -> bool:
-        """Sleep if the budget allows; False when the message should go back to the broker."""
-        if self.waited + seconds > MAX_RATE_WAIT.total_seconds():
-            return False
-        await asyncio.sleep(seconds)
-        self.waited += seconds
-        return True
-
-
-async def _wait_for_chat_room(backend: RateLimiterBackend, adapter: Adapter, address: Address,
-                              budget: _WaitBudget) -> float:
-    """Wait, taking nothing, until the chat's own limit has room (a chat that got a message
-    a moment ago); 0, or the seconds to come back after when the wait would be too long."""
-    while wait := room(backend, adapter, address, NARROW):
-        if not await budget.sleep(wait):
-            return wait
-    return 0.0
-
-
-async def _take_rate_slot(backend: RateLimiterBackend, adapter: Adapter, address: Address,
-                          budget: _WaitBudget) -> float:
-    """Take the platform's slots for one message, waiting here up to MAX_RATE_WAIT in all;
-    beyond that, the seconds after which to come back through the broker.
-
-    Called holding a send slot, just before the request: the platform counts a message
-    when it arrives, so nothing may wait between counting and sending. Waiting in the
-    batch keeps the pace smooth and costs no broker round trip. One coroutine per process
-    polls the bot-wide limit at a time (the others queue behind it), so a crowd of waiting
-    messages does not become a crowd of Redis calls."""
-    while True:
-        if wait := await _wait_for_chat_room(backend, adapter, address, budget):
-            return wait
-        async with _gate(adapter, "rate"):
-            while wait := acquire(backend, adapter, address, BOT_WIDE):
-                if not await budget.sleep(wait):
-                    return wait
-            wait = acquire(backend, adapter, address, NARROW)
-        if not wait:
-            return 0.0
-        # Another process took this chat's slot meanwhile: one bot-wide slot goes unused.
-        if not await budget.sleep(wait):
-            return wait
 
 
 @dataclass
@@ -518,19 +455,19 @@ async def _send(batch: Batch, job: _Job) -> None:
     adapter's concurrency."""
     rt, item, target, attempts = batch.rt, job.item, job.target, job.attempts
     row, delivery_id, adapter = item.row, item.id, target.adapter
-    limits, budget = rt.rate_backend, _WaitBudget()
+    limits, budget = rt.rate_backend, WaitBudget(MAX_RATE_WAIT.total_seconds())
     writer = batch.recorder
     try:
         # A chat that must wait (it got a message a moment ago) waits without holding a send slot.
-        if limits is not None and (wait := await _wait_for_chat_room(limits, adapter, target.address, budget)):
+        if limits is not None and (wait := await wait_for_chat_room(limits, adapter, target.address, budget)):
             await writer.write([_throttled(batch, item, wait)])
             return
     except Exception as exc:
         await writer.write([_limiter_down(batch, item, exc)])
         return
-    async with _gate(adapter, "send"):
+    async with gate(adapter, "send"):
         try:
-            if limits is not None and (wait := await _take_rate_slot(limits, adapter, target.address, budget)):
+            if limits is not None and (wait := await take_rate_slot(limits, adapter, target.address, budget)):
                 await writer.write([_throttled(batch, item, wait)])
                 return
         except Exception as exc:
