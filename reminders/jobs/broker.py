@@ -15,11 +15,14 @@ from dramatiq.middleware import AsyncIO, Retries, TimeLimit
 
 MAX_ATTEMPTS = 5
 # dramatiq's Redis broker gives the unacknowledged messages of a worker process whose
-# heartbeat stopped to the others: after this long (dramatiq's default is a minute) ...
-HEARTBEAT_TIMEOUT_MS = 15_000
+# heartbeat stopped to the others: after this long (dramatiq's default is a minute; a live
+# worker renews it on every broker command, at least every second) ...
+HEARTBEAT_TIMEOUT_MS = 10_000
 # ... looked for on this many of a million broker commands (dramatiq's default, 1,000, takes
-# minutes to notice on a quiet queue; a look is one sorted-set range in Redis).
-MAINTENANCE_CHANCE = 50_000
+# minutes to notice on a quiet queue; a look is two sorted-set ranges in Redis). A message
+# given again to another worker by mistake costs nothing: its claims' token no longer
+# matches once a worker has taken them (jobs.send).
+MAINTENANCE_CHANCE = 250_000
 BROKER_LOOK_SECONDS = 1.0  # how often `broker_restarted` asks Redis
 MIN_BACKOFF_MS = 2_000
 MAX_BACKOFF_MS = 5 * 60_000
@@ -66,19 +69,20 @@ def make_broker(redis_url: str | None = None, namespace: str = "reminders") -> d
     return broker
 
 
-_seen: weakref.WeakKeyDictionary[dramatiq.Broker, tuple[str, float]] = weakref.WeakKeyDictionary()
+_looked: weakref.WeakKeyDictionary[dramatiq.Broker, float] = weakref.WeakKeyDictionary()
 
 
 def broker_restarted(broker: dramatiq.Broker) -> bool:
-    """Whether the broker's server restarted since this process last looked (Redis's run id
-    changed): its queue may be gone. Looks at most every BROKER_LOOK_SECONDS; False for an
-    in-process StubBroker, and the first time. Raises if Redis is out of reach."""
+    """Whether the broker lost what it held since this process last looked: a key written
+    the first time is gone (Redis restarted without persistence, or was flushed). True the
+    first time a process looks at a broker that has never had it (nothing was queued there
+    yet, or it was lost). Looks at most every BROKER_LOOK_SECONDS; always False for an
+    in-process StubBroker. Raises if Redis is out of reach."""
     client = getattr(broker, "client", None)
     if client is None:
         return False
-    seen, looked = _seen.get(broker, ("", 0.0))
-    if time.monotonic() - looked < BROKER_LOOK_SECONDS:
+    if time.monotonic() - _looked.get(broker, float("-inf")) < BROKER_LOOK_SECONDS:
         return False
-    run_id = str(client.info("server").get("run_id", ""))
-    _seen[broker] = (run_id, time.monotonic())
-    return bool(seen) and run_id != seen
+    _looked[broker] = time.monotonic()
+    key = f"{getattr(broker, 'namespace', 'dramatiq')}:reminders-queue"
+    return bool(client.set(key, "kept", nx=True))

@@ -43,7 +43,8 @@ class EmbeddedWorker:
         # Its claims carry this id, and its heartbeat says it lives: after a kill -9, the next
         # start (or any other process's tick) gives them back at once.
         runtime.worker_id = new_worker_id(runtime.worker_id)
-        self.heartbeat = Heartbeat(runtime.engine, runtime.worker_id, "run")
+        self.heartbeat = Heartbeat(runtime.engine, runtime.worker_id, "run",
+                                   renamed=lambda name: setattr(runtime, "worker_id", name))
         runtime.state["heartbeat"] = self.heartbeat
         self.broker = broker or make_broker(settings.redis_url, settings.redis_namespace)
         if rate_limits and runtime.rate_backend is None:

@@ -54,7 +54,8 @@ class Heartbeats(dramatiq.Middleware):
     and its claims given back, when it stops."""
 
     def __init__(self, runtime: Runtime) -> None:
-        self.heartbeat = Heartbeat(runtime.engine, runtime.worker_id, "worker")
+        self.heartbeat = Heartbeat(runtime.engine, runtime.worker_id, "worker",
+                                   renamed=lambda name: setattr(runtime, "worker_id", name))
         runtime.state["heartbeat"] = self.heartbeat
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:

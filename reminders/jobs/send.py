@@ -474,8 +474,9 @@ async def _send(batch: Batch, job: _Job) -> None:
             await writer.write([_limiter_down(batch, item, exc)])
             return
         heartbeat = rt.state.get("heartbeat")
-        if isinstance(heartbeat, Heartbeat) and not heartbeat.fresh():
-            # Our heartbeat is old: these claims may have been given to another process.
+        if isinstance(heartbeat, Heartbeat) and not heartbeat.holds(batch.sending):
+            # Our heartbeat is late, or we were taken for dead: the claim may be another's now.
+            # (If it is still ours, it comes back through the broker; else this changes nothing.)
             await writer.write([_throttled(batch, item, LIMITER_DOWN_WAIT, "this worker's heartbeat is late")])
             return
         try:
@@ -637,9 +638,8 @@ def enqueue(claims: list[Claim], now: datetime) -> int:
     Every dispatch calls it, first with no claims: if the broker restarted and lost its queue
     (Redis without persistence), every claim that was waiting in it is given back, to be
     claimed again at once -- not when its lease runs out."""
-    if broker_restarted(send_batch.broker):
-        released = release_queued(current().engine)
-        log.warning("the broker restarted and may have lost its queue: %d waiting deliveries given back", released)
+    if broker_restarted(send_batch.broker) and (released := release_queued(current().engine)):
+        log.warning("the broker lost its queue (restarted): %d waiting deliveries given back", released)
     grouped = batches(claims)
     for batch in grouped:
         delay = max(0.0, (batch[0].due_at - now).total_seconds())

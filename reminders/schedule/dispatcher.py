@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from reminders.kinds import DeliveryStatus
 from reminders.store.models import DELIVERY
-from reminders.store.workers import release_dead
+from reminders.store.workers import Heartbeat, release_dead
 from reminders.timeutil import as_utc, from_naive_utc
 
 LOOKAHEAD = timedelta(seconds=30)
@@ -114,14 +114,15 @@ def release_queued(engine: Engine) -> int:
 
 def dispatch(engine: Engine, now: datetime, enqueue: Callable[[list[Claim], datetime], object], *,
              worker: str, lookahead: timedelta = LOOKAHEAD, lease: timedelta = LEASE,
-             batch: int = CLAIM_BATCH) -> int:
+             batch: int = CLAIM_BATCH, watching: Heartbeat | None = None) -> int:
     """Claim what is due and hand the claims (sorted by due time) to `enqueue`, which
     batches them into broker messages delayed until they are due.
 
-    First, the claims of processes that died are given back (store.workers), and `enqueue`
+    First, the claims of processes that died are given back (store.workers; `watching`: this
+    process's own heartbeat, which lets it judge silent processes elsewhere), and `enqueue`
     is called once with no claims: the send side looks at its broker there (jobs.send gives
     back what a restarted Redis lost). Claims whose `enqueue` fails are given back at once."""
-    release_dead(engine)
+    release_dead(engine, watching=watching)
     enqueue([], now)
     total = 0
     with engine.connect() as conn:

@@ -23,6 +23,7 @@ from reminders.schedule.dispatcher import (
 )
 from reminders.schedule.followup import followup_pass
 from reminders.schedule.planner import FIRST_PLAN_LOOKBACK, Planner, PlanResult
+from reminders.store.workers import Heartbeat, new_worker_id
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,10 @@ class Scheduler:
         missed = mark_missed(rt.engine, now)
         if missed:
             log.warning("%d reminders were missed (their occurrence was over before they went out)", missed)
+        heartbeat = rt.state.get("heartbeat")
         dispatched = dispatch(rt.engine, now, self.enqueue, worker=rt.worker_id, lookahead=self.lookahead,
-                              lease=rt.lease,
-                              batch=self.claim_batch)
+                              lease=rt.lease, batch=self.claim_batch,
+                              watching=heartbeat if isinstance(heartbeat, Heartbeat) else None)
         return TickReport(planned, missed, dispatched)
 
     def _reload(self) -> None:
@@ -89,6 +91,20 @@ def run_replica(scheduler: Scheduler, stop: threading.Event, *, tick_seconds: fl
     the others wait and take over within `ttl` when it dies. Releases the lease on stop."""
     rt = scheduler.runtime
     me = f"{rt.worker_id}-{uuid.uuid4().hex[:6]}"
+    # Its heartbeat: the claims it hands to the broker carry its id, and it judges whether
+    # a silent process elsewhere is dead only while its own beats go through.
+    rt.worker_id = new_worker_id(rt.worker_id)
+    heartbeat = Heartbeat(rt.engine, rt.worker_id, "scheduler", renamed=lambda name: setattr(rt, "worker_id", name))
+    rt.state["heartbeat"] = heartbeat.start()
+    try:
+        _replica_loop(scheduler, stop, me, tick_seconds=tick_seconds, ttl=ttl, on_active=on_active)
+    finally:
+        heartbeat.stop(give_back=False)  # what it queued waits in Redis for the workers
+
+
+def _replica_loop(scheduler: Scheduler, stop: threading.Event, me: str, *, tick_seconds: float, ttl: timedelta,
+                  on_active: Callable[[str], None]) -> None:
+    rt = scheduler.runtime
     active = False
     while not stop.is_set():
         now = rt.clock()

@@ -24,12 +24,12 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import cache
 
 from sqlalchemy import ColumnElement, delete, or_, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from reminders.kinds import DeliveryStatus
 from reminders.store.models import DELIVERY, WORKER
@@ -73,23 +73,40 @@ def holding(worker_id: str) -> ColumnElement[bool]:
                DELIVERY.c.claimed_by.startswith(f"{worker_id}!", autoescape=True))
 
 
-def beat(engine: Engine, worker_id: str, role: str, now: datetime, started_at: datetime) -> None:
-    """Write (or renew) this process's row (`now`: the wall clock)."""
+def register(engine: Engine, worker_id: str, role: str, started_at: datetime) -> None:
+    """Write this process's row (`started_at`: the wall clock)."""
+    now = as_utc(utcnow())
     stmt = dialect_insert(engine, WORKER).values(worker_id=worker_id, role=role, host=host_identity(),
-                                                 pid=os.getpid(), started_at=as_utc(started_at), seen_at=as_utc(now))
+                                                 pid=os.getpid(), started_at=as_utc(started_at), seen_at=now)
     with engine.begin() as conn:
-        conn.execute(stmt.on_conflict_do_update(index_elements=["worker_id"], set_={"seen_at": as_utc(now)}))
+        conn.execute(stmt.on_conflict_do_update(index_elements=["worker_id"], set_={"seen_at": now}))
 
 
-def dead_workers(engine: Engine, *, stale: timedelta = STALE) -> list[str]:
-    """Processes that are gone: their pid no longer runs here, or their row is stale (wall
-    clock time: liveness is physical, whatever clock the runtime plans with). Never this
-    process's own rows."""
+def renew(engine: Engine, worker_id: str) -> bool:
+    """Renew this process's row; False if it is gone: another process took this one for dead
+    and gave its claims back."""
+    with engine.begin() as conn:
+        return bool(conn.execute(update(WORKER).where(WORKER.c.worker_id == worker_id)
+                                 .values(seen_at=as_utc(utcnow()))).rowcount)
+
+
+def dead_workers(engine: Engine, *, stale: timedelta | None = STALE) -> dict[str, datetime | None]:
+    """Processes that are gone -- their pid no longer runs on this machine, or (with `stale`)
+    their row is older than that (wall clock: liveness is physical, whatever clock the
+    runtime plans with) -- as worker id -> the `seen_at` that made them stale (None: pid
+    gone). Never this process's own rows."""
     here, me, now = host_identity(), os.getpid(), utcnow()
     with engine.connect() as conn:
         rows = conn.execute(select(WORKER.c.worker_id, WORKER.c.host, WORKER.c.pid, WORKER.c.seen_at)).all()
-    return [r.worker_id for r in rows if not (r.host == here and r.pid == me)
-            and (from_naive_utc(r.seen_at) < now - stale or (r.host == here and not pid_alive(r.pid)))]
+    dead: dict[str, datetime | None] = {}
+    for r in rows:
+        if r.host == here and r.pid == me:
+            continue
+        if r.host == here and not pid_alive(r.pid):
+            dead[r.worker_id] = None
+        elif stale is not None and from_naive_utc(r.seen_at) < now - stale:
+            dead[r.worker_id] = from_naive_utc(r.seen_at)
+    return dead
 
 
 def release_claims(engine: Engine, worker_ids: Iterable[str]) -> int:
@@ -100,32 +117,56 @@ def release_claims(engine: Engine, worker_ids: Iterable[str]) -> int:
     if not ids:
         return 0
     with engine.begin() as conn:
-        return conn.execute(update(DELIVERY).where(DELIVERY.c.status == DeliveryStatus.CLAIMED,
-                                                   or_(*(holding(i) for i in ids)))
-                            .values(status=DeliveryStatus.PENDING, claimed_by=None, lease_until=None)).rowcount
+        return _release(conn, ids)
 
 
-def release_dead(engine: Engine, *, stale: timedelta = STALE) -> int:
-    """The claims of every dead process given back, and their rows removed."""
-    dead = dead_workers(engine, stale=stale)
-    if not dead:
-        return 0
-    released = release_claims(engine, dead)
-    with engine.begin() as conn:
-        conn.execute(delete(WORKER).where(WORKER.c.worker_id.in_(dead)))
-    log.warning("gave back %d deliveries held by %d stopped process(es): %s", released, len(dead), ", ".join(dead))
+def _release(conn: Connection, ids: list[str]) -> int:
+    return conn.execute(update(DELIVERY).where(DELIVERY.c.status == DeliveryStatus.CLAIMED,
+                                               or_(*(holding(i) for i in ids)))
+                        .values(status=DeliveryStatus.PENDING, claimed_by=None, lease_until=None)).rowcount
+
+
+def release_dead(engine: Engine, *, watching: Heartbeat | None = None, stale: timedelta = STALE) -> int:
+    """The claims of every dead process given back, and their rows removed (one transaction
+    per process: a row renewed meanwhile is left alone, and its process lives on).
+
+    A process on this machine is dead as soon as its pid is gone. One elsewhere only once it
+    has been silent for `stale` while this process could see it: `watching` (this process's
+    own heartbeat) must have been writing for that long -- after a database outage every row
+    is old, and nobody is dead for it. Without `watching`, only the pid rule applies."""
+    sure = watching is not None and watching.connected_for() >= stale.total_seconds()
+    dead = dead_workers(engine, stale=stale if sure else None)
+    released, gone = 0, []
+    for worker_id, seen in dead.items():
+        with engine.begin() as conn:
+            removed = delete(WORKER).where(WORKER.c.worker_id == worker_id)
+            if seen is not None:
+                removed = removed.where(WORKER.c.seen_at <= as_utc(seen))
+            if conn.execute(removed).rowcount:
+                released += _release(conn, [worker_id])
+                gone.append(worker_id)
+    if gone:
+        log.warning("gave back %d deliveries held by %d stopped process(es): %s", released, len(gone),
+                    ", ".join(gone))
     return released
 
 
 class Heartbeat:
     """This process's row in `worker`, renewed on a thread every HEARTBEAT; on a clean stop,
-    the row is removed and whatever the process still held is given back."""
+    the row is removed and whatever the process still held is given back.
 
-    def __init__(self, engine: Engine, worker_id: str, role: str, *, interval: timedelta = HEARTBEAT) -> None:
-        self.engine, self.worker_id, self.role, self.clock = engine, worker_id, role, utcnow
+    If the row is found gone (this process was silent long enough to be taken for dead, and
+    its claims were given back), it goes on under a new id: `renamed` is told, and the claims
+    it took under the old id are no longer its own (`holds`)."""
+
+    def __init__(self, engine: Engine, worker_id: str, role: str, *, interval: timedelta = HEARTBEAT,
+                 renamed: Callable[[str], None] = lambda worker_id: None) -> None:
+        self.engine, self.worker_id, self.role, self.renamed = engine, worker_id, role, renamed
         self.interval = interval.total_seconds()
         self.started_at = utcnow()
         self._last_beat = float("-inf")  # time.monotonic() of the last beat written
+        self._writing_since: float | None = None  # first beat of the current unbroken run
+        self._registered = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -133,13 +174,31 @@ class Heartbeat:
         """Whether this process may still act on its claims: its last beat is recent."""
         return time.monotonic() - self._last_beat < FENCE.total_seconds()
 
+    def holds(self, token: str) -> bool:
+        """Whether a claim token taken by this process is still its own to act on."""
+        return self.fresh() and token.startswith((f"{self.worker_id}!", f"{self.worker_id}:"))
+
+    def connected_for(self) -> float:
+        """Seconds this process has been writing its heartbeat without a miss."""
+        return 0.0 if self._writing_since is None else time.monotonic() - self._writing_since
+
     def beat(self) -> bool:
         started = time.monotonic()
         try:
-            beat(self.engine, self.worker_id, self.role, self.clock(), self.started_at)
+            if not renew(self.engine, self.worker_id):
+                if self._registered:  # not the first beat: it was taken for dead
+                    old, self.worker_id = self.worker_id, _renamed(self.worker_id)
+                    log.warning("%s was taken for dead and its claims given back; going on as %s", old,
+                                self.worker_id)
+                    self.renamed(self.worker_id)
+                register(self.engine, self.worker_id, self.role, self.started_at)
+                self._registered = True
         except Exception as exc:  # the database is out of reach: try again at the next beat
             log.warning("heartbeat of %s not written: %s", self.worker_id, exc)
+            self._writing_since = None
             return False
+        if self._writing_since is None or started - self._last_beat > self.interval * 2 + 1:
+            self._writing_since = started
         self._last_beat = started
         return True
 
@@ -153,18 +212,27 @@ class Heartbeat:
         while not self._stop.wait(self.interval):
             self.beat()
 
-    def stop(self) -> None:
+    def stop(self, *, give_back: bool = True) -> None:
+        """Stop beating and remove the row; with `give_back`, what the process still holds
+        goes back to `pending` (an in-process broker's messages die with the process)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
         try:
-            release_claims(self.engine, [self.worker_id])
             with self.engine.begin() as conn:
+                if give_back:
+                    _release(conn, [self.worker_id])
                 conn.execute(delete(WORKER).where(WORKER.c.worker_id == self.worker_id))
         except Exception as exc:
             log.warning("could not remove the heartbeat of %s: %s", self.worker_id, exc)
 
 
-def new_worker_id(role: str) -> str:
-    """An id no other process has, here or on another machine: `<role>-<pid>-<random>`."""
-    return f"{role}-{os.getpid()}-{secrets.token_hex(3)}"
+def new_worker_id(base: str) -> str:
+    """An id no other process has, here or on another machine: `<base>-<pid>-<random>` (the
+    pid once: "scheduler-4242" becomes "scheduler-4242-1a2b3c")."""
+    pid = str(os.getpid())
+    return f"{base}-{secrets.token_hex(3)}" if base.endswith(f"-{pid}") else f"{base}-{pid}-{secrets.token_hex(3)}"
+
+
+def _renamed(worker_id: str) -> str:
+    return f"{worker_id.rsplit('-', 1)[0]}-{secrets.token_hex(3)}"

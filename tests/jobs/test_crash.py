@@ -93,12 +93,21 @@ def _sent_codes(out: Path) -> Counter:
     return Counter(CODE.findall(out.read_text(encoding="utf-8"))) if out.exists() else Counter()
 
 
-def _wait(predicate, timeout: float, what: str) -> None:
+def _wait(predicate, timeout: float, what: str, every: float = 0.2) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+        time.sleep(every)
+
+
+def _mid_batch(engine) -> bool:
+    """A worker is sending a batch: claims it has taken carry the short send lease (2 minutes),
+    those waiting in the broker the hour-long one."""
+    soon = datetime.now(UTC) + timedelta(minutes=10)
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).where(DeliveryRow.status == "claimed",
+                                                       DeliveryRow.lease_until < soon)).scalar() > 0
 
 
 # Sent by a process but not yet recorded when it is killed: at most its adapter's send
@@ -126,7 +135,8 @@ def test_kill_9_worker_mid_burst_loses_nothing(production, tmp_path):
     _scheduler(start, calendars)
     worker = _worker(start, calendars)
     _wait(lambda: sum(_sent_codes(out).values()) >= 1000, 120, "a first thousand messages")
-    os.killpg(worker.pid, signal.SIGKILL)  # kill -9, in the middle of the burst
+    _wait(lambda: _mid_batch(engine), 60, "the worker to be in the middle of a batch", every=0.005)
+    os.killpg(worker.pid, signal.SIGKILL)  # kill -9, in the middle of a batch
     worker.wait()
     at_kill = sum(_sent_codes(out).values())
     assert at_kill < total, "the kill must land mid-burst"
@@ -174,6 +184,7 @@ def test_kill_9_of_reminders_run_mid_burst_on_sqlite(tmp_path):
     try:
         first = run()
         _wait(lambda: sum(_sent_codes(out).values()) >= 300, 120, "the burst to be under way")
+        _wait(lambda: _mid_batch(engine), 60, "a batch to be on its way", every=0.005)
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
         at_kill = sum(_sent_codes(out).values())

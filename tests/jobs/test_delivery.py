@@ -33,7 +33,7 @@ from reminders.store.models import (
     DeliveryRow,
     WorkerRow,
 )
-from reminders.store.workers import host_identity
+from reminders.store.workers import Heartbeat, host_identity, release_dead, renew
 from reminders.timeutil import VirtualClock, as_utc
 
 GROUP, AN, BINH = "-1001000000001", 100001, 100002
@@ -194,42 +194,75 @@ def test_answers_within_the_group_limit_are_all_sent(fake, tmp_path):
 
 def test_claims_of_a_dead_process_come_back_without_waiting_for_the_lease(database_url, tmp_path):
     """Issue 14.3, the mechanism: a process that held claims is gone -- its pid no longer runs
-    on this machine, or its heartbeat stopped elsewhere. The next dispatch gives its claims
-    back (with an hour-long lease still to run), and leaves a live process's alone."""
+    on this machine, or its heartbeat stopped elsewhere. Its claims come back (an hour of
+    lease still to run) and a live process's stay its own; a process taken for dead goes on
+    under a new id and no longer acts on what it held."""
     from reminders.store.engine import make_engine
 
     engine = make_engine(database_url)
     now = datetime.now(UTC).replace(microsecond=0)
+    dead_pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                                  capture_output=True, text=True, check=True).stdout)
+    holders = {
+        "here-dead": (host_identity(), dead_pid, now),  # its pid has exited
+        "far-silent": ("another-machine/x/y", 4242, now - timedelta(minutes=5)),  # no beat for 5 minutes
+        "far-alive": ("another-machine/x/y", 4243, now),
+        "here-alive": (host_identity(), os.getppid(), now),  # pytest's parent: running
+    }
     with engine.begin() as conn:
         occurrence = conn.execute(insert(OCCURRENCE).values(
             duty_uid="d@test", recurrence_id="r", start_at=as_utc(now), end_at=as_utc(now + timedelta(hours=1)),
             summary="Họp", status="scheduled").returning(OCCURRENCE.c.id)).scalar()
-        dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                                  capture_output=True, text=True, check=True).stdout.strip()
-        holders = {
-            "here-dead": (host_identity(), int(dead_pid), now),  # its pid has exited
-            "far-silent": ("another-machine/x/y", 4242, now - timedelta(minutes=5)),  # no beat for 5 min
-            "far-alive": ("another-machine/x/y", 4243, now),
-            "here-alive": (host_identity(), os.getppid(), now),  # pytest's parent: running
-        }
-        for worker_id, (host, pid, seen) in holders.items():
+        for n, (worker_id, (host, pid, seen)) in enumerate(holders.items()):
             conn.execute(insert(WorkerRow.__table__).values(worker_id=worker_id, role="worker", host=host, pid=pid,
                                                             started_at=as_utc(seen), seen_at=as_utc(seen)))
-        for n, worker_id in enumerate(holders):
             for sign in ":!":  # waiting in the broker, and being sent
                 conn.execute(insert(DeliveryRow.__table__).values(
                     occurrence_id=occurrence, recipient=f"person:p{n}{sign}", team_id="t", kind="reminder-0",
                     due_at=as_utc(now - timedelta(seconds=5)), expires_at=as_utc(now + timedelta(hours=1)),
                     status="claimed", attempts=0, claimed_by=f"{worker_id}{sign}{uuid.uuid4().hex[:12]}",
                     lease_until=as_utc(now + timedelta(hours=1))))
+
+    def holders_now() -> tuple[set[str], set[str]]:
+        with engine.connect() as conn:
+            pending = set(conn.execute(select(DeliveryRow.recipient).where(DeliveryRow.status == "pending")).scalars())
+            return pending, set(conn.execute(select(WorkerRow.worker_id)).scalars())
+
+    # A dispatch with no heartbeat of its own: only the pid rule, at once. (Its clock an hour
+    # back, so that it claims nothing itself.)
     claimed: list = []
-    dispatch(engine, now, lambda claims, _: claimed.extend(claims), worker="scheduler-test")
-    with engine.connect() as conn:
-        holder_of = dict(conn.execute(select(DeliveryRow.recipient, DeliveryRow.claimed_by)).all())
-        workers = set(conn.execute(select(WorkerRow.worker_id)).scalars())
-    again = {r for r, token in holder_of.items() if token.startswith("scheduler-test:")}
-    assert len(claimed) == 4, "the dead processes' four claims were claimed again at once"
-    assert again == {"person:p0:", "person:p0!", "person:p1:", "person:p1!"}
+    dispatch(engine, now - timedelta(hours=1), lambda claims, _: claimed.extend(claims), worker="scheduler-test")
+    assert claimed == []
+    assert holders_now() == ({"person:p0:", "person:p0!"}, {"far-silent", "far-alive", "here-alive"})
+
+    # A process whose own beats have been going through judges silence elsewhere too.
+    watching = Heartbeat(engine, "watcher-1-abcdef", "scheduler").start()
+    try:
+        while watching.connected_for() < 1.0:
+            time.sleep(0.1)
+        renew(engine, "far-alive")
+        renew(engine, "here-alive")
+        release_dead(engine, watching=watching, stale=timedelta(seconds=1))
+    finally:
+        watching.stop()
+    pending, workers = holders_now()
+    assert pending == {"person:p0:", "person:p0!", "person:p1:", "person:p1!"}
     assert workers == {"far-alive", "here-alive"}, "the dead processes' rows are removed"
-    assert claim_due(engine, now, worker="other") == [], "a live process's claims stay its own"
+    assert claim_due(engine, now, worker="other") != [] and holders_now()[0] == set()
+
+    # This process, taken for dead by another (its row removed, its claims given back): it
+    # goes on under a new id, and what it took under the old one is no longer its own.
+    names: list[str] = []
+    victim = Heartbeat(engine, "worker-1-aaaaaa", "worker", renamed=names.append).start()
+    try:
+        assert victim.holds("worker-1-aaaaaa!0123456789ab")
+        with engine.begin() as conn:
+            conn.execute(WorkerRow.__table__.delete().where(WorkerRow.worker_id == "worker-1-aaaaaa"))
+        victim.beat()
+        assert names == [victim.worker_id] and victim.worker_id.startswith("worker-1-")
+        assert victim.worker_id != "worker-1-aaaaaa"
+        assert not victim.holds("worker-1-aaaaaa!0123456789ab")
+        assert victim.holds(f"{victim.worker_id}!0123456789ab")
+    finally:
+        victim.stop()
     engine.dispose()
