@@ -395,6 +395,15 @@ def _after_the_leaders(conn: Connection, roster: Roster, duties: Mapping[str, Du
     is still to go (a member's snooze moved it) waits for it, and then for the smaller of a
     nudge interval and the policy's distance between the two steps -- time for the leader
     to act. Returns how many were moved."""
+    if not rows:
+        return 0
+    # One query for all of them: the latest leader escalation still to go, per (occurrence, team).
+    pending = conn.execute(select(DELIVERY.c.occurrence_id, DELIVERY.c.team_id, func.max(DELIVERY.c.due_at))
+                           .where(DELIVERY.c.occurrence_id.in_({r.occurrence_id for r in rows}),
+                                  DELIVERY.c.kind.startswith(Kind.ESCALATE_LEADER),
+                                  DELIVERY.c.status.in_((DeliveryStatus.PENDING, DeliveryStatus.CLAIMED)))
+                           .group_by(DELIVERY.c.occurrence_id, DELIVERY.c.team_id)).all()
+    leader_due = {(occ_id, team_id): from_naive_utc(due) for occ_id, team_id, due in pending}
     moved = 0
     for row in rows:
         duty = duties.get(duty_of.get(row.occurrence_id, ""))
@@ -402,20 +411,16 @@ def _after_the_leaders(conn: Connection, roster: Roster, duties: Mapping[str, Du
         commune = roster.communes.get(team.commune_id) if team is not None else None
         if duty is None or commune is None:
             continue
-        teams = [tid for tid, _ in by_commune.get((row.occurrence_id, commune.id), [])]
-        leaders = conn.execute(select(func.max(DELIVERY.c.due_at)).where(
-            DELIVERY.c.occurrence_id == row.occurrence_id, DELIVERY.c.team_id.in_(teams),
-            DELIVERY.c.kind.startswith(Kind.ESCALATE_LEADER),
-            DELIVERY.c.status.in_((DeliveryStatus.PENDING, DeliveryStatus.CLAIMED)))).scalar()
-        if leaders is None:
+        dues = [leader_due[key] for tid, _ in by_commune.get((row.occurrence_id, commune.id), [])
+                if (key := (row.occurrence_id, tid)) in leader_due]
+        if not dues:
             continue
         policy = duty.followup
         spacing = policy.nudge
         if policy.leader is not None and policy.commune is not None:
             spacing = min(spacing, max(policy.commune - policy.leader, timedelta(0)))
-        due = from_naive_utc(row.due_at)
-        wanted = _place_anytime(from_naive_utc(leaders) + spacing, commune.quiet, ZoneInfo(commune.timezone))
-        if due >= wanted:
+        wanted = _place_anytime(max(dues) + spacing, commune.quiet, ZoneInfo(commune.timezone))
+        if from_naive_utc(row.due_at) >= wanted:
             continue
         expires = max(from_naive_utc(row.expires_at), wanted + ESCALATION_TTL)
         moved += conn.execute(update(DELIVERY).where(DELIVERY.c.id == row.id,
