@@ -3,6 +3,7 @@ time -- and the loops that run the ticks (`run_replica` for `reminders scheduler
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import uuid
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from reminders.definitions.reload import DefinitionWatcher
+from reminders.logs import redact
 from reminders.runtime import Runtime
 from reminders.schedule import lease
 from reminders.schedule.dispatcher import (
@@ -76,7 +78,11 @@ def run_ticks(scheduler: Scheduler, stop: threading.Event, tick_seconds: float) 
     it made lapse and return."""
     rt = scheduler.runtime
     while not stop.is_set():
-        wait = seconds_to_next_tick(rt.engine, rt.clock(), tick_seconds, scheduler.lookahead)
+        try:
+            wait = seconds_to_next_tick(rt.engine, rt.clock(), tick_seconds, scheduler.lookahead)
+        except Exception as exc:  # the database is out of reach: a tick's time, and again
+            log.warning("could not read the next due time: %s", redact(str(exc))[:300])
+            wait = tick_seconds
         if stop.wait(wait):
             return
         try:
@@ -108,7 +114,12 @@ def _replica_loop(scheduler: Scheduler, stop: threading.Event, me: str, *, tick_
     active = False
     while not stop.is_set():
         now = rt.clock()
-        if lease.hold(rt.engine, me, now, ttl):
+        try:
+            holding = lease.hold(rt.engine, me, now, ttl)
+        except Exception as exc:  # the database is out of reach: not active until it is back
+            log.warning("could not renew the scheduler lease: %s", redact(str(exc))[:300])
+            holding = False
+        if holding:
             if not active:
                 log.warning("%s is now the active scheduler", me)
                 on_active(me)
@@ -123,7 +134,9 @@ def _replica_loop(scheduler: Scheduler, stop: threading.Event, me: str, *, tick_
             active = False
         wait = min(tick_seconds, ttl.total_seconds() / 3)
         if active:  # wake for the next reminder, and at once while a burst is held back
-            wait = seconds_to_next_tick(rt.engine, rt.clock(), wait, scheduler.lookahead)
+            with contextlib.suppress(Exception):  # the database out of reach: the plain wait
+                wait = seconds_to_next_tick(rt.engine, rt.clock(), wait, scheduler.lookahead)
         stop.wait(wait)
     if active:
-        lease.release(rt.engine, me)
+        with contextlib.suppress(Exception):  # it lapses by itself otherwise
+            lease.release(rt.engine, me)
