@@ -42,7 +42,8 @@ class EmbeddedWorker:
         self.runtime = runtime
         # Its claims carry this id, and its heartbeat says it lives: after a kill -9, the next
         # start (or any other process's tick) gives them back at once.
-        runtime.worker_id = new_worker_id(runtime.worker_id)
+        base = runtime.state.setdefault("worker_base", runtime.worker_id)  # one suffix, however many workers
+        runtime.worker_id = new_worker_id(str(base))
         self.heartbeat = Heartbeat(runtime.engine, runtime.worker_id, "run",
                                    renamed=lambda name: setattr(runtime, "worker_id", name))
         runtime.state["heartbeat"] = self.heartbeat

@@ -99,7 +99,7 @@ def run_replica(scheduler: Scheduler, stop: threading.Event, *, tick_seconds: fl
     me = f"{rt.worker_id}-{uuid.uuid4().hex[:6]}"
     # Its heartbeat: the claims it hands to the broker carry its id, and it judges whether
     # a silent process elsewhere is dead only while its own beats go through.
-    rt.worker_id = new_worker_id(rt.worker_id)
+    rt.worker_id = new_worker_id(str(rt.state.setdefault("worker_base", rt.worker_id)))
     heartbeat = Heartbeat(rt.engine, rt.worker_id, "scheduler", renamed=lambda name: setattr(rt, "worker_id", name))
     rt.state["heartbeat"] = heartbeat.start()
     try:
