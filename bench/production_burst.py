@@ -44,7 +44,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "production_burst.json"
 ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
 ALARMS, MAX_TEAMS = 5, 2000
-WORKER_PARTS = ("take_batch", "record_outcomes", "resolve_target", "render_delivery", "ConsoleAdapter.send", "acquire",
+WORKER_PARTS = ("take_batch", "write_records", "resolve_target", "render_delivery", "ConsoleAdapter.send", "acquire",
                 "deliver_batch")
 DRAMATIQ_PARTS = ("EventLoopThread.run", "ConsumerThread.run", "WorkerThread.run")
 SCHEDULER_PARTS = ("Planner.plan", "mark_missed", "claim_due", "enqueue", "dispatch", "hold", "Event.wait")

@@ -123,3 +123,16 @@ def counting(engine) -> Iterator[Work]:
         event.remove(engine, "before_cursor_execute", before)
         for raw in hooked:
             raw.set_progress_handler(None, 0)
+
+
+def eventually(value, timeout: float = 30.0, what: str = "the expected state"):
+    """Poll `value()` until it is truthy (an answer that waited for the platform's limits);
+    returns it. A generous deadline, not a timing assertion."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (found := value()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+    return found

@@ -146,11 +146,15 @@ class PermanentFailure(DeliveryError):
     """Retrying will not help (blocked, removed from the group, outside the send window).
 
     `notify_leader`: the person could not be reached, and their team leader should hear of
-    it through another channel (failures of group chats always tell the leaders)."""
+    it through another channel (failures of group chats always tell the leaders).
+    `chat_gone`: this address will not work again until the person comes back (they blocked
+    the bot): the core flags it broken, so later messages take another way, and tells the
+    leader."""
 
-    def __init__(self, reason: str, *, notify_leader: bool = False):
+    def __init__(self, reason: str, *, notify_leader: bool = False, chat_gone: bool = False):
         super().__init__(reason)
         self.notify_leader = notify_leader
+        self.chat_gone = chat_gone
 
 
 @dataclass(frozen=True)

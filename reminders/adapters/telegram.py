@@ -238,8 +238,9 @@ class TelegramAdapter(Adapter):
         """python-telegram-bot's errors as the core's: retry, or give up with a reason."""
         if isinstance(exc, RetryAfter):
             return TemporaryFailure("Telegram flood control", retry_after=_seconds(exc.retry_after))
-        if isinstance(exc, Forbidden):
-            return PermanentFailure(f"Telegram refused: {exc.message} (bot blocked or removed from the chat)")
+        if isinstance(exc, Forbidden):  # blocked by the person, removed from the group, account deleted
+            return PermanentFailure(f"Telegram refused: {exc.message} (bot blocked or removed from the chat)",
+                                    notify_leader=True, chat_gone=True)
         if isinstance(exc, BadRequest):
             return PermanentFailure(f"Telegram rejected the message: {exc.message}")
         if isinstance(exc, NetworkError | TelegramError):

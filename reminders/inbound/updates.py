@@ -22,6 +22,7 @@ from typing import Any
 from reminders.adapters.base import Adapter, Inbound, Outcome
 from reminders.i18n import N_, t
 from reminders.inbound.router import handle
+from reminders.jobs import replies
 from reminders.runtime import Runtime
 from reminders.timeutil import utcnow
 
@@ -56,10 +57,9 @@ async def process(rt: Runtime, adapter: Adapter, payload: dict[str, Any], *, pol
         return None
     outcome = await asyncio.to_thread(handle, rt, event)
     if outcome is not None and (outcome.reply or outcome.edit or event.action):
-        try:
-            await adapter.respond(payload, outcome)
-        except Exception as exc:  # the acknowledgement is recorded; a failed reply is not fatal
-            log.warning("could not answer %s event %s: %s", adapter.name, event.event_id, exc)
+        # Within the platform's limits (jobs.replies): the popup at once, a reply or an edit
+        # queued when the limits have no room. It logs failures: the acknowledgement stands.
+        await replies.respond(rt, adapter, payload, event, outcome)
     return outcome
 
 

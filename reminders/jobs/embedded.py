@@ -22,6 +22,7 @@ from reminders.jobs.send import enqueue
 from reminders.runtime import Runtime
 from reminders.schedule.scheduler import Scheduler
 from reminders.settings import Settings
+from reminders.store.workers import Heartbeat, new_worker_id
 
 T = TypeVar("T")
 
@@ -42,6 +43,13 @@ class EmbeddedWorker:
                  broker: dramatiq.Broker | None = None, rate_limits: bool = True,
                  **scheduler_options: Unpack[SchedulerOptions]) -> None:
         self.runtime = runtime
+        # Its claims carry this id, and its heartbeat says it lives: after a kill -9, the next
+        # start (or any other process's tick) gives them back at once.
+        base = runtime.state.setdefault("worker_base", runtime.worker_id)  # one suffix, however many workers
+        runtime.worker_id = new_worker_id(str(base))
+        self.heartbeat = Heartbeat(runtime.engine, runtime.worker_id, "run",
+                                   renamed=lambda name: setattr(runtime, "worker_id", name))
+        runtime.state["heartbeat"] = self.heartbeat
         self.broker = broker or make_broker(settings.redis_url, settings.redis_namespace)
         if rate_limits and runtime.rate_backend is None:
             runtime.rate_backend = make_backend(settings.redis_url)
@@ -54,6 +62,7 @@ class EmbeddedWorker:
         self._background: list[asyncio.Task[None]] = []
 
     def __enter__(self) -> EmbeddedWorker:
+        self.heartbeat.start()
         self.worker.start()
         self._run_on_loop(lambda a: a.start())
         return self
@@ -63,6 +72,7 @@ class EmbeddedWorker:
         self._run_on_loop(lambda a: a.close())
         self.worker.stop()
         self.broker.close()
+        self.heartbeat.stop()  # what the broker held in memory is given back
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:
         """Run `work` on the worker's event loop, where the adapters live, and return its result."""

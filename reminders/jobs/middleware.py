@@ -1,5 +1,5 @@
-"""dramatiq middleware of the send workers: adapters started on the worker's event loop, and
-edited duty files looked for before each message."""
+"""dramatiq middleware of the send workers: adapters started on the worker's event loop, the
+process's heartbeat, and edited duty files looked for before each message."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dramatiq.asyncio import get_event_loop_thread
 
 from reminders.definitions.reload import DefinitionWatcher
 from reminders.runtime import Runtime
+from reminders.store.workers import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -46,3 +47,19 @@ class RefreshDefinitions(dramatiq.Middleware):
             self.watcher.check()
         except Exception:
             log.exception("checking the duty files failed; sending with the version in use")
+
+
+class Heartbeats(dramatiq.Middleware):
+    """The worker process's row in `worker` (store.workers), renewed while it runs; removed,
+    and its claims given back, when it stops."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.heartbeat = Heartbeat(runtime.engine, runtime.worker_id, "worker",
+                                   renamed=lambda name: setattr(runtime, "worker_id", name))
+        runtime.state["heartbeat"] = self.heartbeat
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self.heartbeat.start()
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self.heartbeat.stop()

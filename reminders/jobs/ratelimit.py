@@ -1,11 +1,16 @@
 """Platform rate limits as dramatiq rate limiters, shared by every worker process
-(Redis backend at scale, in-process on the embedded default)."""
+(Redis backend at scale, in-process on the embedded default), and the waiting for them that
+reminders (jobs.send) and replies (jobs.replies) share."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
+import weakref
 from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
 
 from dramatiq.rate_limits import RateLimiterBackend, WindowRateLimiter
 from dramatiq.rate_limits.backends import StubBackend
@@ -104,3 +109,75 @@ def _limiters(backend: RateLimiterBackend, key: str, limit: int, window_seconds:
         limiters.insert(0, SlidingWindowRateLimiter(backend, f"{key}:pace", limit=limit // PACING_PARTS + 1,
                                                     window_seconds=window_seconds / PACING_PARTS))
     return limiters
+
+
+# Longer than this under a platform's limit and a reminder goes back through the broker
+# (well inside dramatiq's time limit for one batch).
+MAX_RATE_WAIT = timedelta(seconds=15)
+_per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, Any]] = weakref.WeakKeyDictionary()
+
+
+def per_loop() -> dict[Any, Any]:
+    """A dictionary of the running event loop's own (dramatiq's worker loop, or a test's
+    asyncio.run): semaphores and other per-loop helpers live there, gone with the loop."""
+    return _per_loop.setdefault(asyncio.get_running_loop(), {})
+
+
+def gate(adapter: Adapter, purpose: str) -> asyncio.Semaphore:
+    """One semaphore per adapter, purpose and event loop, shared by all the batches this
+    process is sending: `send` admits the adapter's concurrency, `rate` one waiter."""
+    found: asyncio.Semaphore = per_loop().setdefault(
+        ("gate", adapter.name, purpose),
+        asyncio.Semaphore(adapter.capabilities.concurrency if purpose == "send" else 1))
+    return found
+
+
+class WaitBudget:
+    """How long one message may wait for the limits, in seconds (None: as long as it takes)."""
+
+    def __init__(self, limit: float | None) -> None:
+        self.limit = limit
+        self.waited = 0.0
+
+    async def sleep(self, seconds: float) -> bool:
+        """Sleep if the budget allows; False when the message should go back to the broker."""
+        if self.limit is not None and self.waited + seconds > self.limit:
+            return False
+        await asyncio.sleep(seconds)
+        self.waited += seconds
+        return True
+
+
+async def wait_for_chat_room(backend: RateLimiterBackend, adapter: Adapter, address: Address,
+                              budget: WaitBudget) -> float:
+    """Wait, taking nothing, until the chat's own limit has room (a chat that got a message
+    a moment ago); 0, or the seconds to come back after when the wait would be too long."""
+    while wait := room(backend, adapter, address, NARROW):
+        if not await budget.sleep(wait):
+            return wait
+    return 0.0
+
+
+async def take_rate_slot(backend: RateLimiterBackend, adapter: Adapter, address: Address,
+                          budget: WaitBudget) -> float:
+    """Take the platform's slots for one message, waiting here up to the budget in all
+    (MAX_RATE_WAIT for a reminder); beyond that, the seconds after which to come back.
+
+    Called holding a send slot, just before the request: the platform counts a message
+    when it arrives, so nothing may wait between counting and sending. Waiting in the
+    batch keeps the pace smooth and costs no broker round trip. One coroutine per process
+    polls the bot-wide limit at a time (the others queue behind it), so a crowd of waiting
+    messages does not become a crowd of Redis calls."""
+    while True:
+        if wait := await wait_for_chat_room(backend, adapter, address, budget):
+            return wait
+        async with gate(adapter, "rate"):
+            while wait := acquire(backend, adapter, address, BOT_WIDE):
+                if not await budget.sleep(wait):
+                    return wait
+            wait = acquire(backend, adapter, address, NARROW)
+        if not wait:
+            return 0.0
+        # Another process took this chat's slot meanwhile: one bot-wide slot goes unused.
+        if not await budget.sleep(wait):
+            return wait

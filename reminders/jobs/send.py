@@ -1,17 +1,31 @@
 """The send actor: takes a batch of claimed deliveries, sends them concurrently through
-their adapters, and records every outcome in one transaction.
+their adapters, and records each outcome the moment it is known.
 
-Why batches: per delivery, a message through the broker and two transactions cost more
-than the send itself (bench/production_burst.py). A batch costs one message, one
-transaction to confirm the claims (with the occurrences and chat bindings), and one to
-record the outcomes. Ownership stays per row: every statement is guarded by the claim
-token, so a batch redelivered after a crash, or retried, only touches rows still claimed.
+Why batches: per delivery, a message through the broker and a transaction to confirm the
+claim cost more than the send itself (bench/production_burst.py). A batch costs one message
+and one transaction to confirm the claims (with the occurrences and chat bindings).
+
+Why each outcome at once: a message the platform accepted is written as `sent` (with its
+platform message id) before its send slot is given up, so at any moment at most
+`Capabilities.concurrency` accepted messages per adapter and process are not yet recorded.
+A member who answers a second after the message finds it, and a crash or a broker failure
+can only re-send those few. Outcomes that arrive while a transaction runs share the next
+one (a group commit on a thread: jobs.send.Recorder), so a burst still costs few transactions.
+
+Ownership stays per row: a batch's claims carry the token of the message (`<id>:<nonce>`);
+taking the batch re-tokens them to this process (`<worker id>!<nonce>`), so a message that
+comes again (a broker redelivery, a dead worker's message requeued) finds nothing to take,
+and every later statement is guarded by the new token. A delivery that must wait (a platform
+limit, a temporary failure with backoff) goes back through the broker under a fresh token of
+this process; if the broker is out of reach, back to `pending` in the database, due when it
+should be tried again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import uuid
 from collections import defaultdict
@@ -22,14 +36,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import dramatiq
-from dramatiq.rate_limits import RateLimiterBackend
-from sqlalchemy import ColumnElement, bindparam, select, update
+from sqlalchemy import ColumnElement, bindparam, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from reminders.adapters.base import (
-    Adapter,
-    Address,
     OutgoingMessage,
     PermanentFailure,
     TemporaryFailure,
@@ -39,9 +50,22 @@ from reminders.definitions.model import Duty
 from reminders.definitions.quiet import QuietHours
 from reminders.definitions.roster import Roster
 from reminders.i18n import N_, t
-from reminders.jobs.broker import MAX_ATTEMPTS, MAX_BACKOFF_MS, placeholder_broker
+from reminders.jobs.broker import (
+    MAX_ATTEMPTS,
+    MAX_BACKOFF_MS,
+    MIN_BACKOFF_MS,
+    broker_restarted,
+    placeholder_broker,
+)
 from reminders.jobs.followup_messages import render_followup
-from reminders.jobs.ratelimit import BOT_WIDE, NARROW, acquire, room
+from reminders.jobs.ratelimit import (
+    MAX_RATE_WAIT,
+    WaitBudget,
+    gate,
+    per_loop,
+    take_rate_slot,
+    wait_for_chat_room,
+)
 from reminders.jobs.render import OccurrenceView, render_message
 from reminders.jobs.targets import Bindings, Target, resolve
 from reminders.kinds import (
@@ -49,25 +73,29 @@ from reminders.kinds import (
     DeliveryStatus,
     Kind,
     OccurrenceStatus,
+    is_checkin,
     is_followup,
     is_notice,
     kind_of,
 )
+from reminders.logs import redact
 from reminders.runtime import Runtime, current
-from reminders.schedule.dispatcher import Claim
+from reminders.schedule.dispatcher import Claim, release_queued
 from reminders.store.audit import AuditEvent, delivery_event, record_events
 from reminders.store.bindings import bind, bindings_for_many
-from reminders.store.models import DELIVERY, OCCURRENCE, AnyRow
+from reminders.store.models import ACKNOWLEDGEMENT, DELIVERY, OCCURRENCE, AnyRow
+from reminders.store.workers import Heartbeat
 from reminders.timeutil import as_utc, from_naive_utc
 
 log = logging.getLogger(__name__)
 SEND_LEASE = timedelta(minutes=2)
 BATCH_SIZE = 100  # deliveries per broker message
 BATCH_SPREAD = timedelta(seconds=1)  # a batch holds deliveries due within this of each other
-# Longer than this under a platform's limit and a message goes back through the broker
-# (well inside dramatiq's time limit for one batch).
-MAX_RATE_WAIT = timedelta(seconds=15)
-_gates: dict[tuple[int, str, str], asyncio.Semaphore] = {}  # (event loop, adapter, purpose)
+# The rate limiter (Redis) out of reach: the message is not sent, and comes back after this.
+LIMITER_DOWN_WAIT = 5.0
+# Recording an outcome fails (the database is out of reach): tried again after these pauses,
+# about a minute in all, while the send slot stays held.
+RECORD_PAUSES = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 
 
 @dataclass
@@ -78,34 +106,34 @@ class Taken:
     row: AnyRow
     occurrence: AnyRow | None  # None for a delivery of no occurrence (a digest), or one since removed
     bindings: dict[str, tuple[str, str]]
-
-
-@dataclass
-class Outcomes:
-    """Column updates per delivery, and the follow-up work they imply."""
-
-    values: dict[int, dict[str, Any]] = field(default_factory=dict)
-    throttled: dict[int, float] = field(default_factory=dict)  # id -> seconds to wait
-    retry: list[int] = field(default_factory=list)
-    after: list[Callable[[], None]] = field(default_factory=list)  # run once the outcomes are recorded
-
-    def set(self, delivery_id: int, **values: Any) -> str:
-        self.values[delivery_id] = values
-        status: str = values.get("status", DeliveryStatus.CLAIMED)
-        return status
+    acknowledged: bool = False  # a snoozed reminder whose person has confirmed (or answered) meanwhile
 
 
 def _owned(token: str) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     return (DELIVERY.c.status == DeliveryStatus.CLAIMED, DELIVERY.c.claimed_by == token)
 
 
-def take_batch(engine: Engine, ids: list[int], token: str, now: datetime) -> list[Taken]:
-    """Confirm the claims still ours, extend their lease for the send, and read their
-    occurrences and chat bindings: one transaction."""
+def queued_token(rt: Runtime) -> str:
+    """A claim of this process waiting in the broker."""
+    return f"{rt.worker_id}:{uuid.uuid4().hex[:12]}"
+
+
+def sending_token(rt: Runtime) -> str:
+    """A claim this process is sending: never released while the process lives."""
+    return f"{rt.worker_id}!{uuid.uuid4().hex[:12]}"
+
+
+def take_batch(engine: Engine, ids: list[int], token: str, now: datetime, *, sending: str | None = None) -> list[Taken]:
+    """Confirm the claims still held under the message's `token`, re-token them to `sending`
+    (this process), extend their lease for the send, and read their occurrences, chat
+    bindings and -- for snoozed reminders -- acknowledgements: one transaction."""
+    values: dict[str, Any] = {"lease_until": as_utc(now + min(SEND_LEASE, current().lease))}
+    if sending is not None:
+        values["claimed_by"] = sending
     with engine.begin() as conn:
         rows = conn.execute(
             update(DELIVERY).where(DELIVERY.c.id.in_(ids), *_owned(token))
-            .values(lease_until=as_utc(now + min(SEND_LEASE, current().lease)))
+            .values(values)
             .returning(DELIVERY.c.id, DELIVERY.c.recipient, DELIVERY.c.team_id, DELIVERY.c.kind,
                        DELIVERY.c.expires_at, DELIVERY.c.attempts, DELIVERY.c.occurrence_id)
         ).all()
@@ -115,127 +143,211 @@ def take_batch(engine: Engine, ids: list[int], token: str, now: datetime) -> lis
         occurrences = {o.id: o for o in conn.execute(
             select(OCCURRENCE).where(OCCURRENCE.c.id.in_(occurrence_ids))).all()}
         bindings = bindings_for_many(conn, {r.recipient for r in rows})
+        done = _confirmed_since_snooze(conn, rows)
     order = {delivery_id: i for i, delivery_id in enumerate(ids)}
-    return sorted((Taken(r.id, r, occurrences.get(r.occurrence_id), bindings.get(r.recipient, {}))
+    return sorted((Taken(r.id, r, occurrences.get(r.occurrence_id), bindings.get(r.recipient, {}),
+                         (r.occurrence_id, r.recipient.partition(":")[2]) in done.get(is_checkin(r.kind), set()))
                    for r in rows), key=lambda taken: order[taken.id])
 
 
-def record_outcomes(engine: Engine, token: str, outcomes: Outcomes, taken: dict[int, Taken], now: datetime) -> None:
-    """Every outcome of a batch, and its audit events, in one transaction; one executemany
-    per set of columns."""
+def _confirmed_since_snooze(conn: Any, rows: Iterable[AnyRow]) -> dict[bool, set[tuple[int, str]]]:
+    """For the snoozed reminders among `rows` ("reminder-0@…" to a person): the (occurrence,
+    person) pairs already confirmed -- for a check-in, answered. Keyed by is-a-check-in."""
+    pairs = {(r.occurrence_id, r.recipient.partition(":")[2]) for r in rows
+             if "@" in r.kind and r.recipient.startswith("person:") and r.occurrence_id is not None
+             and not is_followup(r.kind)}
+    if not pairs:
+        return {}
+    found = conn.execute(select(ACKNOWLEDGEMENT.c.occurrence_id, ACKNOWLEDGEMENT.c.person_id,
+                                ACKNOWLEDGEMENT.c.answer).where(
+        tuple_(ACKNOWLEDGEMENT.c.occurrence_id, ACKNOWLEDGEMENT.c.person_id).in_(list(pairs)))).all()
+    return {False: {(a.occurrence_id, a.person_id) for a in found},
+            True: {(a.occurrence_id, a.person_id) for a in found if a.answer is not None}}
+
+
+# -- recording outcomes as they happen ---------------------------------------------------
+
+@dataclass(frozen=True)
+class Record:
+    """One delivery's new column values under the token it is held by, and its audit event."""
+
+    delivery_id: int
+    token: str
+    values: dict[str, Any]
+    event: AuditEvent | None = None
+
+
+def write_records(engine: Engine, records: list[Record]) -> None:
+    """Records in one transaction: one guarded executemany per set of columns, then their
+    audit events. A row no longer held under its token is left alone."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-    events: list[AuditEvent] = []
-    for delivery_id, values in outcomes.values.items():
-        groups[tuple(sorted(values))].append({"_id": delivery_id, **values})
-        status = "retry" if delivery_id in outcomes.retry else values.get("status")
-        status = "held" if status == DeliveryStatus.PENDING else status
-        if status is not None:  # a throttled delivery has no outcome yet
-            events.append(delivery_event(taken[delivery_id].row, delivery_id, status, values.get("sent_at") or now,
-                                         channel=values.get("channel"), error=values.get("error")))
-    if not groups:
-        return
+    for record in records:
+        groups[tuple(sorted(record.values))].append({"_id": record.delivery_id, "_token": record.token,
+                                                     **record.values})
     with engine.begin() as conn:
         for columns, params in groups.items():
             stmt = (update(DELIVERY)
-                    .where(DELIVERY.c.id == bindparam("_id"), *_owned(token))
+                    .where(DELIVERY.c.id == bindparam("_id"), DELIVERY.c.status == DeliveryStatus.CLAIMED,
+                           DELIVERY.c.claimed_by == bindparam("_token"))
                     .values({c: bindparam(c) for c in columns}))
             conn.execute(stmt.execution_options(synchronize_session=False), params)
-        record_events(conn, events)
+        record_events(conn, [r.event for r in records if r.event is not None])
+
+
+class Recorder:
+    """Writes outcomes as they come, one transaction at a time on a thread: whatever arrives
+    while one is being written goes into the next. `write` returns once its records are
+    committed (after retries, about a minute, if the database is out of reach)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._waiting: list[tuple[list[Record], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def write(self, records: list[Record]) -> None:
+        if not records:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((records, future))
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._run())
+        await future
+
+    async def _run(self) -> None:
+        try:
+            while self._waiting:
+                group, self._waiting = self._waiting, []
+                error: Exception | None = None
+                for pause in (*RECORD_PAUSES, None):
+                    try:
+                        await asyncio.to_thread(write_records, self.engine, [r for rs, _ in group for r in rs])
+                        error = None
+                        break
+                    except Exception as exc:
+                        error = exc
+                        if pause is None:
+                            break
+                        log.warning("recording %d outcomes failed (%s); trying again in %.1f s",
+                                    sum(len(rs) for rs, _ in group), redact(str(exc))[:300], pause)
+                        await asyncio.sleep(pause)
+                for _, future in group:
+                    if not future.done():
+                        if error is None:
+                            future.set_result(None)
+                        else:
+                            future.set_exception(error)
+        finally:
+            self._writer = None
+
+
+def recorder(engine: Engine) -> Recorder:
+    """The recorder of `engine` on the running event loop."""
+    found: Recorder = per_loop().setdefault(("recorder", id(engine)), Recorder(engine))
+    if found.engine is not engine:  # an engine since disposed and garbage collected: its id reused
+        found = per_loop()[("recorder", id(engine))] = Recorder(engine)
+    return found
+
+
+# -- the batch ------------------------------------------------------------------------
+
+@dataclass
+class Batch:
+    """One message's deliveries on their way: their token while being sent, what follows
+    once they are recorded, and the ones going back through the broker (delay -> ids)."""
+
+    rt: Runtime
+    sending: str
+    now: datetime
+    taken: dict[int, Taken]
+    recorder: Recorder
+    statuses: dict[int, str] = field(default_factory=dict)
+    requeue: dict[float, list[int]] = field(default_factory=lambda: defaultdict(list))
+    requeue_token: str = ""
+    after: list[Callable[[], None]] = field(default_factory=list)  # run once everything is recorded
+    jitter: float = field(default_factory=lambda: random.uniform(1.0, 1.5))  # spreads the batch's comebacks
+
+    def record(self, delivery_id: int, status: str, values: dict[str, Any], event: str | None = None) -> Record:
+        """The Record of a delivery's outcome, and its status for the batch's report."""
+        self.statuses[delivery_id] = status
+        if "error" in values and values["error"]:
+            values["error"] = redact(str(values["error"]))[:500]
+        audit = None
+        if event is not None:
+            audit = delivery_event(self.taken[delivery_id].row, delivery_id, event,
+                                   values.get("sent_at") or self.now, channel=values.get("channel"),
+                                   error=values.get("error"))
+        return Record(delivery_id, self.sending, values, audit)
+
+    def again_after(self, delivery_id: int, seconds: float, status: str, *, event: str | None = None,
+                    **values: Any) -> Record:
+        """Back through the broker in `seconds`, under this process's fresh token."""
+        if not self.requeue_token:
+            self.requeue_token = queued_token(self.rt)
+        # Whole seconds: the batch's deliveries that wait about as long go back as one message.
+        delay = float(math.ceil(max(0.0, seconds) * self.jitter))
+        self.requeue[delay].append(delivery_id)
+        values.update(claimed_by=self.requeue_token,
+                      lease_until=as_utc(self.now + timedelta(seconds=delay) + self.rt.lease))
+        return self.record(delivery_id, status, values, event)
 
 
 async def deliver_batch(delivery_ids: list[int], token: str) -> dict[int, str]:
-    """Send a batch of claimed deliveries; returns each one's new status. Raises
-    dramatiq.Retry (after recording everything else) if some failed temporarily."""
+    """Send a batch of claimed deliveries; returns each one's new status.
+
+    The database work and the rendering run on a thread, so the event loop (shared by every
+    batch of the process) stays free for the sends: a request counted against a platform's
+    limit goes out at once, not after another batch's rendering."""
     rt = current()
     now = rt.clock()
-    taken = take_batch(rt.engine, list(delivery_ids), token, now)
-    outcomes = Outcomes()
-    statuses: dict[int, str] = {i: "skipped" for i in delivery_ids}
+    sending = sending_token(rt)
+    taken = await asyncio.to_thread(take_batch, rt.engine, list(delivery_ids), token, now, sending=sending)
+    batch = Batch(rt, sending, now, {item.id: item for item in taken}, recorder(rt.engine),
+                  {i: "skipped" for i in delivery_ids})
+    decided, ready = await asyncio.to_thread(_prepare_all, batch, taken)
+    await asyncio.gather(batch.recorder.write(decided), *(_send(batch, job) for job in ready))
+    await asyncio.to_thread(_finish, batch)
+    return batch.statuses
+
+
+def _prepare_all(batch: Batch, taken: list[Taken]) -> tuple[list[Record], list[_Job]]:
+    decided: list[Record] = []
     ready: list[_Job] = []
     for item in taken:
-        status, job = _prepare(rt, item, now, outcomes)
-        statuses[item.id] = status
+        try:
+            record, job = _prepare(batch.rt, item, batch.now, batch)
+        except Exception as exc:  # a bug rendering one message must not stop the others
+            log.exception("delivery %s could not be prepared", item.id)
+            record, job = _temporary(batch, item, item.row.attempts + 1, f"could not be prepared: {exc}"), None
+        if record is not None:
+            decided.append(record)
         if job is not None:
             ready.append(job)
-    if ready:
-        for item_id, status in await asyncio.gather(*(_send(rt, job, now, outcomes) for job in ready)):
-            statuses[item_id] = status
-    if outcomes.throttled:
-        # Over a platform limit: a fresh claim token, so this batch's retries leave them alone.
-        fresh = _retoken(token)
-        wait = max(outcomes.throttled.values())
-        for delivery_id, seconds in outcomes.throttled.items():
-            outcomes.values[delivery_id].update(
-                claimed_by=fresh, lease_until=as_utc(now + SEND_LEASE + timedelta(seconds=seconds)))
-    record_outcomes(rt.engine, token, outcomes, {item.id: item for item in taken}, now)
-    if outcomes.throttled:
-        enqueue_again(list(outcomes.throttled), fresh, wait + random.uniform(0, wait))
-    for action in outcomes.after:
-        action()
-    if outcomes.retry:
-        raise dramatiq.Retry(f"{len(outcomes.retry)} of {len(delivery_ids)} deliveries failed for now")
-    return statuses
+    return decided, ready
 
 
-def _gate(adapter: Adapter, purpose: str) -> asyncio.Semaphore:
-    """One semaphore per adapter, purpose and event loop, shared by all the batches this
-    process is sending: `send` admits the adapter's concurrency, `rate` one waiter."""
-    key = (id(asyncio.get_running_loop()), adapter.name, purpose)
-    if key not in _gates:
-        _gates[key] = asyncio.Semaphore(adapter.capabilities.concurrency if purpose == "send" else 1)
-    return _gates[key]
+def _finish(batch: Batch) -> None:
+    """Once every outcome is recorded: the waiting deliveries back through the broker, and the
+    follow-up actions (a binding flagged, the leaders told)."""
+    _requeue(batch)
+    for action in batch.after:
+        try:
+            action()
+        except Exception:
+            log.exception("after sending: a follow-up action failed")
 
 
-class _WaitBudget:
-    def __init__(self) -> None:
-        self.waited = 0.0
-
-    async def sleep(self, seconds: float) -> bool:
-        """Sleep if the budget allows; False when the message should go back to the broker."""
-        if self.waited + seconds > MAX_RATE_WAIT.total_seconds():
-            return False
-        await asyncio.sleep(seconds)
-        self.waited += seconds
-        return True
-
-
-async def _wait_for_chat_room(backend: RateLimiterBackend, adapter: Adapter, address: Address,
-                              budget: _WaitBudget) -> float:
-    """Wait, taking nothing, until the chat's own limit has room (a chat that got a message
-    a moment ago); 0, or the seconds to come back after when the wait would be too long."""
-    while wait := room(backend, adapter, address, NARROW):
-        if not await budget.sleep(wait):
-            return wait
-    return 0.0
-
-
-async def _take_rate_slot(backend: RateLimiterBackend, adapter: Adapter, address: Address,
-                          budget: _WaitBudget) -> float:
-    """Take the platform's slots for one message, waiting here up to MAX_RATE_WAIT in all;
-    beyond that, the seconds after which to come back through the broker.
-
-    Called holding a send slot, just before the request: the platform counts a message
-    when it arrives, so nothing may wait between counting and sending. Waiting in the
-    batch keeps the pace smooth and costs no broker round trip. One coroutine per process
-    polls the bot-wide limit at a time (the others queue behind it), so a crowd of waiting
-    messages does not become a crowd of Redis calls."""
-    while True:
-        if wait := await _wait_for_chat_room(backend, adapter, address, budget):
-            return wait
-        async with _gate(adapter, "rate"):
-            while wait := acquire(backend, adapter, address, BOT_WIDE):
-                if not await budget.sleep(wait):
-                    return wait
-            wait = acquire(backend, adapter, address, NARROW)
-        if not wait:
-            return 0.0
-        # Another process took this chat's slot meanwhile: one bot-wide slot goes unused.
-        if not await budget.sleep(wait):
-            return wait
-
-
-def _retoken(token: str) -> str:
-    return f"{token.partition(':')[0]}:{uuid.uuid4().hex[:12]}"
+def _requeue(batch: Batch) -> None:
+    """The deliveries that must wait go back through the broker; if it is out of reach, back
+    to `pending` in the database, due when they should be tried again."""
+    for delay, ids in sorted(batch.requeue.items()):
+        try:
+            enqueue_again(ids, batch.requeue_token, delay)
+        except Exception as exc:
+            log.warning("broker out of reach (%s): %d deliveries back to pending", redact(str(exc))[:200], len(ids))
+            with batch.rt.engine.begin() as conn:
+                conn.execute(update(DELIVERY).where(DELIVERY.c.id.in_(ids), *_owned(batch.requeue_token)).values(
+                    status=DeliveryStatus.PENDING, claimed_by=None, lease_until=None,
+                    due_at=as_utc(batch.now + timedelta(seconds=delay))))
 
 
 @dataclass
@@ -246,38 +358,65 @@ class _Job:
     attempts: int
 
 
-def _prepare(rt: Runtime, item: Taken, now: datetime, outcomes: Outcomes) -> tuple[str, _Job | None]:
+def _prepare(rt: Runtime, item: Taken, now: datetime, batch: Batch) -> tuple[Record | None, _Job | None]:
     """Decide what happens to one delivery before any network call: expired, cancelled,
     unreachable, or ready with its rendered message."""
     row, occ = item.row, item.occurrence
     if now > from_naive_utc(row.expires_at):
-        return outcomes.set(item.id, status=DeliveryStatus.MISSED, error="not sent before the occurrence was over"), None
+        return batch.record(item.id, DeliveryStatus.MISSED, {
+            "status": DeliveryStatus.MISSED, "error": "not sent before the occurrence was over"}, "missed"), None
     duty = rt.duties.get(occ.duty_uid) if occ is not None else None
     standalone = occ is None and is_followup(row.kind)  # a weekly digest belongs to no occurrence
     if not standalone and (duty is None or occ is None or occ.status != OccurrenceStatus.SCHEDULED):
-        return outcomes.set(item.id, status=DeliveryStatus.CANCELLED, error="duty or occurrence removed"), None
+        return _cancel(batch, item, "duty or occurrence removed"), None
+    if item.acknowledged:  # a snoozed reminder, and the person has confirmed meanwhile
+        return _cancel(batch, item, "already confirmed after the snooze"), None
     held = _quiet_hold(rt, row, now)
     if held is not None:
-        return outcomes.set(item.id, **held), None
+        status = held["status"]
+        return batch.record(item.id, status, held, "held" if status == DeliveryStatus.PENDING else status), None
     target = resolve_target(rt, row, item.bindings)
     if target is None:
         reason = f"no working chat address for {row.recipient} on any enabled adapter ({', '.join(rt.adapters)})"
         log.warning("delivery %s failed: %s", item.id, reason)
-        return outcomes.set(item.id, status=DeliveryStatus.FAILED, error=reason), None
+        return batch.record(item.id, DeliveryStatus.FAILED, {"status": DeliveryStatus.FAILED, "error": reason},
+                            "failed"), None
     view = None if standalone or occ is None else OccurrenceView(occ.summary, from_naive_utc(occ.start_at),
                                                                  from_naive_utc(occ.end_at), occ.all_day)
     message = render_delivery(rt, duty, view, row, item.id, target)
     if message is None:  # a follow-up with nothing left to say: everyone has answered
-        return outcomes.set(item.id, status=DeliveryStatus.CANCELLED, error="nothing left to say: everyone has answered"), None
-    return "sending", _Job(item, target, message, row.attempts + 1)
+        return _cancel(batch, item, "nothing left to say: everyone has answered"), None
+    batch.statuses[item.id] = "sending"
+    return None, _Job(item, target, message, row.attempts + 1)
 
 
-def _throttled(outcomes: Outcomes, delivery_id: int, wait: float) -> tuple[int, str]:
-    """Over a platform limit for longer than a batch waits: not a failed attempt; it comes
-    back through the broker when the window has room."""
-    outcomes.throttled[delivery_id] = wait
-    outcomes.set(delivery_id)
-    return delivery_id, "throttled"
+def _cancel(batch: Batch, item: Taken, reason: str) -> Record:
+    return batch.record(item.id, DeliveryStatus.CANCELLED, {"status": DeliveryStatus.CANCELLED, "error": reason},
+                        "cancelled")
+
+
+def backoff_seconds(attempts: int) -> float:
+    """After the `attempts`-th failed attempt: 2 s, 4 s, 8 s ... capped at 5 minutes (before
+    the batch's jitter)."""
+    return float(min(MIN_BACKOFF_MS * 2 ** max(0, attempts - 1), MAX_BACKOFF_MS)) / 1000
+
+
+def _temporary(batch: Batch, item: Taken, attempts: int, reason: str, channel: str | None = None) -> Record:
+    """A failed attempt that may succeed later: again after a backoff, or failed for good
+    after MAX_ATTEMPTS."""
+    if attempts >= MAX_ATTEMPTS:
+        return batch.record(item.id, DeliveryStatus.FAILED, {
+            "status": DeliveryStatus.FAILED, "attempts": attempts, "channel": channel,
+            "error": f"gave up after {attempts} attempts: {reason}"}, "failed")
+    return batch.again_after(item.id, backoff_seconds(attempts), "retry", event="retry", attempts=attempts,
+                             error=reason)
+
+
+def _throttled(batch: Batch, item: Taken, wait: float, reason: str | None = None) -> Record:
+    """Over a platform limit for longer than a batch waits (or the limiter out of reach):
+    not a failed attempt; it comes back through the broker when the window has room."""
+    values = {"error": reason} if reason else {}
+    return batch.again_after(item.id, wait, "throttled", **values)
 
 
 def _quiet_hold(rt: Runtime, row: AnyRow, now: datetime) -> dict[str, Any] | None:
@@ -310,50 +449,91 @@ def _quiet_hours_of(roster: Roster, row: AnyRow) -> tuple[QuietHours | None, str
     return (team.quiet, team.timezone) if team is not None else (None, None)
 
 
-async def _send(rt: Runtime, job: _Job, now: datetime, outcomes: Outcomes) -> tuple[int, str]:
-    item, target, attempts = job.item, job.target, job.attempts
+async def _send(batch: Batch, job: _Job) -> None:
+    """Send one delivery and record its outcome. A message the platform accepted is recorded
+    before its send slot is given up: accepted and not yet recorded are never more than the
+    adapter's concurrency."""
+    rt, item, target, attempts = batch.rt, job.item, job.target, job.attempts
     row, delivery_id, adapter = item.row, item.id, target.adapter
-    limits, budget = rt.rate_backend, _WaitBudget()
-    # A chat that must wait (it got a message a moment ago) waits without holding a send slot.
-    if limits is not None and (wait := await _wait_for_chat_room(limits, adapter, target.address, budget)):
-        return _throttled(outcomes, delivery_id, wait)
+    limits, budget = rt.rate_backend, WaitBudget(MAX_RATE_WAIT.total_seconds())
+    writer = batch.recorder
     try:
-        async with _gate(adapter, "send"):
-            if limits is not None and (wait := await _take_rate_slot(limits, adapter, target.address, budget)):
-                return _throttled(outcomes, delivery_id, wait)
+        # A chat that must wait (it got a message a moment ago) waits without holding a send slot.
+        if limits is not None and (wait := await wait_for_chat_room(limits, adapter, target.address, budget)):
+            await writer.write([_throttled(batch, item, wait)])
+            return
+    except Exception as exc:
+        await writer.write([_limiter_down(batch, item, exc)])
+        return
+    async with gate(adapter, "send"):
+        try:
+            if limits is not None and (wait := await take_rate_slot(limits, adapter, target.address, budget)):
+                await writer.write([_throttled(batch, item, wait)])
+                return
+        except Exception as exc:
+            await writer.write([_limiter_down(batch, item, exc)])
+            return
+        heartbeat = rt.state.get("heartbeat")
+        if isinstance(heartbeat, Heartbeat) and not heartbeat.holds(batch.sending):
+            # Our heartbeat is late, or we were taken for dead: the claim may be another's now.
+            # (If it is still ours, it comes back through the broker; else this changes nothing.)
+            await writer.write([_throttled(batch, item, LIMITER_DOWN_WAIT, "this worker's heartbeat is late")])
+            return
+        try:
             result = await adapter.send(target.address, job.message)
-    except PermanentFailure as exc:
-        log.warning("delivery %s failed for good: %s", delivery_id, exc)
-        reason, notify_leader = str(exc), getattr(exc, "notify_leader", False)
-        outcomes.set(delivery_id, status=DeliveryStatus.FAILED, error=reason[:500], attempts=attempts,
-                     channel=adapter.name, address=target.address.chat)
-        if not is_notice(row.kind):  # a notice about a failure does not beget another
-            if target.address.is_group:
-                outcomes.after.append(lambda: flag_broken_group(rt, row, target, reason, now))
-            elif notify_leader:
-                kind = f"{Kind.NOTICE}:{adapter.name}:{delivery_code(delivery_id)}"
-                outcomes.after.append(lambda: notify_leaders(rt, row, kind, now))
-        return delivery_id, "failed"
-    except TemporaryFailure as exc:
-        if attempts >= MAX_ATTEMPTS:
-            outcomes.set(delivery_id, status=DeliveryStatus.FAILED, attempts=attempts, channel=adapter.name,
-                         error=f"gave up after {attempts} attempts: {exc}"[:500])
-            return delivery_id, "failed"
-        if exc.retry_after:  # the platform said when: honour it without spending the retry budget
-            outcomes.throttled[delivery_id] = exc.retry_after
-            outcomes.set(delivery_id, error=str(exc)[:500])
-            return delivery_id, "throttled"
-        # dramatiq retries the batch with backoff; only the rows still claimed go again.
-        hold = timedelta(milliseconds=MAX_BACKOFF_MS) + SEND_LEASE
-        outcomes.set(delivery_id, lease_until=as_utc(now + hold), attempts=attempts, error=str(exc)[:500])
-        outcomes.retry.append(delivery_id)
-        return delivery_id, "retry"
-    if moved_to := result.moved_to:
-        outcomes.after.append(lambda: bind(rt.engine, row.recipient, adapter.name, moved_to, now))
-    outcomes.set(delivery_id, status=DeliveryStatus.SENT, sent_at=as_utc(rt.clock()), attempts=attempts,
-                 channel=adapter.name, address=result.moved_to or target.address.chat,
-                 message_id=result.message_id, error=None)
-    return delivery_id, "sent"
+        except PermanentFailure as exc:
+            await writer.write([_failed_for_good(batch, job, exc)])
+            return
+        except TemporaryFailure as exc:
+            if exc.retry_after and attempts < MAX_ATTEMPTS:
+                # The platform said when: honour it without spending the retry budget.
+                await writer.write([_throttled(batch, item, exc.retry_after, str(exc))])
+            else:
+                await writer.write([_temporary(batch, item, attempts, str(exc), adapter.name)])
+            return
+        except Exception as exc:  # not the adapter's contract: treated as a temporary failure
+            log.exception("delivery %s: %s raised", delivery_id, adapter.name)
+            await writer.write([_temporary(batch, item, attempts, repr(exc), adapter.name)])
+            return
+        if moved_to := result.moved_to:
+            batch.after.append(lambda: bind(rt.engine, row.recipient, adapter.name, moved_to, batch.now))
+        sent = batch.record(delivery_id, DeliveryStatus.SENT, {
+            "status": DeliveryStatus.SENT, "sent_at": as_utc(rt.clock()), "attempts": attempts,
+            "channel": adapter.name, "address": result.moved_to or target.address.chat,
+            "message_id": result.message_id, "error": None}, "sent")
+        try:
+            await writer.write([sent])
+        except Exception:
+            log.error("delivery %s was sent but its outcome could not be recorded: it may be sent again "
+                      "once its claim returns", delivery_id)
+
+
+def _limiter_down(batch: Batch, item: Taken, exc: Exception) -> Record:
+    """The rate limiter (Redis) is out of reach: nothing is sent without it."""
+    log.warning("rate limiter out of reach (%s): delivery %s waits", redact(str(exc))[:200], item.id)
+    return _throttled(batch, item, LIMITER_DOWN_WAIT, f"rate limiter out of reach: {exc}")
+
+
+def _failed_for_good(batch: Batch, job: _Job, exc: PermanentFailure) -> Record:
+    """Refused for good: failed; a group that blocked or removed the bot is flagged and its
+    leaders told; so is a person whose chat is gone (blocked the bot), and a person the
+    platform cannot reach is reported to their leaders."""
+    rt, item, target, adapter = batch.rt, job.item, job.target, job.target.adapter
+    row, now, reason = item.row, batch.now, redact(str(exc))
+    log.warning("delivery %s failed for good: %s", item.id, reason)
+    if not is_notice(row.kind):  # a notice about a failure does not beget another
+        if target.address.is_group:
+            batch.after.append(lambda: flag_broken_group(rt, row, target, reason, now))
+        else:
+            if exc.chat_gone:
+                batch.after.append(lambda: bind(rt.engine, row.recipient, adapter.name, target.address.chat, now,
+                                                status=BindingStatus.BROKEN, reason=reason[:500]))
+            if exc.notify_leader or exc.chat_gone:
+                kind = f"{Kind.NOTICE}:{adapter.name}:{delivery_code(item.id)}"
+                batch.after.append(lambda: notify_leaders(rt, row, kind, now))
+    return batch.record(item.id, DeliveryStatus.FAILED, {
+        "status": DeliveryStatus.FAILED, "error": reason, "attempts": job.attempts, "channel": adapter.name,
+        "address": target.address.chat}, "failed")
 
 
 def render_delivery(rt: Runtime, duty: Duty | None, view: OccurrenceView | None, row: AnyRow, delivery_id: int,
@@ -453,7 +633,13 @@ def batches(claims: Iterable[Claim], size: int = BATCH_SIZE,
 
 def enqueue(claims: list[Claim], now: datetime) -> int:
     """Hand claims to the workers, one broker message per batch, each sent when its first
-    delivery is due. Returns the number of messages."""
+    delivery is due. Returns the number of messages.
+
+    Every dispatch calls it, first with no claims: if the broker restarted and lost its queue
+    (Redis without persistence), every claim that was waiting in it is given back, to be
+    claimed again at once -- not when its lease runs out."""
+    if broker_restarted(send_batch.broker) and (released := release_queued(current().engine)):
+        log.warning("the broker lost its queue (restarted): %d waiting deliveries given back", released)
     grouped = batches(claims)
     for batch in grouped:
         delay = max(0.0, (batch[0].due_at - now).total_seconds())

@@ -1,9 +1,11 @@
 """The dispatcher: claims due deliveries atomically and hands them to the send actor.
 
 A claim is one guarded statement (UPDATE ... RETURNING; FOR UPDATE SKIP LOCKED on
-PostgreSQL), so several dispatchers never claim the same row. A claim is a lease: if
-the process holding it dies, the lease runs out and the row is claimed again.
-Only work due within `lookahead` enters the broker.
+PostgreSQL), so several dispatchers never claim the same row. Its token names the process
+that holds it (`<worker id>:<nonce>` while it waits in the broker, `<worker id>!<nonce>`
+while a send worker has it): when that process dies, its claims are given back on the next
+dispatch (store.workers: heartbeats); the lease is the last resort. Only work due within
+`lookahead` enters the broker.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from reminders.kinds import DeliveryStatus
 from reminders.store.models import DELIVERY
+from reminders.store.workers import Heartbeat, release_dead
 from reminders.timeutil import as_utc, from_naive_utc
 
 LOOKAHEAD = timedelta(seconds=30)
@@ -89,11 +92,38 @@ def seconds_to_next_tick(engine: Engine, now: datetime, tick_seconds: float, loo
     return min(tick_seconds, max(minimum, (upcoming - lookahead - now).total_seconds()))
 
 
+def release(engine: Engine, claims: list[Claim]) -> int:
+    """Give claims back to `pending` (those still held under their token)."""
+    tokens = {c.token for c in claims}
+    with engine.begin() as conn:
+        return conn.execute(update(DELIVERY).where(
+            DELIVERY.c.id.in_([c.delivery_id for c in claims]), DELIVERY.c.status == DeliveryStatus.CLAIMED,
+            DELIVERY.c.claimed_by.in_(tokens))
+            .values(status=DeliveryStatus.PENDING, claimed_by=None, lease_until=None)).rowcount
+
+
+def release_queued(engine: Engine) -> int:
+    """Give back every claim waiting in the broker (a token `<id>:<nonce>`), none being sent
+    (`<id>!<nonce>`): for a broker that lost its queue. Messages that do still arrive find
+    their token gone and are skipped."""
+    with engine.begin() as conn:
+        return conn.execute(update(DELIVERY).where(
+            DELIVERY.c.status == DeliveryStatus.CLAIMED, ~DELIVERY.c.claimed_by.contains("!"))
+            .values(status=DeliveryStatus.PENDING, claimed_by=None, lease_until=None)).rowcount
+
+
 def dispatch(engine: Engine, now: datetime, enqueue: Callable[[list[Claim], datetime], object], *,
              worker: str, lookahead: timedelta = LOOKAHEAD, lease: timedelta = LEASE,
-             batch: int = CLAIM_BATCH) -> int:
+             batch: int = CLAIM_BATCH, watching: Heartbeat | None = None) -> int:
     """Claim what is due and hand the claims (sorted by due time) to `enqueue`, which
-    batches them into broker messages delayed until they are due."""
+    batches them into broker messages delayed until they are due.
+
+    First, the claims of processes that died are given back (store.workers; `watching`: this
+    process's own heartbeat, which lets it judge silent processes elsewhere), and `enqueue`
+    is called once with no claims: the send side looks at its broker there (jobs.send gives
+    back what a restarted Redis lost). Claims whose `enqueue` fails are given back at once."""
+    release_dead(engine, watching=watching)
+    enqueue([], now)
     total = 0
     with engine.connect() as conn:
         in_flight = conn.execute(select(func.count()).select_from(DELIVERY).where(
@@ -103,7 +133,11 @@ def dispatch(engine: Engine, now: datetime, enqueue: Callable[[list[Claim], date
         wanted = min(batch, room)
         claims = claim_due(engine, now, worker=worker, lookahead=lookahead, lease=lease, limit=wanted)
         if claims:
-            enqueue(claims, now)
+            try:
+                enqueue(claims, now)
+            except BaseException:
+                release(engine, claims)  # the broker is out of reach: nothing waits for them
+                raise
         total += len(claims)
         room -= len(claims)
         if len(claims) < wanted:

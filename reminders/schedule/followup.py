@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, not_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, not_, or_, select, update
 from sqlalchemy.engine import Connection
 
 from reminders.definitions.audience import people_reached
@@ -339,7 +339,7 @@ def _settle(conn: Connection, roster: Roster, duties: Mapping[str, Duty], now: d
     """Pending follow-ups due now: cancel those with nothing left to say, wait for snoozes."""
     due_rows = conn.execute(
         select(DELIVERY.c.id, DELIVERY.c.occurrence_id, DELIVERY.c.team_id, DELIVERY.c.recipient,
-               DELIVERY.c.kind, DELIVERY.c.expires_at)
+               DELIVERY.c.kind, DELIVERY.c.expires_at, DELIVERY.c.due_at)
         .where(DELIVERY.c.status == DeliveryStatus.PENDING, DELIVERY.c.due_at <= as_utc(now + lookahead),
                or_(DELIVERY.c.kind.startswith(f"{Kind.NUDGE}-"), DELIVERY.c.kind.startswith("escalate-")))
         .order_by(DELIVERY.c.due_at, DELIVERY.c.id)).all()
@@ -353,6 +353,7 @@ def _settle(conn: Connection, roster: Roster, duties: Mapping[str, Duty], now: d
     by_commune = commune_missing(states, roster)
     cancelled: list[int] = []
     events: list[AuditEvent] = []
+    communes: list[AnyRow] = []
     for row in due_rows:
         missing = missing_for(row, states, roster, by_commune)
         if not missing:
@@ -363,6 +364,8 @@ def _settle(conn: Connection, roster: Roster, duties: Mapping[str, Duty], now: d
             continue
         uid = duty_of.get(row.occurrence_id)
         duty = duties.get(uid) if uid is not None else None
+        if kind_of(row.kind) is Kind.ESCALATE_COMMUNE and "@" not in row.kind:
+            communes.append(row)  # after the leaders' escalations have settled, below
         waiting = [snoozes[(row.occurrence_id, p)] for p in missing if (row.occurrence_id, p) in snoozes]
         team = roster.teams.get(row.team_id)
         # A snoozed follow-up ("nudge-1@…") is itself the snooze: it goes out when it is due.
@@ -377,11 +380,53 @@ def _settle(conn: Connection, roster: Roster, duties: Mapping[str, Duty], now: d
             conn.execute(update(DELIVERY).where(DELIVERY.c.id == row.id, DELIVERY.c.status == DeliveryStatus.PENDING)
                          .values(due_at=as_utc(later)))
             report.postponed += 1
+    report.postponed += _after_the_leaders(conn, roster, duties, duty_of, communes, by_commune)
     if cancelled:
         conn.execute(update(DELIVERY).where(DELIVERY.c.id.in_(cancelled), DELIVERY.c.status == DeliveryStatus.PENDING)
                      .values(status=DeliveryStatus.CANCELLED, error="everyone has answered"))
         record_events(conn, events)
         report.cancelled += len(cancelled)
+
+
+def _after_the_leaders(conn: Connection, roster: Roster, duties: Mapping[str, Duty], duty_of: Mapping[int, str],
+                       rows: list[AnyRow], by_commune: dict[tuple[int, str], list[tuple[str, TeamState]]]) -> int:
+    """Escalation keeps its order: a commune official hears of a team only after its leader
+    did. A commune escalation due before a leader's escalation of the same occurrence that
+    is still to go (a member's snooze moved it) waits for it, and then for the smaller of a
+    nudge interval and the policy's distance between the two steps -- time for the leader
+    to act. Returns how many were moved."""
+    if not rows:
+        return 0
+    # One query for all of them: the latest leader escalation still to go, per (occurrence, team).
+    pending = conn.execute(select(DELIVERY.c.occurrence_id, DELIVERY.c.team_id, func.max(DELIVERY.c.due_at))
+                           .where(DELIVERY.c.occurrence_id.in_({r.occurrence_id for r in rows}),
+                                  DELIVERY.c.kind.startswith(Kind.ESCALATE_LEADER),
+                                  DELIVERY.c.status.in_((DeliveryStatus.PENDING, DeliveryStatus.CLAIMED)))
+                           .group_by(DELIVERY.c.occurrence_id, DELIVERY.c.team_id)).all()
+    leader_due = {(occ_id, team_id): from_naive_utc(due) for occ_id, team_id, due in pending}
+    moved = 0
+    for row in rows:
+        duty = duties.get(duty_of.get(row.occurrence_id, ""))
+        team = roster.teams.get(row.team_id)
+        commune = roster.communes.get(team.commune_id) if team is not None else None
+        if duty is None or commune is None:
+            continue
+        dues = [leader_due[key] for tid, _ in by_commune.get((row.occurrence_id, commune.id), [])
+                if (key := (row.occurrence_id, tid)) in leader_due]
+        if not dues:
+            continue
+        policy = duty.followup
+        spacing = policy.nudge
+        if policy.leader is not None and policy.commune is not None:
+            spacing = min(spacing, max(policy.commune - policy.leader, timedelta(0)))
+        wanted = _place_anytime(max(dues) + spacing, commune.quiet, ZoneInfo(commune.timezone))
+        if from_naive_utc(row.due_at) >= wanted:
+            continue
+        expires = max(from_naive_utc(row.expires_at), wanted + ESCALATION_TTL)
+        moved += conn.execute(update(DELIVERY).where(DELIVERY.c.id == row.id,
+                                                     DELIVERY.c.status == DeliveryStatus.PENDING)
+                              .values(due_at=as_utc(wanted), expires_at=as_utc(expires))).rowcount
+    return moved
 
 
 def _snoozes(conn: Connection, occ_ids: set[int], now: datetime) -> dict[tuple[int, str], datetime]:

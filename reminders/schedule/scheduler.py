@@ -3,6 +3,7 @@ time -- and the loops that run the ticks (`run_replica` for `reminders scheduler
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import uuid
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from reminders.definitions.reload import DefinitionWatcher
+from reminders.logs import redact
 from reminders.runtime import Runtime
 from reminders.schedule import lease
 from reminders.schedule.dispatcher import (
@@ -23,6 +25,7 @@ from reminders.schedule.dispatcher import (
 )
 from reminders.schedule.followup import followup_pass
 from reminders.schedule.planner import FIRST_PLAN_LOOKBACK, Planner, PlanResult
+from reminders.store.workers import Heartbeat, new_worker_id
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +58,10 @@ class Scheduler:
         missed = mark_missed(rt.engine, now)
         if missed:
             log.warning("%d reminders were missed (their occurrence was over before they went out)", missed)
+        heartbeat = rt.state.get("heartbeat")
         dispatched = dispatch(rt.engine, now, self.enqueue, worker=rt.worker_id, lookahead=self.lookahead,
-                              lease=rt.lease,
-                              batch=self.claim_batch)
+                              lease=rt.lease, batch=self.claim_batch,
+                              watching=heartbeat if isinstance(heartbeat, Heartbeat) else None)
         return TickReport(planned, missed, dispatched)
 
     def _reload(self) -> None:
@@ -74,7 +78,11 @@ def run_ticks(scheduler: Scheduler, stop: threading.Event, tick_seconds: float) 
     it made lapse and return."""
     rt = scheduler.runtime
     while not stop.is_set():
-        wait = seconds_to_next_tick(rt.engine, rt.clock(), tick_seconds, scheduler.lookahead)
+        try:
+            wait = seconds_to_next_tick(rt.engine, rt.clock(), tick_seconds, scheduler.lookahead)
+        except Exception as exc:  # the database is out of reach: a tick's time, and again
+            log.warning("could not read the next due time: %s", redact(str(exc))[:300])
+            wait = tick_seconds
         if stop.wait(wait):
             return
         try:
@@ -89,10 +97,29 @@ def run_replica(scheduler: Scheduler, stop: threading.Event, *, tick_seconds: fl
     the others wait and take over within `ttl` when it dies. Releases the lease on stop."""
     rt = scheduler.runtime
     me = f"{rt.worker_id}-{uuid.uuid4().hex[:6]}"
+    # Its heartbeat: the claims it hands to the broker carry its id, and it judges whether
+    # a silent process elsewhere is dead only while its own beats go through.
+    rt.worker_id = new_worker_id(str(rt.state.setdefault("worker_base", rt.worker_id)))
+    heartbeat = Heartbeat(rt.engine, rt.worker_id, "scheduler", renamed=lambda name: setattr(rt, "worker_id", name))
+    rt.state["heartbeat"] = heartbeat.start()
+    try:
+        _replica_loop(scheduler, stop, me, tick_seconds=tick_seconds, ttl=ttl, on_active=on_active)
+    finally:
+        heartbeat.stop(give_back=False)  # what it queued waits in Redis for the workers
+
+
+def _replica_loop(scheduler: Scheduler, stop: threading.Event, me: str, *, tick_seconds: float, ttl: timedelta,
+                  on_active: Callable[[str], None]) -> None:
+    rt = scheduler.runtime
     active = False
     while not stop.is_set():
         now = rt.clock()
-        if lease.hold(rt.engine, me, now, ttl):
+        try:
+            holding = lease.hold(rt.engine, me, now, ttl)
+        except Exception as exc:  # the database is out of reach: not active until it is back
+            log.warning("could not renew the scheduler lease: %s", redact(str(exc))[:300])
+            holding = False
+        if holding:
             if not active:
                 log.warning("%s is now the active scheduler", me)
                 on_active(me)
@@ -107,7 +134,9 @@ def run_replica(scheduler: Scheduler, stop: threading.Event, *, tick_seconds: fl
             active = False
         wait = min(tick_seconds, ttl.total_seconds() / 3)
         if active:  # wake for the next reminder, and at once while a burst is held back
-            wait = seconds_to_next_tick(rt.engine, rt.clock(), wait, scheduler.lookahead)
+            with contextlib.suppress(Exception):  # the database out of reach: the plain wait
+                wait = seconds_to_next_tick(rt.engine, rt.clock(), wait, scheduler.lookahead)
         stop.wait(wait)
     if active:
-        lease.release(rt.engine, me)
+        with contextlib.suppress(Exception):  # it lapses by itself otherwise
+            lease.release(rt.engine, me)

@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from fake_telegram import FakeTelegram
 from fake_zalo import FakeZaloBot, FakeZaloOA
-from helpers import VN, vn
+from helpers import VN, eventually, vn
 from sqlalchemy import func, select
 
 from reminders.adapters.base import AdapterServices
@@ -198,9 +198,10 @@ def test_oa_member_and_group_reminders_acknowledged_by_replies(oa, tmp_path):
         latest_uid, earlier_uid = UIDS[latest_summary], UIDS[earlier_summary]
         assert _acks(runtime.engine) == {("binh", "truc-mot-cua"): None, ("an", latest_uid): None,
                                          ("cuong", latest_uid): None, ("binh", earlier_uid): None}
-        [to_binh] = [m for m in oa.messages_to("u-binh") if m is not private]
+        # Binh's answer waits for the platform's one message a second in his chat (jobs.replies).
+        [to_binh] = eventually(lambda: [m for m in oa.messages_to("u-binh") if m is not private])
         assert to_binh["endpoint"] == "cs" and "Trực bộ phận một cửa" in to_binh["text"]
-        confirmations = oa.messages_to("grp-dong")[2:]
+        confirmations = eventually(lambda: oa.messages_to("grp-dong")[2:])
         assert len(confirmations) == 3, "one answer per recorded reply; none for the stranger"
         to_an, to_cuong, to_binh_group = confirmations
         assert "Nguyễn Văn An" in to_an["text"] and latest_summary in to_an["text"]
@@ -301,6 +302,8 @@ def test_forged_webhooks_refused_and_replays_recorded_once(oa, zbot, tmp_path):
             assert client.post("/webhooks/zalo_oa", content=body, headers=good).status_code == 200
             assert client.post("/webhooks/zalo_bot", json=update,
                                headers={"X-Bot-Api-Secret-Token": BOT_SECRET}).status_code == 200
+        # The answers wait for the platform's one message a second in chats just reminded.
+        eventually(lambda: len(oa.sent) > replies_before and zbot.messages_to("b-an"))
     assert _acks(runtime.engine) == {("binh", "truc-mot-cua"): None}
     assert _count(runtime.engine, InboundEventRow) == 2
     assert len(oa.sent) == replies_before + 1, "one confirmation, not three"

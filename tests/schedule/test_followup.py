@@ -540,3 +540,33 @@ def test_an_official_confirms_for_a_member_of_a_team_whose_reminder_failed(tmp_p
         assert conn.execute(select(AcknowledgementRow.team_id, AcknowledgementRow.recorded_by)).all() == [
             ("dong", "can-bo")]
     rt.engine.dispose()
+
+
+def test_the_official_hears_after_the_leader_when_a_snooze_moves_the_leader(tmp_path, database_url):
+    """Issue 14.7: the commune step planned 11 hours after the 19:30 check-in (06:30), the
+    leader's (21:30) pushed by the quiet night to 06:30 too. Em, still missing, presses ⏰ on
+    her nudge at 06:00: the leader's alert waits for her snoozed nudge (07:00) and a nudge
+    interval (08:00). The official must not hear of Em before her leader does: the commune
+    step waits for the leader's, and a nudge interval more (09:00)."""
+    directory = write_definitions(tmp_path, CAMPAIGN.replace("COMMUNE=PT12H", "COMMUNE=PT11H"))
+    settings = settings_for(directory, database_url)
+    out = io.StringIO()
+    sim = Campaign(settings, out)
+    rt = sim.runtime
+    for team, (leader, *members) in TEAMS.items():
+        sim.at(vn(2024, 10, 1, 19, 40), ack(rt, 1, leader, team, kind="checkin-1", answer="5"))
+        for member in members:
+            if member != "em":
+                sim.at(vn(2024, 10, 1, 19, 40), ack(rt, 1, member, team))
+
+    def em_snoozes_her_nudge():
+        snooze(rt.engine, rt.roster, code=code_of(rt.engine, 1, "person:em", "nudge-1"), person_id="em",
+               now=rt.clock())
+
+    sim.at(vn(2024, 10, 2, 6, 0), em_snoozes_her_nudge)
+    sim.run_until(vn(2024, 10, 2, 12, 0))
+    sent = messages(out.getvalue())
+    told = [(when, who) for when, who, text in sent if text.startswith("⚠")]
+    assert told == [("2024-10-02 08:00", "Phạm Văn Dũng"), ("2024-10-02 09:00", "Lê Thị Hương")], told
+    assert ("2024-10-02 07:00", "Hoàng Thị Em") in [(when, who) for when, who, _ in sent]
+    rt.engine.dispose()
