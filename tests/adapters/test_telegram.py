@@ -345,7 +345,7 @@ def test_embedding_in_a_python_telegram_bot_application(fake, calendars, tmp_pat
     reminders_adapter = TelegramAdapter(fake.token, fake.base_url)  # this application's own loop
 
     async def on_update(update, context):
-        await process(runtime, reminders_adapter, update.to_dict())
+        await process(runtime, reminders_adapter, update.to_dict(), polled=True)
 
     async def post_init(app):
         await reminders_adapter.start()
