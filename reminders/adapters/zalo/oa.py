@@ -180,17 +180,7 @@ class ZaloOAAdapter(Adapter):
             response = await client.post(self.api_url + path, json=body, headers={"access_token": access_token})
         except httpx.TransportError as exc:
             raise TemporaryFailure(f"Zalo OA unreachable: {type(exc).__name__}") from None
-        if response.status_code == 429:
-            raise TemporaryFailure("Zalo OA: too many requests", retry_after=_retry_after(response))
-        if response.status_code >= 500:
-            raise TemporaryFailure(f"Zalo OA: HTTP {response.status_code}")
-        try:
-            answer = response.json()
-        except ValueError:
-            raise TemporaryFailure(f"Zalo OA: unreadable answer (HTTP {response.status_code})") from None
-        if not isinstance(answer, dict):
-            raise TemporaryFailure("Zalo OA: unexpected answer")
-        return answer
+        return _answer(response)
 
     async def _get(self, path: str, access_token: str) -> dict[str, Any]:
         client = self._client or httpx.AsyncClient(timeout=self._timeout)
@@ -199,13 +189,7 @@ class ZaloOAAdapter(Adapter):
             response = await client.get(self.api_url + path, headers={"access_token": access_token})
         except httpx.TransportError as exc:
             raise TemporaryFailure(f"Zalo OA unreachable: {type(exc).__name__}") from None
-        try:
-            answer = response.json()
-        except ValueError:
-            raise TemporaryFailure(f"Zalo OA: unreadable answer (HTTP {response.status_code})") from None
-        if not isinstance(answer, dict):
-            raise TemporaryFailure("Zalo OA: unexpected answer")
-        return answer
+        return _answer(response)
 
     # -- invites ---------------------------------------------------------------------
     async def invite_route(self, code: str) -> InviteRoute:
@@ -395,6 +379,22 @@ class ZaloOAAdapter(Adapter):
         if event is None or not outcome.reply:
             return
         await self._call_message(event.chat, event.is_group, outcome.reply)
+
+
+def _answer(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object of an Open API answer (errors come inside it, as HTTP 200), or the
+    temporary failure an HTTP-level problem stands for."""
+    if response.status_code == 429:
+        raise TemporaryFailure("Zalo OA: too many requests", retry_after=_retry_after(response))
+    if response.status_code >= 500:
+        raise TemporaryFailure(f"Zalo OA: HTTP {response.status_code}")
+    try:
+        answer = response.json()
+    except ValueError:
+        raise TemporaryFailure(f"Zalo OA: unreadable answer (HTTP {response.status_code})") from None
+    if not isinstance(answer, dict):
+        raise TemporaryFailure("Zalo OA: unexpected answer")
+    return answer
 
 
 def _retry_after(response: httpx.Response) -> float:
