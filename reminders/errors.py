@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -13,12 +14,28 @@ class Problem:
     line: int | None
     message: str
     uid: str | None = None
+    # A message the command line shows in the admin's language: its catalog id ({names}
+    # filled from `values`); `message` is the same text in English, for logs and the library.
+    template: str = ""
+    values: tuple[tuple[str, str], ...] = ()
 
     def __str__(self) -> str:
+        return self.shown(None)
+
+    def shown(self, translate: Callable[[str], str] | None) -> str:
+        """'file:line (UID …): message', the message translated when it has a template."""
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         if self.uid:
             where = f"{where} (UID {self.uid})"
-        return f"{where}: {self.message}"
+        message = self.message
+        if translate is not None and self.template:
+            message = translate(self.template).format(**dict(self.values))
+        return f"{where}: {message}"
+
+
+def problem(file: str, line: int | None, template: str, uid: str | None = None, **values: str) -> Problem:
+    """A Problem whose message is translatable: `template` is a catalog id marked with N_."""
+    return Problem(file, line, template.format(**values), uid, template, tuple(sorted(values.items())))
 
 
 class RemindersError(Exception):

@@ -51,7 +51,7 @@ def friendly(func: Callable[P, R]) -> Callable[P, R]:
             err.print(t(LANG, "{count} problem(s) found; nothing was changed:", count=len(exc.problems)),
                       markup=False)
             for problem in exc.problems:
-                err.print(f"  {problem}", markup=False)
+                err.print(f"  {problem.shown(lambda message: t(LANG, message))}", markup=False)
             sys.exit(1)
         except RemindersError as exc:
             fail(t(LANG, "Error: {detail}", detail=exc))

@@ -47,7 +47,8 @@ from reminders.definitions.policy import (
     parse_holiday,
 )
 from reminders.definitions.roster import Roster
-from reminders.errors import InvalidInput, Problem
+from reminders.errors import InvalidInput, Problem, problem
+from reminders.i18n import N_
 from reminders.kinds import Kind
 from reminders.timeutil import DEFAULT_TZ, to_utc
 
@@ -60,6 +61,19 @@ RRULE_RANGES = {"BYSECOND": (0, 60), "BYMINUTE": (0, 59), "BYHOUR": (0, 23), "BY
                 "BYMONTHDAY": (-31, 31), "BYYEARDAY": (-366, 366), "BYWEEKNO": (-53, 53),
                 "BYSETPOS": (-366, 366), "INTERVAL": (1, None), "COUNT": (1, None)}
 MAX_OCCURRENCES_PER_YEAR = 366 * 24  # at most hourly; FREQ=SECONDLY would flood every team
+# Properties a component may hold once (RFC 5545 3.6.1, 3.6.2, 3.6.6; RRULE because a duty
+# has one rhythm; the X-REMINDER-* ones that hold one value). A second one is ambiguous:
+# icalendar turns the pair into a list that nothing downstream expects.
+_EVENT_ONCE = frozenset({
+    "DTSTAMP", "UID", "DTSTART", "CLASS", "CREATED", "DESCRIPTION", "GEO", "LAST-MODIFIED", "LOCATION",
+    "ORGANIZER", "PRIORITY", "SEQUENCE", "STATUS", "SUMMARY", "TRANSP", "URL", "RECURRENCE-ID", "RRULE",
+    "DTEND", "DURATION", "X-REMINDER-FOR", "X-REMINDER-TO", "X-REMINDER-ACK", "X-REMINDER-FOLLOWUP",
+    "X-REMINDER-HOLIDAY"})
+SINGLE_VALUED = {
+    "VEVENT": _EVENT_ONCE,
+    "VTODO": (_EVENT_ONCE - {"DTEND", "TRANSP"}) | {"DUE", "COMPLETED", "PERCENT-COMPLETE"},
+    "VALARM": frozenset({"ACTION", "TRIGGER", "DURATION", "REPEAT", "DESCRIPTION", "SUMMARY", "X-REMINDER-KIND"}),
+}
 
 
 def _text(component: icalendar.Component, name: str, default: str = "") -> str:
@@ -129,6 +143,7 @@ class _FileReader:
         if text is None:
             return []
         calendars_lines, problems = scan(text, self.file)
+        problems += _repeated(self.file, calendars_lines)
         if problems:
             self.problems.extend(problems)
             return []
@@ -174,6 +189,23 @@ class _FileReader:
         return None
 
 
+def _repeated(file: str, top: list[ComponentLines]) -> list[Problem]:
+    """A second DTSTART, TRIGGER, ... in a duty or one of its alarms, each at its line."""
+    found = []
+    for component in top:
+        if component.name not in DUTY_COMPONENTS:
+            continue
+        for part in [component, *component.children]:
+            once = SINGLE_VALUED.get(part.name, frozenset())
+            for name, line in part.repeats:
+                if name in once:
+                    found.append(problem(file, line, N_("{name} appears more than once in {component} "
+                                                        "(first on line {first}); keep only one"),
+                                         component.uid or None, name=name, component=part.name,
+                                         first=str(part.props[name])))
+    return found
+
+
 def _name(component: icalendar.Component) -> str:
     """The name of a parsed component (icalendar types it optional, for the abstract base class)."""
     assert component.name is not None
@@ -216,6 +248,8 @@ def _bad_values(text: str) -> list[tuple[int, str, str]]:
 
 
 def _rrule_problem(rule: icalendar.vRecur) -> str | None:
+    if rule.get("RSCALE"):
+        return None  # told apart in _check_component, with its own (translated) advice
     if not rule.get("FREQ"):
         return "RRULE has no FREQ (e.g. RRULE:FREQ=WEEKLY)"
     for part, (low, high) in RRULE_RANGES.items():
@@ -239,9 +273,17 @@ def _check_component(reader: _FileReader, comp: icalendar.Component, lines: Comp
     for prop, message in getattr(comp, "errors", []):
         reader.fail(lines.line_of(prop), f"bad {prop}: {message}", uid)
     for rule in _values(comp, "RRULE"):
-        problem = _rrule_problem(rule) if isinstance(rule, icalendar.vRecur) else None
-        if problem:
-            reader.fail(lines.line_of("RRULE"), problem, uid)
+        scale = "".join(str(v) for v in rule.get("RSCALE", [])) if isinstance(rule, icalendar.vRecur) else ""
+        if scale and scale.upper() != "GREGORIAN":
+            reader.problems.append(problem(
+                reader.file, lines.line_of("RRULE"),
+                N_("RRULE RSCALE={scale}: lunar and other non-Gregorian rules are not supported. For a duty "
+                   "that follows public holidays such as Tết use X-REMINDER-HOLIDAY; otherwise list its "
+                   "dates with RDATE (e.g. RDATE;VALUE=DATE:20250129,20260217)"), uid, scale=scale.upper()))
+            continue
+        wrong = _rrule_problem(rule) if isinstance(rule, icalendar.vRecur) else None
+        if wrong:
+            reader.fail(lines.line_of("RRULE"), wrong, uid)
     for prop in TZ_PROPERTIES:
         for value in _values(comp, prop):
             tzid = getattr(value, "params", {}).get("TZID")

@@ -24,6 +24,8 @@ class ComponentLines:
     line: int
     props: dict[str, int] = field(default_factory=dict)
     children: list[ComponentLines] = field(default_factory=list)
+    repeats: list[tuple[str, int]] = field(default_factory=list)  # (property, line) of each later occurrence
+    uid: str = ""
 
     def line_of(self, prop: str) -> int:
         return self.props.get(prop.upper(), self.line)
@@ -84,7 +86,11 @@ def scan(text: str, file: str) -> tuple[list[ComponentLines], list[Problem]]:
         elif not stack:
             problems.append(Problem(file, number, f"property {name} outside BEGIN:VCALENDAR"))
         else:
+            if name in stack[-1].props:
+                stack[-1].repeats.append((name, number))
             stack[-1].props.setdefault(name, number)
+            if name == "UID" and not stack[-1].uid:
+                stack[-1].uid = match["value"].strip()
     for component in stack:
         problems.append(Problem(file, component.line, f"BEGIN:{component.name} is never closed"))
     return top, problems

@@ -155,6 +155,32 @@ CASES = [
     extra(Case("valarm-bad-trigger-related",
                {"bad.ics": duty("BEGIN:VALARM", "ACTION:DISPLAY", "TRIGGER;RELATED=MIDDLE:-PT1H", "END:VALARM")},
                "bad.ics:11", "TRIGGER RELATED must be START or END")),
+    # A repeated single-valued property (issue 15.1: it ended in an internal error, exit 70).
+    Case("repeated-dtstart", {"bad.ics": duty("DTSTART;TZID=Asia/Ho_Chi_Minh:20240106T170000")},
+         "bad.ics:9", r"DTSTART appears more than once in VEVENT \(first on line 8\)"),
+    Case("repeated-trigger",
+         {"bad.ics": duty("BEGIN:VALARM", "ACTION:DISPLAY", "TRIGGER:-PT1H", "TRIGGER:-PT2H", "END:VALARM")},
+         "bad.ics:12", r"TRIGGER appears more than once in VALARM \(first on line 11\)"),
+    extra(Case("repeated-summary", {"bad.ics": duty("SUMMARY:Họp tổ lần hai")},
+               "bad.ics:9", r"SUMMARY appears more than once in VEVENT \(first on line 7\)")),
+    extra(Case("repeated-duration", {"bad.ics": duty("DURATION:PT1H", "DURATION:PT2H")},
+               "bad.ics:10", "DURATION appears more than once in VEVENT")),
+    extra(Case("repeated-rrule", {"bad.ics": duty("RRULE:FREQ=WEEKLY", "RRULE:FREQ=DAILY")},
+               "bad.ics:10", "RRULE appears more than once in VEVENT")),
+    extra(Case("repeated-x-reminder-for", {"bad.ics": duty("X-REMINDER-FOR:all", "X-REMINDER-FOR:team:thon-dong")},
+               "bad.ics:10", "X-REMINDER-FOR appears more than once in VEVENT")),
+    extra(Case("repeated-status-in-override",
+               {"bad.ics": duty("RRULE:FREQ=WEEKLY", "END:VEVENT", "BEGIN:VEVENT", "UID:bad@test",
+                                "RECURRENCE-ID;TZID=Asia/Ho_Chi_Minh:20240112T170000",
+                                "DTSTART;TZID=Asia/Ho_Chi_Minh:20240112T170000", "STATUS:CANCELLED",
+                                "STATUS:CONFIRMED")},
+               "bad.ics:16", "STATUS appears more than once in VEVENT")),
+    extra(Case("repeated-action",
+               {"bad.ics": duty("BEGIN:VALARM", "ACTION:DISPLAY", "ACTION:AUDIO", "TRIGGER:-PT1H", "END:VALARM")},
+               "bad.ics:11", "ACTION appears more than once in VALARM")),
+    # A lunar rule (issue 15.7: it was refused with "UNTIL parameter is missing").
+    Case("lunar-rule", {"bad.ics": duty("RRULE:RSCALE=CHINESE;FREQ=YEARLY;BYMONTH=1;BYMONTHDAY=1")},
+         "bad.ics:9", "RSCALE=CHINESE: lunar .* not supported.*X-REMINDER-HOLIDAY.*RDATE"),
     Case("empty-file", {"bad.ics": ""}, "bad.ics", "file is empty"),
     Case("binary-junk", {"bad.ics": random.Random(7).randbytes(4096) + b"\x00\x00BEGIN:VCALENDAR"},
          "bad.ics", "binary data"),
@@ -329,6 +355,23 @@ def test_bad_input_is_refused_clearly(case: Case, case_runs: dict[str, CaseRun])
         assert_reported(result.output, case.location, case.what)
     assert runs.before["delivery"][0] > 0, "the database should hold a plan to protect"
     assert runs.after == runs.before, "the database changed"
+
+
+def test_repeated_properties_and_lunar_rules_are_refused_in_vietnamese(calendars: Path, tmp_path: Path) -> None:
+    """Vietnamese is the admin's default language: the new refusals say it in Vietnamese, with the UID."""
+    write_files(calendars, {
+        "a-dup.ics": duty("DTSTART;TZID=Asia/Ho_Chi_Minh:20240106T170000"),
+        "b-lunar.ics": duty("RRULE:RSCALE=CHINESE;FREQ=YEARLY;BYMONTH=1;BYMONTHDAY=1").replace("bad@test", "b@test"),
+    })
+    env = {**cli_env(tmp_path / "unused.db"), "REMINDERS_LANGUAGE": "vi"}
+    proc = subprocess.run([*CLI, "check", "--calendars", str(calendars)], env=env, capture_output=True, text=True,
+                          encoding="utf-8", timeout=TIMEOUT)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "Traceback" not in output, output
+    assert re.search(r"a-dup\.ics:9 \(UID bad@test\): DTSTART xuất hiện nhiều lần trong VEVENT "
+                     r"\(lần đầu ở dòng 8\)", output), output
+    assert re.search(r"b-lunar\.ics:9 \(UID b@test\): RRULE RSCALE=CHINESE: chưa hỗ trợ quy tắc âm lịch.*"
+                     r"X-REMINDER-HOLIDAY.*RDATE", output), output
 
 
 def test_every_problem_in_every_file_is_reported_in_one_run(calendars: Path, tmp_path: Path) -> None:
