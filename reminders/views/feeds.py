@@ -28,6 +28,7 @@ from reminders.views.status import occurrence_status
 
 REFRESH = "PT1H"
 TZ_YEARS = 15  # VTIMEZONE transitions written this far ahead
+DUE_EVENT_LENGTH = timedelta(minutes=15)  # a report with only a DUE is shown as this short event
 
 
 @dataclass(frozen=True)
@@ -123,10 +124,14 @@ def build_feed(engine: Engine, duties: dict[str, Duty], roster: Roster, scope: S
     components: list[icalendar.Component] = []
     zones: set[str] = set()
     for duty in selected:
-        master, *overrides = [c for c in duty.calendar.subcomponents if c.name == duty.component]
+        master, *overrides = [_as_event(c) for c in duty.calendar.subcomponents if c.name == duty.component]
+        cancelled = [o for o in overrides if _is_cancelled(o)]
+        for override in cancelled:  # clients list a cancelled override anyway: leave it out of the rule
+            master.add("EXDATE", override["RECURRENCE-ID"].dt)
+        gone = {_rid_key(o["RECURRENCE-ID"].dt, duty) for o in cancelled}
         by_rid = {}
-        for component in [master, *overrides]:
-            item = copy.deepcopy(component)
+        for component in [master, *(o for o in overrides if not _is_cancelled(o))]:
+            item = component
             if "DTSTAMP" in item:
                 del item["DTSTAMP"]
             item.add("DTSTAMP", now)
@@ -138,7 +143,7 @@ def build_feed(engine: Engine, duties: dict[str, Duty], roster: Roster, scope: S
                 by_rid[_rid_key(rid.dt, duty)] = item
             components.append(item)
         for (uid, rid_text), state in overlays.items():
-            if uid != duty.uid:
+            if uid != duty.uid or rid_text in gone:
                 continue
             override = by_rid.get(rid_text)
             if override is None:
@@ -151,6 +156,40 @@ def build_feed(engine: Engine, duties: dict[str, Duty], roster: Roster, scope: S
         cal.add_component(component)
     text: bytes = cal.to_ical()  # icalendar leaves to_ical unannotated
     return text
+
+
+def _is_cancelled(component: icalendar.Component) -> bool:
+    return str(component.get("STATUS", "")).upper() == "CANCELLED"
+
+
+def _as_event(component: icalendar.Component) -> icalendar.Component:
+    """A copy of a duty component as a VEVENT: events-only clients (Google Calendar, khal)
+    drop a VTODO. A report with DTSTART and DUE spans them (its rule and alarms unchanged, DUE
+    becoming DTEND); one with only a DUE is a short event at the due time, its end alarms
+    counted from that start."""
+    if component.name == "VEVENT":
+        return copy.deepcopy(component)
+    event = icalendar.Event()
+    due = component.get("DUE")
+    only_due = component.get("DTSTART") is None
+    for name, value in component.property_items(recursive=False):
+        if name in ("BEGIN", "END", "DUE", "COMPLETED", "PERCENT-COMPLETE"):
+            continue
+        event.add(name, copy.deepcopy(value), encode=False)
+    if due is not None:
+        if only_due:
+            event.add("DTSTART", copy.deepcopy(due), encode=False)
+            if isinstance(due.dt, datetime):
+                event.add("DURATION", DUE_EVENT_LENGTH)
+        elif "DURATION" not in event:
+            event.add("DTEND", copy.deepcopy(due), encode=False)
+    for alarm in component.walk("VALARM"):
+        alarm = copy.deepcopy(alarm)
+        trigger = alarm.get("TRIGGER")
+        if only_due and trigger is not None and str(trigger.params.get("RELATED", "")).upper() == "END":
+            del trigger.params["RELATED"]  # the end of a due-only report is its due time: the event's start
+        event.add_component(alarm)
+    return event
 
 
 def _rid_key(value: date | datetime, duty: Duty) -> str:
@@ -199,7 +238,7 @@ def _overlays(engine: Engine, roster: Roster, teams: set[str], since: datetime,
 
 def _override_from(master: icalendar.Component, duty: Duty, state: _State) -> icalendar.Component:
     """A RECURRENCE-ID override of one instance, carrying its completion state."""
-    item = icalendar.Event() if master.name == "VEVENT" else icalendar.Todo()
+    item = icalendar.Event()  # the master is a VEVENT in a feed, whatever its source (_as_event)
     for prop in ("UID", "CATEGORIES", "LOCATION", "STATUS"):
         if prop in master:
             item[prop] = master[prop]
@@ -208,11 +247,11 @@ def _override_from(master: icalendar.Component, duty: Duty, state: _State) -> ic
         day = state.start.astimezone(zone).date()
         item.add("RECURRENCE-ID", day)
         item.add("DTSTART", day)
-        item.add("DTEND" if master.name == "VEVENT" else "DUE", state.end.astimezone(zone).date())
+        item.add("DTEND", state.end.astimezone(zone).date())
     else:
         item.add("RECURRENCE-ID", datetime.fromisoformat(state.recurrence_id.replace("Z", "+00:00")))
         item.add("DTSTART", state.start.astimezone(zone))
-        item.add("DTEND" if master.name == "VEVENT" else "DUE", state.end.astimezone(zone))
+        item.add("DTEND", max(state.end, state.start + DUE_EVENT_LENGTH).astimezone(zone))
     item.add("SEQUENCE", duty.sequence)
     item.add("DTSTAMP", datetime.now(ZoneInfo("UTC")))
     item.add("SUMMARY", state.summary)

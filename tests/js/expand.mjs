@@ -1,5 +1,7 @@
 // Reads an iCalendar feed on stdin and prints, as JSON, every occurrence start in
 // [argv[2], argv[3]) as a UTC instant, per UID -- the way Thunderbird's ical.js sees it.
+// With argv[4] "--with-cancelled", a STATUS:CANCELLED instance is listed too (marked), as
+// calendar apps that show a cancelled instance struck through, or not at all, both see it.
 import ICAL from "ical.js";
 
 const chunks = [];
@@ -27,14 +29,15 @@ for (const component of masters) {
     if (next.compare(until) >= 0) break;
     const details = event.getOccurrenceDetails(next);
     const status = details.item.component.getFirstPropertyValue("status");
-    if (status && String(status).toUpperCase() === "CANCELLED") continue;
+    const cancelled = Boolean(status && String(status).toUpperCase() === "CANCELLED");
+    if (cancelled && process.argv[4] !== "--with-cancelled") continue;
     if (details.startDate.isDate) {  // all-day: a date, in no time zone
-      out[uid].push({ date: details.startDate.toString(), summary: details.item.summary });
+      out[uid].push({ date: details.startDate.toString(), summary: details.item.summary, cancelled });
       continue;
     }
     const start = details.startDate.toJSDate();
     if (start >= new Date(process.argv[2]) && start < new Date(process.argv[3])) {
-      out[uid].push({ start: start.toISOString(), summary: details.item.summary });
+      out[uid].push({ start: start.toISOString(), summary: details.item.summary, cancelled });
     }
   }
 }
