@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 import icalendar
 import recurring_ical_events
@@ -41,9 +41,38 @@ def rules_end(master: icalendar.Component) -> bool:
     return all("COUNT" in r or "UNTIL" in r for r in rules)
 
 
+def exact_end(begin: datetime, duration: timedelta, zone: tzinfo) -> datetime:
+    """The end of a timed occurrence lasting `duration` (RFC 5545 3.3.6), `zone` being the one
+    of a floating start: its days and weeks
+    are nominal (P1D is the same wall time the next day, 23 or 25 hours over a DST change),
+    its hours, minutes and seconds exact elapsed time (PT12H is 12 hours, whatever the clocks do)."""
+    own = begin.tzinfo or zone  # days are counted on the clock of the start's own zone
+    local = begin if begin.tzinfo else begin.replace(tzinfo=zone)
+    nominal = (local.replace(tzinfo=None) + timedelta(days=duration.days)).replace(tzinfo=own)
+    return nominal.astimezone(UTC) + timedelta(seconds=duration.seconds, microseconds=duration.microseconds)
+
+
+def _own_durations(duty: Duty) -> tuple[timedelta | None, dict[str, timedelta | None]]:
+    """The master's DURATION, and each override's own length rule (its DURATION, or None when it
+    has its own DTEND), by recurrence id: recurring-ical-events turns a DURATION into a DTEND
+    in wall-clock time, so the exact end is counted again here."""
+    master: timedelta | None = None
+    overrides: dict[str, timedelta | None] = {}
+    for component in duty.calendar.subcomponents:
+        if component.name != duty.component:
+            continue
+        rid = _when(component, "RECURRENCE-ID")
+        if rid is None:
+            master = _duration(component)
+        elif component.get("DURATION") is not None or component.get("DTEND") is not None:
+            overrides[recurrence_id_text(rid, duty.zone)] = _duration(component)
+    return master, overrides
+
+
 def occurrences(duty: Duty, start: datetime, end: datetime) -> list[Occurrence]:
     """Occurrences whose span overlaps [start, end) (UTC), including cancelled ones."""
     zone = duty.zone
+    master_duration, own_durations = _own_durations(duty)
     # Pad by a day so all-day and floating events near the edges are not lost; filter below.
     query = recurring_ical_events.of(duty.calendar, components=DUTY_COMPONENTS)
     found = query.between((start - timedelta(days=1)).astimezone(zone), (end + timedelta(days=1)).astimezone(zone))
@@ -58,11 +87,14 @@ def occurrences(duty: Duty, start: datetime, end: datetime) -> list[Occurrence]:
         if finish is None:
             duration = _duration(component)
             finish = begin + duration if duration else begin + timedelta(days=1 if all_day else 0)
-        start_utc, end_utc = to_utc(begin, zone), to_utc(finish, zone)
-        if end_utc < start or start_utc >= end:
-            continue
         rid_value = _when(component, "RECURRENCE-ID") or begin
         rid = recurrence_id_text(rid_value, zone)
+        start_utc, end_utc = to_utc(begin, zone), to_utc(finish, zone)
+        length = own_durations.get(rid, master_duration)  # an override with its own DTEND: None
+        if length is not None and due is None and isinstance(begin, datetime):
+            end_utc = exact_end(begin, length, zone)
+        if end_utc < start or start_utc >= end:
+            continue
         result.append(Occurrence(
             duty_uid=duty.uid,
             recurrence_id=rid,

@@ -11,13 +11,14 @@ from __future__ import annotations
 import copy
 import hashlib
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import icalendar
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from reminders.definitions.expand import occurrences
 from reminders.definitions.model import Duty, recurrence_id_text
 from reminders.definitions.roster import Roster, roster_fingerprint
 from reminders.i18n import t
@@ -28,7 +29,8 @@ from reminders.views.status import occurrence_status
 
 REFRESH = "PT1H"
 TZ_YEARS = 15  # VTIMEZONE transitions written this far ahead
-DUE_EVENT_LENGTH = timedelta(minutes=15)  # a report with only a DUE is shown as this short event
+DUE_EVENT_LENGTH = timedelta(minutes=15)
+EXACT_AHEAD = timedelta(days=3 * 366)  # instances whose exact end is spelled out, ahead of today  # a report with only a DUE is shown as this short event
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,9 @@ def build_feed(engine: Engine, duties: dict[str, Duty], roster: Roster, scope: S
             if rid is not None:
                 by_rid[_rid_key(rid.dt, duty)] = item
             components.append(item)
+        for extra in _exact_ends(duty, master, by_rid, now - history, now + EXACT_AHEAD, now):
+            zones |= _tzids(extra)
+            components.append(extra)
         for (uid, rid_text), state in overlays.items():
             if uid != duty.uid or rid_text in gone:
                 continue
@@ -190,6 +195,41 @@ def _as_event(component: icalendar.Component) -> icalendar.Component:
             del trigger.params["RELATED"]  # the end of a due-only report is its due time: the event's start
         event.add_component(alarm)
     return event
+
+
+def _exact_ends(duty: Duty, master: icalendar.Component, by_rid: dict[str, icalendar.Component],
+                since: datetime, until: datetime, now: datetime) -> list[icalendar.Component]:
+    """A DURATION in hours is exact elapsed time (RFC 5545 3.3.6), but most clients add it to
+    the wall clock: an instance across a DST change gets its exact DTEND written out, as a
+    RECURRENCE-ID override (new ones returned, the admin's own corrected in place)."""
+    length = duty.calendar.walk(duty.component)[0].get("DURATION")  # the admin's, not a report's 15 minutes
+    if length is None or not (length.dt.seconds or length.dt.microseconds):
+        return []
+    added = []
+    for occurrence in occurrences(duty, since, until):
+        if occurrence.all_day or occurrence.cancelled:
+            continue
+        first = master["DTSTART"].dt
+        own = first.tzinfo if isinstance(first, datetime) and first.tzinfo else duty.zone
+        local = occurrence.start.astimezone(own)
+        wall = (local.replace(tzinfo=None) + length.dt).replace(tzinfo=own)  # what clients compute
+        if wall.astimezone(UTC) == occurrence.end:
+            continue
+        item = by_rid.get(occurrence.recurrence_id)
+        if item is None:
+            item = copy.deepcopy(master)
+            for prop in ("RRULE", "RDATE", "EXDATE", "DTSTART", "DTSTAMP"):
+                item.pop(prop, None)
+            item.add("RECURRENCE-ID", datetime.fromisoformat(occurrence.recurrence_id.replace("Z", "+00:00")))
+            item.add("DTSTART", local)
+            item.add("DTSTAMP", now)
+            by_rid[occurrence.recurrence_id] = item
+            added.append(item)
+        elif item.get("DURATION") is None:
+            continue  # the admin's override has its own DTEND
+        item.pop("DURATION", None)
+        item.add("DTEND", occurrence.end.astimezone(duty.zone))
+    return added
 
 
 def _rid_key(value: date | datetime, duty: Duty) -> str:

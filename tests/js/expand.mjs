@@ -37,7 +37,8 @@ for (const component of masters) {
     }
     const start = details.startDate.toJSDate();
     if (start >= new Date(process.argv[2]) && start < new Date(process.argv[3])) {
-      out[uid].push({ start: start.toISOString(), summary: details.item.summary, cancelled });
+      const end = details.endDate.toJSDate().toISOString();
+      out[uid].push({ start: start.toISOString(), end, summary: details.item.summary, cancelled });
     }
   }
 }
