@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ import icalendar
 
 from reminders.definitions.ics import unfold
 from reminders.definitions.rhythm import Offset, Rhythm
+from reminders.definitions.vtimezone import vtimezone
 from reminders.errors import RemindersError
 from reminders.files import write_atomic
 from reminders.i18n import t
@@ -26,7 +27,6 @@ from reminders.text import fold
 from reminders.timeutil import DEFAULT_TZ
 
 PRODID = "-//reminders//duties new//VI"
-TZ_YEARS = 15  # VTIMEZONE transitions written this far ahead (zones with daylight saving)
 
 
 class DutyExists(RemindersError):
@@ -90,12 +90,6 @@ def _trigger_alarm(description: str, trigger: tuple[timedelta, str], *, checkin:
     return alarm
 
 
-def _timezone(name: str, first: date) -> icalendar.Timezone:
-    zone = icalendar.Timezone.from_tzinfo(ZoneInfo(name), name, first_date=first - timedelta(days=1),
-                                          last_date=first.replace(year=first.year + TZ_YEARS))
-    if len(zone.subcomponents) == 1 and "COMMENT" in zone:
-        del zone["COMMENT"]  # one fixed offset: valid for ever, whatever the comment says
-    return zone
 
 
 def build_calendar(spec: DutySpec, now: datetime, language: str = "vi") -> icalendar.Calendar:
@@ -110,7 +104,7 @@ def build_calendar(spec: DutySpec, now: datetime, language: str = "vi") -> icale
     cal.add("X-WR-TIMEZONE", spec.timezone)
     start = rhythm.dtstart()
     if isinstance(start, datetime):
-        cal.add_component(_timezone(spec.timezone, rhythm.first))
+        cal.add_component(vtimezone(spec.timezone, rhythm.first - timedelta(days=1), now.date()))
         start = start.replace(tzinfo=zone)
     event = icalendar.Event()
     event.add("UID", spec.uid)

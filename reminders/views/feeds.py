@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from reminders.definitions.expand import occurrences
 from reminders.definitions.model import Duty, recurrence_id_text
 from reminders.definitions.roster import Roster, roster_fingerprint
+from reminders.definitions.vtimezone import vtimezone
 from reminders.i18n import t
 from reminders.store.models import ACKNOWLEDGEMENT, OCCURRENCE
 from reminders.text import shown
@@ -28,7 +29,6 @@ from reminders.timeutil import DEFAULT_TZ, from_naive_utc
 from reminders.views.status import occurrence_status
 
 REFRESH = "PT1H"
-TZ_YEARS = 15  # VTIMEZONE transitions written this far ahead
 DUE_EVENT_LENGTH = timedelta(minutes=15)
 EXACT_AHEAD = timedelta(days=3 * 366)  # instances whose exact end is spelled out, ahead of today  # a report with only a DUE is shown as this short event
 
@@ -88,10 +88,7 @@ def _split_rdates(timezone: icalendar.Timezone) -> None:
 def _timezones(names: set[str], today: date) -> list[icalendar.Timezone]:
     zones = []
     for name in sorted(names):
-        zone = icalendar.Timezone.from_tzinfo(ZoneInfo(name), name, first_date=date(1970, 1, 1),
-                                              last_date=today.replace(year=today.year + TZ_YEARS))
-        if "COMMENT" in zone:
-            del zone["COMMENT"]
+        zone = vtimezone(name, date(1970, 1, 1), today)
         _split_rdates(zone)
         zones.append(zone)
     return zones
