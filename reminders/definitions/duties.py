@@ -29,7 +29,6 @@ import recurring_ical_events
 from dateutil.rrule import rrulestr  # type: ignore[import-untyped]  # no types-python-dateutil in the venv
 from icalendar.parser import Contentline
 
-from reminders.definitions.holiday_policy import apply_holiday_policy
 from reminders.definitions.ics import ComponentLines, recur_text, scan, unfold
 from reminders.definitions.model import (
     ADDRESS_MODES,
@@ -502,8 +501,6 @@ def load_duties(directory: str | Path, roster: Roster | None = None) -> dict[str
                            explicit_zone=explicit)
         if duty is not None:
             _check_expansion(reader, duty, lines)
-            if duty.holiday != "KEEP" and not reader.problems:
-                apply_holiday_policy(duty)
             duties[uid] = duty
             if roster is not None:
                 _check_audience(reader, duty, lines, roster)

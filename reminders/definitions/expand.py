@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 import icalendar
 import recurring_ical_events
 
+from reminders.definitions.holiday_policy import apply_holiday_policy
 from reminders.definitions.model import (
     DUTY_COMPONENTS,
     Alarm,
@@ -72,6 +73,8 @@ def _own_durations(duty: Duty) -> tuple[timedelta | None, dict[str, timedelta | 
 def occurrences(duty: Duty, start: datetime, end: datetime) -> list[Occurrence]:
     """Occurrences whose span overlaps [start, end) (UTC), including cancelled ones."""
     zone = duty.zone
+    # A holiday may move an occurrence across New Year: the years either side too.
+    apply_holiday_policy(duty, start.astimezone(zone).year - 1, end.astimezone(zone).year + 1)
     master_duration, own_durations = _own_durations(duty)
     # Pad by a day so all-day and floating events near the edges are not lost; filter below.
     query = recurring_ical_events.of(duty.calendar, components=DUTY_COMPONENTS)

@@ -1,27 +1,28 @@
 """Vietnamese public holidays (lunar Tết included, from the `holidays` package) and what a
 duty's occurrence does when it falls on one: X-REMINDER-HOLIDAY KEEP, SKIP, PREVIOUS or NEXT.
 
-The policy is written into the duty's own calendar when it is loaded -- an EXDATE for a
-skipped day, a RECURRENCE-ID override for a moved one -- so expansion, `reminders preview`,
-the planner and the calendar feeds all see the same occurrences.
+The policy is written into the duty's own calendar -- an EXDATE for a skipped day, a
+RECURRENCE-ID override for a moved one -- one year at a time, when expansion first reaches
+that year (and by the feeds for the years they cover), so expansion, `reminders preview`,
+the planner and the calendar feeds all see the same occurrences, whatever day the files
+were loaded.
 """
 
 from __future__ import annotations
 
 import copy
-from datetime import date, datetime, timedelta, tzinfo
+import threading
+from datetime import MAXYEAR, MINYEAR, date, datetime, timedelta, tzinfo
 from functools import cache
 
 import holidays
 import icalendar
 import recurring_ical_events
 
-from reminders.definitions.expand import rules_end
 from reminders.definitions.model import DUTY_COMPONENTS, Duty, recurrence_id_text
-from reminders.timeutil import utcnow
 
-YEARS_AHEAD = 2  # an open-ended duty gets its holidays applied up to this many years past today
-MAX_SCAN = 3000  # occurrences inspected per duty at most (a daily duty over ~8 years)
+SCAN_MARGIN = timedelta(days=31)  # a holiday's move reaches at most this far (Tết and a weekend: ~10 days)
+_lock = threading.Lock()  # the planner, the web app and a reload may ask for the same duty at once
 
 
 @cache
@@ -54,8 +55,11 @@ def _local_day(value: date, zone: tzinfo) -> date:
     return value
 
 
-def apply_holiday_policy(duty: Duty, today: date | None = None) -> int:
-    """Skip or move this duty's occurrences that fall on a public holiday; returns how many.
+def apply_holiday_policy(duty: Duty, first_year: int, last_year: int) -> int:
+    """Skip or move this duty's occurrences on public holidays in the years asked for (those not
+    done yet); returns how many. Called by expansion for the window it expands (and a year
+    either side), so the answer does not depend on the day the files were loaded, nor on the
+    order in which years are asked for: each year is decided from the admin's own calendar.
 
     Occurrences the admin already overrides (their own RECURRENCE-ID) are left alone. An
     occurrence is not moved onto a day that already has one of the duty's occurrences (a
@@ -64,41 +68,53 @@ def apply_holiday_policy(duty: Duty, today: date | None = None) -> int:
     """
     if duty.holiday == "KEEP":
         return 0
+    changed = 0
+    with _lock:
+        if duty.holiday_source is None:
+            duty.holiday_source = copy.deepcopy(duty.calendar)
+        for year in range(max(first_year, MINYEAR + 1), min(last_year, MAXYEAR - 1) + 1):
+            if year not in duty.holiday_years:
+                changed += _apply_year(duty, duty.holiday_source, year)
+                duty.holiday_years.add(year)
+    return changed
+
+
+def _apply_year(duty: Duty, source: icalendar.Calendar, year: int) -> int:
+    """The policy for the holidays of `year`. Moves chain (a moved occurrence takes a day a later
+    one cannot have), so holidays are decided in order from 1 December before: Vietnam has no
+    public holiday in November or December, so that chain starts afresh, whatever year came first."""
     zone = duty.zone
-    components = [c for c in duty.calendar.subcomponents if c.name == duty.component]
+    components = [c for c in source.subcomponents if c.name == duty.component]
     master, overrides = components[0], components[1:]
     overridden = {recurrence_id_text(o.get("RECURRENCE-ID").dt, zone) for o in overrides}
-    first = (master.get("DTSTART") or master.get("DUE")).dt
-    first_day = first.date() if isinstance(first, datetime) else first
-    today = today or utcnow().astimezone(zone).date()
-    last_day = date(max(first_day.year, today.year) + YEARS_AHEAD, 12, 31)
-    # From last year on: older occurrences are never planned again, and a daily duty begun
-    # years ago must not use up MAX_SCAN before reaching this year.
-    scan_from = max(first_day, date(today.year - 1, 1, 1))
-    query = recurring_ical_events.of(duty.calendar, components=DUTY_COMPONENTS)
+    chain_from, until = date(year - 1, 12, 1), date(year, 12, 31)
+    query = recurring_ical_events.of(source, components=DUTY_COMPONENTS)
     found = []
-    for count, component in enumerate(query.between(scan_from, last_day + timedelta(days=1))):
-        if count >= MAX_SCAN and not rules_end(master):
-            break
-        if component.get("RECURRENCE-ID") is not None and "X-REMINDER-HOLIDAY-MOVED" not in component:
-            original = component["RECURRENCE-ID"].dt
-        else:
-            original = (component.get("DTSTART") or component.get("DUE")).dt
+    for component in query.between(chain_from - SCAN_MARGIN, until + SCAN_MARGIN):
+        original = (component.get("RECURRENCE-ID") or component.get("DTSTART") or component.get("DUE")).dt
         local_day = _local_day((component.get("DTSTART") or component.get("DUE")).dt, zone)
         rid = recurrence_id_text(original, zone)
         name = None if rid in overridden else holiday_name(local_day)
         found.append((original, local_day, rid, name))
+    found.sort(key=lambda item: item[1])
     taken = {day for _, day, _, name in found if name is None}  # days the duty happens anyway
     changed = 0
+    target_master = next(c for c in duty.calendar.subcomponents if c.name == duty.component)
     for original, local_day, rid, name in found:
-        if name is None:
+        if name is None or local_day < chain_from:
             continue
         target = None if duty.holiday == "SKIP" else shifted_day(local_day, duty.holiday)
         if target is None or target in taken:
-            master.add("EXDATE", original)
+            decided = None
         else:
-            duty.calendar.add_component(_moved(master, original, target - local_day, name))
+            decided = target
             taken.add(target)
+        if local_day.year != year:
+            continue  # December before: only to know which days its moves took
+        if decided is None:
+            target_master.add("EXDATE", original)
+        else:
+            duty.calendar.add_component(_moved(master, original, decided - local_day, name))
         duty.holiday_moves[rid] = name
         changed += 1
     return changed

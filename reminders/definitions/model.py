@@ -73,6 +73,8 @@ class Duty:
     followup: FollowUpPolicy = DEFAULT_FOLLOWUP  # nudges and escalation when not acknowledged
     holiday: str = "KEEP"  # what an occurrence on a Vietnamese public holiday does
     holiday_moves: dict[str, str] = field(default_factory=dict)  # recurrence id -> holiday name
+    holiday_years: set[int] = field(default_factory=set)  # years the holiday policy is written for
+    holiday_source: icalendar.Calendar | None = None  # the calendar as the admin wrote it (policy applied lazily)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from reminders.definitions.expand import occurrences
+from reminders.definitions.holiday_policy import apply_holiday_policy
 from reminders.definitions.model import Duty, recurrence_id_text
 from reminders.definitions.roster import Roster, roster_fingerprint
 from reminders.definitions.vtimezone import vtimezone
@@ -29,6 +30,7 @@ from reminders.timeutil import DEFAULT_TZ, from_naive_utc
 from reminders.views.status import occurrence_status
 
 REFRESH = "PT1H"
+HOLIDAY_YEARS = 10  # a feed carries the holiday policy (EXDATEs, moves) from its history to this many years ahead
 DUE_EVENT_LENGTH = timedelta(minutes=15)
 EXACT_AHEAD = timedelta(days=3 * 366)  # instances whose exact end is spelled out, ahead of today  # a report with only a DUE is shown as this short event
 
@@ -123,6 +125,7 @@ def build_feed(engine: Engine, duties: dict[str, Duty], roster: Roster, scope: S
     components: list[icalendar.Component] = []
     zones: set[str] = set()
     for duty in selected:
+        apply_holiday_policy(duty, (now - history).year, now.year + HOLIDAY_YEARS)
         master, *overrides = [_as_event(c) for c in duty.calendar.subcomponents if c.name == duty.component]
         cancelled = [o for o in overrides if _is_cancelled(o)]
         for override in cancelled:  # clients list a cancelled override anyway: leave it out of the rule
