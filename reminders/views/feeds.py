@@ -12,6 +12,7 @@ import copy
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -128,9 +129,9 @@ def build_feed(engine: Engine, duties: dict[str, Duty], roster: Roster, scope: S
         apply_holiday_policy(duty, (now - history).year, now.year + HOLIDAY_YEARS)
         master, *overrides = [_as_event(c) for c in duty.calendar.subcomponents if c.name == duty.component]
         cancelled = [o for o in overrides if _is_cancelled(o)]
-        for override in cancelled:  # clients list a cancelled override anyway: leave it out of the rule
-            master.add("EXDATE", override["RECURRENCE-ID"].dt)
-        gone = {_rid_key(o["RECURRENCE-ID"].dt, duty) for o in cancelled}
+        for dropped in cancelled:  # clients list a cancelled override anyway: leave it out of the rule
+            master.add("EXDATE", _value(dropped, "RECURRENCE-ID"))
+        gone = {_rid_key(_value(o, "RECURRENCE-ID"), duty) for o in cancelled}
         by_rid = {}
         for component in [master, *(o for o in overrides if not _is_cancelled(o))]:
             item = component
@@ -150,7 +151,7 @@ def build_feed(engine: Engine, duties: dict[str, Duty], roster: Roster, scope: S
         for (uid, rid_text), state in overlays.items():
             if uid != duty.uid or rid_text in gone:
                 continue
-            override = by_rid.get(rid_text)
+            override: icalendar.Component | None = by_rid.get(rid_text)
             if override is None:
                 override = _override_from(master, duty, state)
                 components.append(override)
@@ -161,6 +162,11 @@ def build_feed(engine: Engine, duties: dict[str, Duty], roster: Roster, scope: S
         cal.add_component(component)
     text: bytes = cal.to_ical()  # icalendar leaves to_ical unannotated
     return text
+
+
+def _value(component: icalendar.Component, name: str) -> Any:
+    """A date-time property's value (icalendar types its properties as a union of every kind)."""
+    return component.get(name).dt
 
 
 def _is_cancelled(component: icalendar.Component) -> bool:
@@ -209,7 +215,7 @@ def _exact_ends(duty: Duty, master: icalendar.Component, by_rid: dict[str, icale
     for occurrence in occurrences(duty, since, until):
         if occurrence.all_day or occurrence.cancelled:
             continue
-        first = master["DTSTART"].dt
+        first = _value(master, "DTSTART")
         own = first.tzinfo if isinstance(first, datetime) and first.tzinfo else duty.zone
         local = occurrence.start.astimezone(own)
         wall = (local.replace(tzinfo=None) + length.dt).replace(tzinfo=own)  # what clients compute

@@ -8,20 +8,16 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import icalendar
 import recurring_ical_events
 from helpers import vn
+from views.test_feed_clients import ical_js
 
 from reminders import load_duties, load_roster
 from reminders.definitions.expand import occurrences, reminder_times
 from reminders.store.engine import make_engine
 from reminders.views.feeds import Scope, build_feed
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "views"))
-from test_feed_clients import ical_js  # noqa: E402  (the ical.js harness, shared)
 
 NIGHT = """BEGIN:VCALENDAR
 VERSION:2.0
