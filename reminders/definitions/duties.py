@@ -379,7 +379,10 @@ def _check_expansion(reader: _FileReader, duty: Duty, lines: ComponentLines) -> 
     A year from the start, but never more than CHECK_OCCURRENCES per rule: a year of an
     hourly duty is 8,784 occurrences, and expanding them took seconds per duty, at every
     `check`, `run` start and reload."""
-    master = duty.calendar.walk(duty.component)[0]
+    components = duty.calendar.walk(duty.component)
+    master = components[0]
+    if len(components) == 1 and master.get("RRULE") is None and master.get("RDATE") is None:
+        return  # one event, no rule: its one occurrence is itself (50,000 of them took a minute)
     start = (master.get("DTSTART") or master.get("DUE")).dt
     first = start if isinstance(start, datetime) else datetime.combine(start, datetime.min.time())
     try:
