@@ -4,11 +4,28 @@ exported feeds)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+class OutsideFolder(PermissionError):
+    """A file name that would lead out of the folder it is written into (an id "../../x")."""
+
+
+def inside(directory: Path, name: str) -> Path:
+    """`directory / name`, checked to stay inside `directory` once every "..", absolute part
+    and symlink is resolved: writers build names from roster ids, and one such id must
+    never place a live invite code elsewhere. Raises OutsideFolder (a PermissionError)."""
+    folder = directory.resolve()
+    path = (folder / name).resolve()
+    if path.parent != folder:
+        raise OutsideFolder(errno.EACCES, f"refusing to write {name!r} outside the folder {directory}",
+                            str(folder / name))
+    return path
 
 
 @contextmanager

@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -73,6 +74,7 @@ class Settings(BaseSettings):
     redis_namespace: str = env("REMINDERS_REDIS_NAMESPACE", default="reminders", min_length=1)
     calendars: str = env("REMINDERS_CALENDARS", default="calendars", min_length=1)
     roster_file: str = env("REMINDERS_ROSTER", default="")  # "" means roster.yaml in the calendars
+    data_dir: str = env("REMINDERS_DATA_DIR", default="")  # "" means ~/.local/share/reminders
     adapters: Annotated[tuple[str, ...], NoDecode] = env("REMINDERS_ADAPTERS", default=("console",))
     public_url: str = env("REMINDERS_PUBLIC_URL", default=DEFAULT_PUBLIC_URL)
     console_file: str | None = env("REMINDERS_CONSOLE_FILE")
@@ -185,6 +187,12 @@ class Settings(BaseSettings):
     def roster(self) -> str:
         """The roster file: REMINDERS_ROSTER, or roster.yaml beside the duty files."""
         return self.roster_file or os.path.join(self.calendars, "roster.yaml")
+
+    @property
+    def data_directory(self) -> Path:
+        """Where commands write what they make (reports): REMINDERS_DATA_DIR, or the user's
+        data folder, never the directory the command happens to run in."""
+        return Path(self.data_dir) if self.data_dir else Path.home() / ".local" / "share" / "reminders"
 
     @property
     def horizon(self) -> timedelta:

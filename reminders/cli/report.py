@@ -88,8 +88,9 @@ def _require_writers(lang: str) -> None:
 @click.option("--to", "to", default=None, help="Last day, inclusive (with --from).")
 @click.option("--commune", default=None, help="Only this commune's teams (roster id).")
 @click.option("--team", default=None, help="Only this team (roster id).")
-@click.option("--out", "out_dir", default="reports", show_default=True, type=click.Path(file_okay=False),
-              help="Directory for the CSV, XLSX and PNG files.")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
+              help="Directory for the CSV, XLSX and PNG files (default: reports/ in $REMINDERS_DATA_DIR, "
+                   "or ~/.local/share/reminders).")
 @click.option("--lang", "language", default=None, type=click.Choice(LANGUAGES),
               help="Language of headings (default: $REMINDERS_LANGUAGE or vi).")
 @click.option("--calendars", "calendars_dir", type=click.Path(),
@@ -98,7 +99,7 @@ def _require_writers(lang: str) -> None:
               help="Roster file (default: $REMINDERS_ROSTER or calendars/roster.yaml).")
 @friendly
 def report(month: str | None, from_: str | None, to: str | None, commune: str | None, team: str | None,
-           out_dir: str, language: str | None, calendars_dir: str | None, roster_path: str | None) -> None:
+           out_dir: str | None, language: str | None, calendars_dir: str | None, roster_path: str | None) -> None:
     """Completion per team and check-in totals: tables, CSV, XLSX and a PNG chart."""
     from rich.console import Console
 
@@ -138,9 +139,10 @@ def report(month: str | None, from_: str | None, to: str | None, commune: str | 
     print_report(built, Console(highlight=False, width=max(out.width, 120)))
     if end > now:
         out.print(t(lang, "Occurrences that have not started yet are not counted."), markup=False)
-    written = write_files(built, out_dir)
+    directory = out_dir if out_dir is not None else str(settings.data_directory / "reports")
+    written = write_files(built, directory)
     if not charts_available():
         out.print(t(lang, "No PNG chart: it needs matplotlib (pip install 'reminders[charts]')."), markup=False)
-    out.print(t(lang, "Wrote {count} files to {directory}:", count=len(written), directory=out_dir), markup=False)
+    out.print(t(lang, "Wrote {count} files to {directory}:", count=len(written), directory=directory), markup=False)
     for path in written:
         out.print(f"  {path}", markup=False, soft_wrap=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -73,6 +72,7 @@ SINGLE_VALUED = {
     "VTODO": (_EVENT_ONCE - {"DTEND", "TRANSP"}) | {"DUE", "COMPLETED", "PERCENT-COMPLETE"},
     "VALARM": frozenset({"ACTION", "TRIGGER", "DURATION", "REPEAT", "DESCRIPTION", "SUMMARY", "X-REMINDER-KIND"}),
 }
+CHECK_OCCURRENCES = 8  # per rule, expanded by `check` to find rules that fail (bounded work)
 
 
 def _text(component: icalendar.Component, name: str, default: str = "") -> str:
@@ -415,8 +415,15 @@ def _build_duty(reader: _FileReader, master: icalendar.Component, lines: Compone
 
 
 def _check_expansion(reader: _FileReader, duty: Duty, lines: ComponentLines) -> None:
-    """Expand a year from the start so bad rules fail now, not in the worker."""
-    master = duty.calendar.walk(duty.component)[0]
+    """Expand the first occurrences so bad rules fail now, not in the worker.
+
+    A year from the start, but never more than CHECK_OCCURRENCES per rule: a year of an
+    hourly duty is 8,784 occurrences, and expanding them took seconds per duty, at every
+    `check`, `run` start and reload."""
+    components = duty.calendar.walk(duty.component)
+    master = components[0]
+    if len(components) == 1 and master.get("RRULE") is None and master.get("RDATE") is None:
+        return  # one event, no rule: its one occurrence is itself (50,000 of them took a minute)
     start = (master.get("DTSTART") or master.get("DUE")).dt
     first = start if isinstance(start, datetime) else datetime.combine(start, datetime.min.time())
     try:
@@ -425,10 +432,24 @@ def _check_expansion(reader: _FileReader, duty: Duty, lines: ComponentLines) -> 
                                                 "times a year; a duty may come at most once an hour", duty.uid)
             return
         recurring_ical_events.of(duty.calendar, components=DUTY_COMPONENTS).between(
-            first - timedelta(days=1), first + timedelta(days=366))
+            first - timedelta(days=1), _check_window_end(master, first))
     except Exception as exc:
         prop = "RRULE" if master.get("RRULE") else "DTSTART"
         reader.fail(lines.line_of(prop), f"cannot expand the recurrence: {exc}", duty.uid)
+
+
+def _check_window_end(master: icalendar.Component, first: datetime) -> datetime:
+    """A year after `first`, or sooner: where the rule reaching CHECK_OCCURRENCES first does
+    (counted lazily with dateutil, which costs microseconds per occurrence)."""
+    end = first + timedelta(days=366)
+    naive = first.replace(tzinfo=None)
+    for rule in _values(master, "RRULE"):
+        text = recur_text(icalendar.vRecur({k: v for k, v in rule.items() if k != "UNTIL"}))
+        upcoming = itertools.islice(rrulestr(text, dtstart=naive), CHECK_OCCURRENCES - 1, None)
+        nth = next(upcoming, None)
+        if nth is not None:
+            end = min(end, first + (nth - naive) + timedelta(seconds=1))
+    return end
 
 
 def _too_frequent(master: icalendar.Component, first: datetime) -> bool:
@@ -436,15 +457,26 @@ def _too_frequent(master: icalendar.Component, first: datetime) -> bool:
     first = first.replace(tzinfo=None)
     end = first + timedelta(days=366)
     for rule in _values(master, "RRULE"):
-        times_a_day = math.prod(len(rule.get(part, [0])) for part in ("BYHOUR", "BYMINUTE", "BYSECOND"))
-        if str(rule["FREQ"][0]) not in ("HOURLY", "MINUTELY", "SECONDLY") and times_a_day <= 24:
-            continue  # at most hourly, whatever else the rule says (and no need to count)
+        if _at_most_hourly(rule):
+            continue  # whatever else the rule says (and no need to count)
         # UNTIL only shortens a rule, and would need DTSTART's time zone to be read.
         text = recur_text(icalendar.vRecur({k: v for k, v in rule.items() if k != "UNTIL"}))
         within_a_year = itertools.takewhile(lambda when: when < end, rrulestr(text, dtstart=first))
         if sum(1 for _ in itertools.islice(within_a_year, MAX_OCCURRENCES_PER_YEAR + 1)) > MAX_OCCURRENCES_PER_YEAR:
             return True
     return False
+
+
+def _at_most_hourly(rule: icalendar.vRecur) -> bool:
+    """Whether the rule's own parts show it comes at most once an hour."""
+    def count(part: str) -> int:
+        return len(rule.get(part, [0]))
+    freq = str(rule["FREQ"][0]).upper()
+    if freq == "HOURLY":
+        return count("BYMINUTE") * count("BYSECOND") <= 1
+    if freq in ("MINUTELY", "SECONDLY"):
+        return False
+    return count("BYHOUR") * count("BYMINUTE") * count("BYSECOND") <= 24
 
 
 def duty_files(directory: Path) -> list[Path]:

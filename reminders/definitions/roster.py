@@ -20,6 +20,8 @@ ROLES = ("leader", "member", "admin", "official")
 # A province: 5,000 teams and 25,000 people take about 3 MB; much more is a mistake, not a roster.
 MAX_FILE_BYTES = 8 * 1024 * 1024
 LANGUAGES = ("vi", "en")
+# Ids name files (invite sheets, reports) and URLs: a slug, so "../../x" can go nowhere.
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,16 @@ class _Reader:
             return default
         return str(value)
 
+    def ident(self, node: Located, what: str) -> str:
+        """The entry's id, refused unless it is a slug (lower-case letters, digits, hyphens)."""
+        value = self.text(node, "id")
+        if value and not ID_PATTERN.fullmatch(value):
+            self.fail(node.key_lines.get("id", node.line),
+                      f"{what} id '{value}' must be a slug: lower-case letters a-z, digits and hyphens, "
+                      "starting with a letter or digit (e.g. thon-dong)")
+            return ""
+        return value
+
     def timezone(self, node: Located, default: str) -> str:
         name = self.text(node, "timezone", required=False, default=default)
         try:
@@ -167,7 +179,7 @@ class _Reader:
 
     def person(self, node: Located, roster: Roster, language: str, *, team: str | None = None,
                commune: str | None = None, default_role: str = "member") -> str | None:
-        pid = self.text(node, "id")
+        pid = self.ident(node, "person")
         name = self.name(node)
         role = self.text(node, "role", required=False, default=default_role)
         if role not in ROLES:
@@ -207,7 +219,7 @@ class _Reader:
         roster.quiet = self.quiet(tree, DEFAULT_QUIET)
         default_lang = self.language(tree, "vi")
         for cnode in self.items(tree, "communes"):
-            cid = self.text(cnode, "id")
+            cid = self.ident(cnode, "commune")
             if cid in roster.communes:
                 self.fail(cnode.line, f"commune id '{cid}' is used twice")
                 continue
@@ -227,7 +239,7 @@ class _Reader:
         return roster
 
     def _team(self, tnode: Located, roster: Roster, default_lang: str) -> None:
-        tid = self.text(tnode, "id")
+        tid = self.ident(tnode, "team")
         commune = self.text(tnode, "commune")
         if tid in roster.teams:
             self.fail(tnode.line, f"team id '{tid}' is used twice")

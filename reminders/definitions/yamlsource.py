@@ -15,6 +15,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, StreamMark, YAMLError
+from ruamel.yaml.events import AliasEvent, Event, ScalarEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.resolver import VersionedResolver
@@ -22,6 +23,7 @@ from ruamel.yaml.resolver import VersionedResolver
 __all__ = ["Located", "LocatedList", "MarkedYAMLError", "YAMLError", "load_located_yaml", "reads_as_text"]
 
 NULL_TAG = "tag:yaml.org,2002:null"
+MERGE_KEYS = "merge keys (<<) are not read here: write each entry's fields out"
 
 
 class Located(dict[str, Any]):
@@ -43,7 +45,7 @@ def _convert(node: Node) -> Any:
         for key_node, value_node in node.value:
             key = str(_convert(key_node))
             if key == "<<" and key_node.style is None:
-                raise MarkedYAMLError(problem="merge keys (<<) are not read here: write each entry's fields out",
+                raise MarkedYAMLError(problem=MERGE_KEYS,
                                       problem_mark=key_node.start_mark)
             if key in result:
                 raise MarkedYAMLError("while reading a mapping", node.start_mark,
@@ -64,12 +66,27 @@ def load_located_yaml(path: Path) -> Any:
     """Parse YAML into Located dicts; raises a YAMLError (with the line where there is one)."""
     text = path.read_text(encoding="utf-8")
     try:
+        _refuse_aliases(text)
         node = YAML(typ="safe", pure=True).compose(text)
     except ReaderError as exc:  # a control character: has a position, not a line
         mark = StreamMark(str(path), exc.position, text.count("\n", 0, exc.position), 0)
         problem = f"unacceptable character #x{exc.character:04x}: {exc.reason}"
         raise MarkedYAMLError(problem=problem, problem_mark=mark) from None
     return None if node is None else _convert(node)
+
+
+def _refuse_aliases(text: str) -> None:
+    """Aliases (`*name`) are refused before anything is built: a roster needs none, and
+    eleven lines of nested aliases expand to billions of entries (an "alias bomb")."""
+    previous: Event | None = None
+    for event in YAML(typ="safe", pure=True).parse(text):
+        if isinstance(event, AliasEvent) and isinstance(previous, ScalarEvent) \
+                and previous.value == "<<" and previous.style is None:
+            raise MarkedYAMLError(problem=MERGE_KEYS, problem_mark=previous.start_mark)
+        if isinstance(event, AliasEvent):
+            raise MarkedYAMLError(problem=f"YAML aliases (*{event.anchor}) are not read here: "
+                                          "write each entry's fields out", problem_mark=event.start_mark)
+        previous = event
 
 
 def reads_as_text(value: str) -> bool:

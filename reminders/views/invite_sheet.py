@@ -24,7 +24,7 @@ import segno
 
 from reminders.adapters.base import InviteRoute
 from reminders.definitions.roster import Person, Roster
-from reminders.files import write_atomic
+from reminders.files import inside, write_atomic
 from reminders.i18n import N_, t
 
 QR_ERROR = "m"  # 15% recovery: survives a crease or a smudge on a printed card
@@ -176,10 +176,11 @@ def render_html(cards: list[Card], images: dict[str, bytes], title: str, languag
 def write_sheet(directory: str | Path, cards: list[Card], *, title: str, language: str = "vi") -> Path:
     """Write index.html and one <person id>.png per card into `directory`; returns the page."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     images = {card.png_name: qr_png(card.link) for card in cards if card.link}
+    targets = {name: inside(directory, name) for name in images}  # every name checked before any write
+    directory.mkdir(parents=True, exist_ok=True)
     for name, data in images.items():
-        write_atomic(directory / name, data, mode=0o600)  # live codes: readable by the admin only
+        write_atomic(targets[name], data, mode=0o600)  # live codes: readable by the admin only
     page = directory / "index.html"
     write_atomic(page, render_html(cards, images, title, language).encode("utf-8"), mode=0o600)
     return page

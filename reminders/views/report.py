@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 
 from reminders.definitions.model import Duty
 from reminders.definitions.roster import Roster
-from reminders.files import staged
+from reminders.files import inside, staged
 from reminders.i18n import t
 from reminders.text import shown
 from reminders.views.tally import (
@@ -379,14 +379,14 @@ def _draw_totals(ax: Axes, rows: list[CheckinTotal], team_names: dict[str, str],
 def write_files(report: Report, directory: str | Path) -> list[Path]:
     """CSV per table, one XLSX, one PNG, all or nothing; returns the paths written."""
     directory = Path(directory)
-    created = not directory.exists()
-    directory.mkdir(parents=True, exist_ok=True)
     stem = f"report-{report.label}"
     plan: list[tuple[Path, Callable[[Path], None]]] = [
-        (directory / f"{stem}-{table.key}.csv", partial(_write_csv, table)) for table in report.tables]
-    plan.append((directory / f"{stem}.xlsx", lambda p: _write_xlsx(report, p)))
+        (inside(directory, f"{stem}-{table.key}.csv"), partial(_write_csv, table)) for table in report.tables]
+    plan.append((inside(directory, f"{stem}.xlsx"), lambda p: _write_xlsx(report, p)))
     if charts_available():
-        plan.append((directory / f"{stem}.png", lambda p: _write_png(report, p)))
+        plan.append((inside(directory, f"{stem}.png"), lambda p: _write_png(report, p)))
+    created = not directory.exists()
+    directory.mkdir(parents=True, exist_ok=True)
     try:
         with ExitStack() as stack:  # all or nothing: a failure removes every file staged so far
             for final, write in plan:
