@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import click
 from rich.table import Table
 
-from reminders.cli.common import LANG, definitions_options, friendly, out, settings_for
+from reminders.cli.common import LANG, MAX_DAYS, definitions_options, friendly, out, settings_for
 from reminders.definitions.load import load_definitions
 from reminders.i18n import format_when, t
 from reminders.inbound.acks import record_acknowledgement
@@ -19,7 +19,8 @@ from reminders.views.status import occurrence_status
 
 
 @click.command()
-@click.option("--days", default=7, show_default=True, help="Days back and ahead to show.")
+@click.option("--days", default=7, show_default=True, type=click.IntRange(0, MAX_DAYS),
+              help="Days back and ahead to show.")
 @definitions_options
 @friendly
 def status(days: int, calendars_dir: str | None, roster_path: str | None) -> None:

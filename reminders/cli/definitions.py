@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -65,6 +66,10 @@ def preview(uid: str, from_: str, to: str, as_json: bool, calendars_dir: str | N
     out.print(table)
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @click.command()
 @click.option("--from", "from_", required=True, help="First day, e.g. 2024-10-01.")
 @click.option("--to", "to", required=True, help="Last day (inclusive).")
@@ -76,5 +81,12 @@ def simulate(from_: str, to: str, calendars_dir: str | None, roster_path: str | 
     zone = ZoneInfo(DEFAULT_TZ)
     start = datetime.combine(parse_day(from_, "--from"), datetime.min.time(), tzinfo=zone)
     end = datetime.combine(parse_day(to, "--to") + timedelta(days=1), datetime.min.time(), tzinfo=zone)
-    count = run_simulation(settings, start, end, sys.stdout)
+    # Stopped by SIGTERM or Ctrl-C: unwind, so the throw-away database is removed, and say so.
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        count = run_simulation(settings, start, end, sys.stdout)
+    except KeyboardInterrupt:
+        fail(t(LANG, "Stopped; nothing was left behind."))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     out.print(t(LANG, "{count} messages would be sent.", count=count), markup=False)

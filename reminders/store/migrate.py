@@ -13,6 +13,8 @@ from sqlalchemy import MetaData, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from reminders.errors import RemindersError
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -96,7 +98,8 @@ def copy_database(source: Engine, target: Engine, batch: int = 5000) -> dict[str
             target_table.reflect(bind=write, only=[table.name])
             destination = target_table.tables[table.name]
             if write.execute(select(destination).limit(1)).first() is not None:
-                raise RuntimeError(f"table {table.name} in the target database is not empty")
+                raise RemindersError(f"table {table.name} in the target database is not empty (copied "
+                                     "before?); nothing was copied. Copy into a new, empty database.")
             rows = read.execute(select(table)).mappings()
             counts[table.name] = 0
             while chunk := rows.fetchmany(batch):
