@@ -37,6 +37,11 @@ class ConfigurationError(RemindersError):
     """An environment variable is missing or malformed."""
 
 
+class AlreadyDone(RemindersError):
+    """A snooze of a reminder the person has already acknowledged; the message says so, in
+    their language."""
+
+
 class AnswerError(RemindersError):
     """A check-in answer does not match the expected type; `message` is the re-ask."""
 

@@ -22,7 +22,7 @@ from reminders.codes import delivery_code, parse_delivery_code
 from reminders.definitions.model import Duty
 from reminders.definitions.quiet import place
 from reminders.definitions.roster import Person, Roster
-from reminders.errors import AnswerError, NotOnRoster, UnknownDelivery
+from reminders.errors import AlreadyDone, AnswerError, NotOnRoster, UnknownDelivery
 from reminders.i18n import N_, t
 from reminders.kinds import DeliveryStatus, is_checkin, snoozed
 from reminders.store.audit import AuditEvent, delivery_event, record_events
@@ -187,8 +187,9 @@ def record_acknowledgement(engine: Bind, roster: Roster, duties: Mapping[str, Du
                 raise AnswerError(duty.checkin.question(person.language) + "\n"
                                   + t(person.language, REASK[duty.checkin.answer_type]))
             value_text, value_number = parse_answer(duty.checkin.answer_type, answer, person.language)
-        elif answer and shown(answer).strip():
-            value_text = shown(answer).strip()[:1000]
+        elif answer and shown(answer).strip():  # nothing asked: an answer would be stored for nothing
+            raise AnswerError(t(person.language, "\"{summary}\" asks no check-in question; the answer was not "
+                                                 "recorded.", summary=occ.summary))
         values = {"occurrence_id": occ.id, "person_id": person.id, "team_id": delivery.team_id,
                   "at": as_utc(now), "channel": channel, "delivery_id": delivery.id,
                   "answer": value_text, "answer_number": value_number,
@@ -241,6 +242,11 @@ def snooze(engine: Bind, roster: Roster, *, code: str, person_id: str, now: date
         person = _check_person(roster, delivery, person_id, None)
         if seen is not None:
             check_seen(roster, delivery, person, channel or "", seen)
+        done = conn.execute(select(ACKNOWLEDGEMENT.c.answer).where(
+            ACKNOWLEDGEMENT.c.occurrence_id == occ.id, ACKNOWLEDGEMENT.c.person_id == person.id)).first()
+        if done is not None and (not is_checkin(delivery.kind) or done.answer is not None):
+            raise AlreadyDone(t(person.language, "\"{summary}\" is already recorded as done; there is nothing to "
+                                                 "remind you of.", summary=occ.summary))
         team = roster.teams.get(delivery.team_id)
         # Not at night: an evening snooze comes back in the morning, or just before the night
         # if the morning is too late for this occurrence.
