@@ -71,5 +71,6 @@ def ack(code: str, member: str, answer: str | None, snooze: bool, on_behalf: str
     message = t(language, "Thank you, {name}: \"{summary}\" is recorded as done.",
                 name=result.person.name, summary=result.summary)
     if result.answer is not None:
-        message += " " + t(language, "Answer: {answer}.", answer=result.answer)
+        shown = t(language, result.answer) if result.answer in ("yes", "no") else result.answer  # "có", not "yes"
+        message += " " + t(language, "Answer: {answer}.", answer=shown)
     out.print(message, markup=False)

@@ -55,8 +55,9 @@ def friendly(func: Callable[P, R]) -> Callable[P, R]:
             for problem in exc.problems:
                 err.print(f"  {problem}", markup=False)
             sys.exit(1)
-        except RemindersError as exc:
-            fail(t(LANG, "Error: {detail}", detail=exc))
+        except RemindersError as exc:  # said in the admin's language where the message is in the catalogs
+            detail = t(LANG, exc.message, **exc.values) if exc.message is not None and exc.values else exc
+            fail(t(LANG, "Error: {detail}", detail=detail))
         except OSError as exc:
             fail(t(LANG, "Error: {detail}", detail=f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}"))
         except Exception as exc:  # a database that cannot be reached, and the like

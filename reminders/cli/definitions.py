@@ -23,6 +23,7 @@ from reminders.cli.common import (
 from reminders.definitions.load import load_definitions
 from reminders.i18n import t
 from reminders.jobs.simulate import simulate as run_simulation
+from reminders.kinds import is_checkin
 from reminders.timeutil import DEFAULT_TZ
 from reminders.views.preview import preview_occurrences
 
@@ -57,12 +58,13 @@ def preview(uid: str, from_: str, to: str, as_json: bool, calendars_dir: str | N
         click.echo(json.dumps(items, ensure_ascii=False, indent=2))
         return
     table = Table(title=duties[uid].summary)
-    for column in ("recurrence_id", "start", "end", "reminders"):
+    for column in (t(LANG, "Occurrence (RECURRENCE-ID)"), t(LANG, "Start"), t(LANG, "End"), t(LANG, "Reminders")):
         table.add_column(column)
     for item in items:
         status = " (" + t(LANG, "cancelled") + ")" if item["cancelled"] else ""
         table.add_row(item["recurrence_id"], item["start"] + status, item["end"],
-                      "\n".join(f"{r['at']} {r['kind']}" for r in item["reminders"]))
+                      "\n".join(f"{r['at']} {t(LANG, 'check-in') if is_checkin(str(r['kind'])) else t(LANG, 'reminder')}"
+                                for r in item["reminders"]))
     out.print(table)
 
 

@@ -99,7 +99,7 @@ def feed_create(commune: str | None, team: str | None, category: str | None, lab
 def feed_list() -> None:
     """Feed links (ids, scopes, labels; never the tokens, which are stored hashed)."""
     table = Table(title=t(LANG, "Feeds"))
-    for column in ("id", "scope", "label", t(LANG, "When"), "revoked"):
+    for column in ("id", t(LANG, "Scope"), t(LANG, "For whom"), t(LANG, "When"), t(LANG, "Revoked")):
         table.add_column(column)
     for token in list_tokens(make_engine(process_settings().database_url)):
         table.add_row(str(token.id), token.scope, token.label, token.created_at.strftime("%Y-%m-%d"),
