@@ -127,3 +127,13 @@ def test_simulate_stopped_leaves_no_temporary_database(stop: signal.Signals, tmp
     assert proc.returncode == 1, err
     assert "Traceback" not in err and "Đã dừng" in err, err
     assert list(scratch.iterdir()) == []
+
+
+def test_a_database_upgraded_by_a_newer_version_is_refused_clearly(db: Path) -> None:
+    env = {"REMINDERS_DATABASE_URL": f"sqlite:///{db}"}
+    assert run_cli("db", "upgrade", env=env).returncode == 0
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("update alembic_version set version_num = 'ffff9999'")
+        conn.commit()
+    for command in (["status"], ["db", "upgrade"], ["run"]):
+        refused(run_cli(*command, env=env), "phiên bản reminders mới hơn", "ffff9999", "hãy nâng cấp reminders")
