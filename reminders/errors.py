@@ -39,7 +39,24 @@ def problem(file: str, line: int | None, template: str, uid: str | None = None, 
 
 
 class RemindersError(Exception):
-    """Base class for errors reported to a person rather than as a traceback."""
+    """Base class for errors reported to a person rather than as a traceback.
+
+    Raised as `Error(N_("{name} is not ..."), name=...)`, its English message is a catalog
+    msgid with its values kept apart, so the command line can say it in the admin's language
+    (`message` and `values`); str() is the English text."""
+
+    def __init__(self, *args: object, **values: object) -> None:
+        super().__init__(*args)
+        self.values = values
+
+    @property
+    def message(self) -> str | None:
+        """The msgid, when the error was raised with one (and its values)."""
+        return self.args[0] if len(self.args) == 1 and isinstance(self.args[0], str) else None
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return text.format(**self.values) if self.values else text
 
 
 class InvalidInput(RemindersError):
@@ -52,6 +69,11 @@ class InvalidInput(RemindersError):
 
 class ConfigurationError(RemindersError):
     """An environment variable is missing or malformed."""
+
+
+class AlreadyDone(RemindersError):
+    """A snooze of a reminder the person has already acknowledged; the message says so, in
+    their language."""
 
 
 class AnswerError(RemindersError):

@@ -179,8 +179,7 @@ class Settings(BaseSettings):
     @field_validator("public_url")
     @classmethod
     def _public_url(cls, value: str) -> str:
-        return _http_url(value, "the web app's address as people and platforms reach it, e.g. "
-                                "https://nhacviec.example.vn")
+        return checked_public_url(value)
 
     # -- derived -------------------------------------------------------------------------
     @property
@@ -243,6 +242,13 @@ class Settings(BaseSettings):
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment only: no .env file, no secrets directory (deployments differ; one source is clear).
         return init_settings, env_settings
+
+
+def checked_public_url(value: str) -> str:
+    """The web app's public address, checked like REMINDERS_PUBLIC_URL (also for a --base-url
+    option): ValueError says what is wrong."""
+    return _http_url(value, "the web app's address as people and platforms reach it, e.g. "
+                            "https://nhacviec.example.vn")
 
 
 def _http_url(value: str, example: str) -> str:

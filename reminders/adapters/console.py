@@ -30,6 +30,12 @@ class ConsoleAdapter(Adapter):
         self._lock = threading.Lock()
         self._count = 0
 
+    @property
+    def sent(self) -> int:
+        """How many messages it has printed (simulate's count)."""
+        with self._lock:
+            return self._count
+
     @classmethod
     def from_settings(cls, settings: Settings) -> ConsoleAdapter:
         """REMINDERS_CONSOLE_FILE appends messages to a file instead of the terminal."""

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import click
 from rich.table import Table
 
-from reminders.cli.common import LANG, definitions_options, friendly, out, settings_for
+from reminders.cli.common import LANG, MAX_DAYS, definitions_options, friendly, out, settings_for
 from reminders.definitions.load import load_definitions
 from reminders.i18n import format_when, t
 from reminders.inbound.acks import record_acknowledgement
@@ -19,7 +19,8 @@ from reminders.views.status import occurrence_status
 
 
 @click.command()
-@click.option("--days", default=7, show_default=True, help="Days back and ahead to show.")
+@click.option("--days", default=7, show_default=True, type=click.IntRange(0, MAX_DAYS),
+              help="Days back and ahead to show.")
 @definitions_options
 @friendly
 def status(days: int, calendars_dir: str | None, roster_path: str | None) -> None:
@@ -70,5 +71,6 @@ def ack(code: str, member: str, answer: str | None, snooze: bool, on_behalf: str
     message = t(language, "Thank you, {name}: \"{summary}\" is recorded as done.",
                 name=result.person.name, summary=result.summary)
     if result.answer is not None:
-        message += " " + t(language, "Answer: {answer}.", answer=result.answer)
+        shown = t(language, result.answer) if result.answer in ("yes", "no") else result.answer  # "có", not "yes"
+        message += " " + t(language, "Answer: {answer}.", answer=shown)
     out.print(message, markup=False)

@@ -25,6 +25,8 @@ from reminders.logs import redact
 from reminders.settings import Settings, cli_language, load_settings
 
 LANG = cli_language()
+FIRST_YEAR, LAST_YEAR = 1970, 2199
+MAX_DAYS = 3660  # `status --days`: ten years either way
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # file:line stays on one line
 
@@ -53,8 +55,9 @@ def friendly(func: Callable[P, R]) -> Callable[P, R]:
             for problem in exc.problems:
                 err.print(f"  {problem.shown(lambda message: t(LANG, message))}", markup=False)
             sys.exit(1)
-        except RemindersError as exc:
-            fail(t(LANG, "Error: {detail}", detail=exc))
+        except RemindersError as exc:  # said in the admin's language where the message is in the catalogs
+            detail = t(LANG, exc.message, **exc.values) if exc.message is not None and exc.values else exc
+            fail(t(LANG, "Error: {detail}", detail=detail))
         except OSError as exc:
             fail(t(LANG, "Error: {detail}", detail=f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}"))
         except Exception as exc:  # a database that cannot be reached, and the like
@@ -100,7 +103,17 @@ def settings_for(calendars_dir: str | None, roster_path: str | None) -> Settings
 
 def parse_day(value: str, name: str) -> date:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(t(LANG, "expected a date like 2024-10-01, got {value}", value=repr(value)),
                                  param_hint=name) from None
+    return within_years(day, name)
+
+
+def within_years(day: date, name: str) -> date:
+    """Days the commands plan and count: FIRST_YEAR to LAST_YEAR (year 1 or 9999 would run
+    past what dates and time zones can hold)."""
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise click.BadParameter(t(LANG, "{value} is outside the years {first}-{last} that reminders handles",
+                                   value=day.isoformat(), first=FIRST_YEAR, last=LAST_YEAR), param_hint=name)
+    return day

@@ -30,6 +30,10 @@ def upgrade_command() -> None:
 @friendly
 def copy(source: str | None, target: str) -> None:
     """Copy everything to another, empty database (SQLite -> PostgreSQL), schema included."""
+    for option, url in (("--from", source), ("--to", target)):
+        if url is not None and not url.startswith(("sqlite", "postgresql")):
+            raise click.BadParameter(t(LANG, "must start with sqlite:// or postgresql://, not {value}",
+                                       value=repr(url.split("://")[0] + "://")), param_hint=option)
     counts = copy_database(make_engine(source or process_settings().database_url, create=False),
                            make_engine(target, create=False))
     out.print(t(LANG, "Copied {rows} rows in {tables} tables.", rows=sum(counts.values()), tables=len(counts)),

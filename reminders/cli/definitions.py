@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -22,6 +23,7 @@ from reminders.cli.common import (
 from reminders.definitions.load import load_definitions
 from reminders.i18n import t
 from reminders.jobs.simulate import simulate as run_simulation
+from reminders.kinds import is_checkin
 from reminders.timeutil import DEFAULT_TZ
 from reminders.views.preview import preview_occurrences
 
@@ -56,13 +58,18 @@ def preview(uid: str, from_: str, to: str, as_json: bool, calendars_dir: str | N
         click.echo(json.dumps(items, ensure_ascii=False, indent=2))
         return
     table = Table(title=duties[uid].summary)
-    for column in ("recurrence_id", "start", "end", "reminders"):
+    for column in (t(LANG, "Occurrence (RECURRENCE-ID)"), t(LANG, "Start"), t(LANG, "End"), t(LANG, "Reminders")):
         table.add_column(column)
     for item in items:
         status = " (" + t(LANG, "cancelled") + ")" if item["cancelled"] else ""
         table.add_row(item["recurrence_id"], item["start"] + status, item["end"],
-                      "\n".join(f"{r['at']} {r['kind']}" for r in item["reminders"]))
+                      "\n".join(f"{r['at']} {t(LANG, 'check-in') if is_checkin(str(r['kind'])) else t(LANG, 'reminder')}"
+                                for r in item["reminders"]))
     out.print(table)
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @click.command()
@@ -76,5 +83,12 @@ def simulate(from_: str, to: str, calendars_dir: str | None, roster_path: str | 
     zone = ZoneInfo(DEFAULT_TZ)
     start = datetime.combine(parse_day(from_, "--from"), datetime.min.time(), tzinfo=zone)
     end = datetime.combine(parse_day(to, "--to") + timedelta(days=1), datetime.min.time(), tzinfo=zone)
-    count = run_simulation(settings, start, end, sys.stdout)
+    # Stopped by SIGTERM or Ctrl-C: unwind, so the throw-away database is removed, and say so.
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        count = run_simulation(settings, start, end, sys.stdout)
+    except KeyboardInterrupt:
+        fail(t(LANG, "Stopped; nothing was left behind."))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     out.print(t(LANG, "{count} messages would be sent.", count=count), markup=False)

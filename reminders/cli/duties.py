@@ -35,7 +35,7 @@ from reminders.definitions.rhythm import (
 )
 from reminders.definitions.roster import Roster, load_roster
 from reminders.definitions.writer import DutySpec, build_calendar, existing_uids, slug, write_new
-from reminders.i18n import format_short, format_when, t
+from reminders.i18n import N_, format_short, format_when, t
 from reminders.text import fold
 from reminders.timeutil import DEFAULT_TZ, utcnow
 
@@ -249,6 +249,14 @@ def rrule_text(duty: Duty) -> str:
     return "; ".join(rule.to_ical().decode() for rule in rules) or "—"
 
 
+ADDRESS_NAMES = {"group": N_("group"), "members": N_("each member"), "leader": N_("the team leader")}
+
+
+def address_words(duty: Duty, language: str) -> str:
+    """Whom in the team it goes to, in words ('nhóm, tổ trưởng'), not the file's keywords."""
+    return ", ".join(t(language, ADDRESS_NAMES[mode]) if mode in ADDRESS_NAMES else mode for mode in duty.address)
+
+
 def audience_words(duty: Duty, roster: Roster, language: str) -> str:
     names = []
     for item in duty.audience:
@@ -275,13 +283,14 @@ def _amount(delta: timedelta, language: str) -> str:
 
 
 def alarm_words(alarm: Alarm, duty: Duty, language: str) -> str:
+    # "nhắc 2 tiếng trước khi bắt đầu": the row's label already says these are reminders.
     kind = t(language, "check-in") if alarm.kind == "checkin" else t(language, "reminder")
     if alarm.absolute is not None:
-        return f"{kind}: {format_when(alarm.absolute, language, duty.zone)}"
+        return f"{kind} {format_when(alarm.absolute, language, duty.zone)}"
     offset = alarm.offset or timedelta(0)
     end = alarm.related == "END"
     if duty.all_day:  # counted from local midnight: say the clock time instead
-        return f"{kind}: {_all_day_words(offset, end, language)}"
+        return f"{kind} {_all_day_words(offset, end, language)}"
     if not offset:
         when = t(language, "at the end") if end else t(language, "at the start")
     elif offset < timedelta(0):
@@ -290,7 +299,7 @@ def alarm_words(alarm: Alarm, duty: Duty, language: str) -> str:
     else:
         when = (t(language, "{amount} after the end", amount=_amount(offset, language)) if end
                 else t(language, "{amount} after the start", amount=_amount(offset, language)))
-    return f"{kind}: {when}"
+    return f"{kind} {when}"
 
 
 def _all_day_words(offset: timedelta, end: bool, language: str) -> str:
@@ -323,8 +332,8 @@ def _print_new(duty: Duty, rhythm: Rhythm, roster: Roster, lang: str, zone: tzin
     out = _out()
     rows = [(t(lang, "Duty"), duty.summary), ("UID", duty.uid),
             (t(lang, "Rhythm"), rhythm.describe(lang)), ("RRULE", rhythm.rrule or "—"),
-            (t(lang, "For whom"), audience_words(duty, roster, lang)), (t(lang, "To"), ", ".join(duty.address))]
-    rows += [(t(lang, "Reminders"), "; ".join(alarm_words(a, duty, lang) for a in duty.alarms))]
+            (t(lang, "For whom"), audience_words(duty, roster, lang)), (t(lang, "To"), address_words(duty, lang))]
+    rows += [(t(lang, "Reminder times"), "; ".join(alarm_words(a, duty, lang) for a in duty.alarms))]
     if duty.checkin:
         rows.append((t(lang, "Check-in question"), f"{duty.checkin.question(lang)} ({duty.checkin.answer_type})"))
     for label, value in rows:
@@ -375,9 +384,9 @@ def show(uid: str, calendars_dir: str | None, roster_path: str | None) -> None:
     zone = ZoneInfo(roster.timezone or DEFAULT_TZ)
     rows = [(t(lang, "Duty"), duty.summary), ("UID", duty.uid), (t(lang, "File"), f"{duty.file}:{duty.line}"),
             (t(lang, "Rhythm"), rhythm_words(duty, lang)), ("RRULE", rrule_text(duty)),
-            (t(lang, "For whom"), audience_words(duty, roster, lang)), (t(lang, "To"), ", ".join(duty.address)),
+            (t(lang, "For whom"), audience_words(duty, roster, lang)), (t(lang, "To"), address_words(duty, lang)),
             (t(lang, "Acknowledgement"), t(lang, "yes") if duty.ack else t(lang, "no")),
-            (t(lang, "Reminders"), "; ".join(alarm_words(a, duty, lang) for a in duty.alarms))]
+            (t(lang, "Reminder times"), "; ".join(alarm_words(a, duty, lang) for a in duty.alarms))]
     if duty.checkin:
         rows.append((t(lang, "Check-in question"), f"{duty.checkin.question(lang)} ({duty.checkin.answer_type})"))
     if duty.categories:

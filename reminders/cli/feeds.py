@@ -23,6 +23,7 @@ from reminders.definitions.load import load_definitions
 from reminders.definitions.roster import Roster
 from reminders.files import write_atomic
 from reminders.i18n import t
+from reminders.settings import checked_public_url
 from reminders.store.engine import make_engine
 from reminders.store.feed_tokens import create_token, feed_links, list_tokens, revoke, rotate
 from reminders.timeutil import utcnow
@@ -52,6 +53,24 @@ def _base_url(given: str | None) -> str:
     return given or process_settings().public_url
 
 
+def _check_base_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--base-url is checked like REMINDERS_PUBLIC_URL, before anything is written: a link
+    without https:// would be printed broken (or not at all) after its token was stored."""
+    if value is None:
+        return None
+    try:
+        return checked_public_url(value)
+    except ValueError:
+        raise click.BadParameter(t(LANG, "{value} is not a web address: it must start with https:// (or http://) "
+                                         "and name a host, e.g. https://nhacviec.example.vn; nothing was "
+                                         "written.", value=repr(value))) from None
+
+
+def base_url_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--base-url", default=None, callback=_check_base_url,
+                        help="The web app's public address (default: $REMINDERS_PUBLIC_URL).")(func)
+
+
 @click.group()
 def feed() -> None:
     """Private calendar feeds (.ics links) for commune officials."""
@@ -60,7 +79,7 @@ def feed() -> None:
 @feed.command("create")
 @feed_scope_options
 @click.option("--label", default="", help="Who the link is for (shown in `feed list`).")
-@click.option("--base-url", default=None, help="The web app's public address (default: $REMINDERS_PUBLIC_URL).")
+@base_url_option
 @definitions_options
 @friendly
 def feed_create(commune: str | None, team: str | None, category: str | None, label: str, base_url: str | None,
@@ -80,7 +99,7 @@ def feed_create(commune: str | None, team: str | None, category: str | None, lab
 def feed_list() -> None:
     """Feed links (ids, scopes, labels; never the tokens, which are stored hashed)."""
     table = Table(title=t(LANG, "Feeds"))
-    for column in ("id", "scope", "label", t(LANG, "When"), "revoked"):
+    for column in ("id", t(LANG, "Scope"), t(LANG, "For whom"), t(LANG, "When"), t(LANG, "Revoked")):
         table.add_column(column)
     for token in list_tokens(make_engine(process_settings().database_url)):
         table.add_row(str(token.id), token.scope, token.label, token.created_at.strftime("%Y-%m-%d"),
@@ -100,7 +119,7 @@ def feed_revoke(token_id: int) -> None:
 
 @feed.command("rotate")
 @click.argument("token_id", type=int)
-@click.option("--base-url", default=None, help="The web app's public address (default: $REMINDERS_PUBLIC_URL).")
+@base_url_option
 @friendly
 def feed_rotate(token_id: int, base_url: str | None) -> None:
     """Revoke a feed link and print a new one for the same scope."""

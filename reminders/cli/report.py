@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from reminders.cli.common import LANG, fail, friendly, out, settings_for
+from reminders.cli.common import LANG, fail, friendly, out, settings_for, within_years
 from reminders.definitions.load import load_definitions
 from reminders.i18n import LANGUAGES, t
 from reminders.store.engine import make_engine
@@ -25,15 +25,16 @@ def _month(value: str, lang: str) -> tuple[date, date]:
     if not match or not 1 <= int(match.group(2)) <= 12:
         fail(t(lang, "--month must look like 2024-10 (year-month), not '{value}'.", value=value))
     year, month = int(match.group(1)), int(match.group(2))
-    first = date(year, month, 1)
+    first = within_years(date(year, month, 1), "--month")
     return first, date(year + month // 12, month % 12 + 1, 1)
 
 
 def _day(value: str, option: str, lang: str) -> date:
     try:
-        return date.fromisoformat(value.strip())
+        day = date.fromisoformat(value.strip())
     except ValueError:
         fail(t(lang, "{option} must be a date like 2024-10-01, not '{value}'.", option=option, value=value))
+    return within_years(day, option)
 
 
 @overload

@@ -22,7 +22,7 @@ from reminders.codes import delivery_code, parse_delivery_code
 from reminders.definitions.model import Duty
 from reminders.definitions.quiet import place
 from reminders.definitions.roster import Person, Roster
-from reminders.errors import AnswerError, NotOnRoster, UnknownDelivery
+from reminders.errors import AlreadyDone, AnswerError, NotOnRoster, UnknownDelivery
 from reminders.i18n import N_, t
 from reminders.kinds import DeliveryStatus, is_checkin, snoozed
 from reminders.store.audit import AuditEvent, delivery_event, record_events
@@ -65,7 +65,9 @@ class OutsideAuthority(NotOnRoster):
     """Someone confirming for a person outside their team (a leader) or commune (an official)."""
 
     def __init__(self, by: Person, member: Person, where: str):
-        super().__init__(f"{by.name} may not confirm for {member.name}, who is not in their {where}")
+        super().__init__(N_("{by} may not confirm for {name}, who is not in their team") if where == "team"
+                         else N_("{by} may not confirm for {name}, who is not in their commune"),
+                         by=by.name, name=member.name)
         self.member = member
         self.where = where  # "team" | "commune"
 
@@ -108,9 +110,9 @@ def find_delivery(engine: Bind, code: str) -> tuple[AnyRow, AnyRow]:
         delivery = None if delivery_id is None else conn.execute(
             select(DELIVERY).where(DELIVERY.c.id == delivery_id)).first()
         if delivery is None:
-            raise UnknownDelivery(f"no reminder has the code '{code}'")
+            raise UnknownDelivery(N_("no reminder has the code '{code}'"), code=code)
         if delivery.occurrence_id is None:  # a weekly digest: about no occurrence, nothing to confirm
-            raise UnknownDelivery(f"'{code}' is a digest, not a reminder")
+            raise UnknownDelivery(N_("'{code}' is a digest, not a reminder"), code=code)
         occurrence = conn.execute(select(OCCURRENCE).where(OCCURRENCE.c.id == delivery.occurrence_id)).one()
     return delivery, occurrence
 
@@ -140,22 +142,23 @@ def check_seen(roster: Roster, delivery: AnyRow, actor: Person, channel: str, se
                 actor.role in ("official", "admin") and actor.commune_id is not None
                 and commune_of(roster, delivery.team_id) == actor.commune_id):
             return
-    raise NotSentHere(f"'{delivery_code(delivery.id)}' was not sent to {actor.name} or their team"
-                      + (" in this chat" if seen.chat is not None else ""))
+    raise NotSentHere(N_("'{code}' was not sent to {name} or their team in this chat") if seen.chat is not None
+                      else N_("'{code}' was not sent to {name} or their team"),
+                      code=delivery_code(delivery.id), name=actor.name)
 
 
 def _check_person(roster: Roster, delivery: AnyRow, person_id: str, recorded_by: str | None) -> Person:
     person = roster.people.get(person_id)
     if person is None:
-        raise NotOnRoster(f"'{person_id}' is not on the roster")
+        raise NotOnRoster(N_("'{id}' is not on the roster"), id=person_id)
     allowed = person.team_id == delivery.team_id if delivery.recipient.startswith("team:") \
         else delivery.recipient == f"person:{person_id}" or person.team_id == delivery.team_id
     if not allowed:
-        raise NotOnRoster(f"{person.name} is not in the team this reminder was sent to")
+        raise NotOnRoster(N_("{name} is not in the team this reminder was sent to"), name=person.name)
     if recorded_by and recorded_by != person_id:
         by = roster.people.get(recorded_by)
         if by is None or by.role not in CONFIRMERS:
-            raise NotOnRoster(f"'{recorded_by}' may not confirm on behalf of {person.name}")
+            raise NotOnRoster(N_("'{id}' may not confirm on behalf of {name}"), id=recorded_by, name=person.name)
         if not may_confirm_for(roster, by, delivery.team_id):
             raise OutsideAuthority(by, person, "team" if by.role == "leader" else "commune")
     return person
@@ -177,7 +180,7 @@ def record_acknowledgement(engine: Bind, roster: Roster, duties: Mapping[str, Du
         if seen is not None:
             actor = roster.people.get(recorded_by or person_id)
             if actor is None:
-                raise NotOnRoster(f"'{recorded_by or person_id}' is not on the roster")
+                raise NotOnRoster(N_("'{id}' is not on the roster"), id=recorded_by or person_id)
             check_seen(roster, delivery, actor, channel, seen)
         person = _check_person(roster, delivery, person_id, recorded_by)
         duty = duties.get(occ.duty_uid)
@@ -187,8 +190,9 @@ def record_acknowledgement(engine: Bind, roster: Roster, duties: Mapping[str, Du
                 raise AnswerError(duty.checkin.question(person.language) + "\n"
                                   + t(person.language, REASK[duty.checkin.answer_type]))
             value_text, value_number = parse_answer(duty.checkin.answer_type, answer, person.language)
-        elif answer and shown(answer).strip():
-            value_text = shown(answer).strip()[:1000]
+        elif answer and shown(answer).strip():  # nothing asked: an answer would be stored for nothing
+            raise AnswerError(t(person.language, "\"{summary}\" asks no check-in question; the answer was not "
+                                                 "recorded.", summary=occ.summary))
         values = {"occurrence_id": occ.id, "person_id": person.id, "team_id": delivery.team_id,
                   "at": as_utc(now), "channel": channel, "delivery_id": delivery.id,
                   "answer": value_text, "answer_number": value_number,
@@ -241,6 +245,11 @@ def snooze(engine: Bind, roster: Roster, *, code: str, person_id: str, now: date
         person = _check_person(roster, delivery, person_id, None)
         if seen is not None:
             check_seen(roster, delivery, person, channel or "", seen)
+        done = conn.execute(select(ACKNOWLEDGEMENT.c.answer).where(
+            ACKNOWLEDGEMENT.c.occurrence_id == occ.id, ACKNOWLEDGEMENT.c.person_id == person.id)).first()
+        if done is not None and (not is_checkin(delivery.kind) or done.answer is not None):
+            raise AlreadyDone(t(person.language, "\"{summary}\" is already recorded as done; there is nothing to "
+                                                 "remind you of.", summary=occ.summary))
         team = roster.teams.get(delivery.team_id)
         # Not at night: an evening snooze comes back in the morning, or just before the night
         # if the morning is too late for this occurrence.
@@ -273,11 +282,11 @@ def confirm_on_behalf(engine: Bind, roster: Roster, duties: Mapping[str, Duty], 
         delivery, occ = find_delivery(conn, code)
         member = roster.people.get(member_id)
         if member is None:
-            raise NotOnRoster(f"'{member_id}' is not on the roster")
+            raise NotOnRoster(N_("'{id}' is not on the roster"), id=member_id)
         if seen is not None:
             actor = roster.people.get(by)
             if actor is None:
-                raise NotOnRoster(f"'{by}' is not on the roster")
+                raise NotOnRoster(N_("'{id}' is not on the roster"), id=by)
             check_seen(roster, delivery, actor, channel, seen)
         target = code
         if delivery.team_id != member.team_id or (answer and not is_checkin(delivery.kind)):

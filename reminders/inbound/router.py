@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 from reminders.adapters.base import Inbound, Outcome, OutgoingMessage
 from reminders.codes import MAX_CODE_LENGTH, delivery_code
 from reminders.definitions.roster import Person
-from reminders.errors import AnswerError, NotOnRoster, UnknownDelivery
+from reminders.errors import AlreadyDone, AnswerError, NotOnRoster, UnknownDelivery
 from reminders.i18n import N_, format_when, t
 from reminders.inbound.acks import (
     TYPED,
@@ -293,6 +293,8 @@ def _button(rt: Runtime, conn: Connection, event: Inbound, person: Person, code:
                          seen=Seen(event.chat))
         except (UnknownDelivery, NotOnRoster) as exc:
             return Outcome(reply=refusal(person.language, exc), alert=True)
+        except AlreadyDone as exc:
+            return Outcome(reply=str(exc), alert=True)
         return Outcome(reply=t(person.language, "OK, I will remind you again at {when}.",
                                when=format_when(due, person.language, _zone(rt, person))), recorded=True)
     return _acknowledge(rt, conn, event, person, code, None, now, Seen(event.chat))

@@ -13,6 +13,9 @@ from sqlalchemy import MetaData, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from reminders.errors import RemindersError
+from reminders.i18n import N_
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -49,6 +52,10 @@ def _alembic_quiet() -> Iterator[None]:
         logger.setLevel(previous)
 
 
+class NewerSchema(RemindersError):
+    """The database's schema revision is not one of ours: a newer reminders migrated it."""
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision`. Safe when several processes start at once: PostgreSQL
     serialises on an advisory lock; on SQLite a loser of the race retries and finds it done."""
@@ -59,8 +66,16 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
                 from alembic import command
                 from alembic.runtime.migration import MigrationContext
 
+                # imported here, quietly: see alembic_config
+                from alembic.script import ScriptDirectory
+
                 before = MigrationContext.configure(connection).get_current_revision()
                 config = alembic_config(engine)
+                known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+                if before is not None and before not in known:  # alembic's own error is a traceback
+                    raise NewerSchema(N_("the database was upgraded by a newer version of reminders (schema "
+                                         "revision {revision}, unknown to this one); upgrade reminders"),
+                                      revision=before)
                 config.attributes["connection"] = connection
                 command.upgrade(config, revision)
                 after = MigrationContext.configure(connection).get_current_revision()
@@ -96,7 +111,8 @@ def copy_database(source: Engine, target: Engine, batch: int = 5000) -> dict[str
             target_table.reflect(bind=write, only=[table.name])
             destination = target_table.tables[table.name]
             if write.execute(select(destination).limit(1)).first() is not None:
-                raise RuntimeError(f"table {table.name} in the target database is not empty")
+                raise RemindersError(f"table {table.name} in the target database is not empty (copied "
+                                     "before?); nothing was copied. Copy into a new, empty database.")
             rows = read.execute(select(table)).mappings()
             counts[table.name] = 0
             while chunk := rows.fetchmany(batch):

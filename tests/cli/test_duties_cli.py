@@ -196,10 +196,10 @@ def test_list_and_show(calendars):
     assert shown.exit_code == 0, shown.output
     assert "Nhịp lặp: hằng tuần vào Thứ Sáu, lúc 17:00" in shown.output
     assert "Cho: Tổ CNSCĐ thôn Đông, Tổ CNSCĐ thôn Tây" in shown.output
-    assert "nhắc: 2 tiếng trước khi bắt đầu; nhắc: lúc bắt đầu; hỏi kết quả: lúc kết thúc" in shown.output
+    assert "Thời điểm nhắc: nhắc 2 tiếng trước khi bắt đầu; nhắc lúc bắt đầu; hỏi kết quả lúc kết thúc" in shown.output
     assert shown.output.count(" lúc 17:00 — ") == 5
     national = run("duties", "show", "ngay-chuyen-doi-so-quoc-gia@reminders", "--calendars", str(calendars))
-    assert "nhắc: 1 ngày trước, lúc 17:00; nhắc: trong ngày, lúc 07:00" in national.output
+    assert "nhắc 1 ngày trước, lúc 17:00; nhắc trong ngày, lúc 07:00" in national.output
     missing = run("duties", "show", "khong-co@reminders", "--calendars", str(calendars))
     assert missing.exit_code == 1 and "khong-co@reminders" in missing.output
 
