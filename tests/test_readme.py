@@ -59,3 +59,17 @@ IMPORTS = sorted({(m.group(1), name.strip()) for block in re.findall(r"```python
 @pytest.mark.parametrize("module, name", IMPORTS)
 def test_every_import_in_the_readme_examples_works(module, name):
     assert hasattr(importlib.import_module(module), name.split(" as ")[0])
+
+
+TIMED = re.compile(r"assert\b[^#\n]*(?:(?:monotonic|perf_counter|time)\(\)\s*-|\belapsed\b|\btook\b|\bduration_s\b)")
+
+
+def test_no_test_asserts_wall_clock_time():
+    """Speed belongs in bench/ (README, "Tests"): an assertion on elapsed time fails on a busy
+    machine. Deadlines that only catch a hang (`time.monotonic() < deadline`) are fine."""
+    timed = [f"{path.relative_to(ROOT)}:{n}: {line.strip()}" for path in sorted((ROOT / "tests").rglob("*.py"))
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if TIMED.search(line) and "samples = " not in line]
+    assert timed == []
+    samples = ("    assert time.monotonic() - started < 1.5", "assert elapsed < 1.0")  # what it catches
+    assert all(TIMED.search(sample) for sample in samples)
