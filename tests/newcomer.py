@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -32,11 +34,12 @@ def fresh_folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def first_screen(fresh_folder: Path):
-    out = fresh_folder / "run.out"
+@contextmanager
+def running(folder: Path) -> Iterator[str]:
+    """`reminders run` started in `folder` as a newcomer starts it; its first screen, while it runs."""
+    out = folder / "run.out"
     with out.open("w") as stdout:
-        proc = subprocess.Popen([str(REMINDERS), "run"], cwd=fresh_folder, env=fresh_env(), stdout=stdout,
+        proc = subprocess.Popen([str(REMINDERS), "run"], cwd=folder, env=fresh_env(), stdout=stdout,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 120  # a hang guard, not a speed check
@@ -51,6 +54,12 @@ def first_screen(fresh_folder: Path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@pytest.fixture
+def first_screen(fresh_folder: Path) -> Iterator[str]:
+    with running(fresh_folder) as screen:
+        yield screen
 
 
 def printed_command(screen: str, label: str) -> list[str]:

@@ -30,6 +30,7 @@ from reminders.jobs.admin_notices import notify_with_own_adapters
 from reminders.jobs.broker import make_broker
 from reminders.jobs.embedded import EmbeddedWorker
 from reminders.jobs.send import enqueue
+from reminders.kinds import is_checkin
 from reminders.runtime import Runtime, open_runtime
 from reminders.schedule.scheduler import Scheduler, run_replica, run_ticks
 from reminders.settings import DEFAULT_DATABASE_URL, Settings
@@ -156,11 +157,13 @@ def _print_next_steps(runtime: Runtime, settings: Settings, rows: list[Upcoming]
     where = t(LANG, "in this folder") if settings.database_url == DEFAULT_DATABASE_URL \
         else t(LANG, "with the same REMINDERS_DATABASE_URL")
     lines = [t(LANG, "Next steps:")]
-    member = _someone_reached(runtime.roster, rows[0]) if rows else None
-    if rows and member:
+    # A plain reminder (a check-in's code wants an answer too), and someone it reaches.
+    row = next((r for r in rows if not is_checkin(r.kind) and _someone_reached(runtime.roster, r)), None)
+    if row is not None:
+        member = _someone_reached(runtime.roster, row)
         lines.append("  " + t(LANG, "Acknowledge from another terminal ({where}): {command}", where=where,
-                              command=f"{program} ack {rows[0].code} --member {member}{options}"))
-        days = _days_to_show(rows[0])
+                              command=f"{program} ack {row.code} --member {member}{options}"))
+        days = _days_to_show(row)
         lines.append("  " + t(LANG, "Who has acknowledged what: {command}",
                               command=f"{program} status{f' --days {days}' if days > 7 else ''}{options}"))
     if "telegram" not in runtime.adapters:
