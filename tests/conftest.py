@@ -19,6 +19,7 @@ SHIPPED_CALENDARS = ROOT / "calendars"
 POSTGRES_URL = os.environ.get("REMINDERS_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("REMINDERS_TEST_REDIS_URL")
 REQUIRE_SERVICES = os.environ.get("REMINDERS_REQUIRE_SERVICES") == "1"
+pytest_plugins = ("newcomer",)  # fresh_folder, first_screen: a newcomer's `reminders run`
 
 
 def need_service(url: str | None, variable: str) -> str:

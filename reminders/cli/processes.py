@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
+import sys
 import threading
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import click
@@ -27,11 +30,13 @@ from reminders.jobs.admin_notices import notify_with_own_adapters
 from reminders.jobs.broker import make_broker
 from reminders.jobs.embedded import EmbeddedWorker
 from reminders.jobs.send import enqueue
+from reminders.kinds import is_checkin
 from reminders.runtime import Runtime, open_runtime
 from reminders.schedule.scheduler import Scheduler, run_replica, run_ticks
-from reminders.settings import Settings
+from reminders.settings import DEFAULT_DATABASE_URL, Settings
 from reminders.store import runlock
-from reminders.views.status import upcoming
+from reminders.timeutil import utcnow
+from reminders.views.status import Upcoming, upcoming
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +71,9 @@ def run(calendars_dir: str | None, roster_path: str | None) -> None:
                     db=runtime.engine.url.render_as_string(hide_password=True)), markup=False)
         out.print(t(LANG, "Planned {count} reminders in the next {days} days.",
                     count=report.plan.deliveries_upserted, days=settings.horizon.days), markup=False)
-        _print_upcoming(runtime)
+        rows = _print_upcoming(runtime)
         _receive_updates(worker, runtime, settings)
+        _print_next_steps(runtime, settings, rows, calendars_dir, roster_path)
         out.print(t(LANG, "Running. Press Ctrl-C to stop."), markup=False)
         run_ticks(worker.scheduler, stop, settings.tick_seconds)
         out.print(t(LANG, "Stopping: waiting for messages being sent..."), markup=False)
@@ -124,19 +130,84 @@ def _webhook_set(worker: EmbeddedWorker, adapter: Adapter) -> str:
         return ""
 
 
-def _print_upcoming(runtime: Runtime, limit: int = 10) -> None:
+def _print_upcoming(runtime: Runtime, limit: int = 5) -> list[Upcoming]:
+    """The next few reminders, with their codes (short enough that the next steps fit one screen)."""
     rows = upcoming(runtime.engine, limit)
     if not rows:
         out.print(t(LANG, "No reminders are due in the planning horizon."), markup=False)
-        return
+        return rows
     table = Table(title=t(LANG, "Next reminders"))
-    for column in (t(LANG, "When"), t(LANG, "Duty"), t(LANG, "To"), t(LANG, "Kind")):
+    for column in (t(LANG, "When"), t(LANG, "Duty"), t(LANG, "To"), t(LANG, "Code")):
         table.add_column(column)
     zone = ZoneInfo(runtime.roster.timezone)
     for row in rows:
         table.add_row(format_when(row.due_at, LANG, zone), row.summary,
-                      _recipient_name(runtime.roster, row.recipient), row.kind)
+                      _recipient_name(runtime.roster, row.recipient), row.code)
     out.print(table)
+    return rows
+
+
+def _print_next_steps(runtime: Runtime, settings: Settings, rows: list[Upcoming], calendars_dir: str | None,
+                      roster_path: str | None) -> None:
+    """What a newcomer does next, with commands that work as printed against this database:
+    acknowledge from another terminal, switch on a chat platform, hand out a calendar feed."""
+    program = _program()
+    options = "".join(f" {flag} {value}" for flag, value in (("--calendars", calendars_dir),
+                                                              ("--roster", roster_path)) if value)
+    where = t(LANG, "in this folder") if settings.database_url == DEFAULT_DATABASE_URL \
+        else t(LANG, "with the same REMINDERS_DATABASE_URL")
+    lines = [t(LANG, "Next steps:")]
+    # A plain reminder (a check-in's code wants an answer too), and someone it reaches.
+    row = next((r for r in rows if not is_checkin(r.kind) and _someone_reached(runtime.roster, r)), None)
+    if row is not None:
+        member = _someone_reached(runtime.roster, row)
+        lines.append("  " + t(LANG, "Acknowledge from another terminal ({where}): {command}", where=where,
+                              command=f"{program} ack {row.code} --member {member}{options}"))
+        days = _days_to_show(row)
+        lines.append("  " + t(LANG, "Who has acknowledged what: {command}",
+                              command=f"{program} status{f' --days {days}' if days > 7 else ''}{options}"))
+    if "telegram" not in runtime.adapters:
+        lines.append("  " + t(LANG, "Telegram: set TELEGRAM_BOT_TOKEN (from @BotFather) and "
+                                    "REMINDERS_ADAPTERS=telegram,console, then run again."))
+    if "zalo_bot" not in runtime.adapters and "zalo_oa" not in runtime.adapters:
+        lines.append("  " + t(LANG, "Zalo: set ZALO_BOT_TOKEN and REMINDERS_ADAPTERS=zalo_bot,console "
+                                    "(an Official Account: docs/zalo.md)."))
+    commune = next(iter(runtime.roster.communes), None)
+    if commune:
+        lines.append("  " + t(LANG, "Calendar feed for officials: {command} prints its link, served by the web "
+                                    "app ({web}) at {url}/feeds/<token>.ics.",
+                              command=f"{program} feed create --commune {commune}{options}", web=WEB_APP,
+                              url=settings.public_url.rstrip("/")))
+    out.print("\n".join(lines), markup=False, soft_wrap=True)
+
+
+def _days_to_show(row: Upcoming) -> int:
+    """`status --days` that reaches this reminder's occurrence (7, the default, if it does)."""
+    ahead = (row.starts_at - utcnow()) if row.starts_at else timedelta(0)
+    return max(7, ahead.days + 1)
+
+
+def _program() -> str:
+    """This command as the person typed it, so a printed command runs as printed
+    (`.venv/bin/reminders` when the venv is not on PATH)."""
+    typed = sys.argv[0] if sys.argv else ""
+    if os.path.basename(typed) != "reminders" or os.sep not in typed:
+        return "reminders"
+    path = os.path.abspath(typed)
+    found = shutil.which("reminders")
+    if found and os.path.abspath(found) == path:
+        return "reminders"
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+def _someone_reached(roster: Roster, row: Upcoming) -> str | None:
+    """A person the reminder reaches, who may acknowledge it: the person, or a team member."""
+    kind, _, ident = row.recipient.partition(":")
+    if kind == "person" and ident in roster.people:
+        return ident
+    team = roster.teams.get(row.team_id)
+    return team.member_ids[0] if team and team.member_ids else None
 
 
 def _recipient_name(roster: Roster, recipient: str) -> str:

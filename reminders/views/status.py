@@ -26,6 +26,14 @@ class Upcoming:
     summary: str
     recipient: str
     kind: str
+    delivery_id: int = 0
+    team_id: str = ""
+    starts_at: datetime | None = None  # the occurrence's
+
+    @property
+    def code(self) -> str:
+        """The code `reminders ack` takes for it (the terminal may acknowledge ahead of time)."""
+        return delivery_code(self.delivery_id)
 
 
 @dataclass(frozen=True)
@@ -61,15 +69,20 @@ class _Group(TypedDict):
 def upcoming(engine: Engine, limit: int = 10) -> list[Upcoming]:
     with engine.connect() as conn:
         rows = conn.execute(
-            select(DELIVERY.c.due_at, OCCURRENCE.c.summary, DELIVERY.c.recipient, DELIVERY.c.kind)
+            select(DELIVERY.c.due_at, OCCURRENCE.c.summary, DELIVERY.c.recipient, DELIVERY.c.kind, DELIVERY.c.id,
+                   DELIVERY.c.team_id, OCCURRENCE.c.start_at)
             .join(OCCURRENCE, OCCURRENCE.c.id == DELIVERY.c.occurrence_id)
-            .where(DELIVERY.c.status == DeliveryStatus.PENDING).order_by(DELIVERY.c.due_at).limit(limit)).all()
-    return [Upcoming(from_naive_utc(r.due_at), r.summary, r.recipient, r.kind) for r in rows]
+            .where(DELIVERY.c.status == DeliveryStatus.PENDING).order_by(DELIVERY.c.due_at, DELIVERY.c.id)
+            .limit(limit)).all()
+    return [Upcoming(from_naive_utc(r.due_at), r.summary, r.recipient, r.kind, r.id, r.team_id,
+                     from_naive_utc(r.start_at)) for r in rows]
 
 
 def occurrence_status(engine: Bind, roster: Roster, since: datetime, until: datetime,
                       team_id: str | None = None) -> list[TeamProgress]:
-    """Per occurrence and team: who was expected to acknowledge, who did, and the codes sent.
+    """Per occurrence and team: who was expected to acknowledge, who did, and the codes to
+    acknowledge with: those sent, and those still to go (the terminal's `reminders ack` may
+    take them ahead of time; a chat takes only what was sent there).
     Names and answers come as they are to be shown (no bidirectional or invisible controls)."""
     with reading(engine) as conn:
         occ_filter = [OCCURRENCE.c.start_at >= as_utc(since), OCCURRENCE.c.start_at < as_utc(until),
@@ -93,8 +106,7 @@ def occurrence_status(engine: Bind, roster: Roster, since: datetime, until: date
         team = roster.teams.get(d.team_id)
         people = people_reached(d.recipient, team) if team else (d.recipient.partition(":")[2],)
         entry["expected"].extend(p for p in people if p not in entry["expected"])
-        if d.status == DeliveryStatus.SENT:
-            entry["codes"].append(delivery_code(d.id))
+        entry["codes"].append(delivery_code(d.id))
     acked: dict[tuple[int, str], dict[str, str]] = defaultdict(dict)
     for a in acks:
         acked[(a.occurrence_id, a.team_id)][a.person_id] = shown(a.answer or "")
