@@ -78,7 +78,7 @@ def spread(values: Sequence[float | None]) -> dict[str, float | None]:
     got = [v for v in values if v is not None]
     if not got:
         return {"min": None, "median": None, "max": None}
-    return {"min": min(got), "median": round(statistics.median(got), 3), "max": max(got)}
+    return {"min": round(min(got), 3), "median": round(statistics.median(got), 3), "max": round(max(got), 3)}
 
 
 def fail(message: str) -> NoReturn:

@@ -118,7 +118,7 @@ def baseline(teams: int, url: str) -> float:
                 for alarm in duty.alarms:
                     due = alarm.due(start, start + timedelta(hours=1))
                     for team in roster.teams.values():
-                        for person in team.members:
+                        for person in team.member_ids:
                             rows.append((duty.uid, rid, f"person:{person}", team.id, alarm.key, due,
                                          due + timedelta(days=1)))
         with conn.cursor() as cursor:
