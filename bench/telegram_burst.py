@@ -18,6 +18,7 @@ import json
 import logging
 import multiprocessing
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -27,11 +28,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from children import fail, load, spread
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
-from reminders.adapters.telegram import TelegramAdapter
+from reminders.adapters.telegram import TelegramAdapter, paid_broadcast
 from reminders.definitions.duties import load_duties
 from reminders.definitions.live import Definitions
 from reminders.definitions.roster import Commune, Person, Roster, Team
@@ -56,16 +58,21 @@ def serve(limits: bool, pipe) -> None:
     class StampingTelegram(FakeTelegram):
         arrivals: list[float] = []
 
+        chats: list[str] = []
+
         def do_sendMessage(self, params: dict):
             result = super().do_sendMessage(params)
             if isinstance(result, dict):
                 self.arrivals.append(time.time())
+                self.chats.append(str(params["chat_id"]))
             return result
 
         def do_benchStats(self, params: dict) -> dict:
             with self._lock:
-                stats = {"arrivals": self.arrivals, "too_many": self.too_many}
+                stats = {"arrivals": self.arrivals, "too_many": self.too_many, "chats": self.chats,
+                         "refused": self.refused}
                 self.arrivals, self.too_many, self.sent, self.calls, self.refused = [], 0, [], [], []
+                self.chats = []
             return stats
 
     fake = StampingTelegram(token=TOKEN, limits=limits).start()
@@ -101,7 +108,11 @@ def metrics(base_url: str, due: datetime, expected: int) -> dict:
     """messages/s from the due instant to the last arrival, and over the middle 80 % of arrivals."""
     got = stats(base_url)
     late = sorted(a - due.timestamp() for a in got["arrivals"])
-    row = {"arrived": len(late), "expected": expected, "too_many": got["too_many"]}
+    chats = set(got["chats"])
+    row = {"arrived": len(late), "expected": expected, "too_many": got["too_many"],
+           "refused_for": dict(Counter(r.split()[0] for r in got["refused"])),
+           "lost": expected - len(chats), "duplicates": len(got["chats"]) - len(chats), "loadavg": load()}
+    row["complete"] = row["lost"] == 0 and row["duplicates"] == 0
     if len(late) < 10:
         return row
     cut, lo, hi = statistics.quantiles(late, n=100), len(late) // 10, len(late) * 9 // 10 - 1
@@ -140,7 +151,7 @@ def counts(engine) -> dict[str, int]:
                                  .group_by(DeliveryRow.status)).all())
 
 
-def ours(base_url: str, n: int, threads: int, *, ahead: bool, limits: bool, profile: bool) -> dict:
+def ours(base_url: str, n: int, threads: int, *, ahead: bool, limits: bool, profile: bool, paid: int = 0) -> dict:
     """Plan with one tick before the due instant; from it, tick and drain until nothing is left.
     `ahead`: the default 30 s lookahead claims everything at the planning tick and the broker
     holds the messages until due; otherwise (lookahead 0) the ticks at the due instant claim."""
@@ -148,7 +159,7 @@ def ours(base_url: str, n: int, threads: int, *, ahead: bool, limits: bool, prof
         due = (datetime.now(UTC) + timedelta(seconds=3 + n / 1500)).replace(microsecond=0)
         roster, url = burst_roster(n), f"sqlite:///{Path(tmp) / 'reminders.db'}"
         runtime = configure(Runtime(make_engine(url), Definitions(load_duties(burst_calendar(Path(tmp), due), roster), roster),
-                                    {"telegram": TelegramAdapter(TOKEN, base_url)}, worker_id="bench"))
+                                    {"telegram": paid_broadcast(TelegramAdapter, paid)(TOKEN, base_url)}, worker_id="bench"))
         worker = EmbeddedWorker(runtime, load_settings({}).replace(database_url=url), worker_threads=threads, rate_limits=limits,
                                 **({} if ahead else {"lookahead": timedelta(0)}))
         with worker:
@@ -165,7 +176,7 @@ def ours(base_url: str, n: int, threads: int, *, ahead: bool, limits: bool, prof
                 profiler.stop()
         statuses = counts(runtime.engine)
         runtime.engine.dispose()
-    setup = f"{threads} threads, claimed {'30 s ahead' if ahead else 'at due'}"
+    setup = f"{threads} threads, claimed {'30 s ahead' if ahead else 'at due'}" + (f", paid {paid}/s" if paid else "")
     return {"system": "ours", "setup": setup, "planned": planned, "statuses": statuses,
             "spare_before_due_s": round(spare, 2), **metrics(base_url, due, n)}
 
@@ -190,7 +201,7 @@ class LoopProfiler:
         self.profiler.print()
 
 
-async def jobqueue(base_url: str, n: int, pool: int | None, due: datetime) -> dict[str, int]:
+async def jobqueue(base_url: str, n: int, pool: int | None, lead: float, pipe) -> dict[str, int]:
     """python-telegram-bot's Application, its JobQueue holding one run_once job per chat."""
     from apscheduler.events import EVENT_JOB_MISSED
     from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -219,6 +230,10 @@ async def jobqueue(base_url: str, n: int, pool: int | None, due: datetime) -> di
     async with app:
         # APScheduler drops a job that starts over misfire_grace_time (1 s) late: count those.
         app.job_queue.scheduler.add_listener(lambda _event: count("missed"), EVENT_JOB_MISSED)
+        # The due instant is fixed here, once this process has started and imported everything:
+        # computed before, a slow start-up on a loaded machine made every job "missed".
+        due = (datetime.now(UTC) + timedelta(seconds=lead + n / 5000)).replace(microsecond=0)
+        pipe.send(due)
         for i in range(n):
             app.job_queue.run_once(remind, when=due, chat_id=FIRST_CHAT + i)
         await app.start()
@@ -227,17 +242,19 @@ async def jobqueue(base_url: str, n: int, pool: int | None, due: datetime) -> di
     return dict(outcome)
 
 
-def jobqueue_child(base_url: str, n: int, pool: int | None, due: datetime, pipe) -> None:
+def jobqueue_child(base_url: str, n: int, pool: int | None, lead: float, pipe) -> None:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)  # misses are counted, not logged
-    pipe.send(asyncio.run(jobqueue(base_url, n, pool, due)))
+    pipe.send(asyncio.run(jobqueue(base_url, n, pool, lead, pipe)))
 
 
 def run_jobqueue(base_url: str, n: int, pool: int | None, cap: float) -> dict:
     """In its own process, so that a stalled run can be stopped `cap` seconds after due."""
-    due = (datetime.now(UTC) + timedelta(seconds=3 + n / 5000)).replace(microsecond=0)
     parent, child = multiprocessing.Pipe()
-    process = SPAWN.Process(target=jobqueue_child, args=(base_url, n, pool, due, child), daemon=True)
+    process = SPAWN.Process(target=jobqueue_child, args=(base_url, n, pool, 2.0, child), daemon=True)
     process.start()
+    if not parent.poll(120):
+        fail("the JobQueue peer did not start within 120 s")
+    due = parent.recv()
     outcome = parent.recv() if parent.poll(due.timestamp() + cap - time.time()) else None
     if outcome is None:
         process.terminate()
@@ -247,17 +264,15 @@ def run_jobqueue(base_url: str, n: int, pool: int | None, cap: float) -> dict:
             "statuses": outcome or {"stopped after s": cap}, **metrics(base_url, due, n)}
 
 
-def save(rows: list[dict], n: int, limits: bool) -> list[dict]:
-    """Merge into the results file: rerunning some setups (say, one disturbed by other work on
-    the machine) replaces only those. Returns every setup measured for this case."""
+def save(rows: list[dict], total: dict, n: int, limits: bool) -> None:
+    """Every invocation is kept (on a shared machine one run is not a number)."""
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    key, at = f"limits_{'on' if limits else 'off'}_{n}", datetime.now(UTC).isoformat(timespec="seconds")
-    old = results.get(key, {}).get("runs", [])
-    runs = list({(r["system"], r["setup"]): r for r in old + [{**r, "at": at} for r in rows]}.values())
-    results[key] = {"chats": n, "cpus": os.cpu_count(), "python": sys.version.split()[0], "runs": runs}
+    results = results if "invocations" in results else {"invocations": []}
+    results["invocations"].append({"at": datetime.now(UTC).isoformat(timespec="seconds"), "chats": n,
+                                   "limits": limits, "cpus": os.cpu_count(), "python": sys.version.split()[0],
+                                   "summary": total, "runs": rows})
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    return sorted(runs, key=lambda r: (r["system"] != "ours", r["setup"]))
 
 
 def report(rows: list[dict], n: int, limits: bool) -> None:
@@ -265,47 +280,81 @@ def report(rows: list[dict], n: int, limits: bool) -> None:
     table = Table(title=f"{n} reminders due at once to {n} chats, fake Telegram limits {limit_text}")
     columns = {"system": "system", "setup": "setup", "arrived": "arrived", "per_s": "msg/s",
                "middle_per_s": "middle 80 % msg/s", "p50_s": "p50 late s", "p99_s": "p99 late s",
-               "too_many": "429s", "others_cpu_pct": "others' CPU %", "statuses": "outcome"}
+               "too_many": "429s", "loadavg": "load 1/5/15", "others_cpu_pct": "others' CPU %"}
     for key, name in columns.items():
-        table.add_column(name, justify="left" if key in ("system", "setup", "statuses") else "right")
+        table.add_column(name, justify="left" if key in ("system", "setup") else "right")
     for r in rows:
-        cells = {**r, "arrived": f"{r['arrived']}/{r['expected']}",
-                 "statuses": ", ".join(f"{k} {v}" for k, v in r["statuses"].items())}
+        cells = {**r, "arrived": f"{r['arrived']}/{r['expected']}"}
         table.add_row(*(str(cells.get(key, "-")) for key in columns))
-    Console(width=max(Console().width, 175)).print(table)
-    for r in rows if limits else []:
-        share = 100 * (r.get("middle_per_s") or 0) / 30
-        print(f"{r['setup']}: sustained {share:.1f} % of 30/s (target >= 95 %), {r['too_many']} 429s (target 0)")
+    Console(width=max(Console().width, 175), stderr=True).print(table)
+
+
+def summary(rows: list[dict], limit: int, limits: bool) -> dict:
+    mine = [r for r in rows if r["system"] == "ours"]
+    peers = [r for r in rows if r["system"] != "ours"]
+    fractions = [round(r["per_s"] / limit, 3) for r in mine]
+    total = {"runs": len(mine), "per_s": spread([r["per_s"] for r in mine])["median"],
+             "per_s_spread": spread([r["per_s"] for r in mine]),
+             "p99_late_s_spread": spread([r["p99_s"] for r in mine]),
+             "violations": sum(r["too_many"] for r in mine), "violations_per_run": [r["too_many"] for r in mine],
+             "lost": max(r["lost"] for r in mine), "duplicates": max(r["duplicates"] for r in mine),
+             "complete": all(r["complete"] for r in mine),
+             "loadavg_1min": spread([r["loadavg"][0] for r in rows]), "cpus": os.cpu_count()}
+    if limits:
+        total |= {"limit_per_s": limit, "fraction_of_limit": spread(fractions)["median"],
+                  "fraction_of_limit_spread": spread(fractions)}
+    if peers:
+        total |= {"peer": peers[0]["system"] + ", " + peers[0]["setup"],
+                  "peer_per_s": spread([r["per_s"] for r in peers])["median"],
+                  "peer_per_s_spread": spread([r["per_s"] for r in peers]),
+                  "peer_p99_late_s_spread": spread([r["p99_s"] for r in peers])}
+    return total
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chats", type=int, help="default 10000, or 1500 with --limits")
     parser.add_argument("--limits", action="store_true", help="the fake enforces Telegram's limits; ours only")
-    parser.add_argument("--threads", type=int, nargs="*", default=[2, 8], help="our worker threads (none: skip)")
-    parser.add_argument("--ahead", action="store_true", help="also: claimed 30 s ahead, held by the broker")
-    parser.add_argument("--pools", type=int, nargs="*", default=[0], help="PTB pool sizes (0: its default)")
-    parser.add_argument("--cap", type=float, default=90, help="seconds after due to stop a PTB run")
+    parser.add_argument("--paid-broadcast", type=int, default=0, help="messages/s with allow_paid_broadcast")
+    parser.add_argument("--threads", type=int, default=8, help="our worker threads")
+    parser.add_argument("--ahead", action="store_true", help="claimed 30 s ahead, held by the broker")
+    parser.add_argument("--pool", type=int, default=0, help="the JobQueue peer's pool size (0: its default)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each (A/B alternating)")
+    parser.add_argument("--cap", type=float, default=120, help="seconds after due to stop a PTB run")
     parser.add_argument("--profile", action="store_true", help="pyinstrument our measured sections")
+    parser.add_argument("--json", action="store_true", help="print one JSON summary last on stdout")
     args = parser.parse_args()
+    # SIGTERM and SIGHUP end the bench like Ctrl-C: multiprocessing then stops its daemon children.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
     n = args.chats or (1500 if args.limits else 10_000)
+    limit = args.paid_broadcast or 30
     parent, child = multiprocessing.Pipe()
     server = SPAWN.Process(target=serve, args=(args.limits, child), daemon=True)
     server.start()
     base_url, server_pid = parent.recv()
-    runs = [lambda t=threads, a=ahead: ours(base_url, n, t, ahead=a, limits=args.limits, profile=args.profile)
-            for ahead in ((False, True) if args.ahead else (False,)) for threads in args.threads]
-    runs += [lambda p=pool: run_jobqueue(base_url, n, p or None, args.cap)
-             for pool in ([] if args.limits else args.pools)]
     rows = []
     try:
-        for run in runs:
-            rows.append(measured(run, server_pid))
-            print({k: rows[-1].get(k) for k in ("system", "setup", "arrived", "per_s", "p99_s", "others_cpu_pct")})
+        for _ in range(args.repeat):
+            pair = [lambda: ours(base_url, n, args.threads, ahead=args.ahead, limits=args.limits,
+                                 profile=args.profile, paid=args.paid_broadcast)]
+            if not args.limits:  # the peer has no limiter of its own: only without limits
+                pair.append(lambda: run_jobqueue(base_url, n, args.pool or None, args.cap))
+            for run in pair:
+                rows.append(measured(run, server_pid))
+                row = rows[-1]
+                print({k: row.get(k) for k in ("system", "arrived", "per_s", "p99_s", "too_many", "loadavg")},
+                      file=sys.stderr, flush=True)
+                if not row["complete"] or "per_s" not in row:
+                    fail(f"{row['system']}: {row['lost']} of {n} chats got nothing, {row['duplicates']} "
+                         f"got a message twice ({row.get('statuses')})")
     finally:
         parent.send("stop")
         server.join(10)
-    report(save(rows, n, args.limits), n, args.limits)
+    report(rows, n, args.limits)
+    total = summary(rows, limit, args.limits)
+    save(rows, total, n, args.limits)
+    print(json.dumps(total) if args.json else json.dumps(total, indent=2))
 
 
 if __name__ == "__main__":

@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = env("TELEGRAM_BOT_TOKEN")
     telegram_api_url: str = env("TELEGRAM_API_URL", default=PLATFORM_URLS["telegram_api_url"][0])
     telegram_webhook_secret: SecretStr | None = env("TELEGRAM_WEBHOOK_SECRET")
+    # Paid broadcast (Telegram charges Stars per message over 30/s): 0 off, else messages/s, at most 1,000.
+    telegram_paid_broadcast: int = env("TELEGRAM_PAID_BROADCAST", default=0, ge=0, le=1000)
 
     # -- Zalo (docs/zalo.md) -------------------------------------------------------------
     zalo_app_id: str | None = env("ZALO_APP_ID")

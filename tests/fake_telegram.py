@@ -1,7 +1,7 @@
 """A fake Telegram Bot API server on loopback, for end-to-end tests through python-telegram-bot.
 
-It speaks real HTTP and enforces Telegram's documented limits (30 messages/s per bot,
-1/s per private chat, 20/min per group) with real 429 answers carrying
+It speaks real HTTP and enforces Telegram's documented limits (30 messages/s per bot, or
+1,000/s for a message with `allow_paid_broadcast`, 1/s per private chat, 20/min per group) with real 429 answers carrying
 `parameters.retry_after`; it answers 403 for chats that blocked the bot and 400 with
 `migrate_to_chat_id` for a group that became a supergroup.
 """
@@ -37,6 +37,7 @@ class FakeTelegram:
     migrated: dict[str, int] = field(default_factory=dict)
     webhook: dict = field(default_factory=dict)
     too_many: int = 0  # how many 429s were answered
+    paid_broadcasts: int = 0  # messages accepted with allow_paid_broadcast
     refused: list[str] = field(default_factory=list)  # which limit each 429 was for
     fail_next: int = 0  # answer this many sendMessage calls with 502 Bad Gateway
     fail_answers: bool = False  # answer answerCallbackQuery with 400 (the popup cannot be shown)
@@ -67,7 +68,7 @@ class FakeTelegram:
         return [m for m in self.sent if str(m["chat"]["id"]) == str(chat)]
 
     # -- limits --------------------------------------------------------------------
-    def _retry_after(self, chat: str) -> int | None:
+    def _retry_after(self, chat: str, paid: bool = False) -> int | None:
         if not self.limits:
             return None
         now = time.monotonic()
@@ -81,7 +82,8 @@ class FakeTelegram:
         if len(recent) >= limit:
             self.refused.append(f"{'group' if is_group else 'chat'} {chat}")
             return max(1, int(window - (now - recent[0])) + 1)
-        if len(self._recent_all) >= 30:
+        # Paid broadcast (allow_paid_broadcast): up to 1,000 messages/s bot-wide.
+        if len(self._recent_all) >= (1000 if paid else 30):
             self.refused.append("bot")
             return 1
         recent.append(now)
@@ -134,10 +136,12 @@ class FakeTelegram:
             if chat in self.migrated:
                 return _error(400, "Bad Request: group chat was upgraded to a supergroup chat",
                               {"migrate_to_chat_id": self.migrated[chat]})
-            wait = self._retry_after(chat)
+            paid = str(params.get("allow_paid_broadcast", "")).lower() == "true"
+            wait = self._retry_after(chat, paid)
             if wait is not None:
                 self.too_many += 1
                 return _error(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
+            self.paid_broadcasts += paid
             self._message_ids[chat] += 1
             message = {"message_id": self._message_ids[chat], "date": int(time.time()),
                        "chat": {"id": int(chat), "type": "supergroup" if chat.startswith("-") else "private"},

@@ -9,6 +9,7 @@ import logging
 import os
 import re
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -62,6 +63,9 @@ def _seconds(value: int | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+FREE_RATE = 30  # messages/s bot-wide without paid broadcast
+
+
 class TelegramAdapter(Adapter):
     name = "telegram"
     capabilities = Capabilities(
@@ -72,6 +76,7 @@ class TelegramAdapter(Adapter):
 
     def __init__(self, token: str, api_url: str = DEFAULT_API_URL, webhook_secret: str | None = None):
         api_url = api_url.rstrip("/")
+        self.paid_broadcast = any(lim.scope == "bot" and lim.limit > FREE_RATE for lim in self.capabilities.rate_limits)
         self.bot = Bot(token, base_url=f"{api_url}/bot", base_file_url=f"{api_url}/file/bot")
         self._webhook_secret = webhook_secret
         self._username: str | None = None
@@ -85,7 +90,8 @@ class TelegramAdapter(Adapter):
         secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
         if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", secret):
             raise ConfigurationError("TELEGRAM_WEBHOOK_SECRET must be 16-256 characters of A-Z, a-z, 0-9, _ or -")
-        return cls(token, settings.telegram_api_url, secret)
+        made = paid_broadcast(cls, settings.telegram_paid_broadcast) if settings.telegram_paid_broadcast else cls
+        return made(token, settings.telegram_api_url, secret)
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> bool:
         return self.verify_webhook_headers(headers)
@@ -146,7 +152,8 @@ class TelegramAdapter(Adapter):
 
     async def send(self, address: Address, message: OutgoingMessage) -> SendResult:
         try:
-            sent = await self.bot.send_message(address.chat, message.text, reply_markup=keyboard(message))
+            sent = await self.bot.send_message(address.chat, message.text, reply_markup=keyboard(message),
+                                                 allow_paid_broadcast=self.paid_broadcast or None)
         except ChatMigrated as exc:
             # The group became a supergroup: follow it, and tell the core its new address.
             moved = await self.send(Address(str(exc.new_chat_id), address.is_group, address.label), message)
@@ -248,3 +255,14 @@ class TelegramAdapter(Adapter):
         if isinstance(exc, OSError):
             return TemporaryFailure(f"network error: {exc}")
         return exc
+
+
+def paid_broadcast(adapter: type[TelegramAdapter], rate: int) -> type[TelegramAdapter]:
+    """The adapter with Telegram's paid broadcast: every send carries `allow_paid_broadcast`
+    and the bot-wide limit is `rate` (up to 1,000/s); a chat's and a group's limits stay."""
+    if rate <= FREE_RATE:
+        return adapter
+    limits = tuple(RateLimit("bot", rate, 1.0) if lim.scope == "bot" else lim for lim in adapter.capabilities.rate_limits)
+    made: type[TelegramAdapter] = type(f"{adapter.__name__}PaidBroadcast", (adapter,),
+                                       {"capabilities": replace(adapter.capabilities, rate_limits=limits)})
+    return made

@@ -19,6 +19,7 @@ own (without Redis, a separate `reminders bot` or web app counts only its own an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -37,7 +38,7 @@ from reminders.adapters.base import (
     TemporaryFailure,
 )
 from reminders.jobs.broker import MAX_ATTEMPTS, MAX_BACKOFF_MS, MIN_BACKOFF_MS
-from reminders.jobs.ratelimit import WaitBudget, make_backend, per_loop, take_rate_slot
+from reminders.jobs.ratelimit import Ticket, WaitBudget, make_backend, per_loop, take_rate_slot
 from reminders.logs import redact
 from reminders.runtime import Runtime
 
@@ -110,9 +111,9 @@ async def _submit(rt: Runtime, adapter: Adapter, address: Address, answer: _Answ
     lane: _Lane = per_loop().setdefault(("answers", adapter.name, address.chat), _Lane())
     if lane.task is None and not lane.answers:
         # Nothing waits in this chat: now, if the limits have room.
-        wait = await _slot(rt, adapter, address, WaitBudget(0))
-        if not wait:
-            outcome = await _attempt(adapter, address, answer)
+        wait, ticket = await _slot(rt, adapter, address, WaitBudget(0))
+        if ticket is not None:
+            outcome = await _attempt(adapter, address, answer, ticket)
             if outcome is None:
                 return
             wait = outcome
@@ -133,10 +134,11 @@ async def _drain(rt: Runtime, adapter: Adapter, address: Address, lane: _Lane, f
         await asyncio.sleep(first_wait)
         while lane.answers:
             answer = lane.answers[0]
-            if wait := await _slot(rt, adapter, address, WaitBudget(None)):
+            wait, ticket = await _slot(rt, adapter, address, WaitBudget(None))
+            if ticket is None:
                 await asyncio.sleep(wait)
                 continue
-            again = await _attempt(adapter, address, answer)
+            again = await _attempt(adapter, address, answer, ticket)
             if again is not None:
                 await asyncio.sleep(again)
                 continue
@@ -148,22 +150,26 @@ async def _drain(rt: Runtime, adapter: Adapter, address: Address, lane: _Lane, f
                         address.chat)
 
 
-async def _slot(rt: Runtime, adapter: Adapter, address: Address, budget: WaitBudget) -> float:
-    """Take the limits' slots for one message: 0, or the seconds to wait first."""
+async def _slot(rt: Runtime, adapter: Adapter, address: Address, budget: WaitBudget) -> tuple[float, Ticket | None]:
+    """Take the limits' slots for one message: (0, the ticket), or (the seconds to wait first, None)."""
     try:
         return await take_rate_slot(limits_for(rt), adapter, address, budget)
     except Exception as exc:  # Redis out of reach: answers are not held hostage by it
         log.warning("rate limiter out of reach (%s): answering without it", redact(str(exc))[:200])
         await asyncio.sleep(LIMITER_DOWN_WAIT)
-        return 0.0
+        return 0.0, Ticket(limits_for(rt), [])
 
 
-async def _attempt(adapter: Adapter, address: Address, answer: _Answer) -> float | None:
+async def _attempt(adapter: Adapter, address: Address, answer: _Answer, ticket: Ticket) -> float | None:
     """Send one answer: None when done (sent, or refused for good), else seconds to wait
     before trying again."""
     answer.attempts += 1
     try:
-        await answer.call()
+        try:
+            await answer.call()
+        finally:
+            with contextlib.suppress(Exception):  # Redis out of reach: the slots lapse by themselves
+                ticket.release()
     except TemporaryFailure as exc:
         if exc.retry_after:  # the platform's flood control: as long as it says, not an attempt
             answer.attempts -= 1

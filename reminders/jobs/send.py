@@ -60,6 +60,7 @@ from reminders.jobs.broker import (
 from reminders.jobs.followup_messages import render_followup
 from reminders.jobs.ratelimit import (
     MAX_RATE_WAIT,
+    Ticket,
     WaitBudget,
     gate,
     per_loop,
@@ -466,10 +467,13 @@ async def _send(batch: Batch, job: _Job) -> None:
         await writer.write([_limiter_down(batch, item, exc)])
         return
     async with gate(adapter, "send"):
+        ticket = None
         try:
-            if limits is not None and (wait := await take_rate_slot(limits, adapter, target.address, budget)):
-                await writer.write([_throttled(batch, item, wait)])
-                return
+            if limits is not None:
+                wait, ticket = await take_rate_slot(limits, adapter, target.address, budget)
+                if ticket is None:
+                    await writer.write([_throttled(batch, item, wait)])
+                    return
         except Exception as exc:
             await writer.write([_limiter_down(batch, item, exc)])
             return
@@ -480,7 +484,10 @@ async def _send(batch: Batch, job: _Job) -> None:
             await writer.write([_throttled(batch, item, LIMITER_DOWN_WAIT, "this worker's heartbeat is late")])
             return
         try:
-            result = await adapter.send(target.address, job.message)
+            try:
+                result = await adapter.send(target.address, job.message)
+            finally:
+                _release(ticket)
         except PermanentFailure as exc:
             await writer.write([_failed_for_good(batch, job, exc)])
             return
@@ -506,6 +513,16 @@ async def _send(batch: Batch, job: _Job) -> None:
         except Exception:
             log.error("delivery %s was sent but its outcome could not be recorded: it may be sent again "
                       "once its claim returns", delivery_id)
+
+
+def _release(ticket: Ticket | None) -> None:
+    """The platform answered: the slots count one window from now, then free themselves.
+    Redis out of reach here only delays that (the slots lapse by themselves)."""
+    if ticket is not None:
+        try:
+            ticket.release()
+        except Exception as exc:
+            log.warning("rate limiter out of reach (%s): a slot lapses by itself", redact(str(exc))[:200])
 
 
 def _limiter_down(batch: Batch, item: Taken, exc: Exception) -> Record:

@@ -30,7 +30,7 @@ from reminders.definitions.roster import Roster, Team, roster_fingerprint
 from reminders.kinds import DeliveryStatus, Kind, OccurrenceStatus
 from reminders.store.bindings import bound_groups
 from reminders.store.models import DELIVERY, OCCURRENCE, PLAN_STATE
-from reminders.store.upsert import dialect_insert
+from reminders.store.upsert import dialect_insert, executemany
 from reminders.timeutil import as_utc, from_naive_utc
 
 DEFAULT_HORIZON = timedelta(days=14)
@@ -256,8 +256,7 @@ class Planner:
                   "status": DeliveryStatus.PENDING},
             where=or_(table.c.status == DeliveryStatus.PENDING, table.c.status == DeliveryStatus.CANCELLED),
         )
-        for start in range(0, len(rows), BATCH):  # the compiled statement is cached and reused
-            conn.execute(stmt, rows[start:start + BATCH])
+        executemany(conn, stmt, rows, BATCH)
 
     def _cancel_unwanted(self, conn: Connection, uid: str, planned: list[PlannedDelivery],
                          occ_ids: dict[str, int], since: datetime) -> int:

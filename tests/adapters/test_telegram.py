@@ -631,3 +631,25 @@ def test_look_alike_done_words_are_understood_and_other_words_get_help(fake, cal
         outcome = _reply(fake, runtime, private, _user(BINH, "Bình"), "/foo", 972)
         assert outcome.reply.startswith("Xin lỗi, tôi chưa hiểu")
     runtime.engine.dispose()
+
+
+def test_paid_broadcast_sends_each_message_as_one(fake, tmp_path):
+    """TELEGRAM_PAID_BROADCAST: every send carries allow_paid_broadcast, the bot-wide limit is
+    what was paid for, a chat's own limit still holds; nothing refused, lost or sent twice."""
+    calendars = _burst_calendars(tmp_path, 100)
+    settings = load_settings({}).replace(calendars=str(calendars), roster_file=str(calendars / "roster.yaml"),
+                                         database_url=f"sqlite:///{tmp_path / 'r.db'}", adapters=("telegram",),
+                                         telegram_bot_token=fake.token, telegram_api_url=fake.base_url,
+                                         telegram_paid_broadcast=1000)
+    adapter = TelegramAdapter.from_settings(settings)
+    assert {(lim.scope, lim.limit) for lim in adapter.capabilities.rate_limits} >= {("bot", 1000), ("chat", 1)}
+    assert TelegramAdapter.capabilities.rate_limits[0].limit == 30, "the free adapter keeps Telegram's 30/s"
+    runtime = open_runtime(settings, clock=VirtualClock(vn(2024, 10, 1, 8, 0)), adapters={"telegram": adapter})
+    with EmbeddedWorker(runtime, settings, worker_threads=4) as worker:
+        worker.scheduler.tick()
+        worker.drain()
+    codes = [m["reply_markup"]["inline_keyboard"][0][0]["callback_data"] for m in fake.sent]
+    assert len(fake.sent) == 300 and len(set(codes)) == 300, "nothing lost, nothing duplicated"
+    assert fake.paid_broadcasts == 300
+    assert fake.too_many == 0, f"no limit exceeded: {fake.refused}"
+    runtime.engine.dispose()
