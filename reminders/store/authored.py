@@ -87,14 +87,16 @@ def has_table(engine: Engine) -> bool:
 
 
 def fingerprint(bind: Bind) -> str:
-    """Names the authored duties as they are now (UID, version): cheap, one small SELECT;
+    """Names the authored duties as they are now (UID, version; "" for none): one small SELECT;
     hot reload compares it to know whether to load them again."""
     digest = hashlib.sha256()
+    rows = 0
     with reading(bind) as conn:
         for uid, version in conn.execute(select(AUTHORED_DUTY.c.uid, AUTHORED_DUTY.c.version)
                                          .order_by(AUTHORED_DUTY.c.uid)):
             digest.update(f"{uid}\0{version}\0".encode())
-    return digest.hexdigest()[:32]
+            rows += 1
+    return digest.hexdigest()[:32] if rows else ""
 
 
 def _record(conn: Connection, uid: str, commune_id: str, action: str, actor: str, now: datetime,
