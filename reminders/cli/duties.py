@@ -20,6 +20,8 @@ from rich.console import Console
 from rich.table import Table
 
 from reminders.cli.common import LANG, definitions_options, err, fail, friendly, settings_for
+from reminders.definitions import authored
+from reminders.definitions.authored import read_authored
 from reminders.definitions.duties import load_duties
 from reminders.definitions.expand import reminder_times
 from reminders.definitions.load import load_definitions
@@ -33,7 +35,11 @@ from reminders.definitions.rhythm import (
 )
 from reminders.definitions.roster import Roster, load_roster
 from reminders.definitions.writer import DutySpec, build_calendar, existing_uids, slug, write_new
+from reminders.files import write_atomic
 from reminders.i18n import format_short, format_when, t
+from reminders.settings import Settings
+from reminders.store.authored import list_rows
+from reminders.store.engine import make_engine
 from reminders.text import fold
 from reminders.timeutil import DEFAULT_TZ, utcnow
 from reminders.views.duty_words import (
@@ -257,7 +263,7 @@ def list_duties(calendars_dir: str | None, roster_path: str | None) -> None:
 
     lang = LANG
     settings = settings_for(calendars_dir, roster_path)
-    found, roster = load_definitions(settings.calendars, settings.roster)
+    found, roster = _with_authored(settings)
     zone = ZoneInfo(roster.timezone or DEFAULT_TZ)
     now = utcnow()
     table = Table(title=t(lang, "Duties"))
@@ -282,7 +288,7 @@ def show(uid: str, calendars_dir: str | None, roster_path: str | None) -> None:
 
     lang = LANG
     settings = settings_for(calendars_dir, roster_path)
-    found, roster = load_definitions(settings.calendars, settings.roster)
+    found, roster = _with_authored(settings)
     if uid not in found:
         fail(t(lang, "No duty has UID {uid}.", uid=uid))
     duty = found[uid]
@@ -304,3 +310,68 @@ def show(uid: str, calendars_dir: str | None, roster_path: str | None) -> None:
     out.print(t(lang, "Next five occurrences:"), markup=False)
     for line in _occurrence_lines(duty, utcnow(), lang, zone):
         out.print(line, markup=False)
+
+
+def _with_authored(settings: Settings) -> tuple[dict[str, Duty], Roster]:
+    """The files and the duties written in chat or the console (not paused), as the worker
+    loads them."""
+    engine = make_engine(settings.database_url)
+    try:
+        _, sources = read_authored(engine)
+    finally:
+        engine.dispose()
+    return load_definitions(settings.calendars, settings.roster, sources)
+
+
+@duties.command("export")
+@click.argument("directory", type=click.Path(file_okay=False))
+@definitions_options
+@friendly
+def export(directory: str, calendars_dir: str | None, roster_path: str | None) -> None:
+    """Write the duties written in chat or the console as .ics files (one per duty)."""
+
+    lang = LANG
+    settings = settings_for(calendars_dir, roster_path)
+    engine = make_engine(settings.database_url)
+    try:
+        rows = list_rows(engine)
+    finally:
+        engine.dispose()
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        write_atomic(target / f"{slug(row.uid.split('@')[0])}.ics", row.ics_text.encode("utf-8"))
+    _out().print(t(lang, "Wrote {count} duties to {path}.", count=len(rows), path=str(target)), markup=False)
+
+
+@duties.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--commune", default=None, help="The commune it belongs to (default: the roster's only one).")
+@definitions_options
+@friendly
+def import_duty(file: str, commune: str | None, calendars_dir: str | None, roster_path: str | None) -> None:
+    """Load one .ics file (one duty) as a duty written in the console: kept in the database."""
+
+    lang = LANG
+    settings = settings_for(calendars_dir, roster_path)
+    roster = load_roster(settings.roster)
+    if commune is None:
+        if len(roster.communes) != 1:
+            fail(t(lang, "Say which commune it belongs to: --commune {ids}.", ids="|".join(roster.communes)))
+        commune = next(iter(roster.communes))
+    if commune not in roster.communes:
+        fail(t(lang, "Not on the roster: {ids}. Known: {known}. Nothing was written.", ids=commune,
+               known=", ".join(roster.communes)))
+    try:
+        text = Path(file).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        fail(t(lang, "{path}: not UTF-8 text; nothing was written.", path=file))
+    engine = make_engine(settings.database_url)
+    try:
+        row = authored.create(engine, settings.calendars, roster, text, commune, "cli", utcnow(), action="import")
+    except authored.UidTaken as exc:
+        fail(t(lang, "A duty with UID {uid} already exists ({where}); choose another --title or --uid. "
+                     "Nothing was written.", uid=exc.uid, where="database"))
+    finally:
+        engine.dispose()
+    _out().print(t(lang, "Imported {uid}.", uid=row.uid), markup=False)

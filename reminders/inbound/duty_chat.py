@@ -123,7 +123,7 @@ def _preview(rt: Runtime, person: Person, duty: Duty, event: Inbound, now: datet
     teams = [tm for tm in rt.roster.teams.values() if duty.applies_to(tm.id, tm.commune_id)]
     lines = [heading, t(lang, "Duty: {title}", title=duty.summary),
              t(lang, "Rhythm: {words}", words=rhythm_words(duty, lang)),
-             t(lang, "Reminders: {list}", list="; ".join(alarm_words(a, duty, lang) for a in duty.alarms)),
+             "⏰ " + "; ".join(alarm_words(a, duty, lang) for a in duty.alarms),
              t(lang, "Who is reminded: {who} ({count} teams)", who=audience_words(duty, rt.roster, lang),
                count=len(teams)),
              t(lang, "Next five occurrences:")]
