@@ -30,6 +30,7 @@ from reminders.definitions.phrase import PhraseError
 from reminders.definitions.roster import Person
 from reminders.errors import InvalidInput
 from reminders.i18n import N_, format_when, t
+from reminders.inbound.admin import upcoming
 from reminders.runtime import Runtime
 from reminders.store import drafts
 from reminders.text import fold, fold_with_index
@@ -83,8 +84,8 @@ def duties_lines(rt: Runtime, conn: Connection, person: Person, now: datetime) -
         elif item.duty is None:
             when = t(lang, "saved; in use within a minute")
         else:
-            upcoming = next_occurrences(item.duty, now, 1)
-            when = (format_when(upcoming[0].start, lang, zone, all_day=upcoming[0].all_day) if upcoming
+            found = upcoming(item.duty, now)  # the one going on now, or the next
+            when = (format_when(found[0].start, lang, zone, all_day=found[0].all_day) if found
                     else t(lang, "no more occurrences"))
         mark = "" if item.authored else f" · {t(lang, FROM_PROVINCE)}"
         lines.append(f"{number}. {item.summary} ({item.uid.split('@')[0]}) — {when}{mark}")
