@@ -102,6 +102,17 @@ def duties_reply(rt: Runtime, conn: Connection, person: Person, now: datetime) -
     return Outcome(reply="\n".join(lines))
 
 
+def numbers_to_uids(rt: Runtime, conn: Connection, person: Person, argument: str) -> str:
+    """"3 thon-dong" -> "<uid of duty 3 in /duties> thon-dong", for /preview and /remindnow."""
+    token, space, rest = argument.partition(" ")
+    if not token.isdigit() or not is_admin(person):
+        return argument
+    items = listed(rt, conn, person)
+    if not 1 <= int(token) <= len(items):
+        return argument
+    return items[int(token) - 1].uid + space + rest
+
+
 def _pick(rt: Runtime, conn: Connection, person: Person, token: str) -> Listed | str:
     """The duty numbered `token` in /duties, if it is one this admin may change; else the reply."""
     lang = person.language

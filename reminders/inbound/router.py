@@ -154,6 +154,8 @@ def _route(rt: Runtime, conn: Connection, event: Inbound, now: datetime) -> Outc
     if command == "/duties":
         return duty_chat.duties_reply(rt, conn, person, now)
     if command in ("/duties", "/preview", "/remindnow"):
+        # N is the number /duties shows (files and this commune's duties written in chat)
+        argument = duty_chat.numbers_to_uids(rt, conn, person, argument)
         return admin_command(rt, conn, event, person, command, argument, now)
     if command == "/bind":
         return _bind_group(rt, conn, event, person, now)

@@ -272,3 +272,29 @@ def test_export_round_trips_with_check_and_import_refuses_a_uid_clash(calendars,
     assert "database" in refused.stderr
     again = _cli(fresh, "duties", "import", str(exported))
     assert again.returncode == 1 and draft.spec.uid in again.stderr
+
+
+def test_concurrent_edits_on_both_databases(database_url, calendars, tmp_path):
+    """Two saves of the same version: the second is refused, on SQLite and PostgreSQL."""
+    _vietnamese_admin(calendars)
+    settings = load_settings({}).replace(calendars=str(calendars), roster_file=str(calendars / "roster.yaml"),
+                                         database_url=database_url)
+    runtime = open_runtime(settings, clock=VirtualClock(datetime.now(UTC)))
+    now = runtime.clock()
+    roster = runtime.roster
+    first = authored.draft_from_words(runtime.engine, calendars, roster, runtime.duties, "xa-tan-lap",
+                                      SENTENCE, now.date(), now)
+    row = authored.create(runtime.engine, calendars, roster, first.ics_text, "xa-tan-lap", "quan-tri-xa", now,
+                          authority=roster)
+    one = authored.draft_from_words(runtime.engine, calendars, roster, runtime.duties, "xa-tan-lap",
+                                    "Họp giao ban thứ Ba hằng tuần lúc 9:00", now.date(), now, uid=row.uid)
+    two = authored.draft_from_words(runtime.engine, calendars, roster, runtime.duties, "xa-tan-lap",
+                                    "Họp giao ban thứ Tư hằng tuần lúc 10:00", now.date(), now, uid=row.uid)
+    saved = authored.edit(runtime.engine, calendars, roster, row.uid, row.version, one.ics_text, "quan-tri-xa", now,
+                          authority=roster)
+    with pytest.raises(StaleVersion):
+        authored.edit(runtime.engine, calendars, roster, row.uid, row.version, two.ics_text, "quan-tri-xa", now,
+                      authority=roster)
+    current = get_row(runtime.engine, row.uid)
+    assert current.version == saved.version == 2 and "BYDAY=TU" in current.ics_text and "SEQUENCE:1" in current.ics_text
+    runtime.engine.dispose()
