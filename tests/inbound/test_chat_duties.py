@@ -298,3 +298,28 @@ def test_concurrent_edits_on_both_databases(database_url, calendars, tmp_path):
     current = get_row(runtime.engine, row.uid)
     assert current.version == saved.version == 2 and "BYDAY=TU" in current.ics_text and "SEQUENCE:1" in current.ics_text
     runtime.engine.dispose()
+
+
+def test_deleteduty_asks_first_and_files_stay_read_only(telegram, calendars, tmp_path):
+    runtime, _, worker = _stack(calendars, tmp_path, {"telegram": TelegramAdapter(telegram.token,
+                                                                                   telegram.base_url)})
+    with worker:
+        _say(telegram, runtime, ADMIN, f"/newduty {SENTENCE}")
+        _press(telegram, runtime, eventually(lambda: telegram.messages_to(ADMIN), what="the preview")[-1], ADMIN, "✅")
+        [row] = list_rows(runtime.engine)
+        lines = _say(telegram, runtime, ADMIN, "/duties").reply.splitlines()
+        mine = next(line.split(".")[0] for line in lines if row.uid.split("@")[0] in line)
+        radio = next(line for line in lines if "radio-chuyen-doi-so" in line)
+        assert "từ tỉnh" in radio
+        assert "chỉ xem" in _say(telegram, runtime, ADMIN, f"/pauseduty {radio.split('.')[0]}").reply
+        asked = _say(telegram, runtime, ADMIN, f"/deleteduty {mine}")
+        assert "Xóa" in asked.reply and list_rows(runtime.engine), "nothing deleted before the confirmation"
+        question = eventually(lambda: next((m for m in telegram.messages_to(ADMIN) if m["text"].startswith("Xóa")),
+                                           None), what="the question")
+        _press(telegram, runtime, question, ADMIN, "🗑")
+        assert list_rows(runtime.engine) == []
+        with runtime.engine.connect() as conn:
+            events = [e for (e,) in conn.execute(select(AUDIT_EVENT.c.event)
+                                                 .where(AUDIT_EVENT.c.event.startswith("duty-")))]
+        assert events == ["duty-create", "duty-delete"]
+    runtime.engine.dispose()
