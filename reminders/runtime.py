@@ -42,6 +42,7 @@ class Runtime:
     state: dict[str, object] = field(default_factory=dict)  # small per-process memory of long-running loops
     sealer: Sealer | None = None  # REMINDERS_SECRET_KEY's, for values the database keeps secret
     redis_url: str | None = None  # where the rate limits live, for processes that answer people (jobs.replies)
+    calendars: str = "calendars"  # the duty files, read with duties written in chat when those are checked
 
     @property
     def duties(self) -> Mapping[str, Duty]:
@@ -72,6 +73,7 @@ def open_runtime(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
         raise
     runtime = Runtime(engine, Definitions(duties, roster, started), adapters, clock, worker_id,
                       lease=settings.claim_lease, public_url=settings.public_url, redis_url=settings.redis_url,
+                      calendars=settings.calendars,
                       sealer=Sealer(settings.secret_key.get_secret_value()) if settings.secret_key else None)
     return configure(runtime)
 

@@ -122,6 +122,8 @@ class Outcome:
     alert: bool = False  # show as a popup (buttons)
     edit: tuple[str, str, OutgoingMessage] | None = None  # (chat, message id, new message)
     recorded: bool = False
+    buttons: tuple[Button, ...] = ()  # under the reply, on adapters with buttons
+    notices: tuple[tuple[str, str], ...] = ()  # (person id, text): told once to others (a duty changed)
 
 
 class DeliveryError(Exception):

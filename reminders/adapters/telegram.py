@@ -201,7 +201,8 @@ class TelegramAdapter(Adapter):
                                                    show_alert=outcome.alert)
             elif outcome.reply and update.message is not None:
                 await self.bot.send_message(update.message.chat.id, outcome.reply[: self.capabilities.max_text],
-                                            reply_to_message_id=update.message.message_id)
+                                            reply_to_message_id=update.message.message_id,
+                                            reply_markup=keyboard(OutgoingMessage(outcome.reply, outcome.buttons)))
             if outcome.edit:
                 chat, message_id, message = outcome.edit
                 await self.edit(Address(chat, True, ""), message_id, message)

@@ -16,28 +16,40 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 import click
-from babel.dates import format_timedelta
 from rich.console import Console
 from rich.table import Table
 
 from reminders.cli.common import LANG, definitions_options, err, fail, friendly, settings_for
+from reminders.definitions import authored
+from reminders.definitions.authored import read_authored
 from reminders.definitions.duties import load_duties
-from reminders.definitions.expand import occurrences, reminder_times
+from reminders.definitions.expand import reminder_times
 from reminders.definitions.load import load_definitions
-from reminders.definitions.model import ADDRESS_MODES, ANSWER_TYPES, Alarm, Duty, Occurrence
+from reminders.definitions.model import ADDRESS_MODES, ANSWER_TYPES, Duty
 from reminders.definitions.rhythm import (
     Offset,
     Rhythm,
     RhythmError,
-    describe,
     parse_offset,
     parse_rhythm,
 )
 from reminders.definitions.roster import Roster, load_roster
 from reminders.definitions.writer import DutySpec, build_calendar, existing_uids, slug, write_new
-from reminders.i18n import N_, format_short, format_when, t
+from reminders.files import write_atomic
+from reminders.i18n import format_short, format_when, t
+from reminders.settings import Settings
+from reminders.store.authored import list_rows
+from reminders.store.engine import make_engine
 from reminders.text import fold
 from reminders.timeutil import DEFAULT_TZ, utcnow
+from reminders.views.duty_words import (
+    address_words,
+    alarm_words,
+    audience_words,
+    next_occurrences,
+    rhythm_words,
+    rrule_text,
+)
 
 _ADDRESS_WORDS = {"nhom": "group", "thanh vien": "members", "to truong": "leader", "truong nhom": "leader"}
 _ALL_WORDS = ("all", "tat ca", "*")
@@ -216,106 +228,6 @@ def _address(text: str, lang: str) -> list[str]:
 
 # --- showing ------------------------------------------------------------------------------
 
-def next_occurrences(duty: Duty, after: datetime, count: int = 5) -> list[Occurrence]:
-    """The next `count` occurrences (not cancelled) starting at or after `after` (UTC)."""
-
-    found: list[Occurrence] = []
-    for years in (1, 5, 30):
-        found = [o for o in occurrences(duty, after, after + timedelta(days=366 * years))
-                 if not o.cancelled and o.start >= after]
-        if len(found) >= count:
-            break
-    return found[:count]
-
-
-def rhythm_words(duty: Duty, language: str) -> str:
-    """A duty's recurrence in words (hand-written files too); the RRULE where words fail."""
-    master = duty.calendar.walk(duty.component)[0]
-    start = (master.get("DTSTART") or master.get("DUE")).dt
-    if isinstance(start, datetime) and start.tzinfo is not None:
-        start = start.astimezone(duty.zone)
-    rules = master.get("RRULE")
-    rules = rules if isinstance(rules, list) else [rules] if rules is not None else [None]
-    text = "; ".join(describe(rule, start, language) for rule in rules)
-    if master.get("RDATE") is not None or master.get("EXDATE") is not None:
-        text += " " + t(language, "(with extra or skipped dates)")
-    return text
-
-
-def rrule_text(duty: Duty) -> str:
-    master = duty.calendar.walk(duty.component)[0]
-    rules = master.get("RRULE")
-    rules = rules if isinstance(rules, list) else [rules] if rules is not None else []
-    return "; ".join(rule.to_ical().decode() for rule in rules) or "—"
-
-
-ADDRESS_NAMES = {"group": N_("group"), "members": N_("each member"), "leader": N_("the team leader")}
-
-
-def address_words(duty: Duty, language: str) -> str:
-    """Whom in the team it goes to, in words ('nhóm, tổ trưởng'), not the file's keywords."""
-    return ", ".join(t(language, ADDRESS_NAMES[mode]) if mode in ADDRESS_NAMES else mode for mode in duty.address)
-
-
-def audience_words(duty: Duty, roster: Roster, language: str) -> str:
-    names = []
-    for item in duty.audience:
-        kind, _, ident = item.partition(":")
-        if item == "all":
-            names.append(t(language, "all teams"))
-        elif kind == "team":
-            names.append(roster.teams[ident].name if ident in roster.teams else ident)
-        else:
-            names.append(roster.communes[ident].name if ident in roster.communes else ident)
-    return ", ".join(names)
-
-
-def _amount(delta: timedelta, language: str) -> str:
-    parts = []
-    days, rest = divmod(abs(delta), timedelta(days=1))
-    hours, rest = divmod(rest, timedelta(hours=1))
-    minutes = rest // timedelta(minutes=1)
-    for number, unit in ((days, timedelta(days=1)), (hours, timedelta(hours=1)), (minutes, timedelta(minutes=1))):
-        if number:
-            parts.append(format_timedelta(number * unit, threshold=1e9 if unit == timedelta(minutes=1) else 1,
-                                          granularity=_GRANULARITY.get(unit, "minute"), locale=language))
-    return " ".join(parts)
-
-
-def alarm_words(alarm: Alarm, duty: Duty, language: str) -> str:
-    # "nhắc 2 tiếng trước khi bắt đầu": the row's label already says these are reminders.
-    kind = t(language, "check-in") if alarm.kind == "checkin" else t(language, "reminder")
-    if alarm.absolute is not None:
-        return f"{kind} {format_when(alarm.absolute, language, duty.zone)}"
-    offset = alarm.offset or timedelta(0)
-    end = alarm.related == "END"
-    if duty.all_day:  # counted from local midnight: say the clock time instead
-        return f"{kind} {_all_day_words(offset, end, language)}"
-    if not offset:
-        when = t(language, "at the end") if end else t(language, "at the start")
-    elif offset < timedelta(0):
-        when = (t(language, "{amount} before the end", amount=_amount(offset, language)) if end
-                else t(language, "{amount} before the start", amount=_amount(offset, language)))
-    else:
-        when = (t(language, "{amount} after the end", amount=_amount(offset, language)) if end
-                else t(language, "{amount} after the start", amount=_amount(offset, language)))
-    return f"{kind} {when}"
-
-
-def _all_day_words(offset: timedelta, end: bool, language: str) -> str:
-    days, clock = divmod(offset, timedelta(days=1))
-    at = f"{clock // timedelta(hours=1):02d}:{clock % timedelta(hours=1) // timedelta(minutes=1):02d}"
-    if end:  # the end of an all-day duty is the midnight after its last day
-        days += 1
-        if days == 0:
-            return t(language, "on the last day at {time}", time=at)
-    if days == 0:
-        return t(language, "on the day at {time}", time=at)
-    if days < 0:
-        return t(language, "{days} days before at {time}", days=-days, time=at)
-    return t(language, "{days} days after at {time}", days=days, time=at)
-
-
 def _occurrence_lines(duty: Duty, after: datetime, language: str, zone: tzinfo) -> list[str]:
 
     lines = []
@@ -352,7 +264,7 @@ def list_duties(calendars_dir: str | None, roster_path: str | None) -> None:
 
     lang = LANG
     settings = settings_for(calendars_dir, roster_path)
-    found, roster = load_definitions(settings.calendars, settings.roster)
+    found, roster = _with_authored(settings)
     zone = ZoneInfo(roster.timezone or DEFAULT_TZ)
     now = utcnow()
     table = Table(title=t(lang, "Duties"))
@@ -377,7 +289,7 @@ def show(uid: str, calendars_dir: str | None, roster_path: str | None) -> None:
 
     lang = LANG
     settings = settings_for(calendars_dir, roster_path)
-    found, roster = load_definitions(settings.calendars, settings.roster)
+    found, roster = _with_authored(settings)
     if uid not in found:
         fail(t(lang, "No duty has UID {uid}.", uid=uid))
     duty = found[uid]
@@ -399,3 +311,68 @@ def show(uid: str, calendars_dir: str | None, roster_path: str | None) -> None:
     out.print(t(lang, "Next five occurrences:"), markup=False)
     for line in _occurrence_lines(duty, utcnow(), lang, zone):
         out.print(line, markup=False)
+
+
+def _with_authored(settings: Settings) -> tuple[dict[str, Duty], Roster]:
+    """The files and the duties written in chat or the console (not paused), as the worker
+    loads them."""
+    engine = make_engine(settings.database_url)
+    try:
+        _, sources = read_authored(engine)
+    finally:
+        engine.dispose()
+    return load_definitions(settings.calendars, settings.roster, sources)
+
+
+@duties.command("export")
+@click.argument("directory", type=click.Path(file_okay=False))
+@definitions_options
+@friendly
+def export(directory: str, calendars_dir: str | None, roster_path: str | None) -> None:
+    """Write the duties written in chat or the console as .ics files (one per duty)."""
+
+    lang = LANG
+    settings = settings_for(calendars_dir, roster_path)
+    engine = make_engine(settings.database_url)
+    try:
+        rows = list_rows(engine)
+    finally:
+        engine.dispose()
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        write_atomic(target / f"{slug(row.uid.split('@')[0])}.ics", row.ics_text.encode("utf-8"))
+    _out().print(t(lang, "Wrote {count} duties to {path}.", count=len(rows), path=str(target)), markup=False)
+
+
+@duties.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--commune", default=None, help="The commune it belongs to (default: the roster's only one).")
+@definitions_options
+@friendly
+def import_duty(file: str, commune: str | None, calendars_dir: str | None, roster_path: str | None) -> None:
+    """Load one .ics file (one duty) as a duty written in the console: kept in the database."""
+
+    lang = LANG
+    settings = settings_for(calendars_dir, roster_path)
+    roster = load_roster(settings.roster)
+    if commune is None:
+        if len(roster.communes) != 1:
+            fail(t(lang, "Say which commune it belongs to: --commune {ids}.", ids="|".join(roster.communes)))
+        commune = next(iter(roster.communes))
+    if commune not in roster.communes:
+        fail(t(lang, "Not on the roster: {ids}. Known: {known}. Nothing was written.", ids=commune,
+               known=", ".join(roster.communes)))
+    try:
+        text = Path(file).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        fail(t(lang, "{path}: not UTF-8 text; nothing was written.", path=file))
+    engine = make_engine(settings.database_url)
+    try:
+        row = authored.create(engine, settings.calendars, roster, text, commune, "cli", utcnow(), action="import")
+    except authored.UidTaken as exc:
+        fail(t(lang, "A duty with UID {uid} already exists ({where}); choose another --title or --uid. "
+                     "Nothing was written.", uid=exc.uid, where="database"))
+    finally:
+        engine.dispose()
+    _out().print(t(lang, "Imported {uid}.", uid=row.uid), markup=False)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -95,16 +96,27 @@ def _values(component: icalendar.Component, name: str) -> list[Any]:
 class _FileReader:
     """Reads one .ics file, collecting problems with file:line."""
 
-    def __init__(self, path: Path, known_zones: set[str]):
+    def __init__(self, path: Path, known_zones: set[str], source: str | None = None):
         self.path = path
         self.file = str(path)
         self.problems: list[Problem] = []
         self.known_zones = known_zones
+        self.source = source  # the text of an authored duty (from the database), not a file
+
+    @property
+    def authored(self) -> bool:
+        return self.source is not None
 
     def fail(self, line: int | None, message: str, uid: str | None = None) -> None:
         self.problems.append(Problem(self.file, line, message, uid))
 
     def read_text(self) -> str | None:
+        if self.source is not None:
+            text = self.source
+            if not text.lstrip().upper().startswith("BEGIN:VCALENDAR"):
+                self.fail(1, "an iCalendar text must start with BEGIN:VCALENDAR")
+                return None
+            return text
         try:
             size = self.path.stat().st_size
             data = self.path.read_bytes() if 0 < size <= MAX_FILE_BYTES else b""
@@ -487,8 +499,23 @@ def duty_files(directory: Path) -> list[Path]:
                   if not any(part.startswith(".") for part in path.relative_to(directory).parts))
 
 
-def load_duties(directory: str | Path, roster: Roster | None = None) -> dict[str, Duty]:
-    """Read every *.ics file under `directory`; raises InvalidInput listing every problem.
+AUTHORED_PREFIX = "authored:"  # the "file" of a duty kept in the database: authored:<uid>
+
+
+def authored_name(uid: str) -> str:
+    return f"{AUTHORED_PREFIX}{uid}"
+
+
+def is_authored(duty: Duty) -> bool:
+    """Written in chat or the console (kept in the database), not in a file of calendars/."""
+    return duty.file.startswith(AUTHORED_PREFIX)
+
+
+def load_duties(directory: str | Path, roster: Roster | None = None,
+                authored: Sequence[tuple[str, str]] = ()) -> dict[str, Duty]:
+    """Read every *.ics file under `directory`, and the `authored` duties ((uid, iCalendar
+    text) kept in the database) with the very same checks; raises InvalidInput listing
+    every problem. A UID both in a file and in the database is refused.
 
     With a roster, team and commune names in X-REMINDER-FOR are checked against it.
     """
@@ -501,10 +528,12 @@ def load_duties(directory: str | Path, roster: Roster | None = None) -> dict[str
     overrides: dict[str, list[tuple[icalendar.Component, ComponentLines, _FileReader]]] = defaultdict(list)
     readers = []
     files = duty_files(directory)
-    if not files:
+    if not files and not authored:
         problems.append(Problem(str(directory), None, "no .ics files found"))
-    for path in files:
-        reader = _FileReader(path, known_zones)
+    sources: list[tuple[Path, str | None]] = [(path, None) for path in files]
+    sources += [(Path(authored_name(uid)), text) for uid, text in authored]
+    for path, source in sources:
+        reader = _FileReader(path, known_zones, source)
         readers.append(reader)
         for comp, lines, zone_name, explicit in reader.components():
             uid = _check_component(reader, comp, lines)
@@ -514,7 +543,13 @@ def load_duties(directory: str | Path, roster: Roster | None = None) -> dict[str
                 overrides[uid].append((comp, lines, reader))
             elif uid in masters:
                 other = masters[uid]
-                reader.fail(lines.line, f"duplicate UID; already defined at {other[3].file}:{other[1].line}", uid)
+                if reader.authored != other[3].authored:
+                    reader.fail(lines.line, f"UID {uid} is both in the file {other[3].file}:{other[1].line} "
+                                            "and in the database (a duty written in chat or the console); "
+                                            "a UID must be unique: rename or delete one of them", uid)
+                else:
+                    reader.fail(lines.line, f"duplicate UID; already defined at {other[3].file}:{other[1].line}",
+                                uid)
             else:
                 masters[uid] = (comp, lines, (zone_name, explicit), reader)
     for uid, items in overrides.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from reminders.definitions.duties import load_duties
@@ -10,8 +11,10 @@ from reminders.definitions.roster import Roster, load_roster
 from reminders.errors import InvalidInput, Problem
 
 
-def load_definitions(calendars: str | Path, roster_path: str | Path) -> tuple[dict[str, Duty], Roster]:
-    """Roster and calendars together; raises InvalidInput with every problem of both.
+def load_definitions(calendars: str | Path, roster_path: str | Path,
+                     authored: Sequence[tuple[str, str]] = ()) -> tuple[dict[str, Duty], Roster]:
+    """Roster, calendars and the `authored` duties ((uid, iCalendar text) from the
+    database) together; raises InvalidInput with every problem of all of them.
 
     Duties are checked against the roster when it is valid; a broken roster does not hide
     the calendars' own problems.
@@ -24,7 +27,7 @@ def load_definitions(calendars: str | Path, roster_path: str | Path) -> tuple[di
         problems.extend(exc.problems)
     duties: dict[str, Duty] = {}
     try:
-        duties = load_duties(calendars, roster)
+        duties = load_duties(calendars, roster, authored)
     except InvalidInput as exc:
         problems.extend(exc.problems)
     if problems or roster is None:

@@ -24,6 +24,7 @@ text; the web app and the polling bot on a background thread.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -33,6 +34,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from reminders.definitions.authored import authored_fingerprint, read_authored
 from reminders.definitions.live import Definitions
 from reminders.definitions.load import load_definitions
 from reminders.definitions.roster import Roster
@@ -63,6 +65,14 @@ FIXED = N_("✅ The duty files are valid again: {duties} duties for {teams} team
 Notify = Callable[[Roster, Callable[[str], str]], None]  # (roster to find admins in, language -> text)
 
 
+def combined(files_version: str, authored: str) -> str:
+    """The version of the definitions in use: the files' alone while no duty was written in
+    chat, else both together."""
+    if not authored:
+        return files_version
+    return hashlib.sha256(f"{files_version}:{authored}".encode()).hexdigest()[:32]
+
+
 @dataclass(frozen=True)
 class ReloadOutcome:
     status: str  # "reloaded" | "rejected" | "recovered" (back to the version in use)
@@ -90,15 +100,28 @@ class DefinitionWatcher:
         if started is not None and (started.calendars.resolve(), started.roster.resolve()) == (
                 self.calendars.resolve(), self.roster_path.resolve()):
             # Carry on from the start: the version in use may be the saved one, the files bad.
-            self._signature, self.version, self._rejected = started.signature, started.version, started.rejected
+            self._authored = started.authored
+            self._signature, self.version = started.signature, combined(started.version, self._authored)
+            self._rejected = combined(started.rejected, self._authored) if started.rejected else None
             self._start: Started | None = started  # admins are told on the first check (adapters are up)
         else:  # the runtime was just loaded from these files: they are the version in use
             sources = read_sources(self.calendars, self.roster_path)
-            self._signature, self.version, self._start = sources.signature, sources.version, None
+            self._authored = self._authored_now() or ""
+            self._signature, self.version = sources.signature, combined(sources.version, self._authored)
+            self._start = None
 
     # -- detection ------------------------------------------------------------------
     def _stat(self) -> tuple[tuple[str, int, int], ...]:
         return stat_sources(self.calendars, self.roster_path)
+
+    def _authored_now(self) -> str | None:
+        """The authored duties' fingerprint (one small SELECT); None when the database does
+        not answer: then they are taken as unchanged (never as gone)."""
+        try:
+            return authored_fingerprint(self.engine)
+        except Exception:
+            log.warning("could not look at the duties written in chat; trying again next time", exc_info=True)
+            return None
 
     # -- the check ------------------------------------------------------------------
     def check(self, *, force: bool = False) -> ReloadOutcome | None:
@@ -114,25 +137,45 @@ class DefinitionWatcher:
                 return None
             self._next_check = time.monotonic() + self.interval
             signature = self._stat()
-            if signature == self._signature:
+            authored = self._authored_now()
+            authored_moved = authored is not None and authored != self._authored
+            if signature == self._signature and not authored_moved:
                 return None
-            newest = max((mtime for _, mtime, _ in signature), default=0) / 1e9
-            if self.settle and time.time() - newest < self.settle:
-                return None  # still being saved: look again next time
+            if signature != self._signature:
+                newest = max((mtime for _, mtime, _ in signature), default=0) / 1e9
+                if self.settle and time.time() - newest < self.settle:
+                    return None  # still being saved: look again next time
             sources = read_sources(self.calendars, self.roster_path)
-            version = sources.version
+            texts: list[tuple[str, str]] | None = None
+            if authored_moved:
+                try:
+                    authored, texts = read_authored(self.engine)
+                except Exception:
+                    log.warning("could not read the duties written in chat; trying again next time", exc_info=True)
+                    return None
+            fingerprint = self._authored if authored is None or texts is None else authored
+            version = combined(sources.version, fingerprint)
             self._signature = sources.signature
             if version == self.version:
+                self._authored = fingerprint
                 return self._recovered(version) if self._rejected else None
             if version == self._rejected:
+                self._authored = fingerprint
                 return None
-            return self._load(sources)
+            if texts is None:
+                try:
+                    fingerprint, texts = read_authored(self.engine)
+                except Exception:
+                    log.warning("could not read the duties written in chat; trying again next time", exc_info=True)
+                    return None
+                version = combined(sources.version, fingerprint)
+            self._authored = fingerprint
+            return self._load(sources, texts, version)
 
-    def _load(self, sources: Sources) -> ReloadOutcome:
-        version = sources.version
+    def _load(self, sources: Sources, authored: list[tuple[str, str]], version: str) -> ReloadOutcome:
         started = time.perf_counter()
         try:
-            duties, roster = load_definitions(str(self.calendars), str(self.roster_path))
+            duties, roster = load_definitions(str(self.calendars), str(self.roster_path), authored)
         except InvalidInput as exc:
             self._rejected, problems = version, exc.problems
             for problem in problems:

@@ -248,6 +248,7 @@ class _Facts:
     until: date | None = None
     count: int | None = None
     start: date | None = None
+    part: str | None = None  # "sáng thứ Hai ... lúc 8 giờ": a part of the day said apart from the time
 
     def freq(self, unit: str, interval: int = 1) -> None:
         name = FREQS[unit]
@@ -347,6 +348,28 @@ def _time_range(m: re.Match[str], f: _Facts) -> None:
 
 def _time(m: re.Match[str], f: _Facts) -> None:
     f.at(parse_time(m.group(0)))
+
+
+def _part_of_day(m: re.Match[str], f: _Facts) -> None:
+    word = m.group("p")
+    if f.part is not None and f.part != word:
+        raise _unclear(N_("two different parts of the day"))
+    f.part = word
+
+
+def _apply_part(f: _Facts) -> None:
+    """"sáng thứ Hai lúc 8 giờ" is 08:00, "chiều thứ Sáu lúc 5 giờ" 17:00; a part of the day
+    with no clock time, or one it contradicts ("sáng ... lúc 17:00"), is refused."""
+    if f.part is None:
+        return
+    if f.time is None:
+        raise _unclear(N_("a part of the day without a clock time; say the time, e.g. 'lúc 8 giờ'"))
+    as_said, afternoon = _DAY_PARTS[f.part]
+    hour = f.time.hour
+    if hour in afternoon:
+        f.time = f.time.replace(hour=hour + 12)
+    elif hour not in as_said:
+        raise _unclear(N_("{words} is not a possible date or time"), words=_quote(f"{f.part} {f.time:%H:%M}"))
 
 
 def _hourly(m: re.Match[str], f: _Facts) -> None:
@@ -460,6 +483,7 @@ _RULES: list[tuple[re.Pattern[str], Handler, str | None]] = [(re.compile(rf"\b(?
     (rf"(?:on\s+)?the\s+(?P<list>{DAYLIST})", _days, "en"),
     (rf"(?:in\s+)?(?P<mon>{MON_EN})", _month_en, "en"),
     (r"(?:in\s+)?(?P<y>(?:19|20)\d{2})", _year, "en"),
+    (r"(?:(?:vao\s+)?buoi\s+)?(?P<p>sang|trua|chieu|toi)", _part_of_day, "vi"),
 ]]
 
 
@@ -549,6 +573,7 @@ def parse_rhythm(text: str, start: date | None = None, *, today: date | None = N
     try:
         if problems:
             raise problems[0]
+        _apply_part(facts)
         rule, first = _resolve(facts, begin)
     except _Unclear as exc:
         raise refuse(exc) from None

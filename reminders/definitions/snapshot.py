@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -26,7 +26,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Insert, select, update
 from sqlalchemy.engine import Engine, make_url
 
-from reminders.definitions.duties import duty_files
+from reminders.definitions.authored import read_authored
+from reminders.definitions.duties import duty_files, is_authored
 from reminders.definitions.load import load_definitions
 from reminders.definitions.model import Duty
 from reminders.definitions.roster import Roster
@@ -64,6 +65,7 @@ class Started:
     rejected: str | None = None  # the files' version, when they were invalid and the saved one is in use
     problems: tuple[Problem, ...] = ()
     saved_at: datetime | None = None  # when the version in use was saved, if it came from the database
+    authored: str = ""  # fingerprint of the authored duties (database) loaded with them
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,8 @@ def _safe(name: str) -> PurePosixPath:
     return path
 
 
-def load_snapshot(snapshot: Snapshot, calendars: Path, roster_path: Path) -> tuple[dict[str, Duty], Roster]:
+def load_snapshot(snapshot: Snapshot, calendars: Path, roster_path: Path,
+                  authored: Sequence[tuple[str, str]] = ()) -> tuple[dict[str, Duty], Roster]:
     """The saved version, through the same loaders as the files (written to a private
     temporary directory). Duties and roster name the real files, for messages and logs."""
     with tempfile.TemporaryDirectory(prefix="reminders-last-good-") as tmp:
@@ -217,12 +220,13 @@ def load_snapshot(snapshot: Snapshot, calendars: Path, roster_path: Path) -> tup
         roster_file = root / (roster_path.name or "roster.yaml")
         roster_file.write_bytes(snapshot.roster_text.encode("utf-8"))
         try:
-            duties, roster = load_definitions(str(directory), str(roster_file))
+            duties, roster = load_definitions(str(directory), str(roster_file), authored)
         except InvalidInput as exc:
             raise InvalidInput([_real(p, directory, roster_file, calendars, roster_path)
                                 for p in exc.problems]) from None
         for duty in duties.values():
-            duty.file = str(calendars / Path(duty.file).relative_to(directory))
+            if not is_authored(duty):
+                duty.file = str(calendars / Path(duty.file).relative_to(directory))
         roster.source = str(roster_path)
     return duties, roster
 
@@ -257,14 +261,28 @@ def load_at_start(open_engine: Callable[[], Engine], calendars: str | Path, rost
     without opening the database) or the database is out of reach, so the process stops
     with the files' problems as before."""
     calendars, roster_path = Path(calendars), Path(roster_path)
+    engine: Engine | None = None
+    fingerprint, authored = "", list[tuple[str, str]]()
+    unread: Exception | None = None
+    if may_hold:  # the authored duties live in the database: read them with the files
+        try:
+            engine = open_engine()
+            fingerprint, authored = read_authored(engine)
+        except Exception as exc:  # without them their reminders would be cancelled: never start so
+            log.warning("the database is out of reach: duties written in chat cannot be read", exc_info=True)
+            unread = exc
     sources = read_sources(calendars, roster_path)
     try:
-        duties, roster = load_definitions(str(calendars), str(roster_path))
+        duties, roster = load_definitions(str(calendars), str(roster_path), authored)
     except InvalidInput as exc:
         invalid = exc
     else:
-        engine = open_engine()
-        started = Started(calendars, roster_path, sources.signature, sources.version)
+        if unread is not None:
+            if engine is not None:
+                engine.dispose()
+            raise unread
+        engine = engine or open_engine()
+        started = Started(calendars, roster_path, sources.signature, sources.version, authored=fingerprint)
         if stat_sources(calendars, roster_path) == sources.signature:  # what was loaded is what was read
             try:
                 save(engine, sources)
@@ -275,7 +293,7 @@ def load_at_start(open_engine: Callable[[], Engine], calendars: str | Path, rost
     if not may_hold:
         raise invalid
     try:
-        engine = open_engine()
+        engine = engine or open_engine()
     except Exception:
         log.warning("the database is out of reach: the last good version of the duty files cannot be read",
                     exc_info=True)
@@ -288,7 +306,7 @@ def load_at_start(open_engine: Callable[[], Engine], calendars: str | Path, rost
             log.error("duty files are invalid; running with the last good version (saved %s): %s",
                       snapshot.saved_at.isoformat(timespec="seconds"), problem)
         try:
-            duties, roster = load_snapshot(snapshot, calendars, roster_path)
+            duties, roster = load_snapshot(snapshot, calendars, roster_path, authored)
         except InvalidInput as saved:
             for problem in saved.problems:
                 log.error("the last good version no longer loads either: %s", problem)
@@ -300,7 +318,7 @@ def load_at_start(open_engine: Callable[[], Engine], calendars: str | Path, rost
                 "files on disk", snapshot.saved_at.isoformat(timespec="seconds"), len(duties), len(roster.teams),
                 len(invalid.problems))
     started = Started(calendars, roster_path, sources.signature, snapshot.version, rejected=sources.version,
-                      problems=tuple(invalid.problems), saved_at=snapshot.saved_at)
+                      problems=tuple(invalid.problems), saved_at=snapshot.saved_at, authored=fingerprint)
     return engine, duties, roster, started
 
 

@@ -25,6 +25,7 @@ from reminders.codes import MAX_CODE_LENGTH, delivery_code
 from reminders.definitions.roster import Person
 from reminders.errors import AlreadyDone, AnswerError, NotOnRoster, UnknownDelivery
 from reminders.i18n import N_, format_when, t
+from reminders.inbound import duty_chat
 from reminders.inbound.acks import (
     TYPED,
     NotSentHere,
@@ -139,7 +140,22 @@ def _route(rt: Runtime, conn: Connection, event: Inbound, now: datetime) -> Outc
         if event.is_group and event.action is None and not command:
             return Outcome()  # a household in the group chatting: not for us
         return Outcome(reply=t("vi", NOT_ON_ROSTER), alert=event.action is not None)
+    if command in duty_chat.COMMANDS:
+        return duty_chat.command(rt, conn, event, person, command, argument, now)
+    if event.action in duty_chat.DRAFT_ACTIONS:
+        return duty_chat.answer(rt, conn, event, person, event.action or "",
+                                int(event.code or "-1") if (event.code or "").isdigit() else -1, now)
+    if not command and (sentence := duty_chat.new_duty_text(text)) is not None:
+        return duty_chat.command(rt, conn, event, person, "/newduty", sentence, now)
+    if not command and duty_chat.is_admin(person) and (typed := duty_chat.typed_answer(text)) is not None:
+        waiting = duty_chat.answer(rt, conn, event, person, typed, None, now)
+        if waiting.recorded:
+            return waiting
+    if command == "/duties":
+        return duty_chat.duties_reply(rt, conn, person, now)
     if command in ("/duties", "/preview", "/remindnow"):
+        # N is the number /duties shows (files and this commune's duties written in chat)
+        argument = duty_chat.numbers_to_uids(rt, conn, person, argument)
         return admin_command(rt, conn, event, person, command, argument, now)
     if command == "/bind":
         return _bind_group(rt, conn, event, person, now)

@@ -23,6 +23,7 @@ from reminders.adapters.base import Adapter, Inbound, Outcome
 from reminders.i18n import N_, t
 from reminders.inbound.router import handle
 from reminders.jobs import replies
+from reminders.jobs.admin_notices import tell_people
 from reminders.runtime import Runtime
 from reminders.timeutil import utcnow
 
@@ -60,6 +61,11 @@ async def process(rt: Runtime, adapter: Adapter, payload: dict[str, Any], *, pol
         # Within the platform's limits (jobs.replies): the popup at once, a reply or an edit
         # queued when the limits have no room. It logs failures: the acknowledgement stands.
         await replies.respond(rt, adapter, payload, event, outcome)
+    if outcome is not None and outcome.notices:  # once: a replayed update has no outcome
+        try:
+            await tell_people(rt.engine, rt.roster, rt.adapters, outcome.notices)
+        except Exception:
+            log.exception("could not tell the commune's officials about a duty change")
     return outcome
 
 

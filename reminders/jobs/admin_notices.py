@@ -50,6 +50,30 @@ async def tell_admins(engine: Engine, roster: Roster, adapters: Mapping[str, Ada
     return sent
 
 
+async def tell_people(engine: Engine, roster: Roster, adapters: Mapping[str, Adapter],
+                      notices: tuple[tuple[str, str], ...]) -> int:
+    """Each (person id, text) as a direct message on the first adapter where that person can
+    be reached (a duty changed in chat, told to the commune's officials); returns how many
+    were sent. Failures are logged: the change itself is recorded whatever happens here."""
+    people = [(roster.people[pid], text) for pid, text in notices if pid in roster.people]
+    with engine.connect() as conn:
+        bound = bindings_for_many(conn, [f"person:{p.id}" for p, _ in people])
+    sent = 0
+    for person, text in people:
+        found = first_address(adapters, person.chats, bound.get(f"person:{person.id}"), group=False)
+        if found is None:
+            log.info("%s has no address on the enabled adapters: not told of the duty change", person.id)
+            continue
+        adapter, chat = found
+        try:
+            await adapter.send(Address(chat=chat, is_group=False, label=person.name),
+                               OutgoingMessage(text[: adapter.capabilities.max_text]))
+            sent += 1
+        except Exception as exc:
+            log.warning("could not tell %s on %s: %s", person.id, adapter.name, exc)
+    return sent
+
+
 def notify_on_worker_loop(runtime: Runtime) -> Notify:
     """For `reminders run`: the runtime's adapters, already started on dramatiq's event loop."""
 

@@ -75,7 +75,7 @@ async def respond(rt: Runtime, adapter: Adapter, payload: Payload, event: Inboun
         except Exception as exc:
             log.warning("could not answer %s event %s: %s", adapter.name, event.event_id, redact(str(exc)))
     elif outcome.reply:
-        reply = Outcome(reply=outcome.reply)
+        reply = Outcome(reply=outcome.reply, buttons=outcome.buttons)
         await _submit(rt, adapter, Address(event.chat, event.is_group, ""), _Answer(
             lambda: adapter.respond(payload, reply), "reply"))
     if outcome.edit is not None:

@@ -220,6 +220,60 @@ class WorkerRow(SQLModel, table=True):
     started_at: datetime
     seen_at: datetime = Field(index=True)
 
+class AuthoredDutyRow(SQLModel, table=True):
+    """A duty written in chat or in the console (reminders.store.authored): one iCalendar
+    VCALENDAR with one duty component, read by the same loader as the files in calendars/.
+    `version` is bumped by every change and checked by the next (optimistic locking: two
+    admins editing at once, the second is refused, never a lost update)."""
+
+    __tablename__ = "authored_duty"
+
+    uid: str = Field(primary_key=True, max_length=255)
+    commune_id: str = Field(index=True, max_length=128)
+    ics_text: str
+    sequence: int = 0  # the component's SEQUENCE, bumped on each change
+    paused: bool = False  # kept, but not planned: no new reminders
+    version: int = 1
+    created_by: str = Field(max_length=128)
+    created_at: datetime
+    updated_by: str = Field(max_length=128)
+    updated_at: datetime
+
+
+class AuthoredDutyChangeRow(SQLModel, table=True):
+    """Every change of an authored duty, with the text before and after it (the audit
+    trail's detail is short; this keeps the whole of both)."""
+
+    __tablename__ = "authored_duty_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(index=True, max_length=255)
+    commune_id: str = Field(max_length=128)
+    at: datetime
+    actor: str = Field(max_length=128)
+    action: str = Field(max_length=16)  # create | edit | pause | resume | delete | import
+    before_text: str | None = None
+    after_text: str | None = None
+
+
+class DutyDraftRow(SQLModel, table=True):
+    """A duty an admin described in chat, shown to them and waiting for ✅ Lưu / ✖ Hủy."""
+
+    __tablename__ = "duty_draft"
+
+    id: int | None = Field(default=None, primary_key=True)
+    commune_id: str = Field(max_length=128)
+    person_id: str = Field(index=True, max_length=128)
+    adapter: str = Field(max_length=32)
+    chat: str = Field(max_length=128)
+    action: str = Field(max_length=16)  # create | edit | delete
+    uid: str = Field(max_length=255)
+    ics_text: str | None = None
+    base_version: int | None = None  # the authored row's version the draft was made from
+    created_at: datetime
+    state: str = Field(default="open", max_length=16)  # open | saved | cancelled
+
+
 # -- typed handles for queries ------------------------------------------------------------
 # The classes above declare the schema (sqlmodel); queries use their tables through SQLAlchemy
 # Core, where a column is a Column (with .in_, .desc, ...) to the type checker too, not the
@@ -245,3 +299,6 @@ AUDIT_EVENT = _table(AuditEventRow)
 DEFINITIONS_SNAPSHOT = _table(DefinitionsSnapshotRow)
 PLATFORM_TOKEN = _table(PlatformTokenRow)
 WORKER = _table(WorkerRow)
+AUTHORED_DUTY = _table(AuthoredDutyRow)
+AUTHORED_DUTY_CHANGE = _table(AuthoredDutyChangeRow)
+DUTY_DRAFT = _table(DutyDraftRow)

@@ -1,0 +1,139 @@
+"""A whole duty in one sentence, as an admin writes it in chat:
+
+    Họp giao ban sáng thứ Hai hàng tuần lúc 8 giờ, nhắc trước 1 ngày và 30 phút
+    Weekly meeting every Monday at 8am, remind 1 day before and 30 minutes before
+
+The title comes first, then the rhythm (read by `parse_rhythm`, the engine of `reminders
+duties new`), then optionally "nhắc …" / "remind …" with reminder times (`parse_offset`).
+The title is where the rhythm cannot start; nothing is guessed: a sentence whose rhythm or
+reminder times are not fully understood is refused with what was understood and examples.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from reminders.definitions.rhythm import Offset, Rhythm, RhythmError, parse_offset, parse_rhythm
+from reminders.errors import RemindersError
+from reminders.i18n import N_, t
+from reminders.text import fold_with_index
+
+EXAMPLES = ("Họp giao ban sáng thứ Hai hàng tuần lúc 8 giờ, nhắc trước 1 ngày và 30 phút",
+            "Báo cáo tháng ngày làm việc cuối cùng của tháng, nhắc 1 ngày trước lúc 17:00")
+EXAMPLES_EN = ("Team meeting every Monday at 8am, remind 1 day before and 30 minutes before",
+               "Monthly report on the last working day of the month, remind 1 day before at 17:00")
+_REMIND = re.compile(r"[,;.]?\s*\b(?:nhac(?:\s+truoc\s+khi)?|remind(?:er)?s?(?:\s+me)?)\b\s*:?\s*")
+_SPLIT = re.compile(r"\s*(?:,|;|\bva\b|\band\b|\bvoi\b)\s*")
+_BARE_AMOUNT = re.compile(r"\d+\s*(?:ngay|tuan|gio|tieng|phut|days?|weeks?|hours?|hrs?|minutes?|mins?)")
+NO_TITLE = N_("no title: write what the duty is before its rhythm")
+NO_RHYTHM = N_("no rhythm: say how often it comes")
+
+
+class PhraseError(RemindersError):
+    """A sentence that is not fully understood: what was, what not, and two examples."""
+
+    def __init__(self, text: str, *, title: str = "", rhythm: RhythmError | None = None, problem: str = "",
+                 language: str = "vi"):
+        self.text, self.title, self.rhythm, self.problem, self.language = text, title, rhythm, problem, language
+        super().__init__(self.explain("vi"))
+
+    def explain(self, language: str) -> str:
+        lines = [t(language, "I could not read this duty: {text}", text=f"«{self.text}»")]
+        if self.title:
+            lines.append(t(language, "Title understood: {title}", title=f"«{self.title}»"))
+        if self.rhythm is not None:
+            lines.extend(line for line in self.rhythm.explain(language).splitlines()
+                         if not line.startswith(t(language, "Examples: {examples}", examples="")))
+        if self.problem:
+            lines.append(t(language, "Unclear: {problem}", problem=t(language, self.problem)))
+        examples = EXAMPLES_EN if language == "en" else EXAMPLES
+        lines.append(t(language, "Nothing was saved. Two examples:"))
+        lines.extend(f"• /newduty {example}" for example in examples)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class DutyWords:
+    title: str
+    rhythm: Rhythm
+    reminders: tuple[Offset, ...]
+
+
+def _cut(text: str, pattern: re.Pattern[str]) -> tuple[str, str]:
+    """(before, after) the first match of `pattern` in the folded text, in the original text."""
+    folded, index = fold_with_index(text)
+    match = pattern.search(folded)
+    if match is None:
+        return text, ""
+    start = index[match.start()] if match.start() < len(index) else len(text)
+    end = index[match.end()] if match.end() < len(index) else len(text)
+    return text[:start], text[end:]
+
+
+def _offsets(text: str) -> tuple[Offset, ...]:
+    """"trước 1 ngày và 30 phút" -> 1 day before, 30 minutes before (a bare amount takes the
+    direction said before it)."""
+    folded, index = fold_with_index(text)
+    pieces: list[tuple[str, str]] = []  # (original, folded)
+    last = 0
+    for match in [*_SPLIT.finditer(folded), None]:
+        start = len(folded) if match is None else match.start()
+        if start > last:
+            a, b = index[last], index[start - 1] + 1
+            pieces.append((text[a:b].strip(), folded[last:start].strip()))
+        if match is not None:
+            last = match.end()
+    found: list[Offset] = []
+    direction: tuple[str, bool] | None = None  # ("truoc", word first)
+    for original, plain in pieces:
+        if not plain:
+            continue
+        words = plain.split()
+        if words[0] in ("truoc", "sau", "before", "after"):
+            direction = (original.split()[0], True)
+        elif words[-1] in ("truoc", "sau", "before", "after"):
+            direction = (original.split()[-1], False)
+        elif _BARE_AMOUNT.fullmatch(plain) and direction is not None:
+            word, first = direction
+            original = f"{word} {original}" if first else f"{original} {word}"
+        found.append(parse_offset(original))
+    return tuple(found)
+
+
+def parse_duty_words(text: str, today: date) -> DutyWords:
+    """Title, rhythm and reminder times of one sentence; PhraseError when any part is unclear."""
+    text = " ".join(text.split()).strip(" .")
+    head, remind = _cut(text, _REMIND)
+    head = head.strip(" ,;.")
+    try:
+        reminders = _offsets(remind) if remind.strip() else ()
+    except RhythmError as exc:
+        raise PhraseError(text, rhythm=exc) from None
+    if ":" in head and not re.search(r"\d:\d", head.split(":", 1)[0] + ":" + head.split(":", 1)[1][:1]):
+        title, rhythm_text = (part.strip() for part in head.split(":", 1))
+        candidates = [(title, rhythm_text)]
+    else:
+        words = head.split()
+        candidates = [(" ".join(words[:i]), " ".join(words[i:])) for i in range(1, len(words))]
+    if not candidates:
+        raise PhraseError(text, problem=NO_RHYTHM if head else NO_TITLE)
+    best: tuple[int, str, RhythmError] | None = None
+    for title, rhythm_text in candidates:
+        title = title.strip(" ,;-–")
+        try:
+            rhythm = parse_rhythm(rhythm_text, today, today=today)
+        except RhythmError as exc:
+            score = len(exc.leftover) + (0 if exc.understood else 100)
+            if best is None or score < best[0]:
+                best = (score, title, exc)
+            continue
+        if not title:
+            raise PhraseError(text, problem=NO_TITLE)
+        return DutyWords(title, rhythm, reminders)
+    assert best is not None
+    _, title, error = best
+    if not error.understood:
+        raise PhraseError(text, problem=NO_RHYTHM, language=error.language)
+    raise PhraseError(text, title=title, rhythm=error, language=error.language)
