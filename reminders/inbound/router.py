@@ -37,6 +37,7 @@ from reminders.inbound.acks import (
 )
 from reminders.inbound.admin import admin_command
 from reminders.inbound.behalf import confirm_from_chat
+from reminders.inbound.login import login_link
 from reminders.jobs.render import OccurrenceView, render_message
 from reminders.kinds import DeliveryStatus, Kind, is_checkin
 from reminders.runtime import Runtime
@@ -141,6 +142,8 @@ def _route(rt: Runtime, conn: Connection, event: Inbound, now: datetime) -> Outc
         return Outcome(reply=t("vi", NOT_ON_ROSTER), alert=event.action is not None)
     if command in ("/duties", "/preview", "/remindnow"):
         return admin_command(rt, conn, event, person, command, argument, now)
+    if command == "/login":
+        return login_link(rt, conn, event, person, now)
     if command == "/bind":
         return _bind_group(rt, conn, event, person, now)
     if command == "/calendar":
