@@ -29,7 +29,7 @@ def add_member(roster_path: str | Path, calendars: str | Path | None, roster: Ro
         raise InvalidInput([Problem(FORM, None, t(language, "Not on the roster: {ids}.", ids=team_id))])
     person_id = fields.get("person_id", "").strip()
     if person_id in roster.people:
-        raise InvalidInput([Problem(FORM, None, f"person_id: " + t(
+        raise InvalidInput([Problem(FORM, None, "person_id: " + t(
             language, "'{id}' is already someone in commune '{other}'; give this person another id",
             id=person_id, other=roster.people[person_id].commune_id or roster.teams[
                 roster.people[person_id].team_id or ""].commune_id))])
