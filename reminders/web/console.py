@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -56,6 +57,7 @@ HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Con
            "X-Frame-Options": "DENY", "X-Robots-Tag": "noindex, nofollow",
            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
                                       "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"}
+MAX_FORM_BYTES = 64 * 1024
 STATUSES = {"pending": "chờ gửi", "claimed": "đang gửi", "sent": "đã gửi", "failed": "lỗi", "missed": "quá hạn",
             "cancelled": "đã hủy"}
 
@@ -80,6 +82,22 @@ class Signed:
     person: Person
     session_id: str
     csrf: str
+
+
+async def read_form(request: Request) -> FormData:
+    """A form post (application/x-www-form-urlencoded, the only kind the pages send), at
+    most MAX_FORM_BYTES; anything else reads as an empty form (and so has no CSRF token)."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
+        return FormData()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return FormData()
+    try:
+        return FormData(parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200))
+    except (UnicodeDecodeError, ValueError):
+        return FormData()
 
 
 def _page(page: str, status: int = 200, **values: Any) -> HTMLResponse:
@@ -122,7 +140,7 @@ def console_routes(rt: Runtime, config: ConsoleConfig) -> list[BaseRoute]:
                 return RedirectResponse("/admin/signin", status_code=303, headers={"Cache-Control": "no-store"})
             form = None
             if request.method == "POST":
-                form = await request.form(max_files=0, max_fields=200)
+                form = await read_form(request)
                 token = str(form.get("csrf") or "")
                 if not rt.sealer or not rt.sealer.verify("csrf", who.session_id, token):
                     return refused(who, "Biểu mẫu đã cũ hoặc không hợp lệ (thiếu mã chống giả mạo). Hãy tải lại trang.")
@@ -289,7 +307,7 @@ def console_routes(rt: Runtime, config: ConsoleConfig) -> list[BaseRoute]:
         who = signed(request)
         if who is None:
             return RedirectResponse("/admin/signin", status_code=303)
-        form = await request.form(max_files=0, max_fields=20)
+        form = await read_form(request)
         if rt.sealer is None or not rt.sealer.verify("csrf", who.session_id, str(form.get("csrf") or "")):
             return refused(who, "Biểu mẫu đã cũ hoặc không hợp lệ (thiếu mã chống giả mạo). Hãy tải lại trang.")
         team = rt.roster.teams.get(str(form.get("team") or ""))
