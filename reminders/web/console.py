@@ -58,6 +58,12 @@ HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Con
            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
                                       "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"}
 MAX_FORM_BYTES = 64 * 1024
+EVENT_WORDS = {"sent": "đã gửi", "failed": "gửi lỗi", "retry": "gửi lại", "missed": "quá hạn", "cancelled": "đã hủy",
+               "held": "chờ hết giờ yên lặng", "ack": "xác nhận", "on-behalf": "xác nhận thay", "answer": "trả lời",
+               "snooze": "nhắc lại sau", "followup-cancelled": "bỏ nhắc thêm", "console-login": "đăng nhập",
+               "console-logout": "đăng xuất", "duty-created": "tạo nhiệm vụ", "roster-member-added": "thêm người",
+               "roster-leader-changed": "đổi tổ trưởng", "invites": "tạo mã mời", "feed-created": "tạo liên kết lịch",
+               "feed-rotated": "đổi liên kết lịch", "feed-revoked": "thu hồi liên kết lịch"}
 STATUSES = {"pending": "chờ gửi", "claimed": "đang gửi", "sent": "đã gửi", "failed": "lỗi", "missed": "quá hạn",
             "cancelled": "đã hủy"}
 
@@ -105,7 +111,8 @@ def _page(page: str, status: int = 200, **values: Any) -> HTMLResponse:
 
 
 def console_routes(rt: Runtime, config: ConsoleConfig) -> list[BaseRoute]:
-    secure = rt.public_url.startswith("https://")
+    def secure() -> bool:  # behind https, the cookie is never sent over plain http
+        return rt.public_url.startswith("https://")
 
     def signed(request: Request) -> Signed | None:
         """The request's live session of a current admin of its commune, or None."""
@@ -191,7 +198,7 @@ def console_routes(rt: Runtime, config: ConsoleConfig) -> list[BaseRoute]:
             actions.audit(conn, admin, "console-login", now, "signed in to the web console")
         response = RedirectResponse("/admin/duties", status_code=303, headers={"Cache-Control": "no-store"})
         response.set_cookie(COOKIE, f"{session_id}.{rt.sealer.sign('session', session_id)}",
-                            max_age=int(SESSION_LENGTH.total_seconds()), path="/admin", secure=secure,
+                            max_age=int(SESSION_LENGTH.total_seconds()), path="/admin", secure=secure(),
                             httponly=True, samesite="lax")
         return response
 
@@ -201,7 +208,7 @@ def console_routes(rt: Runtime, config: ConsoleConfig) -> list[BaseRoute]:
             revoke_session(conn, who.session_id, now)
             actions.audit(conn, who.admin, "console-logout", now, "signed out")
         response = RedirectResponse("/admin/signin", status_code=303)
-        response.delete_cookie(COOKIE, path="/admin", secure=secure, httponly=True, samesite="lax")
+        response.delete_cookie(COOKIE, path="/admin", secure=secure(), httponly=True, samesite="lax")
         return response
 
     def home(request: Request, who: Signed, form: FormData | None) -> Response:
@@ -293,9 +300,11 @@ def console_routes(rt: Runtime, config: ConsoleConfig) -> list[BaseRoute]:
     def set_leader(request: Request, who: Signed, form: FormData | None) -> Response:
         assert form is not None
         team_id, person_id = str(form.get("team") or ""), str(form.get("person") or "")
+        team = rt.roster.teams.get(team_id)
+        before = ", ".join(p.id for p in rt.roster.leaders(team)) if team else ""
         return roster_change(request, who, lambda: change_leader(
             config.roster_path, config.calendars, rt.roster, who.admin.commune_id, team_id, person_id),
-            "roster-leader-changed", f"{person_id} is now the leader of {team_id}", team_id)
+            "roster-leader-changed", f"leader of {team_id}: before {before or '-'}, after {person_id}", team_id)
 
     # -- invites -------------------------------------------------------------------------
     def invites(request: Request, who: Signed, form: FormData | None) -> Response:
@@ -374,7 +383,7 @@ def console_routes(rt: Runtime, config: ConsoleConfig) -> list[BaseRoute]:
 
     # -- audit ---------------------------------------------------------------------------
     def audit(request: Request, who: Signed, form: FormData | None) -> Response:
-        return _page("audit", events=console_data.audit_trail(rt.engine, rt.roster, who.admin.commune_id),
+        return _page("audit", words=EVENT_WORDS, events=console_data.audit_trail(rt.engine, rt.roster, who.admin.commune_id),
                      **common(who, "Nhật ký"))
 
     def get(path: str, handler: Callable[..., Response]) -> Route:

@@ -20,6 +20,7 @@ from fake_telegram import FakeTelegram
 from helpers import serve, vn
 from sqlalchemy import select, update
 
+from reminders import logs
 from reminders.adapters.telegram import TelegramAdapter
 from reminders.codes import delivery_code
 from reminders.runtime import open_runtime
@@ -163,6 +164,13 @@ def test_a_link_works_once_within_ten_minutes_for_its_admin_only(console):
     in_group = console.say(ADMIN, "/login", group=True)
     assert LINK.search(in_group) is None and "private chat" in in_group
     assert len(_events(console, "console-login")) == 1
+    # Behind https the cookie is Secure; the link's token never reaches a log line.
+    secure_link = console.link()
+    console.rt.public_url = "https://xa.example.vn"
+    with httpx.Client(timeout=30) as browser:
+        assert "; Secure" in browser.post(secure_link).headers["set-cookie"]
+    token = secure_link.rsplit("/", 1)[1]
+    assert token not in logs.redact(f'"POST /admin/login/{token} HTTP/1.1" 303')
 
 
 def test_another_communes_admin_cannot_use_the_link_nor_reach_the_commune(console):
@@ -279,7 +287,7 @@ def test_every_page_on_a_phone_in_chromium(console, tmp_path):
             assert preview.locator("ol.occurrences li").count() == 5
             assert preview.locator("ol.occurrences li").first.inner_text().startswith("Thứ Hai, 7 tháng 10, 2024 lúc 08:00")
             _shot(page, shots, "duty-preview")
-            page.get_by_role("button", name="✅ Lưu").click()
+            page.get_by_role("button", name="Lưu nhiệm vụ").click()
             page.wait_for_url(re.compile(r".*/admin/duties\?ok=.*"))
             assert "Đã lưu nhiệm vụ" in page.locator(".ok").inner_text()
             assert page.locator('li.duty[data-uid="hop-giao-ban@reminders"]').count() == 1
