@@ -115,7 +115,15 @@ class Console:
 
 
 @pytest.fixture
-def console(calendars, sqlite_url):
+def console(calendars, database_url):
+    """On SQLite and on PostgreSQL."""
+    stack = Console(calendars, database_url)
+    yield stack
+    stack.close()
+
+
+@pytest.fixture
+def console_sqlite(calendars, sqlite_url):
     stack = Console(calendars, sqlite_url)
     yield stack
     stack.close()
@@ -244,7 +252,8 @@ def _shot(page, directory: Path, name: str) -> None:
     page.screenshot(path=str(directory / f"console-{name}.png"), full_page=True)
 
 
-def test_every_page_on_a_phone_in_chromium(console, tmp_path):
+def test_every_page_on_a_phone_in_chromium(console_sqlite, tmp_path):
+    console = console_sqlite
     executable = _chromium()
     from playwright.sync_api import sync_playwright
 
