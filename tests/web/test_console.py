@@ -17,11 +17,13 @@ import httpx
 import pytest
 from conftest import REQUIRE_SERVICES
 from fake_telegram import FakeTelegram
+from fake_zalo import FakeZaloBot
 from helpers import serve, vn
 from sqlalchemy import select, update
 
 from reminders import logs
 from reminders.adapters.telegram import TelegramAdapter
+from reminders.adapters.zalo.bot import ZaloBotAdapter
 from reminders.codes import delivery_code
 from reminders.runtime import open_runtime
 from reminders.schedule.planner import plan
@@ -62,16 +64,19 @@ class Console:
 
     def __init__(self, calendars: Path, database_url: str):
         roster = calendars / "roster.yaml"
-        text = roster.read_text(encoding="utf-8").replace("teams:\n", SECOND_COMMUNE, 1)
+        text = roster.read_text(encoding="utf-8").replace("teams:\n", SECOND_COMMUNE, 1).replace(
+            'chats: {telegram: "900101"}', 'chats: {telegram: "900101", zalo_bot: "z-viet"}')
         roster.write_text(text.rstrip("\n") + "\n" + SECOND_TEAM, encoding="utf-8")
         self.roster = roster
         self.fake = FakeTelegram(limits=False).start()
+        self.zalo = FakeZaloBot().start()
         settings = load_settings({"REMINDERS_CALENDARS": str(calendars), "REMINDERS_ROSTER": str(roster),
-                                  "REMINDERS_DATABASE_URL": database_url, "REMINDERS_ADAPTERS": "telegram",
+                                  "REMINDERS_DATABASE_URL": database_url, "REMINDERS_ADAPTERS": "telegram,zalo_bot",
                                   "REMINDERS_SECRET_KEY": "k" * 40})
         self.clock = VirtualClock(vn(2024, 10, 2, 10, 0))
         self.rt = open_runtime(settings, clock=self.clock, adapters={
-            "telegram": TelegramAdapter(self.fake.token, self.fake.base_url, webhook_secret=SECRET)})
+            "telegram": TelegramAdapter(self.fake.token, self.fake.base_url, webhook_secret=SECRET),
+            "zalo_bot": ZaloBotAdapter(self.zalo.token, self.zalo.base_url, webhook_secret=SECRET)})
         plan(self.rt.engine, self.rt.duties, self.rt.roster, self.clock())
         with self.rt.engine.begin() as conn:  # one of thon-dong's messages today failed for good
             self.failed = conn.execute(select(DELIVERY.c.id).where(
@@ -111,6 +116,7 @@ class Console:
     def close(self) -> None:
         self._serving.__exit__(None, None, None)
         self.fake.stop()
+        self.zalo.stop()
         self.rt.engine.dispose()
 
 
@@ -127,6 +133,21 @@ def console_sqlite(calendars, sqlite_url):
     stack = Console(calendars, sqlite_url)
     yield stack
     stack.close()
+
+
+def test_the_link_also_comes_through_zalo(console):
+    before = len(console.zalo.sent)
+    update = console.zalo.update("z-viet", "z-viet", "/login", group=False)
+    answer = httpx.post(f"{console.base}/webhooks/zalo_bot", json=update, timeout=30,
+                        headers={"X-Bot-Api-Secret-Token": SECRET})
+    assert answer.status_code == 200
+    deadline = time.monotonic() + 30
+    while not (replies := console.zalo.messages_to("z-viet")[before:]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    link = LINK.search(replies[-1]["text"]).group(1)
+    with httpx.Client(timeout=30) as browser:
+        assert _sign_in(browser, link).headers["location"] == "/admin/duties"
+        assert "Trần Quốc Việt · Xã Tân Lập" in browser.get(f"{console.base}/admin/duties").text
 
 
 def _sign_in(client: httpx.Client, link: str) -> httpx.Response:
