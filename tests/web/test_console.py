@@ -25,6 +25,7 @@ from reminders import logs
 from reminders.adapters.telegram import TelegramAdapter
 from reminders.adapters.zalo.bot import ZaloBotAdapter
 from reminders.codes import delivery_code
+from reminders.definitions.load import load_definitions
 from reminders.runtime import open_runtime
 from reminders.schedule.planner import plan
 from reminders.settings import load_settings
@@ -148,6 +149,21 @@ def test_the_link_also_comes_through_zalo(console):
     with httpx.Client(timeout=30) as browser:
         assert _sign_in(browser, link).headers["location"] == "/admin/duties"
         assert "Trần Quốc Việt · Xã Tân Lập" in browser.get(f"{console.base}/admin/duties").text
+
+
+def test_a_session_ends_with_the_admin_role_and_no_key_means_no_console(console):
+    with httpx.Client(timeout=30) as browser:
+        _sign_in(browser, console.link())
+        assert browser.get(f"{console.base}/admin/teams").status_code == 200
+        text = console.roster.read_text(encoding="utf-8")
+        console.roster.write_text(text.replace("        role: admin\n        language: en",
+                                               "        role: official\n        language: en"), encoding="utf-8")
+        duties, roster = load_definitions(str(console.roster.parent), str(console.roster))
+        console.rt.definitions.swap(duties, roster)  # as hot reload does
+        assert browser.get(f"{console.base}/admin/teams").status_code == 303
+    console.rt.sealer = None
+    assert "REMINDERS_SECRET_KEY" in console.say(OTHER_ADMIN, "/login")
+    assert LINK.search(console.say(OTHER_ADMIN, "/login")) is None
 
 
 def _sign_in(client: httpx.Client, link: str) -> httpx.Response:
