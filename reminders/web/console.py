@@ -15,11 +15,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -101,7 +101,9 @@ async def read_form(request: Request) -> FormData:
         if len(body) > MAX_FORM_BYTES:
             return FormData()
     try:
-        return FormData(parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200))
+        fields: list[tuple[str, str | UploadFile]] = list(
+            parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200))
+        return FormData(fields)
     except (UnicodeDecodeError, ValueError):
         return FormData()
 
