@@ -58,6 +58,8 @@ HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Con
            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
                                       "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"}
 MAX_FORM_BYTES = 64 * 1024
+# What a page says after a change (by key: a link cannot make the console say anything else).
+NOTICES = {"saved": "Đã lưu.", "retried": "Đã đưa tin vào hàng chờ gửi lại."}
 EVENT_WORDS = {"sent": "đã gửi", "failed": "gửi lỗi", "retry": "gửi lại", "missed": "quá hạn", "cancelled": "đã hủy",
                "held": "chờ hết giờ yên lặng", "ack": "xác nhận", "on-behalf": "xác nhận thay", "answer": "trả lời",
                "snooze": "nhắc lại sau", "followup-cancelled": "bỏ nhắc thêm", "console-login": "đăng nhập",
@@ -245,7 +247,7 @@ def console_routes(rt: Runtime, config: ConsoleConfig) -> list[BaseRoute]:
                      **common(who, "Nhiệm vụ"), **values)
 
     def duties(request: Request, who: Signed, form: FormData | None) -> Response:
-        return duties_page(who, DraftForm("", "", address="group"), notice=request.query_params.get("ok", "")[:200])
+        return duties_page(who, DraftForm("", "", address="group"), notice=NOTICES.get(request.query_params.get("ok", ""), ""))
 
     def preview(request: Request, who: Signed, form: FormData | None) -> Response:
         typed = draft_form(form)
@@ -268,7 +270,7 @@ def console_routes(rt: Runtime, config: ConsoleConfig) -> list[BaseRoute]:
         actions.record(rt, who.admin, "duty-created", now, f"{draft.spec.uid} «{draft.spec.title}» "
                        f"({draft.spec.rhythm.rrule or 'once'}) saved to {Path(where).name}")
         _reload(rt, config)
-        return RedirectResponse("/admin/duties?ok=" + "Đã lưu nhiệm vụ", status_code=303)
+        return RedirectResponse("/admin/duties?ok=saved", status_code=303)
 
     # -- teams and people ----------------------------------------------------------------
     def teams_values(who: Signed) -> list[dict[str, Any]]:
@@ -279,7 +281,7 @@ def console_routes(rt: Runtime, config: ConsoleConfig) -> list[BaseRoute]:
 
     def teams(request: Request, who: Signed, form: FormData | None, **values: Any) -> Response:
         return _page("teams", values.pop("status", 200), teams=teams_values(who), **common(who, "Tổ và người"),
-                     notice=request.query_params.get("ok", "")[:200], **values)
+                     notice=NOTICES.get(request.query_params.get("ok", ""), ""), **values)
 
     def roster_change(request: Request, who: Signed, change: Callable[[], object], event: str, detail: str,
                       team_id: str) -> Response:
@@ -289,7 +291,7 @@ def console_routes(rt: Runtime, config: ConsoleConfig) -> list[BaseRoute]:
             return teams(request, who, None, status=422, problems=[p.message for p in exc.problems])
         actions.record(rt, who.admin, event, rt.clock(), detail, team_id=team_id)
         _reload(rt, config)
-        return RedirectResponse("/admin/teams?ok=Đã lưu danh sách", status_code=303)
+        return RedirectResponse("/admin/teams?ok=saved", status_code=303)
 
     def add_person(request: Request, who: Signed, form: FormData | None) -> Response:
         assert form is not None
@@ -340,7 +342,7 @@ def console_routes(rt: Runtime, config: ConsoleConfig) -> list[BaseRoute]:
     def deliveries(request: Request, who: Signed, form: FormData | None, **values: Any) -> Response:
         today, failed = console_data.deliveries(rt.engine, rt.roster, who.admin.commune_id, rt.clock())
         return _page("deliveries", values.pop("status", 200), today=today, failed=failed, statuses=STATUSES,
-                     notice=request.query_params.get("ok", "")[:200], **common(who, "Tin gửi"), **values)
+                     notice=NOTICES.get(request.query_params.get("ok", ""), ""), **common(who, "Tin gửi"), **values)
 
     def retry(request: Request, who: Signed, form: FormData | None) -> Response:
         assert form is not None
@@ -348,7 +350,7 @@ def console_routes(rt: Runtime, config: ConsoleConfig) -> list[BaseRoute]:
             actions.retry_delivery(rt, who.admin, str(form.get("code") or ""), rt.clock())
         except actions.Refused:
             return refused(who, "Không có tin lỗi này trong các tổ của xã bạn.")
-        return RedirectResponse("/admin/deliveries?ok=Đã đưa tin vào hàng chờ gửi lại", status_code=303)
+        return RedirectResponse("/admin/deliveries?ok=retried", status_code=303)
 
     # -- feeds ---------------------------------------------------------------------------
     def feeds(request: Request, who: Signed, form: FormData | None, **values: Any) -> Response:
