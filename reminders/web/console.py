@@ -80,7 +80,13 @@ class ConsoleConfig:
 
 
 def _reload(rt: Runtime, config: ConsoleConfig) -> None:
-    duties, roster = load_definitions(str(config.calendars), str(config.roster_path))
+    """The files again, at once; if another file on disk is invalid, the version in use stays
+    and the hot-reload watcher tells the admins, as for any edit."""
+    try:
+        duties, roster = load_definitions(str(config.calendars), str(config.roster_path))
+    except InvalidInput as exc:
+        log.warning("the console's change is saved, but the definitions on disk do not load: %s", exc)
+        return
     rt.definitions.swap(duties, roster)
 
 
