@@ -40,7 +40,7 @@ def configure(level: str, fmt: str) -> None:
     root.setLevel(level.upper())
 
 # Tokens that live in URLs (access logs): feed and board links.
-TOKEN_PATH = re.compile(r"(/(?:feeds|board)/)[A-Za-z0-9_-]+")
+TOKEN_PATH = re.compile(r"(/(?:feeds|board|admin/login)/)[A-Za-z0-9_-]+")
 MIN_SECRET = 6  # shorter values would blank out ordinary words
 _configured: list[str] = []  # this process's configured secrets (set by `install`)
 _learned: list[str] = []  # secrets learned while running (`remember`), the latest last

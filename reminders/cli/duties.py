@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, tzinfo
 from pathlib import Path
-from typing import Literal
 from zoneinfo import ZoneInfo
 
 import click
@@ -23,7 +22,6 @@ from reminders.cli.common import LANG, definitions_options, err, fail, friendly,
 from reminders.definitions import authored
 from reminders.definitions.authored import read_authored
 from reminders.definitions.duties import load_duties
-from reminders.definitions.expand import reminder_times
 from reminders.definitions.load import load_definitions
 from reminders.definitions.model import ADDRESS_MODES, ANSWER_TYPES, Duty
 from reminders.definitions.rhythm import (
@@ -36,7 +34,7 @@ from reminders.definitions.rhythm import (
 from reminders.definitions.roster import Roster, load_roster
 from reminders.definitions.writer import DutySpec, build_calendar, existing_uids, slug, write_new
 from reminders.files import write_atomic
-from reminders.i18n import format_short, format_when, t
+from reminders.i18n import format_when, t
 from reminders.settings import Settings
 from reminders.store.authored import list_rows
 from reminders.store.engine import make_engine
@@ -47,14 +45,13 @@ from reminders.views.duty_words import (
     alarm_words,
     audience_words,
     next_occurrences,
+    occurrence_lines,
     rhythm_words,
     rrule_text,
 )
 
 _ADDRESS_WORDS = {"nhom": "group", "thanh vien": "members", "to truong": "leader", "truong nhom": "leader"}
 _ALL_WORDS = ("all", "tat ca", "*")
-_GRANULARITY: dict[timedelta, Literal["day", "hour", "minute"]] = {timedelta(days=1): "day",
-                                                                   timedelta(hours=1): "hour"}
 
 
 def _out() -> Console:
@@ -226,20 +223,6 @@ def _address(text: str, lang: str) -> list[str]:
     return list(dict.fromkeys(modes)) or ["group"]
 
 
-# --- showing ------------------------------------------------------------------------------
-
-def _occurrence_lines(duty: Duty, after: datetime, language: str, zone: tzinfo) -> list[str]:
-
-    lines = []
-    for number, occurrence in enumerate(next_occurrences(duty, after), 1):
-        when = format_when(occurrence.start, language, zone, all_day=occurrence.all_day)
-        times = "; ".join(f"{t(language, 'check-in') if alarm.kind == 'checkin' else t(language, 'reminder')} "
-                          f"{format_short(due, language, zone)}"
-                          for alarm, due in reminder_times(duty, occurrence))
-        lines.append(f"  {number}. {when} — {times}")
-    return lines or ["  " + t(language, "(no occurrence in the next 30 years)")]
-
-
 def _print_new(duty: Duty, rhythm: Rhythm, roster: Roster, lang: str, zone: tzinfo) -> None:
     out = _out()
     rows = [(t(lang, "Duty"), duty.summary), ("UID", duty.uid),
@@ -252,7 +235,7 @@ def _print_new(duty: Duty, rhythm: Rhythm, roster: Roster, lang: str, zone: tzin
         out.print(f"{label}: {value}", markup=False)
     first = datetime.combine(rhythm.first, datetime.min.time(), tzinfo=zone)
     out.print(t(lang, "Next five occurrences:"), markup=False)
-    for line in _occurrence_lines(duty, first, lang, zone):
+    for line in occurrence_lines(duty, first, lang, zone):
         out.print(line, markup=False)
 
 
@@ -309,7 +292,7 @@ def show(uid: str, calendars_dir: str | None, roster_path: str | None) -> None:
     for label, value in rows:
         out.print(f"{label}: {value}", markup=False)
     out.print(t(lang, "Next five occurrences:"), markup=False)
-    for line in _occurrence_lines(duty, utcnow(), lang, zone):
+    for line in occurrence_lines(duty, utcnow(), lang, zone):
         out.print(line, markup=False)
 
 

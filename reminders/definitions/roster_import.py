@@ -350,16 +350,25 @@ def import_roster(csv_path: str | Path, roster_path: str | Path, *, replace: boo
     Raises InvalidInput listing every problem; then the roster file is untouched. With
     `calendars`, the duties are checked against the new roster too (a duty naming a team
     that the import removes is a problem)."""
-    csv_path, roster_path = Path(csv_path), Path(roster_path)
-    adapters = chat_columns()
+    csv_path = Path(csv_path)
     header, rows = read_csv(csv_path, language)
+    return merge_rows(header, rows, roster_path, where=str(csv_path), replace=replace, calendars=calendars,
+                      dry_run=dry_run, language=language)
+
+
+def merge_rows(header: list[str], rows: list[Row], roster_path: str | Path, *, where: str, replace: bool = False,
+               calendars: str | Path | None = None, dry_run: bool = False, language: str = "vi") -> ImportReport:
+    """Rows as a spreadsheet's (the web console's forms make one or two), checked and merged
+    exactly as `teams import` does; problems are reported against `where`."""
+    roster_path = Path(roster_path)
+    adapters = chat_columns()
     document = _Document(_load_tree(roster_path))
-    checker = _Checker(str(csv_path), language, adapters)
+    checker = _Checker(where, language, adapters)
     checker.header(header)
     if checker.problems:
         raise InvalidInput(checker.problems)
     if not rows:
-        raise InvalidInput([Problem(str(csv_path), None, t(language, "no people in the file"))])
+        raise InvalidInput([Problem(where, None, t(language, "no people in the file"))])
     seen: dict[str, int] = {}
     for row in rows:
         checker.row(row, seen)

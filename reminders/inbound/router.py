@@ -38,6 +38,7 @@ from reminders.inbound.acks import (
 )
 from reminders.inbound.admin import admin_command
 from reminders.inbound.behalf import confirm_from_chat
+from reminders.inbound.login import login_link
 from reminders.jobs.render import OccurrenceView, render_message
 from reminders.kinds import DeliveryStatus, Kind, is_checkin
 from reminders.runtime import Runtime
@@ -157,6 +158,8 @@ def _route(rt: Runtime, conn: Connection, event: Inbound, now: datetime) -> Outc
         # N is the number /duties shows (files and this commune's duties written in chat)
         argument = duty_chat.numbers_to_uids(rt, conn, person, argument)
         return admin_command(rt, conn, event, person, command, argument, now)
+    if command == "/login":
+        return login_link(rt, conn, event, person, now)
     if command == "/bind":
         return _bind_group(rt, conn, event, person, now)
     if command == "/calendar":

@@ -273,6 +273,35 @@ class DutyDraftRow(SQLModel, table=True):
     created_at: datetime
     state: str = Field(default="open", max_length=16)  # open | saved | cancelled
 
+class AdminLoginRow(SQLModel, table=True):
+    """A one-time sign-in link for the web console, sent by the bot to an admin who asked with
+    /login: only its SHA-256 is kept; it works once, for that person, within minutes."""
+
+    __tablename__ = "admin_login"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    person_id: str = Field(max_length=128)
+    commune_id: str = Field(max_length=128)
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class AdminSessionRow(SQLModel, table=True):
+    """A signed-in console session (the cookie holds its id, signed; only the id's hash is
+    kept): bound to one admin and their commune, expiring, revocable."""
+
+    __tablename__ = "admin_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_hash: str = Field(max_length=64, unique=True)
+    person_id: str = Field(max_length=128, index=True)
+    commune_id: str = Field(max_length=128)
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
 
 # -- typed handles for queries ------------------------------------------------------------
 # The classes above declare the schema (sqlmodel); queries use their tables through SQLAlchemy
@@ -302,3 +331,6 @@ WORKER = _table(WorkerRow)
 AUTHORED_DUTY = _table(AuthoredDutyRow)
 AUTHORED_DUTY_CHANGE = _table(AuthoredDutyChangeRow)
 DUTY_DRAFT = _table(DutyDraftRow)
+
+ADMIN_LOGIN = _table(AdminLoginRow)
+ADMIN_SESSION = _table(AdminSessionRow)

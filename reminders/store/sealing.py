@@ -6,6 +6,8 @@ alone reveals nothing; a tampered value fails to open instead of being used."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
@@ -29,6 +31,19 @@ class Sealer:
         derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                        info=b"reminders: values sealed in the database, v1").derive(secret_key.encode())
         self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+        # A second key from the same setting, for signatures only (the web console's cookie
+        # and its forms' CSRF tokens): one secret never serves two purposes.
+        self._mac_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                             info=b"reminders: signed values, v1").derive(secret_key.encode())
+
+    def sign(self, purpose: str, text: str) -> str:
+        """An HMAC-SHA256 of `text` for `purpose`, URL-safe; compare with `verify`."""
+        mac = hmac.new(self._mac_key, f"{purpose}\n{text}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).decode("ascii").rstrip("=")
+
+    def verify(self, purpose: str, text: str, signature: str) -> bool:
+        """Whether `signature` is `text`'s for `purpose`, compared in constant time."""
+        return hmac.compare_digest(self.sign(purpose, text).encode(), signature.encode("utf-8", "replace"))
 
     def seal(self, text: str) -> str:
         return PREFIX + self._fernet.encrypt(text.encode()).decode("ascii")

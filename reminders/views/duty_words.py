@@ -5,16 +5,16 @@ console, so that a duty reads the same wherever it is shown."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
 from babel.dates import format_timedelta
 
-from reminders.definitions.expand import occurrences
+from reminders.definitions.expand import occurrences, reminder_times
 from reminders.definitions.model import Alarm, Duty, Occurrence
 from reminders.definitions.rhythm import describe
 from reminders.definitions.roster import Roster
-from reminders.i18n import N_, format_when, t
+from reminders.i18n import N_, format_short, format_when, t
 
 _GRANULARITY: dict[timedelta, Literal["day", "hour", "minute"]] = {timedelta(days=1): "day",
                                                                    timedelta(hours=1): "hour"}
@@ -118,3 +118,15 @@ def _all_day_words(offset: timedelta, end: bool, language: str) -> str:
     if days < 0:
         return t(language, "{days} days before at {time}", days=-days, time=at)
     return t(language, "{days} days after at {time}", days=days, time=at)
+
+
+def occurrence_lines(duty: Duty, after: datetime, language: str, zone: tzinfo) -> list[str]:
+
+    lines = []
+    for number, occurrence in enumerate(next_occurrences(duty, after), 1):
+        when = format_when(occurrence.start, language, zone, all_day=occurrence.all_day)
+        times = "; ".join(f"{t(language, 'check-in') if alarm.kind == 'checkin' else t(language, 'reminder')} "
+                          f"{format_short(due, language, zone)}"
+                          for alarm, due in reminder_times(duty, occurrence))
+        lines.append(f"  {number}. {when} — {times}")
+    return lines or ["  " + t(language, "(no occurrence in the next 30 years)")]

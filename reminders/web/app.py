@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy.engine import Engine
@@ -29,6 +30,7 @@ from reminders.settings import load_settings
 from reminders.views.board import BoardPages
 from reminders.views.metrics import DeliveryCollector
 from reminders.web.board import respond as board_page
+from reminders.web.console import ConsoleConfig, console_routes
 from reminders.web.feeds import FeedCache
 
 log = logging.getLogger(__name__)
@@ -61,8 +63,10 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def create_app(runtime: Runtime, *, watcher: DefinitionWatcher | None = None) -> Starlette:
-    """`watcher`: hot reload of edited duty files and roster (reminders.reload), on a thread."""
+def create_app(runtime: Runtime, *, watcher: DefinitionWatcher | None = None,
+               console: ConsoleConfig | None = None) -> Starlette:
+    """`watcher`: hot reload of edited duty files and roster (reminders.reload), on a thread.
+    `console`: where the web console at /admin writes (without it, /admin is not served)."""
     stop_watching = threading.Event()
 
     @asynccontextmanager
@@ -159,7 +163,8 @@ def create_app(runtime: Runtime, *, watcher: DefinitionWatcher | None = None) ->
     return Starlette(routes=[Route("/webhooks/{adapter}", webhook, methods=["POST"]),
                              Route("/feeds/{token}.ics", feed, methods=["GET", "HEAD"]),
                              Route("/board/{token}", board, methods=["GET", "HEAD"]),
-                             Route("/healthz", healthz), Route("/metrics", metrics)], lifespan=lifespan)
+                             Route("/healthz", healthz), Route("/metrics", metrics),
+                             *(console_routes(runtime, console) if console else [])], lifespan=lifespan)
 
 
 def _ping(engine: Engine) -> None:
@@ -185,4 +190,5 @@ def create_app_from_env() -> Starlette:
     except RemindersError as exc:
         log.error("%s", exc)
         raise SystemExit(1) from None
-    return create_app(runtime, watcher=watcher_for(settings, runtime.engine, runtime.definitions))
+    return create_app(runtime, watcher=watcher_for(settings, runtime.engine, runtime.definitions),
+                      console=ConsoleConfig(Path(settings.calendars), Path(settings.roster)))
