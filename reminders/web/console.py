@@ -65,7 +65,9 @@ NOTICES = {"saved": "Đã lưu.", "retried": "Đã đưa tin vào hàng chờ g�
 EVENT_WORDS = {"sent": "đã gửi", "failed": "gửi lỗi", "retry": "gửi lại", "missed": "quá hạn", "cancelled": "đã hủy",
                "held": "chờ hết giờ yên lặng", "ack": "xác nhận", "on-behalf": "xác nhận thay", "answer": "trả lời",
                "snooze": "nhắc lại sau", "followup-cancelled": "bỏ nhắc thêm", "console-login": "đăng nhập",
-               "console-logout": "đăng xuất", "duty-created": "tạo nhiệm vụ", "roster-member-added": "thêm người",
+               "console-logout": "đăng xuất", "duty-create": "tạo nhiệm vụ", "duty-edit": "sửa nhiệm vụ",
+               "duty-pause": "tạm dừng nhiệm vụ", "duty-resume": "tiếp tục nhiệm vụ", "duty-delete": "xóa nhiệm vụ",
+               "duty-import": "nhập nhiệm vụ", "roster-member-added": "thêm người",
                "roster-leader-changed": "đổi tổ trưởng", "invites": "tạo mã mời", "feed-created": "tạo liên kết lịch",
                "feed-rotated": "đổi liên kết lịch", "feed-revoked": "thu hồi liên kết lịch"}
 STATUSES = {"pending": "chờ gửi", "claimed": "đang gửi", "sent": "đã gửi", "failed": "lỗi", "missed": "quá hạn",

@@ -219,7 +219,7 @@ def test_pause_stops_planning_and_resume_brings_it_back(calendars, tmp_path):
 
     with EmbeddedWorker(runtime, settings) as worker:
         worker.scheduler.reloader.check(force=True)
-        assert row.uid in runtime.duties, "hot reload took up the new duty"
+        assert row.uid in runtime.duties, "hot reload picked up the new duty"
         worker.scheduler.tick()
         assert pending() > 0
         paused = authored.pause(runtime.engine, row.uid, row.version, "quan-tri-xa", now, authority=roster)

@@ -29,6 +29,7 @@ from reminders.definitions.load import load_definitions
 from reminders.runtime import open_runtime
 from reminders.schedule.planner import plan
 from reminders.settings import load_settings
+from reminders.store.authored import list_rows
 from reminders.store.models import AUDIT_EVENT, DELIVERY, FEED_TOKEN, DeliveryRow
 from reminders.timeutil import VirtualClock
 from reminders.web.app import create_app
@@ -340,7 +341,12 @@ def test_every_page_on_a_phone_in_chromium(console_sqlite, tmp_path):
             assert page.locator(".ok").inner_text() == "Đã lưu."
             assert page.locator('li.duty[data-uid="hop-giao-ban@reminders"]').count() == 1
             assert "hop-giao-ban@reminders" in console.rt.duties  # in use in this process at once
-            assert (console.roster.parent / "hop-giao-ban.ics").exists()
+            # kept as an authored duty of the admin's commune, in the database, not a file
+            assert not (console.roster.parent / "hop-giao-ban.ics").exists()
+            with console.rt.engine.connect() as conn:
+                saved = {row.uid: row for row in list_rows(conn)}
+            assert saved["hop-giao-ban@reminders"].commune_id == "xa-tan-lap"
+            assert page.locator('li.duty[data-uid="hop-giao-ban@reminders"] .tag.file').count() == 0
 
             # Teams and people: add a member, make her the leader; the file keeps its comments.
             page.goto(f"{base}/admin/teams")
@@ -405,7 +411,7 @@ def test_every_page_on_a_phone_in_chromium(console_sqlite, tmp_path):
             # The audit trail: every change, by whom.
             page.goto(f"{base}/admin/audit")
             events = page.locator("li.event").evaluate_all("els => els.map(e => e.dataset.event)")
-            for event in ("console-login", "duty-created", "roster-member-added", "roster-leader-changed", "invites",
+            for event in ("console-login", "duty-create", "roster-member-added", "roster-leader-changed", "invites",
                           "retry", "feed-created", "feed-rotated", "feed-revoked"):
                 assert event in events, event
             assert "Trần Quốc Việt" in page.locator("li.event").first.inner_text()
