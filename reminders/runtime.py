@@ -26,6 +26,7 @@ from reminders.settings import Settings
 from reminders.store.engine import make_engine
 from reminders.store.sealing import Sealer
 from reminders.store.tokens import TokenTable
+from reminders.store.writable import require_writable
 from reminders.timeutil import utcnow
 
 
@@ -59,7 +60,7 @@ def open_runtime(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     is saved in the database (reminders.definitions.snapshot): it runs on that, and its
     watcher tells the admins; only a first run with invalid files raises InvalidInput."""
     logs.remember(*settings.secrets())  # taken out of every error text stored or shown, whoever logs
-    engine, duties, roster, started = load_at_start(lambda: make_engine(settings.database_url),
+    engine, duties, roster, started = load_at_start(lambda: _writable_engine(settings.database_url),
                                                     settings.calendars, settings.roster,
                                                     may_hold=may_hold_a_snapshot(settings.database_url))
     try:
@@ -76,6 +77,18 @@ def open_runtime(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
                       calendars=settings.calendars,
                       sealer=Sealer(settings.secret_key.get_secret_value()) if settings.secret_key else None)
     return configure(runtime)
+
+
+def _writable_engine(url: str) -> Engine:
+    """Every process that opens a runtime writes (snapshots, heartbeats, claims, replies): a
+    database it may not write is refused here, in one line, before the first write fails."""
+    engine = make_engine(url)
+    try:
+        require_writable(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
 
 
 _current: Runtime | None = None
