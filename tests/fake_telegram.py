@@ -201,9 +201,10 @@ class FakeTelegram:
         return {"url": self.webhook.get("url", ""), "has_custom_certificate": False, "pending_update_count": pending}
 
     # -- lifecycle -----------------------------------------------------------------
-    def start(self) -> FakeTelegram:
+    def start(self, port: int = 0) -> FakeTelegram:
+        """Serve on a free port, or on `port` (a process already trying to reach it)."""
         self._serving = serve(Starlette(routes=[Route("/bot{token}/{method}", self.endpoint,
-                                                      methods=["GET", "POST"])]))
+                                                      methods=["GET", "POST"])]), port)
         self.port = int(self._serving.__enter__().rsplit(":", 1)[1])
         return self
 

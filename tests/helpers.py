@@ -52,8 +52,8 @@ def write_roster(path: Path, teams: int, *, commune: str = "xa-thu") -> Path:
 
 
 @contextmanager
-def serve(app) -> Iterator[str]:
-    """Run an ASGI app on uvicorn on a free loopback port (TCP_NODELAY); yields its base URL."""
+def serve(app, port: int = 0) -> Iterator[str]:
+    """Run an ASGI app on uvicorn on a free loopback port, or on `port` (TCP_NODELAY); yields its base URL."""
     import socket
     import threading
     import time
@@ -63,7 +63,7 @@ def serve(app) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="auto"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

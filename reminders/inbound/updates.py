@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import signal
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from reminders.adapters.base import Adapter, Inbound, Outcome
+from reminders.adapters.base import Adapter, Inbound, Outcome, TemporaryFailure, title_of
 from reminders.i18n import N_, t
 from reminders.inbound.router import handle
 from reminders.jobs import replies
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 FRESHNESS = timedelta(hours=1)  # a pushed update dated further from now than this is refused
 ATTEMPTS = 3  # tries of one polled update before it is given up
 RETRY_PAUSE = 1.0  # seconds before the second try, doubling
+START_PAUSES = (1, 2, 5, 10, 30, 60)  # seconds between tries to reach a platform at start; then every 60 s
 FAILED = N_("Sorry, something went wrong on our side. Please try again later.")
 
 
@@ -92,7 +95,7 @@ async def process_polled(rt: Runtime, adapter: Adapter, payload: dict[str, Any])
 
 async def run_polling(rt: Runtime, adapter: Adapter, stop: asyncio.Event | None = None) -> None:
     """Long-poll the platform until `stop` is set."""
-    await adapter.start()
+    await start_when_reachable(adapter)
     try:
         await receive(rt, adapter, stop)
     finally:
@@ -109,6 +112,22 @@ async def receive(rt: Runtime, adapter: Adapter, stop: asyncio.Event | None = No
             break
 
 
+async def start_when_reachable(adapter: Adapter) -> None:
+    """Start the adapter, retrying while its platform cannot be reached (the network or the
+    platform down when the process starts), one log line per try, until it can or the task
+    is cancelled. A refusal that retrying cannot help (a wrong token) is raised at once."""
+    for attempt in itertools.count():
+        try:
+            await adapter.start()
+            if attempt:
+                log.warning("reached %s; receiving replies", title_of(adapter))
+            return
+        except TemporaryFailure as exc:
+            pause = START_PAUSES[min(attempt, len(START_PAUSES) - 1)]
+            log.warning("cannot reach %s (%s); retrying in %d s", title_of(adapter), exc, pause)
+            await asyncio.sleep(pause)
+
+
 def pollers(adapters: Mapping[str, Adapter]) -> list[Adapter]:
     """The enabled adapters that can long-poll their platform."""
     return [a for a in adapters.values() if type(a).poll is not Adapter.poll]
@@ -118,7 +137,10 @@ def listen(rt: Runtime, adapters: list[Adapter]) -> None:
     """Poll every adapter until interrupted (`reminders bot`)."""
 
     async def gather() -> None:
+        main = asyncio.current_task()
+        if main is not None:  # SIGTERM (a service manager's stop) ends it like Ctrl-C: quietly
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
         await asyncio.gather(*(run_polling(rt, adapter) for adapter in adapters))
 
-    with contextlib.suppress(KeyboardInterrupt):
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
         asyncio.run(gather())

@@ -5,9 +5,15 @@ being imported ends quietly. Real subprocesses, real files, the fake Bot API ser
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+
+from fake_telegram import FakeTelegram
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "reminders.cli"]
@@ -34,3 +40,62 @@ def test_run_on_a_read_only_database_is_refused_in_one_line(tmp_path: Path) -> N
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1, result.stderr
         assert "chỉ cho đọc" in lines[0] and str(db) in lines[0], lines
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(predicate: Callable[[], bool], what: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    """A hang guard, not a timed assertion."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert proc.poll() is None, f"reminders bot exited ({proc.returncode}) while waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_bot_retries_an_unreachable_platform_then_proceeds(tmp_path: Path) -> None:
+    port = _free_port()  # nothing listens there: connections are refused
+    fake = FakeTelegram()
+    env = clean_env(REMINDERS_DATABASE_URL=f"sqlite:///{tmp_path / 'r.db'}", REMINDERS_ADAPTERS="telegram",
+                    TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_URL=f"http://127.0.0.1:{port}")
+    err = tmp_path / "bot.err"
+
+    def start() -> subprocess.Popen[bytes]:
+        with err.open("w") as stderr:
+            return subprocess.Popen([*CLI, "bot"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
+
+    def retrying() -> bool:
+        return "cannot reach Telegram" in err.read_text() and "retrying in" in err.read_text()
+
+    # SIGTERM while it waits to retry: a clean stop
+    proc = start()
+    try:
+        _wait(retrying, "the retry message", proc)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, err.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in err.read_text() and "Lỗi" not in err.read_text(), err.read_text()
+
+    # the platform comes up on that port while it retries: it reaches it and polls
+    proc = start()
+    try:
+        _wait(retrying, "the retry message", proc)
+        fake.start(port)
+        try:
+            _wait(lambda: "getUpdates" in fake.calls, "getUpdates on the platform once it is up", proc)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0, err.read_text()
+        finally:
+            fake.stop()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "reached Telegram" in err.read_text() and "Traceback" not in err.read_text(), err.read_text()
