@@ -69,6 +69,12 @@ def format_when(value: date | datetime, language: str, zone: tzinfo, *, all_day:
              time=format_time(local, "HH:mm", locale=locale))
 
 
+def format_day(day: date, language: str) -> str:
+    """A day without its weekday, spelled out: '30 tháng 9, 2023' / 'September 30, 2023'
+    (Babel's medium form abbreviates the Vietnamese month to 'thg 9', which reads badly)."""
+    return format_date(day, "long", locale=language if language in LANGUAGES else DEFAULT_LANGUAGE)
+
+
 def format_short(value: datetime, language: str, zone: tzinfo) -> str:
     """A compact local time for tables: '04/10 17:00'."""
     return value.astimezone(zone).strftime("%d/%m %H:%M")

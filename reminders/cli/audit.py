@@ -15,6 +15,7 @@ from reminders.logs import redact
 from reminders.store.audit import list_events
 from reminders.store.engine import make_engine
 from reminders.store.models import OCCURRENCE
+from reminders.views.audit_words import detail_words
 
 EVENT_NAMES = {
     "sent": N_("Sent"), "failed": N_("Failed"), "retry": N_("Will retry"), "missed": N_("Missed"),
@@ -88,9 +89,10 @@ def audit(duty_uid: str | None, day: str | None, occurrence: str | None, team_id
         out.print(t(LANG, "No events recorded for this selection."), markup=False)
         return
     table = Table(title=t(LANG, "Audit trail"), show_lines=False)
-    for column in (t(LANG, "Time"), t(LANG, "Event"), t(LANG, "Duty"), t(LANG, "Team"), t(LANG, "By"),
+    time_header = t(LANG, "Time ({zone})", zone=roster.timezone)  # every time below is in this zone
+    for column in (time_header, t(LANG, "Event"), t(LANG, "Duty"), t(LANG, "Team"), t(LANG, "By"),
                    t(LANG, "For"), t(LANG, "Detail")):
-        table.add_column(column, overflow="fold", no_wrap=column == t(LANG, "Time"))
+        table.add_column(column, overflow="fold", no_wrap=column == time_header)
     for event in events:
         occurrence_text = ""
         if event.summary and event.occurrence_start is not None:
@@ -99,7 +101,7 @@ def audit(duty_uid: str | None, day: str | None, occurrence: str | None, team_id
         table.add_row(f"{event.at.astimezone(zone):%Y-%m-%d %H:%M:%S}", name, occurrence_text,
                       roster.teams[event.team_id].name if event.team_id in roster.teams else (event.team_id or ""),
                       _name(roster, event.actor) if event.actor != "system" else t(LANG, "system"),
-                      _name(roster, event.recipient), redact(event.detail or ""))  # rows kept before redaction
+                      _name(roster, event.recipient), detail_words(redact(event.detail or ""), LANG, zone))  # rows kept before redaction
     # Sized when the command runs (COLUMNS, the terminal), not when the module was imported.
     Console(highlight=False).print(table)
     if more:

@@ -25,7 +25,7 @@ from dateutil.rrule import rrulestr  # type: ignore[import-untyped]  # no types-
 
 from reminders.definitions.ics import recur_text
 from reminders.errors import RemindersError
-from reminders.i18n import N_, t
+from reminders.i18n import N_, format_day, t
 from reminders.text import fold_with_index
 
 # `time` is also a field name of _Facts and Rhythm: inside those classes it names the field.
@@ -834,7 +834,7 @@ def describe(rule: icalendar.vRecur | None, dtstart: date | datetime, language: 
     if rule.get("UNTIL"):
         until = _list(rule, "UNTIL")[0]
         until = until.date() if isinstance(until, datetime) else until
-        text += ", " + t(language, "until {date}", date=format_date(until, "medium", locale=language))
+        text += ", " + t(language, "until {date}", date=format_day(until, language))
     return text
 
 
