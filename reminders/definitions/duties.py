@@ -107,8 +107,17 @@ class _FileReader:
     def authored(self) -> bool:
         return self.source is not None
 
-    def fail(self, line: int | None, message: str, uid: str | None = None) -> None:
-        self.problems.append(Problem(self.file, line, message, uid))
+    def fail(self, line: int | None, message: str, uid: str | None = None, **values: str) -> None:
+        """A problem at `line`; with `values`, `message` is a catalog id (marked N_) filled
+        from them, so that `check` says it in the admin's language."""
+        if values:
+            self.problems.append(problem(self.file, line, message, uid, **values))
+        else:
+            self.problems.append(Problem(self.file, line, message, uid))
+
+    def fail_t(self, line: int | None, template: str, uid: str | None = None) -> None:
+        """A problem whose fixed message is a catalog id (marked N_)."""
+        self.problems.append(problem(self.file, line, template, uid))
 
     def read_text(self) -> str | None:
         if self.source is not None:
@@ -124,7 +133,7 @@ class _FileReader:
             self.fail(None, f"cannot read the file: {exc.strerror or exc}")
             return None
         if size == 0:
-            self.fail(None, "file is empty; expected BEGIN:VCALENDAR ... END:VCALENDAR")
+            self.fail_t(None, N_("file is empty; expected BEGIN:VCALENDAR ... END:VCALENDAR"))
             return None
         if size > MAX_FILE_BYTES:
             self.fail(None, f"file is {size / 1_048_576:.1f} MB; a calendar file may be at most "
@@ -143,7 +152,7 @@ class _FileReader:
             self.fail(line, f"not UTF-8 text (bad byte 0x{data[exc.start]:02x}); save the file as UTF-8")
             return None
         if not text.lstrip().upper().startswith("BEGIN:VCALENDAR"):
-            self.fail(1, "an iCalendar file must start with BEGIN:VCALENDAR")
+            self.fail_t(1, N_("an iCalendar file must start with BEGIN:VCALENDAR"))
             return None
         return text
 
@@ -187,7 +196,7 @@ class _FileReader:
                 if sub.name in DUTY_COMPONENTS:
                     found.append((sub, lines, zone_name, explicit))
         if not found and not self.problems:
-            self.fail(1, "no VEVENT or VTODO in this file")
+            self.fail_t(1, N_("no VEVENT or VTODO in this file"))
         return found
 
     @staticmethod
@@ -280,7 +289,7 @@ def _check_component(reader: _FileReader, comp: icalendar.Component, lines: Comp
     """Validate what every duty component needs; returns its UID (None if unusable)."""
     uid = _text(comp, "UID") or None
     if not uid:
-        reader.fail(lines.line, f"{comp.name} has no UID; every duty needs a stable UID")
+        reader.fail(lines.line, N_("{component} has no UID; every duty needs a stable UID"), component=str(comp.name))
     for prop, message in getattr(comp, "errors", []):
         reader.fail(lines.line_of(prop), f"bad {prop}: {message}", uid)
     for rule in _values(comp, "RRULE"):
@@ -299,12 +308,13 @@ def _check_component(reader: _FileReader, comp: icalendar.Component, lines: Comp
         for value in _values(comp, prop):
             tzid = getattr(value, "params", {}).get("TZID")
             if tzid and tzid not in reader.known_zones:
-                reader.fail(lines.line_of(prop), f"unknown time zone TZID={tzid} in {prop} "
-                                                 "(use an IANA name such as Asia/Ho_Chi_Minh)", uid)
+                reader.fail(lines.line_of(prop), N_("unknown time zone TZID={tzid} in {prop} "
+                                                    "(use an IANA name such as Asia/Ho_Chi_Minh)"), uid,
+                            tzid=str(tzid), prop=prop)
     start_prop = "DTSTART" if comp.get("DTSTART") is not None else ("DUE" if comp.name == "VTODO" else None)
     if start_prop is None or comp.get(start_prop) is None:
-        what = "DTSTART or DUE" if comp.name == "VTODO" else "DTSTART"
-        reader.fail(lines.line, f"{comp.name} has no {what}", uid)
+        reader.fail(lines.line, N_("VTODO has no DTSTART or DUE") if comp.name == "VTODO"
+                    else N_("{component} has no DTSTART"), uid, component=str(comp.name))
     return uid
 
 
@@ -325,7 +335,7 @@ def _alarms(reader: _FileReader, comp: icalendar.Component, lines: ComponentLine
                         "VALARM asks a check-in but the duty has no X-REMINDER-CHECKIN question", uid)
         trigger = alarm.get("TRIGGER")
         if trigger is None:
-            reader.fail(where.line, "VALARM has no TRIGGER", uid)
+            reader.fail_t(where.line, N_("VALARM has no TRIGGER"), uid)
             continue
         value = trigger.dt
         if isinstance(value, timedelta):
@@ -352,20 +362,23 @@ def _build_duty(reader: _FileReader, master: icalendar.Component, lines: Compone
     uid = _text(master, "UID")
     summary = _text(master, "SUMMARY")
     if not summary:
-        reader.fail(lines.line, "duty has no SUMMARY (the title people will see)", uid)
+        reader.fail_t(lines.line, N_("duty has no SUMMARY (the title people will see)"), uid)
     audience = tuple(v.strip().lower() for v in _text(master, "X-REMINDER-FOR", "all").split(",") if v.strip())
     for item in audience:
         if item != "all" and not item.startswith(("team:", "commune:")):
             reader.fail(lines.line_of("X-REMINDER-FOR"),
-                        f"X-REMINDER-FOR value '{item}' must be all, team:<id> or commune:<id>", uid)
+                        N_("X-REMINDER-FOR value '{item}' must be all, team:<id> or commune:<id>"), uid,
+                        item=item)
     address = tuple(v.strip().lower() for v in _text(master, "X-REMINDER-TO", "group").split(",") if v.strip())
     for item in address:
         if item not in ADDRESS_MODES:
             reader.fail(lines.line_of("X-REMINDER-TO"),
-                        f"X-REMINDER-TO value '{item}' must be one of {', '.join(ADDRESS_MODES)}", uid)
+                        N_("X-REMINDER-TO value '{item}' must be one of {modes}"), uid, item=item,
+                        modes=", ".join(ADDRESS_MODES))
     ack_text = _text(master, "X-REMINDER-ACK", "TRUE").upper()
     if ack_text not in ("TRUE", "FALSE"):
-        reader.fail(lines.line_of("X-REMINDER-ACK"), f"X-REMINDER-ACK must be TRUE or FALSE, not {ack_text}", uid)
+        reader.fail(lines.line_of("X-REMINDER-ACK"), N_("X-REMINDER-ACK must be TRUE or FALSE, not {value}"), uid,
+                    value=ack_text)
     followup = DEFAULT_FOLLOWUP if ack_text != "FALSE" else NO_FOLLOWUP
     if master.get("X-REMINDER-FOLLOWUP") is not None:
         try:
@@ -548,15 +561,15 @@ def load_duties(directory: str | Path, roster: Roster | None = None,
                                             "and in the database (a duty written in chat or the console); "
                                             "a UID must be unique: rename or delete one of them", uid)
                 else:
-                    reader.fail(lines.line, f"duplicate UID; already defined at {other[3].file}:{other[1].line}",
-                                uid)
+                    reader.fail(lines.line, N_("duplicate UID; already defined at {where}"), uid,
+                            where=f"{other[3].file}:{other[1].line}")
             else:
                 masters[uid] = (comp, lines, (zone_name, explicit), reader)
     for uid, items in overrides.items():
         if uid not in masters:
             for _, lines, reader in items:
-                reader.fail(lines.line_of("RECURRENCE-ID"),
-                            "RECURRENCE-ID override for a UID that has no main event", uid)
+                reader.fail_t(lines.line_of("RECURRENCE-ID"),
+                              N_("RECURRENCE-ID override for a UID that has no main event"), uid)
     duties: dict[str, Duty] = {}
     # A duty from a file with problems may hold broken values: check the others further,
     # so one run still reports every problem.
@@ -584,4 +597,6 @@ def _check_audience(reader: _FileReader, duty: Duty, lines: ComponentLines, rost
         known = roster.teams if kind == "team" else roster.communes if kind == "commune" else None
         if known is not None and ident not in known:
             reader.fail(lines.line_of("X-REMINDER-FOR"),
-                        f"unknown {kind} '{ident}' (not in the roster {roster.source})", duty.uid)
+                        N_("unknown team '{ident}' (not in the roster {roster})") if kind == "team"
+                        else N_("unknown commune '{ident}' (not in the roster {roster})"), duty.uid,
+                        ident=ident, roster=str(roster.source))

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from reminders.definitions.quiet import DEFAULT as DEFAULT_QUIET
 from reminders.definitions.quiet import QuietHours, parse_quiet
 from reminders.definitions.yamlsource import Located, YAMLError, load_located_yaml
-from reminders.errors import InvalidInput, Problem
+from reminders.errors import InvalidInput, Problem, problem
+from reminders.i18n import N_
 from reminders.text import shown
 from reminders.timeutil import DEFAULT_TZ
 
@@ -98,14 +99,23 @@ class _Reader:
         self.path = path
         self.problems: list[Problem] = []
 
-    def fail(self, line: int | None, message: str) -> None:
-        self.problems.append(Problem(str(self.path), line, message))
+    def fail(self, line: int | None, message: str, **values: str) -> None:
+        """A problem at `line`; with `values`, `message` is a catalog id (marked N_) filled
+        from them, so that `check` says it in the admin's language."""
+        if values:
+            self.problems.append(problem(str(self.path), line, message, **values))
+        else:
+            self.problems.append(Problem(str(self.path), line, message))
+
+    def fail_t(self, line: int | None, template: str) -> None:
+        """A problem whose fixed message is a catalog id (marked N_)."""
+        self.problems.append(problem(str(self.path), line, template))
 
     def text(self, node: Located, key: str, *, required: bool = True, default: str = "") -> str:
         value = node.get(key)
         if value is None or value == "":
             if required:
-                self.fail(node.line, f"missing '{key}'")
+                self.fail(node.line, N_("missing '{key}'"), key=key)
             return default
         if not isinstance(value, str | int):
             self.fail(node.key_lines.get(key, node.line), f"'{key}' must be text")
@@ -127,7 +137,7 @@ class _Reader:
         try:
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
-            self.fail(node.key_lines.get("timezone", node.line), f"unknown time zone '{name}'")
+            self.fail(node.key_lines.get("timezone", node.line), N_("unknown time zone '{name}'"), name=str(name))
             return default
         return name
 
@@ -184,11 +194,11 @@ class _Reader:
         role = self.text(node, "role", required=False, default=default_role)
         if role not in ROLES:
             self.fail(node.key_lines.get("role", node.line),
-                      f"role must be one of {', '.join(ROLES)}, not '{role}'")
+                      N_("role must be one of {roles}, not '{role}'"), roles=", ".join(ROLES), role=str(role))
         if not pid:
             return None
         if pid in roster.people:
-            self.fail(node.line, f"person id '{pid}' is used twice")
+            self.fail(node.line, N_("person id '{id}' is used twice"), id=str(pid))
             return None
         roster.people[pid] = Person(pid, name, role, self.language(node, language),
                                     self.chats(node), team, commune)
@@ -221,7 +231,7 @@ class _Reader:
         for cnode in self.items(tree, "communes"):
             cid = self.ident(cnode, "commune")
             if cid in roster.communes:
-                self.fail(cnode.line, f"commune id '{cid}' is used twice")
+                self.fail(cnode.line, N_("commune id '{id}' is used twice"), id=str(cid))
                 continue
             officials = tuple(
                 pid for o in self.items(cnode, "officials")
@@ -233,7 +243,7 @@ class _Reader:
         for tnode in self.items(tree, "teams"):
             self._team(tnode, roster, default_lang)
         if not roster.teams and not self.problems:
-            self.fail(tree.line, "the roster has no teams")
+            self.fail_t(tree.line, N_("the roster has no teams"))
         if self.problems:
             raise InvalidInput(self.problems)
         return roster
@@ -242,10 +252,10 @@ class _Reader:
         tid = self.ident(tnode, "team")
         commune = self.text(tnode, "commune")
         if tid in roster.teams:
-            self.fail(tnode.line, f"team id '{tid}' is used twice")
+            self.fail(tnode.line, N_("team id '{id}' is used twice"), id=str(tid))
             return
         if commune and commune not in roster.communes:
-            self.fail(tnode.key_lines.get("commune", tnode.line), f"unknown commune '{commune}'")
+            self.fail(tnode.key_lines.get("commune", tnode.line), N_("unknown commune '{commune}'"), commune=str(commune))
         lang = self.language(tnode, default_lang)
         tz = self.timezone(tnode, roster.communes[commune].timezone
                            if commune in roster.communes else roster.timezone)
@@ -253,9 +263,9 @@ class _Reader:
         members = tuple(pid for m in member_nodes
                         if (pid := self.person(m, roster, lang, team=tid, commune=commune)))
         if not member_nodes:
-            self.fail(tnode.line, f"team '{tid}' has no members")
+            self.fail(tnode.line, N_("team '{id}' has no members"), id=str(tid))
         elif not any(roster.people[m].role == "leader" for m in members):
-            self.fail(tnode.line, f"team '{tid}' has no leader (set role: leader on one member)")
+            self.fail(tnode.line, N_("team '{id}' has no leader (set role: leader on one member)"), id=str(tid))
         quiet = self.quiet(tnode, roster.communes[commune].quiet if commune in roster.communes
                            else roster.quiet)
         roster.teams[tid] = Team(tid, self.name(tnode), commune, lang, tz,
