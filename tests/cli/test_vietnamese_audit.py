@@ -71,3 +71,11 @@ def test_a_rhythm_ends_on_a_spelled_out_vietnamese_date(database: tuple[Path, st
     result = run_cli(database[0], "duties", "show", "thi-diem-truyen-thong-2022@reminders")
     assert result.returncode == 0, result.stderr
     assert "đến hết 30 tháng 9, 2023" in result.stdout and "thg" not in result.stdout, result.stdout
+
+
+def test_the_outbox_says_each_delivery_state_in_vietnamese(database: tuple[Path, str]) -> None:
+    result = run_cli(database[0], "deliveries")
+    assert result.returncode == 0, result.stderr
+    assert "Trạng thái" in result.stdout and "Đã gửi" in result.stdout and "Chờ gửi" in result.stdout, result.stdout
+    for english in ("status", "pending", "sent"):
+        assert not re.search(rf"\b{english}\b", result.stdout), (english, result.stdout)
