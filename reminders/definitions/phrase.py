@@ -6,7 +6,8 @@
 The title comes first, then the rhythm (read by `parse_rhythm`, the engine of `reminders
 duties new`), then optionally "nhắc …" / "remind …" with reminder times (`parse_offset`).
 Clauses with a check-in question (hỏi "…" (có/không) / ask "…" (number)) and a holiday
-policy ("nghỉ Tết thì bỏ" / "skip on holidays") may follow, anywhere after the first comma
+policy ("nghỉ Tết thì bỏ" / "skip on holidays") and a follow-up ("nhắc lại sau 2 tiếng, báo tổ
+trưởng sau 1 ngày" / "nudge after 2 hours, tell the leader after 1 day") may follow, anywhere after the first comma
 (`phrase_parts`). The title is where the rhythm cannot start; nothing is guessed: a sentence whose rhythm or
 reminder times are not fully understood is refused with what was understood and examples.
 """
@@ -17,7 +18,9 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from reminders.definitions.phrase_followup import followup_words
 from reminders.definitions.phrase_parts import ANSWER_NAMES, HOLIDAY_WORDS, Question, take_parts
+from reminders.definitions.policy import parse_followup
 from reminders.definitions.rhythm import Offset, Rhythm, RhythmError, parse_offset, parse_rhythm
 from reminders.errors import RemindersError
 from reminders.i18n import N_, t
@@ -68,6 +71,7 @@ class DutyWords:
     reminders: tuple[Offset, ...]
     question: Question | None = None
     holiday: str | None = None  # KEEP, SKIP, NEXT, PREVIOUS; None: not said (KEEP)
+    followup: str | None = None  # X-REMINDER-FOLLOWUP text; None: not said (the defaults)
 
 
 def understood_lines(words: DutyWords, language: str) -> list[str]:
@@ -81,6 +85,9 @@ def understood_lines(words: DutyWords, language: str) -> list[str]:
         lines.append(question_words(words.question.text, words.question.answer, language))
     if words.holiday is not None:
         lines.append(holiday_words(words.holiday, language))
+    if words.followup is not None:
+        lines.append(t(language, "If nobody answers: {steps}",
+                       steps=followup_words(parse_followup(words.followup), language)))
     return lines
 
 
@@ -140,7 +147,7 @@ def parse_duty_words(text: str, today: date) -> DutyWords:
     text = " ".join(text.split()).strip(" .")
     parts = take_parts(text)
     words = _main(text, parts.rest, today)  # a rhythm problem first: it says what was understood
-    words = DutyWords(words.title, words.rhythm, words.reminders, parts.question, parts.holiday)
+    words = DutyWords(words.title, words.rhythm, words.reminders, parts.question, parts.holiday, parts.followup)
     if parts.problem:
         raise PhraseError(text, problem=parts.problem, detail=parts.detail, understood=words)
     return words

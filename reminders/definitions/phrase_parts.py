@@ -7,8 +7,9 @@ clause, each read whole or refused (never guessed):
     lùi sang ngày làm việc sau                 move to the next working day          -> NEXT
     làm trước ngày nghỉ                        move to the previous working day      -> PREVIOUS
 
-They become what `reminders duties new` writes: X-REMINDER-CHECKIN;ANSWER=… and
-X-REMINDER-HOLIDAY. `take_parts` removes them from the sentence and hands back the rest
+and the follow-up when nobody answers (`phrase_followup`: "nhắc lại sau 2 tiếng, báo tổ
+trưởng sau 1 ngày"). They become X-REMINDER-CHECKIN;ANSWER=… (as `reminders duties new`
+writes it), X-REMINDER-HOLIDAY and X-REMINDER-FOLLOWUP. `take_parts` removes them from the sentence and hands back the rest
 (title, rhythm, "nhắc …") for the rhythm engine.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from reminders.definitions.phrase_followup import followup_of, is_followup
 from reminders.i18n import N_
 from reminders.text import fold, fold_with_index
 
@@ -75,6 +77,7 @@ class Parts:
     rest: str  # the sentence without the parts: title, rhythm, "nhắc …"
     question: Question | None = None
     holiday: str | None = None  # KEEP, SKIP, NEXT, PREVIOUS; None: not said (KEEP)
+    followup: str | None = None  # X-REMINDER-FOLLOWUP; None: not said (the defaults)
     problem: str = ""  # a part not understood (a msgid)
     detail: str = ""  # the words of that part
 
@@ -128,17 +131,23 @@ def take_parts(text: str) -> Parts:
     clauses = [(a, (bounds[i + 1] - 1) if i + 1 < len(bounds) else len(rest)) for i, a in enumerate(bounds)]
     keep: list[str] = []
     said: list[tuple[str | None, str]] = []  # (policy or None, clause)
+    followups: list[str] = []
     for number, (a, b) in enumerate(clauses):
         clause = rest[a:b]
-        if number == 0 or not _HOLIDAY_MARK.search(_squeeze(clause)):
+        if number and is_followup(clause):
+            followups.append(clause)
+        elif number == 0 or not _HOLIDAY_MARK.search(_squeeze(clause)):
             keep.append(clause)
         else:
             said.append((holiday_of(clause), clause.strip(" .")))
     rest = ",".join(keep).strip(" ,;.")
+    followup, problem, detail = followup_of(followups)
+    if problem:
+        return Parts(rest, question=question, problem=problem, detail=detail)
     unread = [clause for policy, clause in said if policy is None]
     if unread:
         return Parts(rest, question=question, problem=HOLIDAY_UNCLEAR, detail=unread[0])
     policies = {policy for policy, _ in said}
     if len(policies) > 1:
         return Parts(rest, question=question, problem=TWO_HOLIDAYS, detail=", ".join(c for _, c in said))
-    return Parts(rest, question, policies.pop() if policies else None)
+    return Parts(rest, question, policies.pop() if policies else None, followup)

@@ -51,6 +51,7 @@ class DutySpec:
     categories: tuple[str, ...] = ()
     timezone: str = DEFAULT_TZ
     holiday: str = "KEEP"  # X-REMINDER-HOLIDAY: KEEP (not written), SKIP, PREVIOUS, NEXT
+    followup: str = ""  # X-REMINDER-FOLLOWUP as the file format writes it; "": the defaults (not written)
 
 
 def slug(title: str) -> str:
@@ -136,6 +137,8 @@ def build_calendar(spec: DutySpec, now: datetime, language: str = "vi") -> icale
     event.add("X-REMINDER-ACK", "TRUE" if spec.ack else "FALSE")
     if spec.holiday != "KEEP":
         event.add("X-REMINDER-HOLIDAY", spec.holiday)
+    if spec.followup:
+        event.add("X-REMINDER-FOLLOWUP", spec.followup)
     if spec.checkin:
         event.add("X-REMINDER-CHECKIN", spec.checkin, parameters={"ANSWER": spec.answer})
     for offset in spec.reminders or (Offset("", related="START"),):  # explicit, never implied

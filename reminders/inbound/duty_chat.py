@@ -2,7 +2,7 @@
 /pauseduty, /resumeduty, /deleteduty, and the ✅ Lưu / ✏️ Sửa / ✖ Hủy that follow.
 
 An admin describes a duty in one sentence; the bot answers with what it understood (title,
-rhythm in words, reminder times, check-in question and its answer type, what public holidays do), the next five occurrences with dates, and whom it will
+rhythm in words, reminder times, check-in question and its answer type, what public holidays do, the follow-up when nobody answers), the next five occurrences with dates, and whom it will
 remind, and saves it only on ✅ Lưu (or the reply "lưu" where there are no buttons). A
 sentence not fully understood is refused with what was understood and two examples.
 Duties from the files (pushed by the province) are listed but read-only ("từ tỉnh").
@@ -27,6 +27,7 @@ from reminders.definitions import authored
 from reminders.definitions.authored import Listed, NotAllowed, StaleVersion, UidTaken
 from reminders.definitions.model import Duty
 from reminders.definitions.phrase import PhraseError, holiday_words, question_words
+from reminders.definitions.phrase_followup import followup_words
 from reminders.definitions.roster import Person
 from reminders.errors import InvalidInput
 from reminders.i18n import N_, format_when, t
@@ -139,6 +140,7 @@ def _preview(rt: Runtime, person: Person, duty: Duty, event: Inbound, now: datet
     if duty.checkin is not None:
         lines.append("❓ " + question_words(duty.checkin.question(lang), duty.checkin.answer_type, lang))
     lines.append("📅 " + holiday_words(duty.holiday, lang))
+    lines.append("🔁 " + t(lang, "If nobody answers: {steps}", steps=followup_words(duty.followup, lang)))
     lines += [t(lang, "Who is reminded: {who} ({count} teams)", who=audience_words(duty, rt.roster, lang),
                 count=len(teams)),
               t(lang, "Next five occurrences:")]

@@ -81,3 +81,40 @@ def test_unclear_part_in_english():
         parse_duty_words('Weekly meeting every Monday at 8am, ask "Did it go out?" (maybe)', TODAY)
     text = caught.value.explain("en")
     assert "unknown answer type" in text and "«(maybe)»" in text and "every week on Monday" in text
+
+
+@pytest.mark.parametrize(("clauses", "followup"), [
+    ("nhắc lại sau 2 tiếng, báo tổ trưởng sau 1 ngày", "NUDGE=PT2H;LEADER=P1D"),
+    ("nhắc lại 2 lần mỗi 2 tiếng và báo xã sau 2 ngày", "NUDGE=PT2H;TIMES=2;COMMUNE=P2D"),
+    ("báo tổ trưởng sau 4 tiếng, báo xã sau 1 ngày", "LEADER=PT4H;COMMUNE=P1D"),
+    ("không nhắc lại, không báo tổ trưởng", "NUDGE=NONE;LEADER=NONE"),
+    ("không theo dõi", "NONE"),
+    ("nudge 2 times every 90 minutes, tell the leader after 4 hours", "NUDGE=PT90M;TIMES=2;LEADER=PT4H"),
+    ("nudge after 2 hours and tell the commune after 1 day", "NUDGE=PT2H;COMMUNE=P1D"),
+    ("no follow-up", "NONE"),
+])
+def test_followup_policy(clauses, followup):
+    words = parse_duty_words(f"{BASE}, nhắc trước 1 ngày, {clauses}", TODAY)
+    assert words.followup == followup
+    assert [o.text for o in words.reminders] == ["trước 1 ngày"], "'nhắc lại' is not a reminder time"
+
+
+@pytest.mark.parametrize(("clauses", "unclear"), [
+    ("nhắc lại khi nào rảnh", "khi chưa ai trả lời"),
+    ("báo tổ trưởng sau 1 ngày, báo tổ trưởng sau 2 ngày", "khi chưa ai trả lời"),
+    ("báo tổ trưởng sau 1 tiếng, báo xã sau 30 phút", "theo thứ tự"),
+    ("nhắc lại sau 5 tiếng, báo tổ trưởng sau 2 tiếng", "theo thứ tự"),
+])
+def test_unclear_followup_is_refused(clauses, unclear):
+    with pytest.raises(PhraseError) as caught:
+        parse_duty_words(f"{BASE}, {clauses}", TODAY)
+    text = caught.value.explain("vi")
+    assert unclear in text and "Lịch đã hiểu" in text
+
+
+def test_readme_example():
+    words = parse_duty_words('Phát thanh chuyển đổi số thứ Sáu hằng tuần lúc 7 giờ, nhắc trước 1 ngày, hỏi '
+                             '"Đã phát thanh chưa?" (có/không), nghỉ Tết thì bỏ, nhắc lại sau 2 tiếng, '
+                             'báo tổ trưởng sau 1 ngày', TODAY)
+    assert words.title == "Phát thanh chuyển đổi số" and words.question is not None
+    assert (words.question.answer, words.holiday, words.followup) == ("yesno", "SKIP", "NUDGE=PT2H;LEADER=P1D")

@@ -325,7 +325,8 @@ def test_deleteduty_asks_first_and_files_stay_read_only(telegram, calendars, tmp
     runtime.engine.dispose()
 
 
-CHECKIN_SENTENCE = (f'{SENTENCE}, hỏi "Đã phát thanh chưa?" (có/không), nghỉ Tết thì bỏ')
+CHECKIN_SENTENCE = (f'{SENTENCE}, hỏi "Đã phát thanh chưa?" (có/không), nghỉ Tết thì bỏ, '
+                    'nhắc lại sau 2 tiếng, báo tổ trưởng sau 1 ngày')
 
 
 def test_newduty_with_checkin_question_and_holiday_policy(telegram, calendars, tmp_path):
@@ -337,6 +338,8 @@ def test_newduty_with_checkin_question_and_holiday_policy(telegram, calendars, t
         text = preview["text"]
         assert "Câu hỏi: «Đã phát thanh chưa?» (trả lời: có/không)" in text
         assert "Ngày lễ: bỏ vào ngày lễ (cả Tết)" in text
+        assert ("Nếu chưa ai trả lời: nhắc lại 1 lần, sau mỗi 2 tiếng; báo tổ trưởng sau 1 ngày; "
+                "báo xã sau 1 ngày 2 tiếng") in text
         assert "1 ngày trước khi bắt đầu" in text and "30 phút trước khi bắt đầu" in text
         assert list_rows(runtime.engine) == []
         _press(telegram, runtime, preview, ADMIN, "✅")
@@ -347,6 +350,8 @@ def test_newduty_with_checkin_question_and_holiday_policy(telegram, calendars, t
         assert duty.checkin is not None
         assert (duty.checkin.question("vi"), duty.checkin.answer_type) == ("Đã phát thanh chưa?", "yesno")
         assert duty.holiday == "SKIP"
+        assert (duty.followup.nudge, duty.followup.times, duty.followup.leader) == (
+            timedelta(hours=2), 1, timedelta(days=1))
         assert [a.kind for a in duty.alarms].count("checkin") == 1
     runtime.engine.dispose()
 
@@ -361,6 +366,8 @@ def test_newduty_number_question_in_english_and_next_working_day(telegram, calen
         [preview] = telegram.messages_to(ADMIN)
         assert "«How many households were guided?» (trả lời: số)" in preview["text"]
         assert "lùi sang ngày làm việc sau" in preview["text"]
+        assert "Nếu chưa ai trả lời: nhắc lại 1 lần, sau mỗi 2 tiếng; báo tổ trưởng sau 4 tiếng" in preview["text"], \
+            "the defaults are shown when no follow-up is said"
         _press(telegram, runtime, preview, ADMIN, "✅")
         [row] = list_rows(runtime.engine)
         assert "X-REMINDER-HOLIDAY:NEXT" in row.ics_text and "ANSWER=number" in row.ics_text
