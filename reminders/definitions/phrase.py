@@ -166,7 +166,10 @@ def _main(text: str, rest: str, today: date) -> DutyWords:
         candidates = [(title, rhythm_text)]
     else:
         words = head.split()
-        candidates = [(" ".join(words[:i]), " ".join(words[i:])) for i in range(1, len(words))]
+        # The rhythm starts in the first clause: a title never spans a comma (else "…, move to the
+        # next business day" would be a title and the rhythm "business day", a guess).
+        candidates = [(" ".join(words[:i]), " ".join(words[i:])) for i in range(1, len(words))
+                      if not any(c in " ".join(words[:i]).rstrip(",;") for c in ",;")]
     if not candidates:
         raise PhraseError(text, problem=NO_RHYTHM if head else NO_TITLE)
     best: tuple[int, str, RhythmError] | None = None

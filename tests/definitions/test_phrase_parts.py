@@ -118,3 +118,12 @@ def test_readme_example():
                              'báo tổ trưởng sau 1 ngày', TODAY)
     assert words.title == "Phát thanh chuyển đổi số" and words.question is not None
     assert (words.question.answer, words.holiday, words.followup) == ("yesno", "SKIP", "NUDGE=PT2H;LEADER=P1D")
+
+
+def test_unknown_clause_is_not_swallowed_into_the_title():
+    """Before: "Monthly report on the 5th of every month, move to the next" was taken as the
+    title and "business day" as the rhythm, a guess; the title never spans a comma."""
+    with pytest.raises(PhraseError) as caught:
+        parse_duty_words("Monthly report on the 5th of every month, move to the next business day", TODAY)
+    assert "«Monthly report»" in caught.value.explain("en")
+    assert parse_duty_words("Họp giao ban, thứ Hai hàng tuần lúc 8 giờ", TODAY).title == "Họp giao ban"
