@@ -25,8 +25,8 @@ from reminders.definitions.policy import FollowUpPolicy, parse_followup
 from reminders.i18n import N_, t
 from reminders.text import fold
 
-FOLLOWUP_UNCLEAR = N_('what to do when nobody answers; write "nhắc lại sau 2 tiếng", "báo tổ trưởng sau 4 tiếng", '
-                      '"báo xã sau 1 ngày" or "không theo dõi"')
+FOLLOWUP_UNCLEAR = N_('what to do when nobody answers; write "nudge after 2 hours", "tell the leader after 4 hours", '
+                      '"tell the commune after 1 day" or "no follow-up"')
 FOLLOWUP_ORDER = N_("the steps must come in order: nudges first, then the team leader, then the commune")
 START = re.compile(r"^(?:nhac lai|khong nhac lai|bao (?:to truong|truong nhom|xa|can bo xa)|khong bao|"
                    r"khong theo doi|nudges?|no nudges?|tell the|no follow[- ]?up)\b")

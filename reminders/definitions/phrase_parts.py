@@ -33,13 +33,13 @@ HOLIDAY_WORDS = {"KEEP": N_("on public holidays it happens as usual"),
 ANSWER_NAMES = {"yesno": N_("yes/no"), "number": N_("a number"), "text": N_("text")}
 
 NO_QUOTES = N_('the check-in question must be in quotes, then its answer type in brackets: '
-               'hỏi "Đã phát thanh chưa?" (có/không), (số) or (chữ)')
-NO_ANSWER_TYPE = N_("the check-in question needs its answer type in brackets after it: (có/không), (số) or (chữ)")
-BAD_ANSWER_TYPE = N_("unknown answer type; write (có/không), (số) or (chữ)")
+               'ask "Did the radio segment go out?" (yes/no), (number) or (text)')
+NO_ANSWER_TYPE = N_("the check-in question needs its answer type in brackets after it: (yes/no), (number) or (text)")
+BAD_ANSWER_TYPE = N_("unknown answer type; write (yes/no), (number) or (text)")
 AFTER_QUESTION = N_("words after the check-in question; start a new part with a comma")
 TWO_QUESTIONS = N_("only one check-in question per duty")
-HOLIDAY_UNCLEAR = N_('what to do on public holidays; write "nghỉ Tết thì bỏ", "lùi sang ngày làm việc sau" '
-                     'or "làm trước ngày nghỉ"')
+HOLIDAY_UNCLEAR = N_('what to do on public holidays; write "skip on holidays", "move to the next working day" '
+                     'or "move to the previous working day"')
 TWO_HOLIDAYS = N_("two different holiday policies")
 
 _ASK = re.compile(r"(?:^|[,;.])\s*\b(?:hoi|ask)\b")

@@ -80,7 +80,7 @@ def test_unclear_part_in_english():
     with pytest.raises(PhraseError) as caught:
         parse_duty_words('Weekly meeting every Monday at 8am, ask "Did it go out?" (maybe)', TODAY)
     text = caught.value.explain("en")
-    assert "unknown answer type" in text and "«(maybe)»" in text and "every week on Monday" in text
+    assert "unknown answer type; write (yes/no)" in text and "«(maybe)»" in text and "every week on Monday" in text
 
 
 @pytest.mark.parametrize(("clauses", "followup"), [
