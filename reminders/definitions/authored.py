@@ -183,6 +183,9 @@ def draft_from_words(engine: Engine, calendars: str | Path, roster: Roster, duti
     audience = tuple(f"team:{team}" for team in teams) or (f"commune:{commune_id}",)
     spec = DutySpec(uid=uid or free_uid(engine, duties, words.title, commune_id), title=words.title,
                     rhythm=words.rhythm, reminders=words.reminders, audience=audience,
+                    checkin=words.question.text if words.question else None,
+                    answer=words.question.answer if words.question else "text", holiday=words.holiday or "KEEP",
+                    followup=words.followup or "",
                     timezone=(roster.communes[commune_id].timezone if commune_id in roster.communes
                               else roster.timezone))
     ics_text = build_calendar(spec, now, language).to_ical().decode("utf-8")

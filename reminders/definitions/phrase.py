@@ -5,7 +5,10 @@
 
 The title comes first, then the rhythm (read by `parse_rhythm`, the engine of `reminders
 duties new`), then optionally "nhắc …" / "remind …" with reminder times (`parse_offset`).
-The title is where the rhythm cannot start; nothing is guessed: a sentence whose rhythm or
+Clauses with a check-in question (hỏi "…" (có/không) / ask "…" (number)) and a holiday
+policy ("nghỉ Tết thì bỏ" / "skip on holidays") and a follow-up ("nhắc lại sau 2 tiếng, báo tổ
+trưởng sau 1 ngày" / "nudge after 2 hours, tell the leader after 1 day") may follow, anywhere after the first comma
+(`phrase_parts`). The title is where the rhythm cannot start; nothing is guessed: a sentence whose rhythm or
 reminder times are not fully understood is refused with what was understood and examples.
 """
 
@@ -15,6 +18,9 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from reminders.definitions.phrase_followup import followup_words
+from reminders.definitions.phrase_parts import ANSWER_NAMES, HOLIDAY_WORDS, Question, take_parts
+from reminders.definitions.policy import parse_followup
 from reminders.definitions.rhythm import Offset, Rhythm, RhythmError, parse_offset, parse_rhythm
 from reminders.errors import RemindersError
 from reminders.i18n import N_, t
@@ -35,8 +41,9 @@ class PhraseError(RemindersError):
     """A sentence that is not fully understood: what was, what not, and two examples."""
 
     def __init__(self, text: str, *, title: str = "", rhythm: RhythmError | None = None, problem: str = "",
-                 language: str = "vi"):
+                 language: str = "vi", detail: str = "", understood: DutyWords | None = None):
         self.text, self.title, self.rhythm, self.problem, self.language = text, title, rhythm, problem, language
+        self.detail, self.understood = detail, understood
         super().__init__(self.explain("vi"))
 
     def explain(self, language: str) -> str:
@@ -46,8 +53,11 @@ class PhraseError(RemindersError):
         if self.rhythm is not None:
             lines.extend(line for line in self.rhythm.explain(language).splitlines()
                          if not line.startswith(t(language, "Examples: {examples}", examples="")))
+        if self.understood is not None:
+            lines.extend(understood_lines(self.understood, language))
         if self.problem:
-            lines.append(t(language, "Unclear: {problem}", problem=t(language, self.problem)))
+            lines.append(t(language, "Unclear: {problem}", problem=t(language, self.problem))
+                         + (f" — «{self.detail}»" if self.detail else ""))
         examples = EXAMPLES_EN if language == "en" else EXAMPLES
         lines.append(t(language, "Nothing was saved. Two examples:"))
         lines.extend(f"• /newduty {example}" for example in examples)
@@ -59,6 +69,35 @@ class DutyWords:
     title: str
     rhythm: Rhythm
     reminders: tuple[Offset, ...]
+    question: Question | None = None
+    holiday: str | None = None  # KEEP, SKIP, NEXT, PREVIOUS; None: not said (KEEP)
+    followup: str | None = None  # X-REMINDER-FOLLOWUP text; None: not said (the defaults)
+
+
+def understood_lines(words: DutyWords, language: str) -> list[str]:
+    """What was read of a sentence, part by part, in words."""
+    lines = []
+    if words.title:
+        lines.append(t(language, "Title understood: {title}", title=f"«{words.title}»"))
+    if words.rhythm is not None:
+        lines.append(t(language, "Rhythm understood: {words}", words=words.rhythm.describe(language)))
+    if words.question is not None:
+        lines.append(question_words(words.question.text, words.question.answer, language))
+    if words.holiday is not None:
+        lines.append(holiday_words(words.holiday, language))
+    if words.followup is not None:
+        lines.append(t(language, "If nobody answers: {steps}",
+                       steps=followup_words(parse_followup(words.followup), language)))
+    return lines
+
+
+def question_words(question: str, answer: str, language: str) -> str:
+    return t(language, "Check-in question: {question} (answer: {answer})", question=f"«{question}»",
+             answer=t(language, ANSWER_NAMES.get(answer, answer)))
+
+
+def holiday_words(policy: str, language: str) -> str:
+    return t(language, "Public holidays: {policy}", policy=t(language, HOLIDAY_WORDS.get(policy, policy)))
 
 
 def _cut(text: str, pattern: re.Pattern[str]) -> tuple[str, str]:
@@ -103,9 +142,20 @@ def _offsets(text: str) -> tuple[Offset, ...]:
 
 
 def parse_duty_words(text: str, today: date) -> DutyWords:
-    """Title, rhythm and reminder times of one sentence; PhraseError when any part is unclear."""
+    """Title, rhythm, reminder times, check-in question and holiday policy of one sentence;
+    PhraseError when any part is unclear (with the parts that were understood)."""
     text = " ".join(text.split()).strip(" .")
-    head, remind = _cut(text, _REMIND)
+    parts = take_parts(text)
+    words = _main(text, parts.rest, today)  # a rhythm problem first: it says what was understood
+    words = DutyWords(words.title, words.rhythm, words.reminders, parts.question, parts.holiday, parts.followup)
+    if parts.problem:
+        raise PhraseError(text, problem=parts.problem, detail=parts.detail, understood=words)
+    return words
+
+
+def _main(text: str, rest: str, today: date) -> DutyWords:
+    """Title, rhythm and reminder times of `rest` (the sentence without its other parts)."""
+    head, remind = _cut(rest, _REMIND)
     head = head.strip(" ,;.")
     try:
         reminders = _offsets(remind) if remind.strip() else ()
@@ -116,7 +166,10 @@ def parse_duty_words(text: str, today: date) -> DutyWords:
         candidates = [(title, rhythm_text)]
     else:
         words = head.split()
-        candidates = [(" ".join(words[:i]), " ".join(words[i:])) for i in range(1, len(words))]
+        # The rhythm starts in the first clause: a title never spans a comma (else "…, move to the
+        # next business day" would be a title and the rhythm "business day", a guess).
+        candidates = [(" ".join(words[:i]), " ".join(words[i:])) for i in range(1, len(words))
+                      if not any(c in " ".join(words[:i]).rstrip(",;") for c in ",;")]
     if not candidates:
         raise PhraseError(text, problem=NO_RHYTHM if head else NO_TITLE)
     best: tuple[int, str, RhythmError] | None = None

@@ -33,6 +33,7 @@ from reminders.definitions.model import Duty
 from reminders.definitions.roster import Roster
 from reminders.errors import InvalidInput, Problem
 from reminders.i18n import N_, format_when, t
+from reminders.store.migrate import NewerSchema
 from reminders.store.models import DEFINITIONS_SNAPSHOT
 from reminders.timeutil import utcnow
 
@@ -268,6 +269,8 @@ def load_at_start(open_engine: Callable[[], Engine], calendars: str | Path, rost
         try:
             engine = open_engine()
             fingerprint, authored = read_authored(engine)
+        except NewerSchema:  # not out of reach: a clear refusal, said once by the caller
+            raise
         except Exception as exc:  # without them their reminders would be cancelled: never start so
             log.warning("the database is out of reach: duties written in chat cannot be read", exc_info=True)
             unread = exc

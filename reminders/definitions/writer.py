@@ -50,6 +50,8 @@ class DutySpec:
     checkin_at: Offset | None = None
     categories: tuple[str, ...] = ()
     timezone: str = DEFAULT_TZ
+    holiday: str = "KEEP"  # X-REMINDER-HOLIDAY: KEEP (not written), SKIP, PREVIOUS, NEXT
+    followup: str = ""  # X-REMINDER-FOLLOWUP as the file format writes it; "": the defaults (not written)
 
 
 def slug(title: str) -> str:
@@ -133,6 +135,10 @@ def build_calendar(spec: DutySpec, now: datetime, language: str = "vi") -> icale
     event.add("X-REMINDER-FOR", ",".join(spec.audience))
     event.add("X-REMINDER-TO", ",".join(spec.address))
     event.add("X-REMINDER-ACK", "TRUE" if spec.ack else "FALSE")
+    if spec.holiday != "KEEP":
+        event.add("X-REMINDER-HOLIDAY", spec.holiday)
+    if spec.followup:
+        event.add("X-REMINDER-FOLLOWUP", spec.followup)
     if spec.checkin:
         event.add("X-REMINDER-CHECKIN", spec.checkin, parameters={"ANSWER": spec.answer})
     for offset in spec.reminders or (Offset("", related="START"),):  # explicit, never implied

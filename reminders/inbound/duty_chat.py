@@ -2,7 +2,7 @@
 /pauseduty, /resumeduty, /deleteduty, and the ✅ Lưu / ✏️ Sửa / ✖ Hủy that follow.
 
 An admin describes a duty in one sentence; the bot answers with what it understood (title,
-rhythm in words, reminder times), the next five occurrences with dates, and whom it will
+rhythm in words, reminder times, check-in question and its answer type, what public holidays do, the follow-up when nobody answers), the next five occurrences with dates, and whom it will
 remind, and saves it only on ✅ Lưu (or the reply "lưu" where there are no buttons). A
 sentence not fully understood is refused with what was understood and two examples.
 Duties from the files (pushed by the province) are listed but read-only ("từ tỉnh").
@@ -26,7 +26,8 @@ from reminders.adapters.base import Button, Inbound, Outcome
 from reminders.definitions import authored
 from reminders.definitions.authored import Listed, NotAllowed, StaleVersion, UidTaken
 from reminders.definitions.model import Duty
-from reminders.definitions.phrase import PhraseError
+from reminders.definitions.phrase import PhraseError, holiday_words, question_words
+from reminders.definitions.phrase_followup import followup_words
 from reminders.definitions.roster import Person
 from reminders.errors import InvalidInput
 from reminders.i18n import N_, format_when, t
@@ -135,10 +136,14 @@ def _preview(rt: Runtime, person: Person, duty: Duty, event: Inbound, now: datet
     teams = [tm for tm in rt.roster.teams.values() if duty.applies_to(tm.id, tm.commune_id)]
     lines = [heading, t(lang, "Duty: {title}", title=duty.summary),
              t(lang, "Rhythm: {words}", words=rhythm_words(duty, lang)),
-             "⏰ " + "; ".join(alarm_words(a, duty, lang) for a in duty.alarms),
-             t(lang, "Who is reminded: {who} ({count} teams)", who=audience_words(duty, rt.roster, lang),
-               count=len(teams)),
-             t(lang, "Next five occurrences:")]
+             "⏰ " + "; ".join(alarm_words(a, duty, lang) for a in duty.alarms)]
+    if duty.checkin is not None:
+        lines.append("❓ " + question_words(duty.checkin.question(lang), duty.checkin.answer_type, lang))
+    lines.append("📅 " + holiday_words(duty.holiday, lang))
+    lines.append("🔁 " + t(lang, "If nobody answers: {steps}", steps=followup_words(duty.followup, lang)))
+    lines += [t(lang, "Who is reminded: {who} ({count} teams)", who=audience_words(duty, rt.roster, lang),
+                count=len(teams)),
+              t(lang, "Next five occurrences:")]
     for number, occurrence in enumerate(next_occurrences(duty, now), 1):
         lines.append(f"{number}. {format_when(occurrence.start, lang, zone, all_day=occurrence.all_day)}")
     adapter = rt.adapters.get(event.adapter)

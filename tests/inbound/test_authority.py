@@ -166,7 +166,8 @@ def test_an_admin_of_another_commune_cannot_confirm_for_a_member(rt):
 
 def test_the_terminal_refuses_an_admin_of_another_commune(rt, tmp_path, database_url):
     """`reminders ack <code> --member admin-b --on-behalf-of cuong`: a clear refusal, exit 1."""
-    env = {**os.environ, "REMINDERS_DATABASE_URL": database_url, "REMINDERS_CALENDARS": str(tmp_path / "calendars")}
+    env = {**os.environ, "REMINDERS_DATABASE_URL": database_url, "REMINDERS_CALENDARS": str(tmp_path / "calendars"),
+           "REMINDERS_LANGUAGE": "en"}  # the admin's language; Vietnamese by default (tests/cli/test_vietnamese.py)
     run = subprocess.run([sys.executable, "-m", "reminders.cli", "ack", _code(rt, "dong"), "--member", "admin-b",
                           "--on-behalf-of", "cuong"], capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 1, run.stderr

@@ -323,3 +323,67 @@ def test_deleteduty_asks_first_and_files_stay_read_only(telegram, calendars, tmp
                                                  .where(AUDIT_EVENT.c.event.startswith("duty-")))]
         assert events == ["duty-create", "duty-delete"]
     runtime.engine.dispose()
+
+
+CHECKIN_SENTENCE = (f'{SENTENCE}, hỏi "Đã phát thanh chưa?" (có/không), nghỉ Tết thì bỏ, '
+                    'nhắc lại sau 2 tiếng, báo tổ trưởng sau 1 ngày')
+
+
+def test_newduty_with_checkin_question_and_holiday_policy(telegram, calendars, tmp_path):
+    runtime, _, worker = _stack(calendars, tmp_path, {"telegram": TelegramAdapter(telegram.token,
+                                                                                   telegram.base_url)})
+    with worker:
+        _say(telegram, runtime, ADMIN, f"/newduty {CHECKIN_SENTENCE}")
+        [preview] = telegram.messages_to(ADMIN)
+        text = preview["text"]
+        assert "Câu hỏi: «Đã phát thanh chưa?» (trả lời: có/không)" in text
+        assert "Ngày lễ: bỏ vào ngày lễ (cả Tết)" in text
+        assert ("Nếu chưa ai trả lời: nhắc lại 1 lần, sau mỗi 2 tiếng; báo tổ trưởng sau 1 ngày; "
+                "báo xã sau 1 ngày 2 tiếng") in text
+        assert "1 ngày trước khi bắt đầu" in text and "30 phút trước khi bắt đầu" in text
+        assert list_rows(runtime.engine) == []
+        _press(telegram, runtime, preview, ADMIN, "✅")
+        assert "Đã tạo" in telegram.callback_answers[-1]["text"]
+        [row] = list_rows(runtime.engine)
+        assert "X-REMINDER-HOLIDAY:SKIP" in row.ics_text
+        duty = authored.validate(runtime.engine, runtime.calendars, runtime.roster, row.uid, row.ics_text)
+        assert duty.checkin is not None
+        assert (duty.checkin.question("vi"), duty.checkin.answer_type) == ("Đã phát thanh chưa?", "yesno")
+        assert duty.holiday == "SKIP"
+        assert (duty.followup.nudge, duty.followup.times, duty.followup.leader) == (
+            timedelta(hours=2), 1, timedelta(days=1))
+        assert [a.kind for a in duty.alarms].count("checkin") == 1
+    runtime.engine.dispose()
+
+
+def test_newduty_number_question_in_english_and_next_working_day(telegram, calendars, tmp_path):
+    runtime, _, worker = _stack(calendars, tmp_path, {"telegram": TelegramAdapter(telegram.token,
+                                                                                   telegram.base_url)})
+    with worker:
+        _say(telegram, runtime, ADMIN, '/newduty Monthly report on the 5th of every month, '
+                                       'ask "How many households were guided?" (number), '
+                                       'move to the next working day')
+        [preview] = telegram.messages_to(ADMIN)
+        assert "«How many households were guided?» (trả lời: số)" in preview["text"]
+        assert "lùi sang ngày làm việc sau" in preview["text"]
+        assert "Nếu chưa ai trả lời: nhắc lại 1 lần, sau mỗi 2 tiếng; báo tổ trưởng sau 4 tiếng" in preview["text"], \
+            "the defaults are shown when no follow-up is said"
+        _press(telegram, runtime, preview, ADMIN, "✅")
+        [row] = list_rows(runtime.engine)
+        assert "X-REMINDER-HOLIDAY:NEXT" in row.ics_text and "ANSWER=number" in row.ics_text
+    runtime.engine.dispose()
+
+
+def test_malformed_question_is_refused_with_what_was_understood(telegram, calendars, tmp_path):
+    runtime, _, worker = _stack(calendars, tmp_path, {"telegram": TelegramAdapter(telegram.token,
+                                                                                   telegram.base_url)})
+    with worker:
+        _say(telegram, runtime, ADMIN, f"/newduty {SENTENCE}, hỏi Đã phát thanh chưa (có/không), nghỉ Tết thì bỏ")
+        [answer] = telegram.messages_to(ADMIN)
+        text = answer["text"]
+        assert not answer.get("reply_markup"), "no ✅: nothing to save"
+        assert "ngoặc kép" in text and "«hỏi Đã phát thanh chưa (có/không), nghỉ Tết thì bỏ»" in text
+        assert "«Họp giao ban»" in text and "Lịch đã hiểu" in text
+        assert text.count("/newduty ") == 2, "two examples"
+    assert list_rows(runtime.engine) == []
+    runtime.engine.dispose()
