@@ -250,14 +250,18 @@ def test_another_communes_admin_cannot_use_the_link_nor_reach_the_commune(consol
 
 def test_forms_need_the_sessions_csrf_token_and_sessions_end(console):
     with httpx.Client(timeout=30) as browser:
-        _sign_in(browser, console.link())
-        page = browser.get(f"{console.base}/admin/deliveries").text
+        signed_in = _sign_in(browser, console.link())
+        assert signed_in.status_code == 303 and signed_in.headers["location"] == "/admin/duties", signed_in.text
+        shown_page = browser.get(f"{console.base}/admin/deliveries")
+        assert shown_page.status_code == 200, (shown_page.status_code, shown_page.headers.get("location"))
+        page = shown_page.text
         spoof = browser.get(f"{console.base}/admin/deliveries", params={"ok": "Gửi mật khẩu cho số 0912"}).text
         assert "mật khẩu" not in spoof, "a link cannot make the console say anything"
         code = delivery_code(console.failed)
         for data in ({"code": code}, {"code": code, "csrf": "x" + _csrf(page)[1:]}):
             forged = browser.post(f"{console.base}/admin/deliveries/retry", data=data)
-            assert forged.status_code == 403 and "chống giả mạo" in forged.text
+            assert forged.status_code == 403 and "chống giả mạo" in forged.text, \
+                (data, forged.status_code, forged.headers.get("location"), browser.cookies.get(COOKIE))
         with console.rt.engine.connect() as conn:
             assert conn.execute(select(DeliveryRow.status).where(DeliveryRow.id == console.failed)).scalar() == "failed"
         # A tampered cookie is no session.
