@@ -136,3 +136,45 @@ def eventually(value, timeout: float = 30.0, what: str = "the expected state"):
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
     return found
+
+
+RADIO = "radio-chuyen-doi-so@reminders"
+
+
+def radio_reminder_sent(db: Path, member: str = "nguyen-van-an"):
+    """A SQLite database at `db` where the radio duty's reminder of 5 January 2024 (15:00 in
+    Hà Nội) went out on the console to `member`: (open runtime, that reminder's code). The
+    caller disposes of `runtime.engine`."""
+    import io
+
+    from reminders.adapters.console import ConsoleAdapter
+    from reminders.codes import delivery_code
+    from reminders.jobs.embedded import EmbeddedWorker
+    from reminders.runtime import open_runtime
+    from reminders.settings import load_settings
+    from reminders.timeutil import VirtualClock
+
+    settings = load_settings({}).replace(database_url=f"sqlite:///{db}")
+    clock = VirtualClock(vn(2024, 1, 5, 15, 0))
+    runtime = open_runtime(settings, clock=clock, adapters={"console": ConsoleAdapter(io.StringIO(), clock)})
+    with EmbeddedWorker(runtime, settings, worker_threads=1, rate_limits=False) as worker:
+        worker.scheduler.tick()
+        worker.drain()
+    with runtime.engine.connect() as conn:
+        delivery_id = conn.execute(select(DeliveryRow.id).join(OccurrenceRow).where(
+            OccurrenceRow.duty_uid == RADIO, DeliveryRow.recipient == f"person:{member}",
+            DeliveryRow.status == "sent")).scalar_one()
+    return runtime, delivery_code(delivery_id)
+
+
+def run_cli_on(db: Path, *args: str, columns: int = 200, cwd: Path | None = None):
+    """`python -m reminders.cli ARGS` on the SQLite database `db`, in the default language
+    (no REMINDERS_* of this shell leaks in)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("REMINDERS_")},
+           "REMINDERS_DATABASE_URL": f"sqlite:///{db}", "COLUMNS": str(columns)}
+    return subprocess.run([sys.executable, "-m", "reminders.cli", *args], capture_output=True, text=True,
+                          cwd=cwd or Path(__file__).resolve().parents[1], env=env, timeout=120)

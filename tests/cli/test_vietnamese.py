@@ -3,24 +3,12 @@ admin remains in the tables' headers, the duty's description or the refusals."""
 
 from __future__ import annotations
 
-import io
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import vn
-from sqlalchemy import select
-
-from reminders.adapters.console import ConsoleAdapter
-from reminders.codes import delivery_code
-from reminders.jobs.embedded import EmbeddedWorker
-from reminders.runtime import open_runtime
-from reminders.settings import load_settings
-from reminders.store.models import DeliveryRow, OccurrenceRow
-from reminders.timeutil import VirtualClock
+from helpers import radio_reminder_sent, run_cli_on
 
 ROOT = Path(__file__).resolve().parents[2]
 RADIO = "radio-chuyen-doi-so@reminders"
@@ -38,25 +26,13 @@ def english_in(text: str) -> list[str]:
 def database(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A database where the radio duty's reminder of 5 January 2024 went out: (file, An's code)."""
     db = tmp_path_factory.mktemp("vi") / "r.db"
-    settings = load_settings({}).replace(database_url=f"sqlite:///{db}")
-    clock = VirtualClock(vn(2024, 1, 5, 15, 0))
-    runtime = open_runtime(settings, clock=clock, adapters={"console": ConsoleAdapter(io.StringIO(), clock)})
-    with EmbeddedWorker(runtime, settings, worker_threads=1, rate_limits=False) as worker:
-        worker.scheduler.tick()
-        worker.drain()
-    with runtime.engine.connect() as conn:
-        delivery_id = conn.execute(select(DeliveryRow.id).join(OccurrenceRow).where(
-            OccurrenceRow.duty_uid == RADIO, DeliveryRow.recipient == "person:nguyen-van-an",
-            DeliveryRow.status == "sent")).scalars().first()
+    runtime, code = radio_reminder_sent(db)
     runtime.engine.dispose()
-    return db, delivery_code(delivery_id)
+    return db, code
 
 
 def run_cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("REMINDERS_")},
-           "REMINDERS_DATABASE_URL": f"sqlite:///{db}", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "reminders.cli", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=120)
+    return run_cli_on(db, *args, columns=200)
 
 
 @pytest.mark.parametrize("args", [

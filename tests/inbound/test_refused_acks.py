@@ -3,25 +3,18 @@ no question, are refused with a reason -- where they are recorded, whatever the 
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import vn
+from helpers import radio_reminder_sent, vn
 from sqlalchemy import func, select
 
-from reminders.adapters.console import ConsoleAdapter
-from reminders.codes import delivery_code
 from reminders.errors import AlreadyDone, AnswerError
 from reminders.inbound.acks import record_acknowledgement, snooze
-from reminders.jobs.embedded import EmbeddedWorker
-from reminders.runtime import open_runtime
-from reminders.settings import load_settings
-from reminders.store.models import AcknowledgementRow, DeliveryRow, OccurrenceRow
-from reminders.timeutil import VirtualClock
+from reminders.store.models import AcknowledgementRow, DeliveryRow
 
 ROOT = Path(__file__).resolve().parents[2]
 RADIO = "radio-chuyen-doi-so@reminders"  # a weekly duty with no check-in question
@@ -32,17 +25,8 @@ MEMBER = "nguyen-van-an"
 def sent(tmp_path: Path):
     """A database where the radio duty's reminder of 5 January 2024 was sent to An: (runtime, code, db)."""
     db = tmp_path / "r.db"
-    settings = load_settings({}).replace(database_url=f"sqlite:///{db}")
-    clock = VirtualClock(vn(2024, 1, 5, 15, 0))
-    runtime = open_runtime(settings, clock=clock, adapters={"console": ConsoleAdapter(io.StringIO(), clock)})
-    with EmbeddedWorker(runtime, settings, worker_threads=1, rate_limits=False) as worker:
-        worker.scheduler.tick()
-        worker.drain()
-    with runtime.engine.connect() as conn:
-        delivery_id = conn.execute(select(DeliveryRow.id).join(OccurrenceRow).where(
-            OccurrenceRow.duty_uid == RADIO, DeliveryRow.recipient == f"person:{MEMBER}",
-            DeliveryRow.status == "sent")).scalar_one()
-    yield runtime, delivery_code(delivery_id), db
+    runtime, code = radio_reminder_sent(db, MEMBER)
+    yield runtime, code, db
     runtime.engine.dispose()
 
 
