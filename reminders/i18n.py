@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gettext as _gettext
 from datetime import date, datetime, tzinfo
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from babel.dates import format_date, format_time
@@ -60,6 +60,11 @@ def N_(message: str) -> str:
 
 def format_when(value: date | datetime, language: str, zone: tzinfo, *, all_day: bool = False) -> str:
     """'Thứ Sáu, 4 tháng 10, 2024 lúc 17:00' / 'Friday, October 4, 2024 at 17:00'."""
+    return _format_when(value, language, zone, all_day)
+
+
+@lru_cache(maxsize=4096)  # a burst renders the same occurrence's time for thousands of readers
+def _format_when(value: date | datetime, language: str, zone: tzinfo, all_day: bool) -> str:
     locale = language if language in LANGUAGES else DEFAULT_LANGUAGE
     if all_day or not isinstance(value, datetime):
         day = value.astimezone(zone).date() if isinstance(value, datetime) else value

@@ -20,7 +20,10 @@ from reminders.timeutil import utcnow
 
 class ConsoleAdapter(Adapter):
     name = "console"
-    capabilities = Capabilities(buttons=True, groups=True, edits=False, max_text=4096)
+    # No platform, no limits, no latency: its concurrency only bounds the messages printed and
+    # not yet recorded (what a crash could print twice). 32 made a burst wait on the recording
+    # of each group of 32 (1,300-1,500 deliveries/s against 2,000-2,500 at 256).
+    capabilities = Capabilities(buttons=True, groups=True, edits=False, max_text=4096, concurrency=256)
 
     def __init__(self, stream: TextIO | None = None, clock: Callable[[], datetime] = utcnow,
                  timezone: str = "Asia/Ho_Chi_Minh"):

@@ -35,6 +35,21 @@ class AdapterLifecycle(dramatiq.Middleware):
                 loop_thread.run_coroutine(adapter.close())
 
 
+# How long a consumer whose prefetch is full sleeps, at most, before it looks again. dramatiq's
+# default (1 s, growing from 5 ms while the prefetch stays full) left the worker threads idle
+# in a burst: a batch takes longer than the first sleeps, so the consumer slept up to a second
+# while threads waited for messages already in Redis.
+POLL_MS = 100
+
+
+class PollPromptly(dramatiq.Middleware):
+    """The worker's consumers look for messages at least every POLL_MS (dramatiq_worker_timeout
+    in the environment, for a `dramatiq` command line, sets the same thing for every worker)."""
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        worker.worker_timeout = min(worker.worker_timeout, POLL_MS)
+
+
 class RefreshDefinitions(dramatiq.Middleware):
     """In dramatiq send workers: look for edited files before each message (at most every
     `interval` seconds), so the send renders the duty as it is now."""

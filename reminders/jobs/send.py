@@ -36,7 +36,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import dramatiq
-from sqlalchemy import ColumnElement, bindparam, select, tuple_, update
+from sqlalchemy import ColumnElement, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -84,6 +84,7 @@ from reminders.runtime import Runtime, current
 from reminders.schedule.dispatcher import Claim, release_queued
 from reminders.store.audit import AuditEvent, delivery_event, record_events
 from reminders.store.bindings import bind, bindings_for_many
+from reminders.store.bulk import update_each
 from reminders.store.models import ACKNOWLEDGEMENT, DELIVERY, OCCURRENCE, AnyRow
 from reminders.store.workers import Heartbeat
 from reminders.timeutil import as_utc, from_naive_utc
@@ -179,19 +180,15 @@ class Record:
 
 
 def write_records(engine: Engine, records: list[Record]) -> None:
-    """Records in one transaction: one guarded executemany per set of columns, then their
-    audit events. A row no longer held under its token is left alone."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    """Records in one transaction: one guarded statement per set of columns (store.bulk),
+    then their audit events. A row no longer held under its token is left alone."""
+    groups: dict[tuple[str, ...], list[tuple[tuple[int, str], dict[str, Any]]]] = defaultdict(list)
     for record in records:
-        groups[tuple(sorted(record.values))].append({"_id": record.delivery_id, "_token": record.token,
-                                                     **record.values})
+        groups[tuple(sorted(record.values))].append(((record.delivery_id, record.token), record.values))
     with engine.begin() as conn:
-        for columns, params in groups.items():
-            stmt = (update(DELIVERY)
-                    .where(DELIVERY.c.id == bindparam("_id"), DELIVERY.c.status == DeliveryStatus.CLAIMED,
-                           DELIVERY.c.claimed_by == bindparam("_token"))
-                    .values({c: bindparam(c) for c in columns}))
-            conn.execute(stmt.execution_options(synchronize_session=False), params)
+        for rows in groups.values():
+            update_each(conn, DELIVERY, ("id", "claimed_by"), rows,
+                        only_if=DELIVERY.c.status == DeliveryStatus.CLAIMED)
         record_events(conn, [r.event for r in records if r.event is not None])
 
 

@@ -13,7 +13,7 @@ from reminders.definitions.reload import send_watcher
 from reminders.errors import ConfigurationError
 from reminders.jobs import send  # noqa: F401  (declares the send actor this worker runs)
 from reminders.jobs.broker import make_broker
-from reminders.jobs.middleware import AdapterLifecycle, Heartbeats, RefreshDefinitions
+from reminders.jobs.middleware import AdapterLifecycle, Heartbeats, PollPromptly, RefreshDefinitions
 from reminders.jobs.ratelimit import make_backend
 from reminders.runtime import open_runtime
 from reminders.settings import load_settings
@@ -29,6 +29,7 @@ def setup() -> dramatiq.Broker:
     broker = make_broker(settings.redis_url, settings.redis_namespace)
     runtime = open_runtime(settings, worker_id=new_worker_id("worker"))
     runtime.rate_backend = make_backend(settings.redis_url)
+    broker.add_middleware(PollPromptly())
     broker.add_middleware(AdapterLifecycle(runtime))
     broker.add_middleware(Heartbeats(runtime))
     watcher = send_watcher(settings, runtime.engine, runtime.definitions)  # edited duty files: looked for when a message comes

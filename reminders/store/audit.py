@@ -22,10 +22,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from reminders.logs import redact
+from reminders.store.bulk import insert_rows
 from reminders.store.models import AUDIT_EVENT, OCCURRENCE, AnyRow
 from reminders.timeutil import as_utc, from_naive_utc
 
@@ -50,10 +51,9 @@ class AuditEvent:
 
 
 def record_events(conn: Connection, events: Iterable[AuditEvent]) -> int:
-    """Append events (one executemany) in the caller's transaction; returns how many."""
+    """Append events (one statement, store.bulk) in the caller's transaction; returns how many."""
     rows = [e.row() for e in events]
-    if rows:
-        conn.execute(insert(AUDIT_EVENT), rows)
+    insert_rows(conn, AUDIT_EVENT, rows)
     return len(rows)
 
 

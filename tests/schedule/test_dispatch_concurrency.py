@@ -100,7 +100,6 @@ def test_racing_claimers_take_disjoint_sets(engine, calendars, tmp_path):
 def test_a_scheduler_sleeps_until_the_next_reminder_and_not_at_all_through_a_backlog(tmp_path, calendars):
     from reminders.schedule.dispatcher import (
         LOOKAHEAD,
-        MAX_IN_FLIGHT,
         dispatch,
         seconds_to_next_tick,
     )
@@ -118,7 +117,7 @@ def test_a_scheduler_sleeps_until_the_next_reminder_and_not_at_all_through_a_bac
     assert seconds_to_next_tick(engine, soon, 10.0) == 4.0  # wakes when it comes within the lookahead
     # A burst larger than the claims allowed in flight: the rest is already due, so no sleep.
     now = vn(2024, 10, 1, 20, 0)
-    claimed = dispatch(engine, now, lambda claims, now: None, worker="w")
-    assert claimed == MAX_IN_FLIGHT
+    claimed = dispatch(engine, now, lambda claims, now: None, worker="w", max_in_flight=2000)
+    assert claimed == 2000
     assert seconds_to_next_tick(engine, now, 10.0) == 0.2
     engine.dispose()
