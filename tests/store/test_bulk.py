@@ -1,0 +1,56 @@
+"""Outcomes written in one statement (store.bulk) store what SQLAlchemy would, on SQLite and on
+PostgreSQL, and leave alone a row no longer held under the token it was sent under."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import insert, select
+
+from reminders.jobs.send import Record, write_records
+from reminders.store.audit import AuditEvent
+from reminders.store.models import AUDIT_EVENT, DELIVERY, OCCURRENCE
+
+SENT_AT = datetime(2024, 10, 1, 1, 2, 3, 456789, tzinfo=UTC)
+
+
+def _claimed(engine, n: int) -> list[int]:
+    start = datetime(2024, 10, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        occ = conn.execute(insert(OCCURRENCE).values(
+            duty_uid="d", recurrence_id="r", start_at=start, end_at=start + timedelta(hours=1), all_day=False,
+            summary="Phát thanh", status="scheduled").returning(OCCURRENCE.c.id)).scalar_one()
+        conn.execute(insert(DELIVERY), [{
+            "occurrence_id": occ, "recipient": f"person:p{i}", "team_id": "t", "kind": "reminder-0",
+            "due_at": start, "expires_at": start + timedelta(hours=2), "status": "claimed", "attempts": 0,
+            "claimed_by": f"w!{i % 2}"} for i in range(n)])
+        return [r.id for r in conn.execute(select(DELIVERY.c.id).order_by(DELIVERY.c.id))]
+
+
+def test_outcomes_are_written_under_their_token_only(engine):
+    ids = _claimed(engine, 6)
+    sent = {"status": "sent", "sent_at": SENT_AT, "attempts": 1, "channel": "console", "address": None,
+            "message_id": "7", "error": None}
+    records = [Record(i, "w!0", dict(sent), AuditEvent(SENT_AT, "sent", None, i, "t", actor="system",
+                                                       recipient="person:x", detail="reminder-0 via console"))
+               for i in ids]
+    # A retry of another column set, and one under a token the row is no longer held by.
+    records.append(Record(ids[1], "w!1", {"error": "hết giờ 'x' %s", "attempts": 2}))
+    write_records(engine, records)
+    with engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(select(DELIVERY))}
+        events = conn.execute(select(AUDIT_EVENT).order_by(AUDIT_EVENT.c.delivery_id)).all()
+    held = [i for n, i in enumerate(ids) if n % 2 == 0]
+    for i in ids:
+        row = rows[i]
+        if i in held:
+            assert (row.status, row.attempts, row.channel, row.message_id) == ("sent", 1, "console", "7")
+            assert row.sent_at.replace(tzinfo=UTC) == SENT_AT  # microseconds and zone kept
+        elif i == ids[1]:
+            assert (row.status, row.attempts, row.error) == ("claimed", 2, "hết giờ 'x' %s")
+        else:
+            assert (row.status, row.sent_at) == ("claimed", None)  # not its token: left alone
+    # The audit events are written for every record, as the caller decided them.
+    assert [e.delivery_id for e in events] == ids
+    assert {e.detail for e in events} == {"reminder-0 via console"}
+    assert events[0].at.replace(tzinfo=UTC) == SENT_AT
