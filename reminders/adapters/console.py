@@ -34,6 +34,15 @@ class ConsoleAdapter(Adapter):
         self._count = 0
 
     @property
+    def timezone(self) -> str:
+        """The zone of the time printed above each message (simulate sets the roster's)."""
+        return self._zone.key
+
+    @timezone.setter
+    def timezone(self, name: str) -> None:
+        self._zone = ZoneInfo(name)
+
+    @property
     def sent(self) -> int:
         """How many messages it has printed (simulate's count)."""
         with self._lock:
@@ -50,7 +59,7 @@ class ConsoleAdapter(Adapter):
         return chats.get(key) or "terminal"
 
     async def send(self, address: Address, message: OutgoingMessage) -> SendResult:
-        when = self.clock().astimezone(ZoneInfo(self.timezone)).strftime("%Y-%m-%d %H:%M")
+        when = self.clock().astimezone(self._zone).strftime("%Y-%m-%d %H:%M")
         target = f"{address.label} [{'nhóm' if address.is_group else 'riêng'} {address.chat}]"
         lines = [f"── {when} → {target}", message.text]
         lines += [f"   [{b.label}] reminders ack {b.code}"

@@ -453,7 +453,9 @@ async def _send(batch: Batch, job: _Job) -> None:
     adapter's concurrency."""
     rt, item, target, attempts = batch.rt, job.item, job.target, job.attempts
     row, delivery_id, adapter = item.row, item.id, target.adapter
-    limits, budget = rt.rate_backend, WaitBudget(MAX_RATE_WAIT.total_seconds())
+    # An adapter without rate limits (the console) has no slots to take.
+    limits = rt.rate_backend if adapter.capabilities.rate_limits else None
+    budget = WaitBudget(MAX_RATE_WAIT.total_seconds())
     writer = batch.recorder
     try:
         # A chat that must wait (it got a message a moment ago) waits without holding a send slot.
