@@ -19,7 +19,7 @@ no database is created or dropped):
 CPU per delivery is counted per process (/proc), the load average is kept beside each run:
 on a shared machine wall-clock rates vary, CPU milliseconds much less.
 
-    python bench/production_burst.py --deliveries 10000 [--repeat 3] [--processes 1] [--json] [--profile]
+    python bench/production_burst.py --deliveries 10000 [--repeat 3] [--processes 2] [--json] [--profile]
 """
 
 from __future__ import annotations
@@ -357,7 +357,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3, help="A/B pairs (ours, then the floor)")
-    parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--processes", type=int, default=2, help="dramatiq worker processes (the Procfile's 2)")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--database-url", default=DATABASE, help="its schema is reset; default "
                         "$REMINDERS_TEST_POSTGRES_URL")
