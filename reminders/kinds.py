@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 
 
 class DeliveryStatus(StrEnum):
@@ -52,6 +53,7 @@ ESCALATIONS = frozenset({Kind.ESCALATE_LEADER, Kind.ESCALATE_COMMUNE})
 _WHOLE = {k.value: k for k in (Kind.REMINDER_NOW, Kind.ESCALATE_LEADER, Kind.ESCALATE_COMMUNE, Kind.SUMMARY)}
 
 
+@lru_cache(maxsize=4096)  # asked several times per delivery, of a handful of distinct kinds
 def kind_of(kind: str) -> Kind:
     """The Kind of a delivery's `kind` column ("checkin-1@1727780000" -> CHECKIN)."""
     head = unsnoozed(kind).split(":")[0]

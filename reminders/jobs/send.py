@@ -84,7 +84,7 @@ from reminders.runtime import Runtime, current
 from reminders.schedule.dispatcher import Claim, release_queued
 from reminders.store.audit import AuditEvent, delivery_event, record_events
 from reminders.store.bindings import bind, bindings_for_many
-from reminders.store.bulk import update_each
+from reminders.store.bulk import one_of, update_each
 from reminders.store.models import ACKNOWLEDGEMENT, DELIVERY, OCCURRENCE, AnyRow
 from reminders.store.workers import Heartbeat
 from reminders.timeutil import as_utc, from_naive_utc
@@ -134,7 +134,7 @@ def take_batch(engine: Engine, ids: list[int], token: str, now: datetime, *, sen
         values["claimed_by"] = sending
     with engine.begin() as conn:
         rows = conn.execute(
-            update(DELIVERY).where(DELIVERY.c.id.in_(ids), *_owned(token))
+            update(DELIVERY).where(one_of(conn, DELIVERY.c.id, ids), *_owned(token))
             .values(values)
             .returning(DELIVERY.c.id, DELIVERY.c.recipient, DELIVERY.c.team_id, DELIVERY.c.kind,
                        DELIVERY.c.expires_at, DELIVERY.c.attempts, DELIVERY.c.occurrence_id)
@@ -143,7 +143,7 @@ def take_batch(engine: Engine, ids: list[int], token: str, now: datetime, *, sen
             return []
         occurrence_ids = {r.occurrence_id for r in rows}
         occurrences = {o.id: o for o in conn.execute(
-            select(OCCURRENCE).where(OCCURRENCE.c.id.in_(occurrence_ids))).all()}
+            select(OCCURRENCE).where(one_of(conn, OCCURRENCE.c.id, list(occurrence_ids)))).all()}
         bindings = bindings_for_many(conn, {r.recipient for r in rows})
         done = _confirmed_since_snooze(conn, rows)
     order = {delivery_id: i for i, delivery_id in enumerate(ids)}

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from reminders.kinds import BindingStatus
+from reminders.store.bulk import one_of
 from reminders.store.models import CHAT_BINDING
 from reminders.store.transaction import Bind, reading, writing
 from reminders.store.upsert import dialect_insert
@@ -21,7 +22,7 @@ def bindings_for_many(conn: Connection, recipients: Iterable[str]) -> dict[str, 
     for start in range(0, len(wanted), 1000):
         rows = conn.execute(select(CHAT_BINDING.c.recipient, CHAT_BINDING.c.adapter, CHAT_BINDING.c.address,
                                    CHAT_BINDING.c.status)
-                            .where(CHAT_BINDING.c.recipient.in_(wanted[start:start + 1000]))).all()
+                            .where(one_of(conn, CHAT_BINDING.c.recipient, wanted[start:start + 1000]))).all()
         for r in rows:
             found.setdefault(r.recipient, {})[r.adapter] = (r.address, r.status)
     return found

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, update
+from sqlalchemy import Column, ColumnElement, Table, and_, any_, bindparam, insert, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
@@ -59,6 +59,15 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     types = [table.c[n] for n in columns]
     arrays = _arrays(types, [[row[c] for c in columns] for row in rows])
     _raw(conn, f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM {_unnest(types)}", arrays)
+
+
+def one_of(conn: Connection, column: Column[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    """`column IN (values)`; on PostgreSQL `column = ANY(%s)` with the values as one array:
+    a hundred placeholders made psycopg parse each statement anew (it caches statements of
+    at most 50 parameters) and SQLAlchemy render each one."""
+    if conn.dialect.name != "postgresql":
+        return column.in_(values)
+    return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
 
 
 def _arrays(columns: Sequence[Any], rows: list[list[Any]]) -> list[list[Any]]:
