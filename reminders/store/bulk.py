@@ -40,12 +40,12 @@ def update_each(conn: Connection, table: Table, match: Sequence[str], rows: Sequ
         return
     names = [*(f"_m_{n}" for n in match), *columns]
     types = [*(table.c[n] for n in match), *(table.c[n] for n in columns)]
-    arrays = _arrays(types, [[*keys, *(values[c] for c in columns)] for keys, values in rows])
+    values, source, params = _columns(names, types, [[*keys, *(new[c] for c in columns)] for keys, new in rows])
     guard = f" AND {_literal(only_if)}" if only_if is not None else ""
-    sql = (f"UPDATE {table.name} SET " + ", ".join(f"{c} = v.{c}" for c in columns)
-           + f" FROM {_unnest(types)} AS v({', '.join(names)}) WHERE "
-           + " AND ".join(f"{table.name}.{n} = v._m_{n}" for n in match) + guard)
-    _raw(conn, sql, arrays)
+    sql = (f"UPDATE {table.name} SET " + ", ".join(f"{c} = {values[c]}" for c in columns)
+           + f" FROM {source} WHERE "
+           + " AND ".join(f"{table.name}.{n} = {values[f'_m_{n}']}" for n in match) + guard)
+    _raw(conn, sql, params)
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -56,9 +56,51 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     if conn.dialect.name != "postgresql":
         conn.execute(insert(table), list(rows))
         return
-    types = [table.c[n] for n in columns]
-    arrays = _arrays(types, [[row[c] for c in columns] for row in rows])
-    _raw(conn, f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM {_unnest(types)}", arrays)
+    values, source, params = _columns(columns, [table.c[n] for n in columns], [[row[c] for c in columns] for row in rows])
+    _raw(conn, f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(values[c] for c in columns)} "
+               f"FROM {source}", params)
+
+
+def _columns(names: Sequence[str], columns: Sequence[Any], rows: list[list[Any]]) -> tuple[dict[str, str], str, dict[str, Any]]:
+    """Each column as SQL: a value the same in every row is one parameter, the others come
+    from one `unnest` of arrays (the first column always: a source of one row per row).
+    Returns (name -> SQL, the FROM source, the parameters). Each value goes through its
+    column's bind processor; fewer arrays, less per-element work in the driver."""
+    values: dict[str, str] = {}
+    params: dict[str, Any] = {}
+    arrays: list[str] = []
+    aliases: list[str] = []
+    for i, (name, column) in enumerate(zip(names, columns, strict=True)):
+        process = _processor(column.type)
+        data = [process(row[i]) for row in rows] if process else [row[i] for row in rows]
+        sql_type = column.type.compile(dialect=_PG)
+        if i > 0 and all(value == data[0] and type(value) is type(data[0]) for value in data):
+            params[f"p{i}"] = data[0]
+            values[name] = f"%(p{i})s::{sql_type}"
+        else:
+            params[f"p{i}"] = data
+            arrays.append(f"%(p{i})s::{sql_type}[]")
+            aliases.append(name)
+            values[name] = f"v.{name}"
+    return values, f"unnest({', '.join(arrays)}) AS v({', '.join(aliases)})", params
+
+
+@cache
+def _processor(column_type: Any) -> Callable[[Any], Any] | None:
+    return column_type.bind_processor(_PG)  # type: ignore[no-any-return]
+
+
+def _literal(clause: ColumnElement[bool]) -> str:
+    return str(and_(clause).compile(dialect=_PG, compile_kwargs={"literal_binds": True}))
+
+
+def _raw(conn: Connection, sql: str, params: dict[str, Any]) -> None:
+    """On the connection's own DBAPI cursor, in its transaction."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]  # open while conn is
+    try:
+        cursor.execute(sql, params)
+    finally:
+        cursor.close()
 
 
 def one_of(conn: Connection, column: Column[Any], values: Sequence[Any]) -> ColumnElement[bool]:
@@ -68,34 +110,3 @@ def one_of(conn: Connection, column: Column[Any], values: Sequence[Any]) -> Colu
     if conn.dialect.name != "postgresql":
         return column.in_(values)
     return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
-
-
-def _arrays(columns: Sequence[Any], rows: list[list[Any]]) -> list[list[Any]]:
-    """Column-wise lists of the rows' values, each through its column's bind processor."""
-    out = []
-    for i, column in enumerate(columns):
-        process = _processor(column.type)
-        out.append([process(row[i]) for row in rows] if process else [row[i] for row in rows])
-    return out
-
-
-@cache
-def _processor(column_type: Any) -> Callable[[Any], Any] | None:
-    return column_type.bind_processor(_PG)  # type: ignore[no-any-return]
-
-
-def _unnest(columns: Sequence[Any]) -> str:
-    return "unnest(" + ", ".join(f"%s::{c.type.compile(dialect=_PG)}[]" for c in columns) + ")"
-
-
-def _literal(clause: ColumnElement[bool]) -> str:
-    return str(and_(clause).compile(dialect=_PG, compile_kwargs={"literal_binds": True}))
-
-
-def _raw(conn: Connection, sql: str, arrays: list[list[Any]]) -> None:
-    """On the connection's own DBAPI cursor, in its transaction."""
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]  # open while conn is
-    try:
-        cursor.execute(sql, arrays)
-    finally:
-        cursor.close()

@@ -31,8 +31,10 @@ def test_outcomes_are_written_under_their_token_only(engine):
     ids = _claimed(engine, 6)
     sent = {"status": "sent", "sent_at": SENT_AT, "attempts": 1, "channel": "console", "address": None,
             "message_id": "7", "error": None}
-    records = [Record(i, "w!0", dict(sent), AuditEvent(SENT_AT, "sent", None, i, "t", actor="system",
-                                                       recipient="person:x", detail="reminder-0 via console"))
+    # Values the same in every row (one parameter) and values that differ (an array).
+    records = [Record(i, "w!0", {**sent, "message_id": str(i)},
+                      AuditEvent(SENT_AT, "sent", None, i, "t", actor="system", recipient=f"person:{i}",
+                                 detail="reminder-0 via console"))
                for i in ids]
     # A retry of another column set, and one under a token the row is no longer held by.
     records.append(Record(ids[1], "w!1", {"error": "hết giờ 'x' %s", "attempts": 2}))
@@ -44,7 +46,7 @@ def test_outcomes_are_written_under_their_token_only(engine):
     for i in ids:
         row = rows[i]
         if i in held:
-            assert (row.status, row.attempts, row.channel, row.message_id) == ("sent", 1, "console", "7")
+            assert (row.status, row.attempts, row.channel, row.message_id) == ("sent", 1, "console", str(i))
             assert row.sent_at.replace(tzinfo=UTC) == SENT_AT  # microseconds and zone kept
         elif i == ids[1]:
             assert (row.status, row.attempts, row.error) == ("claimed", 2, "hết giờ 'x' %s")
@@ -52,5 +54,6 @@ def test_outcomes_are_written_under_their_token_only(engine):
             assert (row.status, row.sent_at) == ("claimed", None)  # not its token: left alone
     # The audit events are written for every record, as the caller decided them.
     assert [e.delivery_id for e in events] == ids
+    assert [e.recipient for e in events] == [f"person:{i}" for i in ids]
     assert {e.detail for e in events} == {"reminder-0 via console"}
     assert events[0].at.replace(tzinfo=UTC) == SENT_AT
