@@ -102,12 +102,13 @@ class Planner:
         # This tick's teams whose only group chat is a run-time binding (/bind): they change
         # whom a duty addresses, where the roster alone would send to each member.
         self._bound: frozenset[str] = frozenset()
+        self._roster_fp: tuple[Roster, str] | None = None
 
     # -- public -----------------------------------------------------------------
     def plan(self, duties: Mapping[str, Duty], roster: Roster, now: datetime) -> PlanResult:
         """One planner tick at `now` (aware UTC)."""
         result = PlanResult()
-        roster_fp = roster_fingerprint(roster)
+        roster_fp = self._roster_fingerprint(roster)
         until = now + self.horizon
         with self.engine.begin() as conn:
             states = {s.duty_uid: s for s in conn.execute(select(PLAN_STATE)).mappings()}
@@ -137,6 +138,14 @@ class Planner:
         return result
 
     # -- internals ----------------------------------------------------------------
+    def _roster_fingerprint(self, roster: Roster) -> str:
+        """roster_fingerprint, worked out once per roster: a loaded roster is not changed in
+        place (a changed file is loaded anew), as the caches of teams and fan-outs below
+        assume too. The roster is kept with it, so its id is never another's."""
+        if self._roster_fp is None or self._roster_fp[0] is not roster:
+            self._roster_fp = (roster, roster_fingerprint(roster))
+        return self._roster_fp[1]
+
     def _team_ids(self, duty: Duty, roster: Roster) -> frozenset[str]:
         """The teams a duty applies to; cached until the duty or roster changes."""
         key = (duty.uid, duty.fingerprint, id(roster))

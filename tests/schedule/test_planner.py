@@ -11,6 +11,7 @@ from sqlmodel import Session
 from reminders import load_duties, load_roster, plan, record_acknowledgement
 from reminders.codes import delivery_code
 from reminders.definitions.roster import Commune, Person, Roster, Team
+from reminders.schedule.planner import Planner
 from reminders.store.engine import make_engine
 from reminders.store.models import AcknowledgementRow, DeliveryRow, OccurrenceRow, PlanStateRow
 
@@ -44,8 +45,6 @@ def test_planning_twice_changes_nothing(engine, calendars):
     assert snapshot(engine) == before
     # A fresh planner (a restarted process) re-upserts everything and still changes nothing.
     plan(engine, duties, roster, now + timedelta(minutes=1))
-    from reminders.schedule.planner import Planner
-
     Planner(engine).plan(duties, roster, now)
     assert snapshot(engine) == before
 
@@ -234,3 +233,22 @@ def test_a_person_on_two_teams_gets_one_reminder(engine, calendars):
     shared = [r for r in rows if r[0].recipient == "person:p-shared"]
     assert shared and len(shared) == len({(r[1], r[0].kind) for r in shared})
     assert len(shared) == len([r for r in rows if r[0].recipient == "person:p-a"])
+
+
+def test_a_planner_kept_across_rosters_plans_for_the_new_one(engine, calendars):
+    """The planner works out a roster's fingerprint once per roster object; a roster loaded
+    anew (thôn Bắc now has a group chat) is another one, and the same planner re-plans for it."""
+    duties, roster = _load(calendars)
+    planner = Planner(engine)
+    now = vn(2024, 9, 28)
+    planner.plan(duties, roster, now)
+    assert {"person:do-van-hai", "person:bui-thi-lan"} <= {r[0].recipient for r in _deliveries(engine, CAMPAIGN)}
+    path = calendars / "roster.yaml"
+    path.write_text(path.read_text().replace("    commune: xa-tan-lap\n    members:\n      - id: do-van-hai",
+                                             "    commune: xa-tan-lap\n    chats: {telegram: \"-1001000000003\"}\n"
+                                             "    members:\n      - id: do-van-hai"))
+    duties, changed = _load(calendars)
+    assert changed.teams["thon-bac"].chats
+    assert planner.plan(duties, changed, now + timedelta(minutes=1)).duties_planned == len(duties)
+    pending = {r[0].recipient for r in _deliveries(engine, CAMPAIGN, status="pending")}
+    assert "team:thon-bac" in pending and "person:do-van-hai" not in pending
