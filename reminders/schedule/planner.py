@@ -16,10 +16,10 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TypeAlias
+from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, true, tuple_, update
+from sqlalchemy import Select, column, or_, select, table, text, true, tuple_, update
 from sqlalchemy.engine import Connection, Engine
 
 from reminders.definitions.audience import recipients
@@ -56,6 +56,8 @@ class PlanResult:
 
 # The columns of a planned delivery, in the order of its parameter tuple (DeliveryParams).
 DELIVERY_KEYS = ("occurrence_id", "recipient", "team_id", "kind", "due_at", "expires_at", "status", "attempts")
+# Where a re-plan's rows are copied before one upsert from them (PostgreSQL; a temporary table).
+STAGED = table("planned_delivery", *(column(key) for key in DELIVERY_KEYS))
 DeliveryParams: TypeAlias = tuple[int, str, str, str, object, object, object, object]
 
 
@@ -213,33 +215,46 @@ class Planner:
             occ_ids = self._upsert_occurrences(conn, occs)
             slots = self._slots(duty, occs, occ_ids, since, until)
             bulk = Bulk(conn, self._delivery_upsert(conn), DELIVERY_KEYS)
+            distinct = self._distinct(conn, fanout, slots)
+            staged = distinct and not self._untouched(conn, slots)
             rows = self._desired(bulk, fanout, slots, now)
             wanted: set[tuple[int, str, str]] = set()
             if full:
                 rows = _noting(rows, wanted)
-            if self._conflict_free(conn, fanout, slots):
+            if not distinct:
+                written = bulk.executemany(rows, BATCH)
+            elif not staged:
                 written = bulk.copy(DELIVERY, rows)
             else:
-                written = bulk.executemany(rows, BATCH)
+                # Rows there may conflict: COPY into a table of this transaction, then one upsert from it.
+                conn.execute(text(f"CREATE TEMPORARY TABLE {STAGED.name} ON COMMIT DROP AS "
+                                  f"SELECT {', '.join(DELIVERY_KEYS)} FROM {DELIVERY.name} WITH NO DATA"))
+                written = bulk.copy(STAGED, rows)
+                conn.execute(self._delivery_upsert(conn, select(*STAGED.c)))
             result.deliveries_upserted += written
             result.occurrences += len(occs)
             if full:
                 result.deliveries_cancelled += self._cancel_unwanted(conn, duty.uid, wanted, occ_ids, since)
+            if staged:
+                conn.execute(text(f"DROP TABLE {STAGED.name}"))
             self._save_state(conn, duty.uid, fingerprint, until)
 
-    def _conflict_free(self, conn: Connection, fanout: list[tuple[Team, list[str]]],
-                       slots: list[tuple[Occurrence, int, Alarm, datetime]]) -> bool:
-        """Whether the rows planned can be plainly inserted (PostgreSQL's COPY) instead of
-        upserted: no row yet of any (occurrence, kind) they are for -- in any status -- and no
-        recipient twice among them (a person leading two teams is one row, upserted)."""
+    def _distinct(self, conn: Connection, fanout: list[tuple[Team, list[str]]],
+                  slots: list[tuple[Occurrence, int, Alarm, datetime]]) -> bool:
+        """Whether the rows planned can go by PostgreSQL's COPY, as a set: no key (occurrence,
+        recipient, kind) twice among them -- a person on two teams is one row, upserted twice."""
         if conn.dialect.name != "postgresql" or not slots:
             return False
         pairs = {(occ_id, alarm.key) for _, occ_id, alarm, _ in slots}
         recipients_ = [recipient for _, keys in fanout for recipient in keys]
-        if len(pairs) != len(slots) or len(set(recipients_)) != len(recipients_):
-            return False
+        return len(pairs) == len(slots) and len(set(recipients_)) == len(recipients_)
+
+    def _untouched(self, conn: Connection, slots: list[tuple[Occurrence, int, Alarm, datetime]]) -> bool:
+        """Whether no row exists yet, in any status, of any (occurrence, kind) the rows planned
+        are for: then none can conflict, and they are plainly inserted, not upserted."""
+        pairs = sorted({(occ_id, alarm.key) for _, occ_id, alarm, _ in slots})
         existing = conn.execute(select(DELIVERY.c.id).where(
-            tuple_(DELIVERY.c.occurrence_id, DELIVERY.c.kind).in_(sorted(pairs))).limit(1)).first()
+            tuple_(DELIVERY.c.occurrence_id, DELIVERY.c.kind).in_(pairs)).limit(1)).first()
         return existing is None
 
     def _carry_over(self, conn: Connection, duty: Duty, occs: list[Occurrence], since: datetime) -> None:
@@ -284,9 +299,12 @@ class Planner:
         return dict(found.all())
 
     @staticmethod
-    def _delivery_upsert(conn: Connection) -> DialectInsert:
+    def _delivery_upsert(conn: Connection, rows: Select[Any] | None = None) -> DialectInsert:
+        """The upsert of planned deliveries: of one row (VALUES), or of the `rows` selected."""
         table = DELIVERY
         insert = dialect_insert(conn, table)
+        if rows is not None:
+            insert = insert.from_select(list(DELIVERY_KEYS), rows)
         # One statement, many parameter sets (executemany): compiled once, not per batch.
         # A moved occurrence moves its reminders, but only those not yet handed out.
         return insert.on_conflict_do_update(
@@ -298,6 +316,11 @@ class Planner:
 
     def _cancel_unwanted(self, conn: Connection, uid: str, wanted: set[tuple[int, str, str]],
                          occ_ids: dict[str, int], since: datetime) -> int:
+        """Cancel the duty's pending rows from `since` on that the plan no longer wants (not in
+        `wanted`: keys occurrence, recipient, kind), and remove the occurrences it no longer has.
+
+        In Python, not as one UPDATE ... NOT EXISTS against the staged rows: right after a bulk
+        write the table's statistics are stale, and PostgreSQL chose a nested loop (minutes)."""
         pending = conn.execute(
             select(DELIVERY.c.id, DELIVERY.c.occurrence_id, DELIVERY.c.recipient, DELIVERY.c.kind)
             .join(OCCURRENCE, OCCURRENCE.c.id == DELIVERY.c.occurrence_id)
@@ -312,13 +335,17 @@ class Planner:
         for start in range(0, len(stale), BATCH):
             conn.execute(update(DELIVERY).where(DELIVERY.c.id.in_(stale[start:start + BATCH]))
                          .values(status=DeliveryStatus.CANCELLED))
-        # Occurrences in the window that the definition no longer produces.
+        self._remove_occurrences(conn, uid, occ_ids, since)
+        return len(stale)
+
+    @staticmethod
+    def _remove_occurrences(conn: Connection, uid: str, occ_ids: dict[str, int], since: datetime) -> None:
+        """Occurrences in the window that the definition no longer produces."""
         planned_rids = set(occ_ids)
         conn.execute(update(OCCURRENCE).where(
             OCCURRENCE.c.duty_uid == uid, OCCURRENCE.c.start_at >= as_utc(since),
             OCCURRENCE.c.recurrence_id.not_in(planned_rids) if planned_rids else true(),
             OCCURRENCE.c.status == OccurrenceStatus.SCHEDULED).values(status=OccurrenceStatus.REMOVED))
-        return len(stale)
 
     def _remove_duty(self, uid: str, now: datetime, result: PlanResult) -> None:
         """A duty deleted from the calendars: cancel what is pending, keep all history."""

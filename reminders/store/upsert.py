@@ -17,6 +17,7 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.expression import TableClause
 
 DialectInsert: TypeAlias = postgresql.Insert | sqlite.Insert
 # A named placeholder of the pyformat style, or a literal percent sign.
@@ -105,7 +106,7 @@ class Bulk:
             cursor.close()
         return count
 
-    def copy(self, table: Table, rows: Iterable[tuple[Any, ...]]) -> int:
+    def copy(self, table: TableClause, rows: Iterable[tuple[Any, ...]]) -> int:
         """PostgreSQL only: the rows with COPY ... FROM STDIN into `table` (its `keys` columns),
         several times cheaper than an insert per row. A plain insert: only for rows that can
         conflict with none already there (the statement's ON CONFLICT is not applied), nor
