@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, column, or_, select, table, text, true, tuple_, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ProgrammingError
 
 from reminders.definitions.audience import recipients
 from reminders.definitions.expand import alarm_reach, occurrences, reminder_times
@@ -217,6 +218,8 @@ class Planner:
             bulk = Bulk(conn, self._delivery_upsert(conn), DELIVERY_KEYS)
             distinct = self._distinct(conn, fanout, slots)
             staged = distinct and not self._untouched(conn, slots)
+            if staged and not self._stage(conn):
+                distinct = staged = False
             rows = self._desired(bulk, fanout, slots, now)
             wanted: set[tuple[int, str, str]] = set()
             if full:
@@ -227,8 +230,6 @@ class Planner:
                 written = bulk.copy(DELIVERY, rows)
             else:
                 # Rows there may conflict: COPY into a table of this transaction, then one upsert from it.
-                conn.execute(text(f"CREATE TEMPORARY TABLE {STAGED.name} ON COMMIT DROP AS "
-                                  f"SELECT {', '.join(DELIVERY_KEYS)} FROM {DELIVERY.name} WITH NO DATA"))
                 written = bulk.copy(STAGED, rows)
                 conn.execute(self._delivery_upsert(conn, select(*STAGED.c)))
             result.deliveries_upserted += written
@@ -248,6 +249,18 @@ class Planner:
         pairs = {(occ_id, alarm.key) for _, occ_id, alarm, _ in slots}
         recipients_ = [recipient for _, keys in fanout for recipient in keys]
         return len(pairs) == len(slots) and len(set(recipients_)) == len(recipients_)
+
+    @staticmethod
+    def _stage(conn: Connection) -> bool:
+        """Create this transaction's table of staged rows (STAGED); False if the database's
+        role may not create temporary tables (TEMPORARY revoked): then rows go one by one."""
+        try:
+            with conn.begin_nested():
+                conn.execute(text(f"CREATE TEMPORARY TABLE {STAGED.name} ON COMMIT DROP AS "
+                                  f"SELECT {', '.join(DELIVERY_KEYS)} FROM {DELIVERY.name} WITH NO DATA"))
+        except ProgrammingError:  # permission denied to create temporary tables
+            return False
+        return True
 
     def _untouched(self, conn: Connection, slots: list[tuple[Occurrence, int, Alarm, datetime]]) -> bool:
         """Whether no row exists yet, in any status, of any (occurrence, kind) the rows planned

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from helpers import snapshot, vn
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlmodel import Session
 
 from reminders import load_duties, load_roster, plan, record_acknowledgement
@@ -252,3 +253,35 @@ def test_a_planner_kept_across_rosters_plans_for_the_new_one(engine, calendars):
     assert planner.plan(duties, changed, now + timedelta(minutes=1)).duties_planned == len(duties)
     pending = {r[0].recipient for r in _deliveries(engine, CAMPAIGN, status="pending")}
     assert "team:thon-bac" in pending and "person:do-van-hai" not in pending
+
+
+def test_a_replan_without_temporary_tables_upserts_row_by_row(postgres_url, calendars):
+    """A re-plan on PostgreSQL stages its rows in a temporary table; where the database's role
+    may not create one (TEMPORARY revoked), the rows are upserted one by one instead -- the
+    same rows, no failed tick."""
+    role, database = f"planner_{uuid.uuid4().hex[:8]}", postgres_url.rsplit("/", 1)[1]
+    owner = make_engine(postgres_url)
+    duties, roster = _load(calendars)
+    try:
+        with owner.begin() as conn:
+            conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+            conn.execute(text(f'REVOKE TEMPORARY ON DATABASE "{database}" FROM PUBLIC'))
+            conn.execute(text(f'GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO "{role}"'))
+            conn.execute(text(f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO "{role}"'))
+        limited = make_engine(postgres_url.replace("://postgres@", f"://{role}@"), create=False)
+        try:
+            now = vn(2024, 9, 28)
+            plan(limited, duties, roster, now)
+            first = snapshot(limited)
+            with owner.begin() as conn:
+                conn.execute(update(DeliveryRow).values(status="cancelled", due_at=now, expires_at=now))
+                conn.execute(delete(PlanStateRow))
+            assert plan(limited, duties, roster, now).deliveries_upserted > 100
+            assert snapshot(limited) == first
+        finally:
+            limited.dispose()
+    finally:
+        with owner.begin() as conn:
+            conn.execute(text(f'DROP OWNED BY "{role}"'))
+            conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        owner.dispose()
