@@ -77,6 +77,19 @@ def database_url(request, tmp_path: Path):
 
 
 @pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database of its own, for a test that compares it with SQLite."""
+    url, drop = _postgres_database()
+    try:
+        yield url
+    finally:
+        from sqlalchemy.orm import close_all_sessions
+
+        close_all_sessions()
+        drop()
+
+
+@pytest.fixture
 def engine(database_url):
     from reminders.store.engine import make_engine
 

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, true, update
+from sqlalchemy import Select, column, or_, select, table, text, true, tuple_, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ProgrammingError
 
 from reminders.definitions.audience import recipients
 from reminders.definitions.expand import alarm_reach, occurrences, reminder_times
@@ -30,7 +32,7 @@ from reminders.definitions.roster import Roster, Team, roster_fingerprint
 from reminders.kinds import DeliveryStatus, Kind, OccurrenceStatus
 from reminders.store.bindings import bound_groups
 from reminders.store.models import DELIVERY, OCCURRENCE, PLAN_STATE
-from reminders.store.upsert import dialect_insert, executemany
+from reminders.store.upsert import Bulk, DialectInsert, dialect_insert
 from reminders.timeutil import as_utc, from_naive_utc
 
 DEFAULT_HORIZON = timedelta(days=14)
@@ -38,7 +40,7 @@ DEFAULT_HORIZON = timedelta(days=14)
 FIRST_PLAN_LOOKBACK = timedelta(days=1)
 # An unchanged duty's horizon is extended by this much at a time, so most ticks skip it.
 EXTEND_STEP = timedelta(days=1)
-BATCH = 10_000  # parameter sets per executemany, to bound memory
+BATCH = 10_000  # parameter sets per executemany: rows are streamed, never all in memory
 PLANNED_KIND = re.compile(r"(?:reminder|checkin)-\d+")  # Alarm.key: the kinds the planner writes
 
 
@@ -53,14 +55,18 @@ class PlanResult:
     removed_duties: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class PlannedDelivery:
-    recurrence_id: str
-    recipient: str
-    team_id: str
-    kind: str
-    due_at: datetime
-    expires_at: datetime
+# The columns of a planned delivery, in the order of its parameter tuple (DeliveryParams).
+DELIVERY_KEYS = ("occurrence_id", "recipient", "team_id", "kind", "due_at", "expires_at", "status", "attempts")
+# Where a re-plan's rows are copied before one upsert from them (PostgreSQL; a temporary table).
+STAGED = table("planned_delivery", *(column(key) for key in DELIVERY_KEYS))
+DeliveryParams: TypeAlias = tuple[int, str, str, str, object, object, object, object]
+
+
+def _noting(rows: Iterable[DeliveryParams], wanted: set[tuple[int, str, str]]) -> Iterator[DeliveryParams]:
+    """The rows, each one's key (occurrence, recipient, kind) added to `wanted` as it passes."""
+    for row in rows:
+        wanted.add((row[0], row[1], row[3]))
+        yield row
 
 
 def expires_at(alarm: Alarm, due: datetime, occurrence: Occurrence) -> datetime:
@@ -99,12 +105,13 @@ class Planner:
         # This tick's teams whose only group chat is a run-time binding (/bind): they change
         # whom a duty addresses, where the roster alone would send to each member.
         self._bound: frozenset[str] = frozenset()
+        self._roster_fp: tuple[Roster, str] | None = None
 
     # -- public -----------------------------------------------------------------
     def plan(self, duties: Mapping[str, Duty], roster: Roster, now: datetime) -> PlanResult:
         """One planner tick at `now` (aware UTC)."""
         result = PlanResult()
-        roster_fp = roster_fingerprint(roster)
+        roster_fp = self._roster_fingerprint(roster)
         until = now + self.horizon
         with self.engine.begin() as conn:
             states = {s.duty_uid: s for s in conn.execute(select(PLAN_STATE)).mappings()}
@@ -134,6 +141,14 @@ class Planner:
         return result
 
     # -- internals ----------------------------------------------------------------
+    def _roster_fingerprint(self, roster: Roster) -> str:
+        """roster_fingerprint, worked out once per roster: a loaded roster is not changed in
+        place (a changed file is loaded anew), as the caches of teams and fan-outs below
+        assume too. The roster is kept with it, so its id is never another's."""
+        if self._roster_fp is None or self._roster_fp[0] is not roster:
+            self._roster_fp = (roster, roster_fingerprint(roster))
+        return self._roster_fp[1]
+
     def _team_ids(self, duty: Duty, roster: Roster) -> frozenset[str]:
         """The teams a duty applies to; cached until the duty or roster changes."""
         key = (duty.uid, duty.fingerprint, id(roster))
@@ -159,48 +174,101 @@ class Planner:
             self._fanouts[key] = [(team, recipients(duty, team, roster, bound=self._bound)) for team in teams]
         return self._fanouts[key]
 
-    def _desired(self, duty: Duty, roster: Roster, occs: Iterable[Occurrence],
-                 since: datetime, until: datetime, now: datetime) -> list[PlannedDelivery]:
-        fanout = self._fanout(duty, roster)
-        planned: list[PlannedDelivery] = []
-        for occ in occs:
-            for alarm, due in reminder_times(duty, occ):
-                if not (since <= due < until):
-                    continue
-                placed: dict[tuple[QuietHours | None, str], tuple[datetime, datetime] | None] = {}
-                for team, keys in fanout:
-                    quiet_key = (team.quiet, team.timezone)
-                    if quiet_key not in placed:
-                        placed[quiet_key] = quiet_time(alarm, due, occ, team)
+    def _slots(self, duty: Duty, occs: Iterable[Occurrence], occ_ids: Mapping[str, int],
+               since: datetime, until: datetime) -> list[tuple[Occurrence, int, Alarm, datetime]]:
+        """(occurrence, its row id, alarm, due time) of each reminder due in [since, until)."""
+        return [(occ, occ_ids[occ.recurrence_id], alarm, due) for occ in occs
+                for alarm, due in reminder_times(duty, occ) if since <= due < until]
+
+    def _desired(self, bulk: Bulk, fanout: list[tuple[Team, list[str]]],
+                 slots: list[tuple[Occurrence, int, Alarm, datetime]], now: datetime) -> Iterator[DeliveryParams]:
+        """The planned deliveries, streamed as the insert's parameter tuples (DELIVERY_KEYS).
+        Per row only the tuple is built: the kind, and each team's due time and expiry (the
+        same for every team of the same quiet hours), are worked out once."""
+        pending, attempts = bulk.value("status", DeliveryStatus.PENDING.value), bulk.value("attempts", 0)
+        for occ, occ_id, alarm, due in slots:
+            kind = alarm.key
+            placed: dict[tuple[QuietHours | None, str], tuple[object, object] | None] = {}
+            for team, keys in fanout:
+                quiet_key = (team.quiet, team.timezone)
+                if quiet_key in placed:
                     slot = placed[quiet_key]
-                    if slot is None or slot[1] <= now:
-                        continue
-                    team_due, expiry = slot
-                    for recipient in keys:
-                        planned.append(PlannedDelivery(occ.recurrence_id, recipient, team.id,
-                                                       alarm.key, team_due, expiry))
-        return planned
+                else:
+                    times = quiet_time(alarm, due, occ, team)
+                    slot = None if times is None or times[1] <= now else (
+                        bulk.value("due_at", times[0]), bulk.value("expires_at", times[1]))
+                    placed[quiet_key] = slot
+                if slot is None:
+                    continue
+                team_due, expiry = slot
+                team_id = team.id
+                for recipient in keys:
+                    yield (occ_id, recipient, team_id, kind, team_due, expiry, pending, attempts)
 
     def _plan_duty(self, duty: Duty, roster: Roster, since: datetime, until: datetime, now: datetime,
                    fingerprint: str, result: PlanResult, *, full: bool) -> None:
         before, after = alarm_reach(duty)
         occs = occurrences(duty, since - after, until + before)
-        planned = self._desired(duty, roster, occs, since, until, now)
+        fanout = self._fanout(duty, roster)
         with self.engine.begin() as conn:
             if full:
                 self._carry_over(conn, duty, occs, since)
             occ_ids = self._upsert_occurrences(conn, occs)
-            rows = [{
-                "occurrence_id": occ_ids[p.recurrence_id], "recipient": p.recipient,
-                "team_id": p.team_id, "kind": p.kind, "due_at": as_utc(p.due_at),
-                "expires_at": as_utc(p.expires_at), "status": DeliveryStatus.PENDING, "attempts": 0,
-            } for p in planned]
-            self._upsert_deliveries(conn, rows)
-            result.deliveries_upserted += len(rows)
+            slots = self._slots(duty, occs, occ_ids, since, until)
+            bulk = Bulk(conn, self._delivery_upsert(conn), DELIVERY_KEYS)
+            distinct = self._distinct(conn, fanout, slots)
+            staged = distinct and not self._untouched(conn, slots)
+            if staged and not self._stage(conn):
+                distinct = staged = False
+            rows = self._desired(bulk, fanout, slots, now)
+            wanted: set[tuple[int, str, str]] = set()
+            if full:
+                rows = _noting(rows, wanted)
+            if not distinct:
+                written = bulk.executemany(rows, BATCH)
+            elif not staged:
+                written = bulk.copy(DELIVERY, rows)
+            else:
+                # Rows there may conflict: COPY into a table of this transaction, then one upsert from it.
+                written = bulk.copy(STAGED, rows)
+                conn.execute(self._delivery_upsert(conn, select(*STAGED.c)))
+            result.deliveries_upserted += written
             result.occurrences += len(occs)
             if full:
-                result.deliveries_cancelled += self._cancel_unwanted(conn, duty.uid, planned, occ_ids, since)
+                result.deliveries_cancelled += self._cancel_unwanted(conn, duty.uid, wanted, occ_ids, since)
+            if staged:
+                conn.execute(text(f"DROP TABLE {STAGED.name}"))
             self._save_state(conn, duty.uid, fingerprint, until)
+
+    def _distinct(self, conn: Connection, fanout: list[tuple[Team, list[str]]],
+                  slots: list[tuple[Occurrence, int, Alarm, datetime]]) -> bool:
+        """Whether the rows planned can go by PostgreSQL's COPY, as a set: no key (occurrence,
+        recipient, kind) twice among them -- a person on two teams is one row, upserted twice."""
+        if conn.dialect.name != "postgresql" or not slots:
+            return False
+        pairs = {(occ_id, alarm.key) for _, occ_id, alarm, _ in slots}
+        recipients_ = [recipient for _, keys in fanout for recipient in keys]
+        return len(pairs) == len(slots) and len(set(recipients_)) == len(recipients_)
+
+    @staticmethod
+    def _stage(conn: Connection) -> bool:
+        """Create this transaction's table of staged rows (STAGED); False if the database's
+        role may not create temporary tables (TEMPORARY revoked): then rows go one by one."""
+        try:
+            with conn.begin_nested():
+                conn.execute(text(f"CREATE TEMPORARY TABLE {STAGED.name} ON COMMIT DROP AS "
+                                  f"SELECT {', '.join(DELIVERY_KEYS)} FROM {DELIVERY.name} WITH NO DATA"))
+        except ProgrammingError:  # permission denied to create temporary tables
+            return False
+        return True
+
+    def _untouched(self, conn: Connection, slots: list[tuple[Occurrence, int, Alarm, datetime]]) -> bool:
+        """Whether no row exists yet, in any status, of any (occurrence, kind) the rows planned
+        are for: then none can conflict, and they are plainly inserted, not upserted."""
+        pairs = sorted({(occ_id, alarm.key) for _, occ_id, alarm, _ in slots})
+        existing = conn.execute(select(DELIVERY.c.id).where(
+            tuple_(DELIVERY.c.occurrence_id, DELIVERY.c.kind).in_(pairs)).limit(1)).first()
+        return existing is None
 
     def _carry_over(self, conn: Connection, duty: Duty, occs: list[Occurrence], since: datetime) -> None:
         """An edit that shifts the master's time (07:30 -> 08:00) gives every instance a new
@@ -243,24 +311,29 @@ class Planner:
             OCCURRENCE.c.duty_uid == uid, OCCURRENCE.c.recurrence_id.in_(rids)))
         return dict(found.all())
 
-    def _upsert_deliveries(self, conn: Connection, rows: list[dict[str, object]]) -> None:
-        if not rows:
-            return
+    @staticmethod
+    def _delivery_upsert(conn: Connection, rows: Select[Any] | None = None) -> DialectInsert:
+        """The upsert of planned deliveries: of one row (VALUES), or of the `rows` selected."""
         table = DELIVERY
         insert = dialect_insert(conn, table)
+        if rows is not None:
+            insert = insert.from_select(list(DELIVERY_KEYS), rows)
         # One statement, many parameter sets (executemany): compiled once, not per batch.
         # A moved occurrence moves its reminders, but only those not yet handed out.
-        stmt = insert.on_conflict_do_update(
+        return insert.on_conflict_do_update(
             index_elements=["occurrence_id", "recipient", "kind"],
             set_={"due_at": insert.excluded.due_at, "expires_at": insert.excluded.expires_at,
                   "status": DeliveryStatus.PENDING},
             where=or_(table.c.status == DeliveryStatus.PENDING, table.c.status == DeliveryStatus.CANCELLED),
         )
-        executemany(conn, stmt, rows, BATCH)
 
-    def _cancel_unwanted(self, conn: Connection, uid: str, planned: list[PlannedDelivery],
+    def _cancel_unwanted(self, conn: Connection, uid: str, wanted: set[tuple[int, str, str]],
                          occ_ids: dict[str, int], since: datetime) -> int:
-        wanted = {(occ_ids[p.recurrence_id], p.recipient, p.kind) for p in planned}
+        """Cancel the duty's pending rows from `since` on that the plan no longer wants (not in
+        `wanted`: keys occurrence, recipient, kind), and remove the occurrences it no longer has.
+
+        In Python, not as one UPDATE ... NOT EXISTS against the staged rows: right after a bulk
+        write the table's statistics are stale, and PostgreSQL chose a nested loop (minutes)."""
         pending = conn.execute(
             select(DELIVERY.c.id, DELIVERY.c.occurrence_id, DELIVERY.c.recipient, DELIVERY.c.kind)
             .join(OCCURRENCE, OCCURRENCE.c.id == DELIVERY.c.occurrence_id)
@@ -268,20 +341,24 @@ class Planner:
                    DELIVERY.c.due_at >= as_utc(since))
         ).all()
         # Only the planner's own rows ("reminder-0", "checkin-1"): follow-ups, snoozed reminders
-        # ("reminder-0@…"), /remindnow and notices are not in `planned`, and an edit of the
+        # ("reminder-0@…"), /remindnow and notices are not in `wanted`, and an edit of the
         # roster or the duty must not cancel them.
         stale = [row.id for row in pending if PLANNED_KIND.fullmatch(row.kind)
                  and (row.occurrence_id, row.recipient, row.kind) not in wanted]
         for start in range(0, len(stale), BATCH):
             conn.execute(update(DELIVERY).where(DELIVERY.c.id.in_(stale[start:start + BATCH]))
                          .values(status=DeliveryStatus.CANCELLED))
-        # Occurrences in the window that the definition no longer produces.
+        self._remove_occurrences(conn, uid, occ_ids, since)
+        return len(stale)
+
+    @staticmethod
+    def _remove_occurrences(conn: Connection, uid: str, occ_ids: dict[str, int], since: datetime) -> None:
+        """Occurrences in the window that the definition no longer produces."""
         planned_rids = set(occ_ids)
         conn.execute(update(OCCURRENCE).where(
             OCCURRENCE.c.duty_uid == uid, OCCURRENCE.c.start_at >= as_utc(since),
             OCCURRENCE.c.recurrence_id.not_in(planned_rids) if planned_rids else true(),
             OCCURRENCE.c.status == OccurrenceStatus.SCHEDULED).values(status=OccurrenceStatus.REMOVED))
-        return len(stale)
 
     def _remove_duty(self, uid: str, now: datetime, result: PlanResult) -> None:
         """A duty deleted from the calendars: cancel what is pending, keep all history."""

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from helpers import snapshot, vn
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlmodel import Session
 
 from reminders import load_duties, load_roster, plan, record_acknowledgement
 from reminders.codes import delivery_code
+from reminders.definitions.roster import Commune, Person, Roster, Team
+from reminders.schedule.planner import Planner
+from reminders.store.engine import make_engine
 from reminders.store.models import AcknowledgementRow, DeliveryRow, OccurrenceRow, PlanStateRow
 
 CAMPAIGN = "chien-dich-di-tung-ngo@reminders"
@@ -42,8 +46,6 @@ def test_planning_twice_changes_nothing(engine, calendars):
     assert snapshot(engine) == before
     # A fresh planner (a restarted process) re-upserts everything and still changes nothing.
     plan(engine, duties, roster, now + timedelta(minutes=1))
-    from reminders.schedule.planner import Planner
-
     Planner(engine).plan(duties, roster, now)
     assert snapshot(engine) == before
 
@@ -173,3 +175,113 @@ def test_horizon_rolls_forward_without_replanning(engine, calendars):
     assert before < 80  # the horizon (14 days) only reaches part of the campaign
     plan(engine, duties, roster, start + timedelta(days=8))
     assert len(_deliveries(engine, CAMPAIGN)) == 80
+
+
+def _by_key(engine) -> dict[tuple, tuple]:
+    """Every delivery by its key (duty, occurrence, recipient, kind): what it says, not its id."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(OccurrenceRow.duty_uid, OccurrenceRow.recurrence_id, DeliveryRow.recipient,
+                                   DeliveryRow.kind, DeliveryRow.team_id, DeliveryRow.due_at,
+                                   DeliveryRow.expires_at, DeliveryRow.status, DeliveryRow.attempts)
+                            .join(OccurrenceRow, OccurrenceRow.id == DeliveryRow.occurrence_id)).all()
+    return {tuple(row[:4]): tuple(row[4:]) for row in rows}
+
+
+def test_first_plan_writes_what_the_upsert_writes(engine, calendars):
+    """A duty's first plan, where no row can conflict, inserts its rows in one go (COPY, on
+    PostgreSQL); a plan over rows already there upserts them. Both give the same rows: every
+    row is cancelled and moved, the planner's state forgotten, and the re-plan (upserts over
+    the rows there) brings back exactly what the first plan wrote."""
+    duties, roster = _load(calendars)
+    now = vn(2024, 9, 28)
+    assert plan(engine, duties, roster, now).deliveries_upserted > 100
+    first = snapshot(engine)
+    with engine.begin() as conn:
+        conn.execute(update(DeliveryRow).values(status="cancelled", due_at=now, expires_at=now))
+        conn.execute(delete(PlanStateRow))
+    assert plan(engine, duties, roster, now).deliveries_upserted > 100
+    assert snapshot(engine) == first
+
+
+def test_postgresql_plans_the_same_rows_as_sqlite(postgres_url, sqlite_url, calendars):
+    """PostgreSQL's first plan (COPY) and SQLite's (upserts): the same deliveries, to the second."""
+    duties, roster = _load(calendars)
+    found = []
+    for url in (postgres_url, sqlite_url):
+        engine = make_engine(url)
+        try:
+            plan(engine, duties, roster, vn(2024, 9, 28))
+            plan(engine, duties, roster, vn(2024, 9, 30, 1))  # an extension: more rows on existing occurrences
+            found.append(_by_key(engine))
+        finally:
+            engine.dispose()
+    assert len(found[0]) > 100 and found[0] == found[1]
+
+
+def test_a_person_on_two_teams_gets_one_reminder(engine, calendars):
+    """A roster (built in code: the YAML reader refuses it) with a person on two teams without a
+    group chat: one row per reminder for them, not two -- and not a failed plan (rows that
+    would collide with each other are upserted, never inserted plainly)."""
+    duties = load_duties(calendars)
+    roster = Roster(source="<two teams, one person>")
+    roster.communes["xa"] = Commune("xa", "Xã", roster.timezone, ())
+    for tid in ("a", "b"):
+        roster.people[f"p-{tid}"] = Person(f"p-{tid}", f"Người {tid}", "leader", "vi", {"console": tid}, tid, "xa")
+        roster.teams[tid] = Team(tid, f"Tổ {tid}", "xa", "vi", roster.timezone, {}, (f"p-{tid}", "p-shared"))
+    roster.people["p-shared"] = Person("p-shared", "Người chung", "member", "vi", {"console": "s"}, "a", "xa")
+    plan(engine, duties, roster, vn(2024, 9, 28))
+    rows = _deliveries(engine, CAMPAIGN)
+    shared = [r for r in rows if r[0].recipient == "person:p-shared"]
+    assert shared and len(shared) == len({(r[1], r[0].kind) for r in shared})
+    assert len(shared) == len([r for r in rows if r[0].recipient == "person:p-a"])
+
+
+def test_a_planner_kept_across_rosters_plans_for_the_new_one(engine, calendars):
+    """The planner works out a roster's fingerprint once per roster object; a roster loaded
+    anew (thôn Bắc now has a group chat) is another one, and the same planner re-plans for it."""
+    duties, roster = _load(calendars)
+    planner = Planner(engine)
+    now = vn(2024, 9, 28)
+    planner.plan(duties, roster, now)
+    assert {"person:do-van-hai", "person:bui-thi-lan"} <= {r[0].recipient for r in _deliveries(engine, CAMPAIGN)}
+    path = calendars / "roster.yaml"
+    path.write_text(path.read_text().replace("    commune: xa-tan-lap\n    members:\n      - id: do-van-hai",
+                                             "    commune: xa-tan-lap\n    chats: {telegram: \"-1001000000003\"}\n"
+                                             "    members:\n      - id: do-van-hai"))
+    duties, changed = _load(calendars)
+    assert changed.teams["thon-bac"].chats
+    assert planner.plan(duties, changed, now + timedelta(minutes=1)).duties_planned == len(duties)
+    pending = {r[0].recipient for r in _deliveries(engine, CAMPAIGN, status="pending")}
+    assert "team:thon-bac" in pending and "person:do-van-hai" not in pending
+
+
+def test_a_replan_without_temporary_tables_upserts_row_by_row(postgres_url, calendars):
+    """A re-plan on PostgreSQL stages its rows in a temporary table; where the database's role
+    may not create one (TEMPORARY revoked), the rows are upserted one by one instead -- the
+    same rows, no failed tick."""
+    role, database = f"planner_{uuid.uuid4().hex[:8]}", postgres_url.rsplit("/", 1)[1]
+    owner = make_engine(postgres_url)
+    duties, roster = _load(calendars)
+    try:
+        with owner.begin() as conn:
+            conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+            conn.execute(text(f'REVOKE TEMPORARY ON DATABASE "{database}" FROM PUBLIC'))
+            conn.execute(text(f'GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO "{role}"'))
+            conn.execute(text(f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO "{role}"'))
+        limited = make_engine(postgres_url.replace("://postgres@", f"://{role}@"), create=False)
+        try:
+            now = vn(2024, 9, 28)
+            plan(limited, duties, roster, now)
+            first = snapshot(limited)
+            with owner.begin() as conn:
+                conn.execute(update(DeliveryRow).values(status="cancelled", due_at=now, expires_at=now))
+                conn.execute(delete(PlanStateRow))
+            assert plan(limited, duties, roster, now).deliveries_upserted > 100
+            assert snapshot(limited) == first
+        finally:
+            limited.dispose()
+    finally:
+        with owner.begin() as conn:
+            conn.execute(text(f'DROP OWNED BY "{role}"'))
+            conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        owner.dispose()
