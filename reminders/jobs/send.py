@@ -82,9 +82,9 @@ from reminders.kinds import (
 from reminders.logs import redact
 from reminders.runtime import Runtime, current
 from reminders.schedule.dispatcher import Claim, release_queued
+from reminders.store.arrays import one_of, update_each
 from reminders.store.audit import AuditEvent, delivery_event, record_events
 from reminders.store.bindings import bind, bindings_for_many
-from reminders.store.bulk import one_of, update_each
 from reminders.store.models import ACKNOWLEDGEMENT, DELIVERY, OCCURRENCE, AnyRow
 from reminders.store.workers import Heartbeat
 from reminders.timeutil import as_utc, from_naive_utc
@@ -180,7 +180,7 @@ class Record:
 
 
 def write_records(engine: Engine, records: list[Record]) -> None:
-    """Records in one transaction: one guarded statement per set of columns (store.bulk),
+    """Records in one transaction: one guarded statement per set of columns (store.arrays),
     then their audit events. A row no longer held under its token is left alone."""
     groups: dict[tuple[str, ...], list[tuple[tuple[int, str], dict[str, Any]]]] = defaultdict(list)
     for record in records:

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from reminders.logs import redact
-from reminders.store.bulk import insert_rows
+from reminders.store.arrays import insert_rows
 from reminders.store.models import AUDIT_EVENT, OCCURRENCE, AnyRow
 from reminders.timeutil import as_utc, from_naive_utc
 
@@ -51,7 +51,7 @@ class AuditEvent:
 
 
 def record_events(conn: Connection, events: Iterable[AuditEvent]) -> int:
-    """Append events (one statement, store.bulk) in the caller's transaction; returns how many."""
+    """Append events (one statement, store.arrays) in the caller's transaction; returns how many."""
     rows = [e.row() for e in events]
     insert_rows(conn, AUDIT_EVENT, rows)
     return len(rows)

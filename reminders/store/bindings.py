@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from reminders.kinds import BindingStatus
-from reminders.store.bulk import one_of
+from reminders.store.arrays import one_of
 from reminders.store.models import CHAT_BINDING
 from reminders.store.transaction import Bind, reading, writing
 from reminders.store.upsert import dialect_insert

@@ -1,4 +1,4 @@
-"""Outcomes written in one statement (store.bulk) store what SQLAlchemy would, on SQLite and on
+"""Outcomes written in one statement (store.arrays) store what SQLAlchemy would, on SQLite and on
 PostgreSQL, and leave alone a row no longer held under the token it was sent under."""
 
 from __future__ import annotations

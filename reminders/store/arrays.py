@@ -1,4 +1,4 @@
-"""Many rows in one statement: the send path's hot writes.
+"""Many rows in one statement, as PostgreSQL arrays: the send path's hot writes.
 
 Why: a burst records thousands of outcomes a second. Through SQLAlchemy's executemany each
 row costs its own parameter building, and on PostgreSQL its own statement in the pipeline
