@@ -49,6 +49,7 @@ class FakeTelegram:
     _recent_all: deque = field(default_factory=deque)
     _recent_chat: dict[str, deque] = field(default_factory=lambda: defaultdict(deque))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     # -- what tests use ------------------------------------------------------------
     @property
@@ -179,7 +180,9 @@ class FakeTelegram:
                 if offset:
                     self._updates = [u for u in self._updates if u["update_id"] >= offset]
                 pending = list(self._updates)
-            if pending or time.monotonic() >= deadline:
+            # Stopping: a long poll of a bot the test has killed would hold the server's
+            # shutdown (it waits for every request in flight) until its timeout.
+            if pending or time.monotonic() >= deadline or self._stopping.is_set():
                 return pending[: int(params.get("limit") or 100)]
             await asyncio.sleep(0.02)
 
@@ -209,6 +212,7 @@ class FakeTelegram:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         self._serving.__exit__(None, None, None)
 
 

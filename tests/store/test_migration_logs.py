@@ -36,7 +36,10 @@ def _until(args: list[str], env: dict, log: Path, marker: str, tmp_path: Path) -
             assert time.monotonic() < deadline, f"timed out waiting for {marker!r}: {log.read_text()}"
             time.sleep(0.2)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        # SIGTERM to the process it started, not its group: dramatiq's main process passes it
+        # on to its worker processes, and a worker process that gets it twice (from the group
+        # and from its parent) exits the hard way and hangs on its non-daemon threads (30 s).
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
