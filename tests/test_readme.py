@@ -25,7 +25,7 @@ def test_the_readme_test_command_is_the_one_ci_runs():
 def test_the_test_command_runs_the_static_checks_then_the_suite():
     script = (ROOT / "tools" / "test").read_text(encoding="utf-8")
     steps = [".venv/bin/pip install -q -e '.[test]'", ".venv/bin/ruff check .", ".venv/bin/mypy",
-             ".venv/bin/lint-imports", ".venv/bin/python tools/imports.py", ".venv/bin/pytest -n 2"]
+             ".venv/bin/lint-imports", ".venv/bin/python tools/imports.py", ".venv/bin/pytest -n 3"]
     assert [script.index(step) for step in steps] == sorted(script.index(step) for step in steps)
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "export REMINDERS_REQUIRE_SERVICES=1" in ci and "REMINDERS_TEST_POSTGRES_URL" in ci

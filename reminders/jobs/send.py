@@ -91,6 +91,11 @@ from reminders.timeutil import as_utc, from_naive_utc
 
 log = logging.getLogger(__name__)
 SEND_LEASE = timedelta(minutes=2)
+# A send does not start later than this before its claim's lease runs out (the request itself
+# must fit in it): a delivery that waited so long for a send slot or the platform's limits --
+# a large burst behind a platform's 30 a second -- goes back through the broker with a fresh
+# lease instead, or the dispatcher could claim it again and another worker send it twice.
+SEND_MARGIN = timedelta(seconds=30)
 BATCH_SIZE = 250  # deliveries per broker message (100: 3,500-4,600 a second in a 10,000 burst; 250: 4,700-5,500)
 BATCH_SPREAD = timedelta(seconds=1)  # a batch holds deliveries due within this of each other
 # The rate limiter (Redis) out of reach: the message is not sent, and comes back after this.
@@ -125,11 +130,22 @@ def sending_token(rt: Runtime) -> str:
     return f"{rt.worker_id}!{uuid.uuid4().hex[:12]}"
 
 
+def send_lease(rt: Runtime) -> timedelta:
+    """How long a batch's claims are held for the send once a worker took them."""
+    return min(SEND_LEASE, rt.lease)
+
+
+def send_deadline(rt: Runtime, taken_at: datetime) -> datetime:
+    """The last moment a delivery of a batch taken at `taken_at` may start its request."""
+    lease = send_lease(rt)
+    return taken_at + lease - min(SEND_MARGIN, lease / 4)
+
+
 def take_batch(engine: Engine, ids: list[int], token: str, now: datetime, *, sending: str | None = None) -> list[Taken]:
     """Confirm the claims still held under the message's `token`, re-token them to `sending`
     (this process), extend their lease for the send, and read their occurrences, chat
     bindings and -- for snoozed reminders -- acknowledgements: one transaction."""
-    values: dict[str, Any] = {"lease_until": as_utc(now + min(SEND_LEASE, current().lease))}
+    values: dict[str, Any] = {"lease_until": as_utc(now + send_lease(current()))}
     if sending is not None:
         values["claimed_by"] = sending
     with engine.begin() as conn:
@@ -261,6 +277,7 @@ class Batch:
     statuses: dict[int, str] = field(default_factory=dict)
     requeue: dict[float, list[int]] = field(default_factory=lambda: defaultdict(list))
     requeue_token: str = ""
+    send_by: datetime | None = None  # none is sent later (send_deadline): its claim would be running out
     after: list[Callable[[], None]] = field(default_factory=list)  # run once everything is recorded
     jitter: float = field(default_factory=lambda: random.uniform(1.0, 1.5))  # spreads the batch's comebacks
 
@@ -300,7 +317,7 @@ async def deliver_batch(delivery_ids: list[int], token: str) -> dict[int, str]:
     sending = sending_token(rt)
     taken = await asyncio.to_thread(take_batch, rt.engine, list(delivery_ids), token, now, sending=sending)
     batch = Batch(rt, sending, now, {item.id: item for item in taken}, recorder(rt.engine),
-                  {i: "skipped" for i in delivery_ids})
+                  {i: "skipped" for i in delivery_ids}, send_by=send_deadline(rt, now))
     decided, ready = await asyncio.to_thread(_prepare_all, batch, taken)
     await asyncio.gather(batch.recorder.write(decided), *(_send(batch, job) for job in ready))
     await asyncio.to_thread(_finish, batch)
@@ -475,6 +492,10 @@ async def _send(batch: Batch, job: _Job) -> None:
                     return
         except Exception as exc:
             await writer.write([_limiter_down(batch, item, exc)])
+            return
+        if batch.send_by is not None and rt.clock() > batch.send_by:
+            _release(ticket)
+            await writer.write([_throttled(batch, item, 1.0, "waited for a send slot until its claim nearly ran out")])
             return
         heartbeat = rt.state.get("heartbeat")
         if isinstance(heartbeat, Heartbeat) and not heartbeat.holds(batch.sending):

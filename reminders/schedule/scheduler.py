@@ -62,7 +62,6 @@ class Scheduler:
 
     def tick(self, now: datetime | None = None) -> TickReport:
         now = now or self.runtime.clock()
-        self._last_full = now
         self._reload()
         rt = self.runtime
         planned = self.planner.plan(rt.duties, rt.roster, now)
@@ -70,7 +69,9 @@ class Scheduler:
         missed = mark_missed(rt.engine, now)
         if missed:
             log.warning("%d reminders were missed (their occurrence was over before they went out)", missed)
-        return TickReport(planned, missed, self._dispatch(now))
+        dispatched = self._dispatch(now)
+        self._last_full = now  # only once it all went through: a failed tick is tried again at the next wake
+        return TickReport(planned, missed, dispatched)
 
     def _dispatch(self, now: datetime) -> int:
         rt = self.runtime

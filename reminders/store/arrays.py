@@ -16,7 +16,18 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Table, and_, any_, bindparam, insert, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    String,
+    Table,
+    TypeDecorator,
+    and_,
+    any_,
+    bindparam,
+    insert,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
@@ -73,7 +84,10 @@ def _columns(names: Sequence[str], columns: Sequence[Any], rows: list[list[Any]]
     for i, (name, column) in enumerate(zip(names, columns, strict=True)):
         process = _processor(column.type)
         data = [process(row[i]) for row in rows] if process else [row[i] for row in rows]
-        sql_type = column.type.compile(dialect=_PG)
+        # A string without its length: a cast to VARCHAR(n) would cut a longer value silently,
+        # where assigning it to the column refuses it, as SQLAlchemy's statement would.
+        base = column.type.impl if isinstance(column.type, TypeDecorator) else column.type
+        sql_type = "VARCHAR" if isinstance(base, String) else column.type.compile(dialect=_PG)
         if i > 0 and all(value == data[0] and type(value) is type(data[0]) for value in data):
             params[f"p{i}"] = data[0]
             values[name] = f"%(p{i})s::{sql_type}"

@@ -57,3 +57,20 @@ def test_outcomes_are_written_under_their_token_only(engine):
     assert [e.recipient for e in events] == [f"person:{i}" for i in ids]
     assert {e.detail for e in events} == {"reminder-0 via console"}
     assert events[0].at.replace(tzinfo=UTC) == SENT_AT
+
+
+def test_a_value_longer_than_its_column_is_refused_on_postgresql_not_cut(engine):
+    """As SQLAlchemy's own statement would: PostgreSQL refuses it (SQLite keeps it whole)."""
+    import psycopg
+    import pytest
+
+    ids = _claimed(engine, 1)
+    long_address = "x" * 200  # the column holds 128
+    record = Record(ids[0], "w!0", {"status": "sent", "address": long_address})
+    if engine.dialect.name == "postgresql":
+        with pytest.raises(psycopg.errors.StringDataRightTruncation):
+            write_records(engine, [record])
+        return
+    write_records(engine, [record])
+    with engine.connect() as conn:
+        assert conn.execute(select(DELIVERY.c.address)).scalar() == long_address
