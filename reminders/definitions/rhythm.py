@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 
 import icalendar
@@ -433,7 +434,8 @@ def _year(m: re.Match[str], f: _Facts) -> None:
 
 # (pattern, handler, language) in the order they are tried; a piece, once recognised, is
 # taken out of the text so that later, looser patterns cannot read it again.
-_RULES: list[tuple[re.Pattern[str], Handler, str | None]] = [(re.compile(rf"\b(?:{p})(?![\w:/])"), h, lang) for p, h, lang in [
+# Compiled on first use, not at import: every CLI process imports this module, few parse a phrase.
+_RULE_SOURCES: list[tuple[str, Handler, str | None]] = [
     (rf"(?:cho\s+)?den\s+(?:het\s+)?(?:ngay\s+)?(?P<date>{DATEFULL})", _until, "vi"),
     (rf"(?:until|till|through|thru|ending(?:\s+on)?)\s+(?:the\s+)?(?P<date>{DATEFULL})", _until, "en"),
     (rf"(?:bat\s+dau\s+(?:tu\s+)?|ke\s+tu\s+|tu\s+)(?:ngay\s+)?(?P<date>{DATEFULL})", _start, "vi"),
@@ -484,7 +486,12 @@ _RULES: list[tuple[re.Pattern[str], Handler, str | None]] = [(re.compile(rf"\b(?
     (rf"(?:in\s+)?(?P<mon>{MON_EN})", _month_en, "en"),
     (r"(?:in\s+)?(?P<y>(?:19|20)\d{2})", _year, "en"),
     (r"(?:(?:vao\s+)?buoi\s+)?(?P<p>sang|trua|chieu|toi)", _part_of_day, "vi"),
-]]
+]
+
+
+@cache
+def _rules() -> list[tuple[re.Pattern[str], Handler, str | None]]:
+    return [(re.compile(rf"\b(?:{p})(?![\w:/])"), h, lang) for p, h, lang in _RULE_SOURCES]
 
 
 def _recognise(text: str) -> tuple[_Facts, list[str], list[str], str, list[_Unclear]]:
@@ -494,7 +501,7 @@ def _recognise(text: str) -> tuple[_Facts, list[str], list[str], str, list[_Uncl
     spans: list[tuple[int, int]] = []
     problems: list[_Unclear] = []
     votes = {"vi": 0, "en": 0}
-    for pattern, handler, language in _RULES:
+    for pattern, handler, language in _rules():
         for match in list(pattern.finditer(folded)):
             if "#" in match.group(0):
                 continue
@@ -904,13 +911,18 @@ _OFFSET_UNIT = r"(?P<u>ngay|tuan|gio|tieng|phut|days?|weeks?|hours?|hrs?|minutes
 _AMOUNT = rf"(?P<n>\d+)\s*{_OFFSET_UNIT}"
 _EDGE = r"(?:(?:khi|luc)\s+)?(?P<edge>bat\s+dau|ket\s+thuc)|(?:at\s+)?(?:the\s+)?(?P<edge_en>start|beginning|end)"
 _CLOCK_AT = rf"(?:\s+(?:luc|at|vao\s+luc|vao)\s+(?P<at>{TIME}))?"
-_OFFSET_PATTERNS = [
-    re.compile(rf"{_AMOUNT}\s+(?P<dir>truoc|before|sau|after)(?:\s+(?:khi\s+)?(?:{_EDGE}))?{_CLOCK_AT}"),
-    re.compile(rf"(?P<dir>truoc|sau)\s+{_AMOUNT}(?:\s+(?:khi\s+)?(?:{_EDGE}))?{_CLOCK_AT}"),
-    re.compile(rf"(?:{_EDGE})"),
-    re.compile(rf"(?:luc|at|vao\s+luc|vao)\s+(?P<at>{TIME})(?:\s+(?P<same>cung\s+ngay|hom\s+do|that\s+day|on\s+the\s+day))?"),
-    re.compile(rf"(?P<at>{TIME})"),
+_OFFSET_SOURCES = [
+    rf"{_AMOUNT}\s+(?P<dir>truoc|before|sau|after)(?:\s+(?:khi\s+)?(?:{_EDGE}))?{_CLOCK_AT}",
+    rf"(?P<dir>truoc|sau)\s+{_AMOUNT}(?:\s+(?:khi\s+)?(?:{_EDGE}))?{_CLOCK_AT}",
+    rf"(?:{_EDGE})",
+    rf"(?:luc|at|vao\s+luc|vao)\s+(?P<at>{TIME})(?:\s+(?P<same>cung\s+ngay|hom\s+do|that\s+day|on\s+the\s+day))?",
+    rf"(?P<at>{TIME})",
 ]
+
+
+@cache
+def _offset_patterns() -> list[re.Pattern[str]]:
+    return [re.compile(source) for source in _OFFSET_SOURCES]
 
 
 def parse_offset(text: str) -> Offset:
@@ -920,7 +932,7 @@ def parse_offset(text: str) -> Offset:
     folded = " ".join(folded.split())
     language = "en" if re.search(r"\b(before|after|at|start|end|days?|hours?|minutes?|weeks?)\b", folded) \
         or (clean.isascii() and not re.search(r"\b(truoc|sau|luc|ngay|gio|phut|tuan)\b", folded)) else "vi"
-    for pattern in _OFFSET_PATTERNS:
+    for pattern in _offset_patterns():
         match = pattern.fullmatch(folded)
         if not match:
             continue
