@@ -60,33 +60,31 @@ def _postgres_database() -> tuple[str, callable]:
     return url, drop
 
 
+def _fresh_postgres():
+    """A PostgreSQL database of the test's own, dropped after it."""
+    url, drop = _postgres_database()
+    try:
+        yield url
+    finally:
+        from sqlalchemy.orm import close_all_sessions
+
+        close_all_sessions()
+        drop()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path: Path):
     """The same test on the embedded default and on PostgreSQL."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'reminders.db'}"
         return
-    url, drop = _postgres_database()
-    try:
-        yield url
-    finally:
-        from sqlalchemy.orm import close_all_sessions
-
-        close_all_sessions()
-        drop()
+    yield from _fresh_postgres()
 
 
 @pytest.fixture
 def postgres_url():
     """A fresh PostgreSQL database of its own, for a test that compares it with SQLite."""
-    url, drop = _postgres_database()
-    try:
-        yield url
-    finally:
-        from sqlalchemy.orm import close_all_sessions
-
-        close_all_sessions()
-        drop()
+    yield from _fresh_postgres()
 
 
 @pytest.fixture
