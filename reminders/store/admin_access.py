@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Column, ColumnElement, select, update
 from sqlalchemy.engine import Engine
 
 from reminders.store.models import ADMIN_LOGIN, ADMIN_SESSION
@@ -51,13 +51,8 @@ def create_login(bind: Bind, person_id: str, commune_id: str, now: datetime) -> 
 
 def login_holder(engine: Engine, token: str, now: datetime) -> Admin | None:
     """Whose live link this is, without spending it; None if unknown, used or expired."""
-    if not token or len(token) > MAX_TOKEN:
-        return None
-    with engine.connect() as conn:
-        row = conn.execute(select(ADMIN_LOGIN.c.person_id, ADMIN_LOGIN.c.commune_id).where(
-            ADMIN_LOGIN.c.token_hash == _hash(token), ADMIN_LOGIN.c.used_at.is_(None),
-            ADMIN_LOGIN.c.expires_at > as_utc(now))).first()
-    return Admin(row.person_id, row.commune_id) if row else None
+    return _holder(engine, ADMIN_LOGIN.c.token_hash, token, ADMIN_LOGIN.c.used_at.is_(None),
+                   ADMIN_LOGIN.c.expires_at > as_utc(now))
 
 
 def redeem_login(bind: Bind, token: str, now: datetime) -> Admin | None:
@@ -85,12 +80,18 @@ def open_session(bind: Bind, admin: Admin, now: datetime) -> str:
 
 def session_admin(engine: Engine, session_id: str, now: datetime) -> Admin | None:
     """The admin of a live session; None if unknown, expired or revoked."""
-    if not session_id or len(session_id) > MAX_TOKEN:
+    return _holder(engine, ADMIN_SESSION.c.session_hash, session_id, ADMIN_SESSION.c.revoked_at.is_(None),
+                   ADMIN_SESSION.c.expires_at > as_utc(now))
+
+
+def _holder(engine: Engine, hashed: Column[str], secret: str, *live: ColumnElement[bool]) -> Admin | None:
+    """The admin of the row whose `hashed` column holds the secret's hash, while `live` holds."""
+    if not secret or len(secret) > MAX_TOKEN:
         return None
+    table = hashed.table
     with engine.connect() as conn:
-        row = conn.execute(select(ADMIN_SESSION.c.person_id, ADMIN_SESSION.c.commune_id).where(
-            ADMIN_SESSION.c.session_hash == _hash(session_id), ADMIN_SESSION.c.revoked_at.is_(None),
-            ADMIN_SESSION.c.expires_at > as_utc(now))).first()
+        row = conn.execute(select(table.c.person_id, table.c.commune_id).where(
+            hashed == _hash(secret), *live)).first()
     return Admin(row.person_id, row.commune_id) if row else None
 
 
