@@ -94,3 +94,43 @@ def engine(database_url):
     engine = make_engine(database_url)
     yield engine
     engine.dispose()
+
+
+# The fake chat platforms, each on loopback in its own thread, stopped after the test.
+@pytest.fixture
+def telegram():
+    from fake_telegram import FakeTelegram
+
+    server = FakeTelegram().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def zbot():
+    from fake_zalo import FakeZaloBot
+
+    server = FakeZaloBot().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def oa():
+    from fake_zalo import FakeZaloOA
+
+    server = FakeZaloOA().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def radio_sent(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A database where the radio duty's reminder of 5 January 2024 went out (15:00 in Hà Nội),
+    shared by a module's CLI tests that only read it: (file, An's code)."""
+    from helpers import radio_reminder_sent
+
+    db = tmp_path_factory.mktemp("radio") / "r.db"
+    runtime, code = radio_reminder_sent(db)
+    runtime.engine.dispose()
+    return db, code

@@ -178,3 +178,30 @@ def run_cli_on(db: Path, *args: str, columns: int = 200, cwd: Path | None = None
            "REMINDERS_DATABASE_URL": f"sqlite:///{db}", "COLUMNS": str(columns)}
     return subprocess.run([sys.executable, "-m", "reminders.cli", *args], capture_output=True, text=True,
                           cwd=cwd or Path(__file__).resolve().parents[1], env=env, timeout=120)
+
+
+JS = Path(__file__).resolve().parent / "js"
+
+
+def ical_js(feed: bytes, window: tuple[datetime, datetime], *, with_cancelled: bool = False) -> dict[str, list[dict]]:
+    """The feed read by Mozilla's ical.js (what Thunderbird uses), expanded over `window`:
+    UID -> its instances. Needs node and npm (tools/test installs them)."""
+    import json
+    import shutil
+    import subprocess
+
+    import pytest
+    from conftest import REQUIRE_SERVICES
+
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        if REQUIRE_SERVICES:
+            pytest.fail("node and npm are needed to check feeds with ical.js")
+        pytest.skip("node/npm not installed: cannot run ical.js")
+    if not (JS / "node_modules" / "ical.js").exists():
+        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--silent"], cwd=JS, check=True, timeout=300)
+    result = subprocess.run([node, str(JS / "expand.mjs"), window[0].isoformat(), window[1].isoformat(),
+                             *(["--with-cancelled"] if with_cancelled else [])],
+                            input=feed, capture_output=True, check=True, timeout=60)
+    seen: dict[str, list[dict]] = json.loads(result.stdout)
+    return seen

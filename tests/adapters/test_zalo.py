@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import pytest
 import uvicorn
 from fake_telegram import FakeTelegram
 from fake_zalo import FakeZaloBot, FakeZaloOA
@@ -83,20 +82,6 @@ def _calendars(tmp_path: Path, day: datetime = DAY) -> Path:
                                           + "END:VCALENDAR\n", encoding="utf-8")
     (directory / "roster.yaml").write_text(ROSTER, encoding="utf-8")
     return directory
-
-
-@pytest.fixture
-def oa():
-    server = FakeZaloOA().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def zbot():
-    server = FakeZaloBot().start()
-    yield server
-    server.stop()
 
 
 def _oa_adapter(fake: FakeZaloOA) -> ZaloOAAdapter:

@@ -30,13 +30,6 @@ SEALER = Sealer(SECRET_KEY)
 BINH = Address("u-binh", False, "Trần Thị Bình")
 
 
-@pytest.fixture
-def oa():
-    server = FakeZaloOA().start()
-    yield server
-    server.stop()
-
-
 def _adapter(fake: FakeZaloOA, table: TokenTable) -> ZaloOAAdapter:
     adapter = ZaloOAAdapter.from_settings(load_settings({
         "ZALO_APP_ID": fake.app_id, "ZALO_APP_SECRET": fake.app_secret, "ZALO_OA_SECRET_KEY": fake.oa_secret_key,

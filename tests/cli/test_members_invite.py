@@ -10,10 +10,8 @@ import io
 import re
 import socket
 
-import pytest
 import zxingcpp
 from click.testing import CliRunner
-from fake_zalo import FakeZaloBot, FakeZaloOA
 from PIL import Image
 from sqlalchemy import func, select
 
@@ -26,20 +24,6 @@ from reminders.store.engine import make_engine
 from reminders.store.invites import create_invite, redeem
 from reminders.store.models import ChatBindingRow, InviteRow
 from reminders.timeutil import utcnow
-
-
-@pytest.fixture
-def zbot():
-    server = FakeZaloBot().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def oa():
-    server = FakeZaloOA().start()
-    yield server
-    server.stop()
 
 
 def _invite(env: dict[str, str], calendars, *args: str):

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import radio_reminder_sent, run_cli_on
+from helpers import run_cli_on
 
 ROOT = Path(__file__).resolve().parents[2]
 RADIO = "radio-chuyen-doi-so@reminders"
@@ -22,15 +22,6 @@ def english_in(text: str) -> list[str]:
     return [word for word in ENGLISH if re.search(rf"(?<![\w@.-]){re.escape(word)}(?![\w@-])", text)]
 
 
-@pytest.fixture(scope="module")
-def database(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A database where the radio duty's reminder of 5 January 2024 went out: (file, An's code)."""
-    db = tmp_path_factory.mktemp("vi") / "r.db"
-    runtime, code = radio_reminder_sent(db)
-    runtime.engine.dispose()
-    return db, code
-
-
 def run_cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run_cli_on(db, *args, columns=200)
 
@@ -41,15 +32,15 @@ def run_cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
     ["duties", "show", CAMPAIGN],
     ["duties", "show", "bao-cao-thang@reminders"],
 ], ids=lambda args: " ".join(args[:2]))
-def test_tables_and_descriptions_are_vietnamese(database: tuple[Path, str], args: list[str]) -> None:
-    result = run_cli(database[0], *args)
+def test_tables_and_descriptions_are_vietnamese(radio_sent: tuple[Path, str], args: list[str]) -> None:
+    result = run_cli(radio_sent[0], *args)
     assert result.returncode == 0, result.stderr
     assert english_in(result.stdout) == [], result.stdout
     assert "Nhắc: nhắc" not in result.stdout
 
 
-def test_ack_refusals_are_vietnamese(database: tuple[Path, str]) -> None:
-    db, code = database
+def test_ack_refusals_are_vietnamese(radio_sent: tuple[Path, str]) -> None:
+    db, code = radio_sent
     other_team = run_cli(db, "ack", code, "--member", "pham-van-dung")
     assert other_team.returncode == 1 and "không thuộc tổ được gửi lời nhắc này" in other_team.stderr
     unknown = run_cli(db, "ack", code, "--member", "ai-do")

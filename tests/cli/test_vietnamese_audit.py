@@ -9,28 +9,18 @@ import re
 import subprocess
 from pathlib import Path
 
-import pytest
-from helpers import radio_reminder_sent, run_cli_on
+from helpers import run_cli_on
 
 ROOT = Path(__file__).resolve().parents[2]
 RADIO = "radio-chuyen-doi-so@reminders"
-
-
-@pytest.fixture(scope="module")
-def database(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """The radio duty's reminder of 5 January 2024 sent (15:00 in Hà Nội): (file, An's code)."""
-    db = tmp_path_factory.mktemp("audit") / "r.db"
-    runtime, code = radio_reminder_sent(db)
-    runtime.engine.dispose()
-    return db, code
 
 
 def run_cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run_cli_on(db, *args, columns=250)
 
 
-def test_audit_says_kinds_in_words_and_every_time_in_the_local_zone(database: tuple[Path, str]) -> None:
-    db, code = database
+def test_audit_says_kinds_in_words_and_every_time_in_the_local_zone(radio_sent: tuple[Path, str]) -> None:
+    db, code = radio_sent
     snoozed = run_cli(db, "ack", code, "--member", "nguyen-van-an", "--snooze")
     assert snoozed.returncode == 0, snoozed.stderr
     result = run_cli(db, "audit", "--duty", RADIO)
@@ -43,14 +33,14 @@ def test_audit_says_kinds_in_words_and_every_time_in_the_local_zone(database: tu
     assert not re.search(r"\d\d:\d\dZ", result.stdout), result.stdout
 
 
-def test_a_rhythm_ends_on_a_spelled_out_vietnamese_date(database: tuple[Path, str]) -> None:
-    result = run_cli(database[0], "duties", "show", "thi-diem-truyen-thong-2022@reminders")
+def test_a_rhythm_ends_on_a_spelled_out_vietnamese_date(radio_sent: tuple[Path, str]) -> None:
+    result = run_cli(radio_sent[0], "duties", "show", "thi-diem-truyen-thong-2022@reminders")
     assert result.returncode == 0, result.stderr
     assert "đến hết 30 tháng 9, 2023" in result.stdout and "thg" not in result.stdout, result.stdout
 
 
-def test_the_outbox_says_each_delivery_state_in_vietnamese(database: tuple[Path, str]) -> None:
-    result = run_cli(database[0], "deliveries")
+def test_the_outbox_says_each_delivery_state_in_vietnamese(radio_sent: tuple[Path, str]) -> None:
+    result = run_cli(radio_sent[0], "deliveries")
     assert result.returncode == 0, result.stderr
     assert "Trạng thái" in result.stdout and "Đã gửi" in result.stdout and "Chờ gửi" in result.stdout, result.stdout
     for english in ("status", "pending", "sent"):

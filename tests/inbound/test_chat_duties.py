@@ -15,7 +15,6 @@ import pytest
 from conftest import ROOT
 from dramatiq.asyncio import get_event_loop_thread
 from fake_telegram import FakeTelegram
-from fake_zalo import FakeZaloBot
 from helpers import eventually
 from sqlalchemy import select
 
@@ -53,6 +52,19 @@ def _stack(calendars: Path, tmp_path: Path, adapters: dict):
     return runtime, settings, EmbeddedWorker(runtime, settings)
 
 
+def _telegram_stack(fake: FakeTelegram, calendars: Path, tmp_path: Path):
+    runtime, _, worker = _stack(calendars, tmp_path, {"telegram": TelegramAdapter(fake.token, fake.base_url)})
+    return runtime, worker
+
+
+def _save_by_chat(fake: FakeTelegram, runtime):
+    """The admin writes /newduty and presses ✅ under the preview: the row saved."""
+    _say(fake, runtime, ADMIN, f"/newduty {SENTENCE}")
+    _press(fake, runtime, eventually(lambda: fake.messages_to(ADMIN), what="the preview")[-1], ADMIN, "✅")
+    [row] = list_rows(runtime.engine)
+    return row
+
+
 def _on_loop(coro):
     return get_event_loop_thread().run_coroutine(coro)
 
@@ -76,20 +88,6 @@ def _cli(settings, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "REMINDERS_DATABASE_URL": settings.database_url, "REMINDERS_LANGUAGE": "vi"}
     return subprocess.run([sys.executable, "-m", "reminders.cli", *args, "--calendars", settings.calendars],
                           capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)
-
-
-@pytest.fixture
-def telegram():
-    server = FakeTelegram().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def zbot():
-    server = FakeZaloBot().start()
-    yield server
-    server.stop()
 
 
 def test_admin_newduty_preview_save_and_listed(telegram, calendars, tmp_path):
@@ -126,8 +124,7 @@ def test_admin_newduty_preview_save_and_listed(telegram, calendars, tmp_path):
 
 
 def test_member_is_refused_and_nonsense_rhythm_refused_with_examples(telegram, calendars, tmp_path):
-    runtime, _, worker = _stack(calendars, tmp_path, {"telegram": TelegramAdapter(telegram.token,
-                                                                                   telegram.base_url)})
+    runtime, worker = _telegram_stack(telegram, calendars, tmp_path)
     with worker:
         _say(telegram, runtime, MEMBER, f"/newduty {SENTENCE}")
         [refused] = telegram.messages_to(MEMBER)
@@ -170,12 +167,9 @@ def test_zalo_new_duty_in_plain_words_saved_by_replying_luu(zbot, calendars, tmp
 
 
 def test_second_save_of_an_older_version_is_refused(telegram, calendars, tmp_path):
-    runtime, _, worker = _stack(calendars, tmp_path, {"telegram": TelegramAdapter(telegram.token,
-                                                                                   telegram.base_url)})
+    runtime, worker = _telegram_stack(telegram, calendars, tmp_path)
     with worker:
-        _say(telegram, runtime, ADMIN, f"/newduty {SENTENCE}")
-        _press(telegram, runtime, eventually(lambda: telegram.messages_to(ADMIN), what="the preview")[-1], ADMIN, "✅")
-        [row] = list_rows(runtime.engine)
+        row = _save_by_chat(telegram, runtime)
         number = next(line.split(".")[0] for line in _say(telegram, runtime, ADMIN, "/duties").reply.splitlines()
                       if row.uid.split("@")[0] in line)
         _say(telegram, runtime, ADMIN, f"/editduty {number} Họp giao ban chiều thứ Sáu hằng tuần lúc 3 giờ")
@@ -301,12 +295,9 @@ def test_concurrent_edits_on_both_databases(database_url, calendars, tmp_path):
 
 
 def test_deleteduty_asks_first_and_files_stay_read_only(telegram, calendars, tmp_path):
-    runtime, _, worker = _stack(calendars, tmp_path, {"telegram": TelegramAdapter(telegram.token,
-                                                                                   telegram.base_url)})
+    runtime, worker = _telegram_stack(telegram, calendars, tmp_path)
     with worker:
-        _say(telegram, runtime, ADMIN, f"/newduty {SENTENCE}")
-        _press(telegram, runtime, eventually(lambda: telegram.messages_to(ADMIN), what="the preview")[-1], ADMIN, "✅")
-        [row] = list_rows(runtime.engine)
+        row = _save_by_chat(telegram, runtime)
         lines = _say(telegram, runtime, ADMIN, "/duties").reply.splitlines()
         mine = next(line.split(".")[0] for line in lines if row.uid.split("@")[0] in line)
         radio = next(line for line in lines if "radio-chuyen-doi-so" in line)
@@ -330,8 +321,7 @@ CHECKIN_SENTENCE = (f'{SENTENCE}, hỏi "Đã phát thanh chưa?" (có/không), 
 
 
 def test_newduty_with_checkin_question_and_holiday_policy(telegram, calendars, tmp_path):
-    runtime, _, worker = _stack(calendars, tmp_path, {"telegram": TelegramAdapter(telegram.token,
-                                                                                   telegram.base_url)})
+    runtime, worker = _telegram_stack(telegram, calendars, tmp_path)
     with worker:
         _say(telegram, runtime, ADMIN, f"/newduty {CHECKIN_SENTENCE}")
         [preview] = telegram.messages_to(ADMIN)
@@ -357,8 +347,7 @@ def test_newduty_with_checkin_question_and_holiday_policy(telegram, calendars, t
 
 
 def test_newduty_number_question_in_english_and_next_working_day(telegram, calendars, tmp_path):
-    runtime, _, worker = _stack(calendars, tmp_path, {"telegram": TelegramAdapter(telegram.token,
-                                                                                   telegram.base_url)})
+    runtime, worker = _telegram_stack(telegram, calendars, tmp_path)
     with worker:
         _say(telegram, runtime, ADMIN, '/newduty Monthly report on the 5th of every month, '
                                        'ask "How many households were guided?" (number), '
@@ -375,8 +364,7 @@ def test_newduty_number_question_in_english_and_next_working_day(telegram, calen
 
 
 def test_malformed_question_is_refused_with_what_was_understood(telegram, calendars, tmp_path):
-    runtime, _, worker = _stack(calendars, tmp_path, {"telegram": TelegramAdapter(telegram.token,
-                                                                                   telegram.base_url)})
+    runtime, worker = _telegram_stack(telegram, calendars, tmp_path)
     with worker:
         _say(telegram, runtime, ADMIN, f"/newduty {SENTENCE}, hỏi Đã phát thanh chưa (có/không), nghỉ Tết thì bỏ")
         [answer] = telegram.messages_to(ADMIN)

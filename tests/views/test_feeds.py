@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
-import shutil
 import subprocess
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import icalendar
 import pytest
 import recurring_ical_events
-from conftest import REQUIRE_SERVICES
-from helpers import serve, vn
+from helpers import ical_js, serve, vn
 
 from reminders.adapters.console import ConsoleAdapter
 from reminders.codes import delivery_code
@@ -32,7 +28,6 @@ from reminders.timeutil import VirtualClock
 from reminders.views.feeds import Scope, duties_in
 from reminders.web.app import create_app
 
-JS = Path(__file__).resolve().parents[1] / "js"
 WINDOW = (vn(2024, 9, 1), vn(2024, 12, 1))
 BERLIN = """BEGIN:VCALENDAR
 VERSION:2.0
@@ -131,22 +126,9 @@ def test_completion_is_shown_on_past_occurrences(served):
     assert "Đã xác nhận:" in description and "Nguyễn Văn An (Tổ CNSCĐ thôn Đông)" in description
 
 
-def _ical_js(feed: bytes) -> dict:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        if REQUIRE_SERVICES:
-            pytest.fail("node and npm are needed to check feeds with ical.js")
-        pytest.skip("node/npm not installed: cannot run ical.js")
-    if not (JS / "node_modules" / "ical.js").exists():
-        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--silent"], cwd=JS, check=True, timeout=300)
-    result = subprocess.run([node, str(JS / "expand.mjs"), WINDOW[0].isoformat(), WINDOW[1].isoformat()],
-                            input=feed, capture_output=True, check=True, timeout=60)
-    return json.loads(result.stdout)
-
-
 def test_ical_js_sees_the_same_instants_across_dst(served):
     runtime, url, token = served
-    seen = _ical_js(_get(f"{url}/feeds/{token}.ics").content)
+    seen = ical_js(_get(f"{url}/feeds/{token}.ics").content, WINDOW)
     as_python = {}
     for uid, items in seen.items():
         values = {datetime.fromisoformat(i["start"].replace("Z", "+00:00")) if "start" in i
