@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from reminders.codes import delivery_code
 from reminders.definitions.roster import Roster
 from reminders.kinds import DeliveryStatus
+from reminders.logs import redact
 from reminders.store.models import AUDIT_EVENT, DELIVERY, FEED_TOKEN, OCCURRENCE, AnyRow
 from reminders.text import shown
 from reminders.timeutil import DEFAULT_TZ, as_utc, from_naive_utc
@@ -77,7 +78,7 @@ def deliveries(engine: Engine, roster: Roster, commune_id: str, now: datetime) -
     def line(row: AnyRow) -> DeliveryLine:
         return DeliveryLine(delivery_code(row.id), _clock(from_naive_utc(row.due_at), zone), shown(row.summary),
                             teams.get(row.team_id, row.team_id), row.recipient, row.kind, row.status,
-                            shown(row.error or "")[:300])
+                            shown(redact(row.error or ""))[:300])  # rows stored before redaction too
 
     return [line(r) for r in found[0]], [line(r) for r in found[1]]
 
@@ -108,4 +109,4 @@ def audit_trail(engine: Engine, roster: Roster, commune_id: str) -> list[AuditLi
         return shown(person.name) if person else actor or ""
 
     return [AuditLine(_clock(from_naive_utc(r.at), zone), r.event, who(r.actor), teams.get(r.team_id or "", ""),
-                      shown(r.detail or "")) for r in rows]
+                      shown(redact(r.detail or ""))) for r in rows]
