@@ -34,6 +34,8 @@ def add_member(roster_path: str | Path, calendars: str | Path | None, roster: Ro
             id=person_id, other=roster.people[person_id].commune_id or roster.teams[
                 roster.people[person_id].team_id or ""].commune_id))])
     cells = {key: fields.get(key, "").strip() for key in MEMBER_FIELDS}
+    if cells["role"] not in ("", "member", "leader"):  # an admin or official is made by the roster's owner only
+        raise InvalidInput([Problem(FORM, None, "role: " + t(language, "a team's person is a leader or a member"))])
     cells.update(commune=commune_id, team=team_id)
     header = ["commune", "team", *[key for key in MEMBER_FIELDS if cells[key] or key in ("person_id", "name")]]
     return _merge(header, [Row(1, cells)], roster_path, calendars, language)

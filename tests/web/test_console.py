@@ -438,3 +438,17 @@ def test_every_page_on_a_phone_in_chromium(console_sqlite, tmp_path):
             assert response.status == 403 and "Không có quyền" in response.text()
         finally:
             browser.close()
+
+
+def test_a_hand_made_form_cannot_add_an_admin(console):
+    """The page offers leader or member; a POST written by hand with role=admin is refused
+    where the roster is changed, so nobody makes themselves a way in through /login."""
+    roster_before = console.roster.read_text(encoding="utf-8")
+    with httpx.Client(timeout=30) as browser:
+        assert _sign_in(browser, console.link()).status_code == 303
+        csrf = _csrf(browser.get(f"{console.base}/admin/teams").text)
+        refused = browser.post(f"{console.base}/admin/teams/add", data={
+            "csrf": csrf, "team": "thon-dong", "person_id": "ke-la", "name": "Kẻ Lạ", "role": "admin",
+            "telegram": "424242"})
+    assert refused.status_code == 422 and "tổ trưởng hoặc tổ viên" in refused.text
+    assert console.roster.read_text(encoding="utf-8") == roster_before
