@@ -32,7 +32,8 @@ from reminders.definitions.model import DUTY_COMPONENTS, Duty
 from reminders.definitions.phrase import DutyWords, parse_duty_words
 from reminders.definitions.roster import Roster
 from reminders.definitions.writer import DutySpec, build_calendar, existing_uids, slug
-from reminders.errors import InvalidInput, Problem, RemindersError
+from reminders.errors import InvalidInput, Problem, RemindersError, problem
+from reminders.i18n import N_
 from reminders.store.authored import (
     AuthoredRow,
     StaleVersion,
@@ -102,7 +103,19 @@ def _require_admin(roster: Roster | None, actor: str, commune_id: str) -> None:
         return
     person = roster.people.get(actor)
     if person is None or person.role != "admin" or person.commune_id != commune_id:
-        raise NotAllowed(f"{actor} is not an admin of {commune_id}")
+        raise NotAllowed(N_("{actor} is not an admin of commune {commune}"), actor=actor, commune=commune_id)
+
+
+def _within_commune(roster: Roster, duty: Duty, commune_id: str) -> None:
+    """A duty saved for a commune reaches that commune's teams only: its admins may edit,
+    pause and delete it, so it must not reach anyone else's (a province-wide duty is a file).
+    Checked where it is saved, whoever calls (chat, console, `duties import`)."""
+    outside = sorted(team.id for team in roster.teams.values()
+                     if team.commune_id != commune_id and duty.applies_to(team.id, team.commune_id))
+    if outside:
+        raise InvalidInput([problem(duty.file, None, N_(
+            "a duty of commune {commune} may reach only its teams; it also reaches {teams}"), duty.uid,
+            commune=commune_id, teams=", ".join(outside[:5]) + (" …" if len(outside) > 5 else ""))])
 
 
 def validate(engine: Engine, calendars: str | Path, roster: Roster, uid: str, ics_text: str) -> Duty:
@@ -203,6 +216,7 @@ def create(engine: Engine, calendars: str | Path, roster: Roster, ics_text: str,
     if not uid:
         raise InvalidInput([Problem("(text)", None, "the text must hold exactly one VEVENT or VTODO with a UID")])
     duty = _check_uid_free(engine, calendars, roster, uid, ics_text)
+    _within_commune(roster, duty, commune_id)
     return insert_row(bind or engine, uid=uid, commune_id=commune_id, ics_text=with_sequence(ics_text, 0),
                       sequence=0, actor=actor, now=now, summary=duty.summary, action=action)
 
@@ -226,6 +240,7 @@ def edit(engine: Engine, calendars: str | Path, roster: Roster, uid: str, expect
         raise InvalidInput([Problem(authored_name(uid), None, f"the UID must stay {uid}", uid)])
     text = with_sequence(ics_text, row.sequence + 1)
     duty = validate(engine, calendars, roster, uid, text)
+    _within_commune(roster, duty, row.commune_id)
     return update_row(bind or engine, uid, expected_version, actor=actor, now=now, action="edit", ics_text=text,
                       sequence=row.sequence + 1, summary=duty.summary)
 

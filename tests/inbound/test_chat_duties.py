@@ -22,6 +22,7 @@ from reminders.adapters.telegram import TelegramAdapter
 from reminders.adapters.zalo.bot import ZaloBotAdapter
 from reminders.definitions import authored
 from reminders.definitions.roster import load_roster
+from reminders.errors import InvalidInput
 from reminders.inbound.updates import process
 from reminders.jobs.embedded import EmbeddedWorker
 from reminders.runtime import open_runtime
@@ -374,4 +375,47 @@ def test_malformed_question_is_refused_with_what_was_understood(telegram, calend
         assert "«Họp giao ban»" in text and "Lịch đã hiểu" in text
         assert text.count("/newduty ") == 2, "two examples"
     assert list_rows(runtime.engine) == []
+    runtime.engine.dispose()
+
+
+def test_a_duty_saved_for_a_commune_may_not_reach_another_commune(calendars, tmp_path):
+    """Checked where the duty is saved, whoever saves it (here `duties import`'s path, with no
+    admin to check): the commune's admins could otherwise edit or delete a duty reaching others."""
+    roster_path = calendars / "roster.yaml"
+    text = roster_path.read_text(encoding="utf-8").replace("teams:\n", """  - id: xa-khac
+    name: Xã Khác
+teams:
+  - id: thon-khac
+    name: Tổ thôn Khác
+    commune: xa-khac
+    members:
+      - {id: truong-khac, name: Trưởng Khác, role: leader}
+""", 1).replace("communes:\n", "communes:\n", 1)
+    roster_path.write_text(text, encoding="utf-8")
+    settings = load_settings({}).replace(calendars=str(calendars), roster_file=str(roster_path),
+                                         database_url=f"sqlite:///{tmp_path / 'r.db'}")
+    runtime = open_runtime(settings, clock=VirtualClock(datetime.now(UTC)))
+    now, roster = runtime.clock(), runtime.roster
+    assert "thon-khac" in roster.teams
+    draft = authored.draft_from_words(runtime.engine, calendars, roster, runtime.duties, "xa-tan-lap",
+                                      SENTENCE, now.date(), now)
+    everyone = draft.ics_text.replace("X-REMINDER-FOR:commune:xa-tan-lap", "X-REMINDER-FOR:all")
+    assert everyone != draft.ics_text
+    with pytest.raises(InvalidInput, match="thon-khac"):
+        authored.create(runtime.engine, calendars, roster, everyone, "xa-tan-lap", "quan-tri-xa", now)
+    assert list_rows(runtime.engine) == []
+    row = authored.create(runtime.engine, calendars, roster, draft.ics_text, "xa-tan-lap", "quan-tri-xa", now)
+    with pytest.raises(InvalidInput, match="thon-khac"):
+        authored.edit(runtime.engine, calendars, roster, row.uid, row.version, everyone, "quan-tri-xa", now)
+    runtime.engine.dispose()
+
+
+def test_odd_digits_and_unknown_numbers_in_duty_commands_get_a_reply_not_a_traceback(telegram, calendars, tmp_path):
+    """'²' passes str.isdigit() but not int(); a number /duties does not show picks nothing."""
+    runtime, worker = _telegram_stack(telegram, calendars, tmp_path)
+    with worker:
+        for text in ("/editduty ²", "/pauseduty ²", "/preview ²", "/remindnow ² thon-dong", "/preview 999"):
+            outcome = _say(telegram, runtime, ADMIN, text)
+            assert outcome.reply, text
+        assert "999" in _say(telegram, runtime, ADMIN, "/preview 999").reply
     runtime.engine.dispose()
