@@ -27,10 +27,14 @@ class Problem:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         if self.uid:
             where = f"{where} (UID {self.uid})"
-        message = self.message
+        return f"{where}: {self.text(translate)}"
+
+    def text(self, translate: Callable[[str], str] | None) -> str:
+        """The message alone, translated when it has a template (for a chat or a web page,
+        where the place is the duty being written)."""
         if translate is not None and self.template:
-            message = translate(self.template).format(**dict(self.values))
-        return f"{where}: {message}"
+            return translate(self.template).format(**dict(self.values))
+        return self.message
 
 
 def problem(file: str, line: int | None, template: str, uid: str | None = None, **values: str) -> Problem:
@@ -57,6 +61,12 @@ class RemindersError(Exception):
     def __str__(self) -> str:
         text = super().__str__()
         return text.format(**self.values) if self.values else text
+
+    def said(self, translate: Callable[[str], str]) -> str:
+        """The message in the reader's language, when it was raised with a catalog id."""
+        if self.message is not None and self.values:
+            return translate(self.message).format(**self.values)
+        return str(self)
 
 
 class InvalidInput(RemindersError):

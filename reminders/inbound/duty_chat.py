@@ -41,8 +41,10 @@ COMMANDS = ("/newduty", "/editduty", "/pauseduty", "/resumeduty", "/deleteduty")
 DRAFT_ACTIONS = ("dsave", "dedit", "dcancel")
 # "tạo việc mới: …" / "việc mới: …" / "new duty: …", accents optional
 NEW_WORDS = re.compile(r"^\s*(?:tao\s+viec\s+moi|viec\s+moi|new\s+duty)\s*[:：]\s*", re.IGNORECASE)
-SAVE_WORDS = {"luu", "luu lai", "dong y", "xoa", "save", "yes", "ok luu"}
-CANCEL_WORDS = {"huy", "huy bo", "bo", "khong", "cancel", "no"}
+# Never a check-in's yes or no (inbound.acks YES/NO): an admin answering "không" to a yes/no
+# question while a draft is open must not cancel the draft and lose the answer.
+SAVE_WORDS = {"luu", "luu lai", "dong y", "xoa", "save", "ok luu"}
+CANCEL_WORDS = {"huy", "huy bo", "bo", "cancel"}
 STALE = N_("Not saved: đã có người sửa trước (someone changed this duty in the meantime). "
            "Send /duties to see it now.")
 FROM_PROVINCE = N_("from the province, read-only")
@@ -106,11 +108,11 @@ def duties_reply(rt: Runtime, conn: Connection, person: Person, now: datetime) -
 def numbers_to_uids(rt: Runtime, conn: Connection, person: Person, argument: str) -> str:
     """"3 thon-dong" -> "<uid of duty 3 in /duties> thon-dong", for /preview and /remindnow."""
     token, space, rest = argument.partition(" ")
-    if not token.isdigit() or not is_admin(person):
+    if not token.isdecimal() or not is_admin(person):
         return argument
     items = listed(rt, conn, person)
     if not 1 <= int(token) <= len(items):
-        return argument
+        return argument  # no such number in /duties: it matches no duty (admin.find_duty takes UIDs only)
     return items[int(token) - 1].uid + space + rest
 
 
@@ -119,7 +121,7 @@ def _pick(rt: Runtime, conn: Connection, person: Person, token: str) -> Listed |
     lang = person.language
     items = listed(rt, conn, person)
     item = None
-    if token.isdigit() and 1 <= int(token) <= len(items):
+    if token.isdecimal() and 1 <= int(token) <= len(items):
         item = items[int(token) - 1]
     else:
         item = next((i for i in items if token in (i.uid, i.uid.split("@")[0])), None)
@@ -171,7 +173,7 @@ def _draft(rt: Runtime, conn: Connection, event: Inbound, person: Person, senten
     except PhraseError as exc:
         return Outcome(reply=exc.explain(lang))
     except InvalidInput as exc:
-        return Outcome(reply=t(lang, "Not saved: {problems}", problems="; ".join(p.message for p in exc.problems)))
+        return Outcome(reply=t(lang, "Not saved: {problems}", problems="; ".join(p.text(lambda m: t(lang, m)) for p in exc.problems)))
     action = "edit" if row is not None else "create"
     draft_id = drafts.open_draft(conn, commune_id=commune, person_id=person.id, adapter=event.adapter,
                                  chat=event.chat, action=action, uid=draft.spec.uid, ics_text=draft.ics_text,
@@ -283,7 +285,7 @@ def answer(rt: Runtime, conn: Connection, event: Inbound, person: Person, action
     except NotAllowed:
         return Outcome(reply=t(lang, "Sorry, {command} is only for admins.", command="/newduty"), alert=True)
     except InvalidInput as exc:
-        return Outcome(reply=t(lang, "Not saved: {problems}", problems="; ".join(p.message for p in exc.problems)),
+        return Outcome(reply=t(lang, "Not saved: {problems}", problems="; ".join(p.text(lambda m: t(lang, m)) for p in exc.problems)),
                        alert=event.action is not None)
     drafts.close(conn, draft.id, "saved")
     return _done(rt, person, row.commune_id, authored.summary_of(row), what)

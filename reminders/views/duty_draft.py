@@ -112,7 +112,7 @@ def draft_duty(form: DraftForm, roster: Roster, commune_id: str, taken: Mapping[
         try:
             duty = load_duties(scratch, roster)[uid]
         except InvalidInput as exc:
-            raise DraftRefused([p.message for p in exc.problems]) from None
+            raise DraftRefused([p.text(lambda m: t(lang, m)) for p in exc.problems]) from None
     facts = [(t(lang, "Duty"), duty.summary), (t(lang, "Rhythm"), rhythm.describe(lang)),
              ("RRULE", rhythm.rrule or "—"), (t(lang, "For whom"), audience_words(duty, roster, lang)),
              (t(lang, "To"), ", ".join(duty.address)),

@@ -31,7 +31,7 @@ from reminders.definitions.roster import Person
 from reminders.definitions.roster_edit import add_member, change_leader
 from reminders.definitions.writer import DutyExists
 from reminders.errors import InvalidInput
-from reminders.i18n import format_when
+from reminders.i18n import format_when, t
 from reminders.inbound import console as actions
 from reminders.inbound.duty_store import authored_uids, save_duty, taken_uids
 from reminders.runtime import Runtime
@@ -157,7 +157,7 @@ def console_routes(rt: Runtime, config: ConsoleConfig) -> list[BaseRoute]:
     def guarded(handler: Callable[..., Response]) -> Callable[[Request], Awaitable[Response]]:
         """Signed in, or to the sign-in page; a form post also needs its CSRF token."""
         async def endpoint(request: Request) -> Response:
-            who = signed(request)
+            who: Signed | None = await run_in_thread(signed, request)  # a database read: off the event loop
             if who is None:
                 return RedirectResponse("/admin/signin", status_code=303, headers={"Cache-Control": "no-store"})
             form = None
@@ -280,9 +280,9 @@ def console_routes(rt: Runtime, config: ConsoleConfig) -> list[BaseRoute]:
         except (DutyExists, UidTaken) as exc:
             return duties_page(who, typed, status=409, problems=[str(exc)])
         except NotAllowed as exc:
-            return duties_page(who, typed, status=403, problems=[str(exc)])
+            return duties_page(who, typed, status=403, problems=[exc.said(lambda m: t("vi", m))])
         except InvalidInput as exc:
-            return duties_page(who, typed, status=422, problems=[p.message for p in exc.problems])
+            return duties_page(who, typed, status=422, problems=_said(exc))
         _reload(rt, config)
         return RedirectResponse("/admin/duties?ok=saved", status_code=303)
 
@@ -302,7 +302,7 @@ def console_routes(rt: Runtime, config: ConsoleConfig) -> list[BaseRoute]:
         try:
             change()
         except InvalidInput as exc:
-            return teams(request, who, None, status=422, problems=[p.message for p in exc.problems])
+            return teams(request, who, None, status=422, problems=_said(exc))
         actions.record(rt, who.admin, event, rt.clock(), detail, team_id=team_id)
         _reload(rt, config)
         return RedirectResponse("/admin/teams?ok=saved", status_code=303)
@@ -331,7 +331,7 @@ def console_routes(rt: Runtime, config: ConsoleConfig) -> list[BaseRoute]:
         return _page("invites", teams=teams, **common(who, "Mã mời"))
 
     async def invite_sheet(request: Request) -> Response:
-        who = signed(request)
+        who: Signed | None = await run_in_thread(signed, request)
         if who is None:
             return RedirectResponse("/admin/signin", status_code=303)
         form = await read_form(request)
@@ -386,7 +386,7 @@ def console_routes(rt: Runtime, config: ConsoleConfig) -> list[BaseRoute]:
                                                         str(form.get("label") or "").strip(), now)
             else:
                 raw = str(form.get("id") or "")
-                token_id = int(raw) if raw.isdigit() else -1
+                token_id = int(raw) if raw.isdecimal() else -1
                 if action == "rotate":
                     token = actions.rotate_feed(rt, who.admin, token_id, now)
                 else:
@@ -424,3 +424,8 @@ def console_routes(rt: Runtime, config: ConsoleConfig) -> list[BaseRoute]:
 async def run_in_thread(func: Callable[..., Any], *args: Any) -> Any:
     """Database and file work off the event loop."""
     return await run_in_threadpool(func, *args)
+
+
+def _said(exc: InvalidInput) -> list[str]:
+    """Each problem in Vietnamese, as the console speaks."""
+    return [p.text(lambda m: t("vi", m)) for p in exc.problems]
