@@ -1,4 +1,4 @@
-"""Admin commands in the chat: /duties, /preview <duty>, /remindnow <duty> <team>.
+"""Admin commands in the chat: /preview <duty>, /remindnow <duty> <team> (/duties is duty_chat's).
 
 An admin (roster role `admin`) checks what the worker will send, and pushes a reminder out
 at once when a team needs a nudge -- from the phone, without a terminal. /remindnow writes
@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 # Look ahead in growing steps: a daily duty is found at once, a yearly one within a year.
 WINDOWS = (timedelta(days=8), timedelta(days=62), timedelta(days=400))
 REPEAT_WINDOW = timedelta(minutes=1)  # a second /remindnow this soon is taken as a double tap
-MAX_LISTED = 40
 UPCOMING = 5
 
 
@@ -46,8 +45,6 @@ def admin_command(rt: Runtime, conn: Connection, event: Inbound, person: Person,
     if person.role != "admin":
         return Outcome(reply=t(lang, "Sorry, {command} is only for admins.", command=command))
     args = argument.split()
-    if command == "/duties":
-        return Outcome(reply=duties_text(rt, person, now))
     if command == "/preview":
         if len(args) != 1:
             return Outcome(reply=t(lang, "Usage: /preview <duty number or id> (see /duties)."))
@@ -58,16 +55,14 @@ def admin_command(rt: Runtime, conn: Connection, event: Inbound, person: Person,
 
 
 def ordered(rt: Runtime) -> list[Duty]:
-    """Duties in a stable order, so the numbers in /duties stay put between commands."""
+    """Duties in a stable order (UID)."""
     return sorted(rt.duties.values(), key=lambda d: d.uid)
 
 
 def find_duty(rt: Runtime, token: str) -> Duty | None:
-    """By its number in /duties, its UID, or its UID without '@domain'."""
-    duties = ordered(rt)
-    if token.isdigit():
-        return duties[int(token) - 1] if 1 <= int(token) <= len(duties) else None
-    return next((d for d in duties if token in (d.uid, d.uid.split("@")[0])), None)
+    """By its UID, or its UID without '@domain' (a number in /duties is turned into its UID
+    before: duty_chat.numbers_to_uids, with the numbering /duties shows)."""
+    return next((d for d in ordered(rt) if token in (d.uid, d.uid.split("@")[0])), None)
 
 
 def upcoming(duty: Duty, now: datetime, count: int = 1) -> list[Occurrence]:
@@ -99,20 +94,6 @@ def _zone(rt: Runtime, person: Person) -> ZoneInfo:
 
 def _when(occ: Occurrence, lang: str, zone: ZoneInfo) -> str:
     return format_when(occ.start, lang, zone, all_day=occ.all_day)
-
-
-def duties_text(rt: Runtime, person: Person, now: datetime) -> str:
-    lang, zone = person.language, _zone(rt, person)
-    duties = ordered(rt)
-    lines = [t(lang, "Duties ({count}), with their next occurrence:", count=len(duties))]
-    for number, duty in enumerate(duties[:MAX_LISTED], start=1):
-        nxt = upcoming(duty, now)
-        when = _when(nxt[0], lang, zone) if nxt else t(lang, "no more occurrences")
-        lines.append(f"{number}. {duty.summary} ({duty.uid.split('@')[0]}) — {when}")
-    if len(duties) > MAX_LISTED:
-        lines.append(t(lang, "… and {count} more.", count=len(duties) - MAX_LISTED))
-    lines.append(t(lang, "/preview <number>: the next reminder. /remindnow <number> <team>: send it now."))
-    return "\n".join(lines)
 
 
 def preview_text(rt: Runtime, event: Inbound, person: Person, token: str, now: datetime) -> str:

@@ -145,7 +145,7 @@ def _route(rt: Runtime, conn: Connection, event: Inbound, now: datetime) -> Outc
         return duty_chat.command(rt, conn, event, person, command, argument, now)
     if event.action in duty_chat.DRAFT_ACTIONS:
         return duty_chat.answer(rt, conn, event, person, event.action or "",
-                                int(event.code or "-1") if (event.code or "").isdigit() else -1, now)
+                                int(event.code or "-1") if (event.code or "").isdecimal() else -1, now)
     if not command and (sentence := duty_chat.new_duty_text(text)) is not None:
         return duty_chat.command(rt, conn, event, person, "/newduty", sentence, now)
     if not command and duty_chat.is_admin(person) and (typed := duty_chat.typed_answer(text)) is not None:
@@ -154,7 +154,7 @@ def _route(rt: Runtime, conn: Connection, event: Inbound, now: datetime) -> Outc
             return waiting
     if command == "/duties":
         return duty_chat.duties_reply(rt, conn, person, now)
-    if command in ("/duties", "/preview", "/remindnow"):
+    if command in ("/preview", "/remindnow"):
         # N is the number /duties shows (files and this commune's duties written in chat)
         argument = duty_chat.numbers_to_uids(rt, conn, person, argument)
         return admin_command(rt, conn, event, person, command, argument, now)
