@@ -298,8 +298,8 @@ def show(uid: str, calendars_dir: str | None, roster_path: str | None) -> None:
 
 def _with_authored(settings: Settings) -> tuple[dict[str, Duty], Roster]:
     """The files and the duties written in chat or the console (not paused), as the worker
-    loads them."""
-    engine = make_engine(settings.database_url)
+    loads them. Reading only: the database is neither created nor migrated for it."""
+    engine = make_engine(settings.database_url, create=False)
     try:
         _, sources = read_authored(engine)
     finally:

@@ -36,6 +36,8 @@ _BARE_AMOUNT = re.compile(r"\d+\s*(?:ngay|tuan|gio|tieng|phut|days?|weeks?|hours
 NO_TITLE = N_("no title: write what the duty is before its rhythm")
 NO_RHYTHM = N_("no rhythm: say how often it comes")
 
+MAX_TITLE_WORDS = 20
+
 
 class PhraseError(RemindersError):
     """A sentence that is not fully understood: what was, what not, and two examples."""
@@ -168,7 +170,9 @@ def _main(text: str, rest: str, today: date) -> DutyWords:
         words = head.split()
         # The rhythm starts in the first clause: a title never spans a comma (else "…, move to the
         # next business day" would be a title and the rhythm "business day", a guess).
-        candidates = [(" ".join(words[:i]), " ".join(words[i:])) for i in range(1, len(words))
+        # A title of at most MAX_TITLE_WORDS: each split parses the rest once, so a long
+        # message would cost its length squared in the chat's update handler.
+        candidates = [(" ".join(words[:i]), " ".join(words[i:])) for i in range(1, min(len(words), MAX_TITLE_WORDS + 1))
                       if not any(c in " ".join(words[:i]).rstrip(",;") for c in ",;")]
     if not candidates:
         raise PhraseError(text, problem=NO_RHYTHM if head else NO_TITLE)
