@@ -29,9 +29,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Connection
-
-_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+from sqlalchemy.engine import Connection, Dialect
 
 
 def update_each(conn: Connection, table: Table, match: Sequence[str], rows: Sequence[tuple[Sequence[Any], Mapping[str, Any]]],
@@ -51,8 +49,9 @@ def update_each(conn: Connection, table: Table, match: Sequence[str], rows: Sequ
         return
     names = [*(f"_m_{n}" for n in match), *columns]
     types = [*(table.c[n] for n in match), *(table.c[n] for n in columns)]
-    values, source, params = _columns(names, types, [[*keys, *(new[c] for c in columns)] for keys, new in rows])
-    guard = f" AND {_literal(only_if)}" if only_if is not None else ""
+    values, source, params = _columns(conn.dialect, names, types,
+                                      [[*keys, *(new[c] for c in columns)] for keys, new in rows])
+    guard = f" AND {_literal(only_if, conn.dialect)}" if only_if is not None else ""
     sql = (f"UPDATE {table.name} SET " + ", ".join(f"{c} = {values[c]}" for c in columns)
            + f" FROM {source} WHERE "
            + " AND ".join(f"{table.name}.{n} = {values[f'_m_{n}']}" for n in match) + guard)
@@ -67,12 +66,14 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     if conn.dialect.name != "postgresql":
         conn.execute(insert(table), list(rows))
         return
-    values, source, params = _columns(columns, [table.c[n] for n in columns], [[row[c] for c in columns] for row in rows])
+    values, source, params = _columns(conn.dialect, columns, [table.c[n] for n in columns],
+                                      [[row[c] for c in columns] for row in rows])
     _raw(conn, f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(values[c] for c in columns)} "
                f"FROM {source}", params)
 
 
-def _columns(names: Sequence[str], columns: Sequence[Any], rows: list[list[Any]]) -> tuple[dict[str, str], str, dict[str, Any]]:
+def _columns(dialect: Dialect, names: Sequence[str], columns: Sequence[Any],
+             rows: list[list[Any]]) -> tuple[dict[str, str], str, dict[str, Any]]:
     """Each column as SQL: a value the same in every row is one parameter, the others come
     from one `unnest` of arrays (the first column always: a source of one row per row).
     Returns (name -> SQL, the FROM source, the parameters). Each value goes through its
@@ -82,12 +83,12 @@ def _columns(names: Sequence[str], columns: Sequence[Any], rows: list[list[Any]]
     arrays: list[str] = []
     aliases: list[str] = []
     for i, (name, column) in enumerate(zip(names, columns, strict=True)):
-        process = _processor(column.type)
+        process = _processor(column.type, dialect)
         data = [process(row[i]) for row in rows] if process else [row[i] for row in rows]
         # A string without its length: a cast to VARCHAR(n) would cut a longer value silently,
         # where assigning it to the column refuses it, as SQLAlchemy's statement would.
         base = column.type.impl if isinstance(column.type, TypeDecorator) else column.type
-        sql_type = "VARCHAR" if isinstance(base, String) else column.type.compile(dialect=_PG)
+        sql_type = "VARCHAR" if isinstance(base, String) else column.type.compile(dialect=dialect)
         if i > 0 and all(value == data[0] and type(value) is type(data[0]) for value in data):
             params[f"p{i}"] = data[0]
             values[name] = f"%(p{i})s::{sql_type}"
@@ -100,12 +101,13 @@ def _columns(names: Sequence[str], columns: Sequence[Any], rows: list[list[Any]]
 
 
 @cache
-def _processor(column_type: Any) -> Callable[[Any], Any] | None:
-    return column_type.bind_processor(_PG)  # type: ignore[no-any-return]
+def _processor(column_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The column type's bind processor on the connection's own dialect (psycopg's)."""
+    return column_type.bind_processor(dialect)  # type: ignore[no-any-return]
 
 
-def _literal(clause: ColumnElement[bool]) -> str:
-    return str(and_(clause).compile(dialect=_PG, compile_kwargs={"literal_binds": True}))
+def _literal(clause: ColumnElement[bool], dialect: Dialect) -> str:
+    return str(and_(clause).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
 def _raw(conn: Connection, sql: str, params: dict[str, Any]) -> None:
