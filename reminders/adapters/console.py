@@ -41,6 +41,16 @@ class ConsoleAdapter(Adapter):
     @timezone.setter
     def timezone(self, name: str) -> None:
         self._zone = ZoneInfo(name)
+        self._stamp: tuple[datetime | None, str] = (None, "")  # (minute, its local time as printed)
+
+    def _when(self) -> str:
+        """The local time printed above a message, formatted once a minute (a burst prints
+        thousands a second)."""
+        minute = self.clock().replace(second=0, microsecond=0)
+        stamp = self._stamp
+        if stamp[0] != minute:
+            stamp = self._stamp = (minute, minute.astimezone(self._zone).strftime("%Y-%m-%d %H:%M"))
+        return stamp[1]
 
     @property
     def sent(self) -> int:
@@ -59,7 +69,7 @@ class ConsoleAdapter(Adapter):
         return chats.get(key) or "terminal"
 
     async def send(self, address: Address, message: OutgoingMessage) -> SendResult:
-        when = self.clock().astimezone(self._zone).strftime("%Y-%m-%d %H:%M")
+        when = self._when()
         target = f"{address.label} [{'nhóm' if address.is_group else 'riêng'} {address.chat}]"
         lines = [f"── {when} → {target}", message.text]
         lines += [f"   [{b.label}] reminders ack {b.code}"

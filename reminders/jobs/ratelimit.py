@@ -17,6 +17,7 @@ from dramatiq.rate_limits import RateLimiterBackend
 from dramatiq.rate_limits.backends import StubBackend
 
 from reminders.adapters.base import Adapter, Address
+from reminders.jobs.slots import Slots
 
 # A message counts in the platform's window from the moment it arrives there, which is
 # somewhere between our sending it and our reading the answer. So a slot of a limit of L per
@@ -202,12 +203,14 @@ def per_loop() -> dict[Any, Any]:
     return _per_loop.setdefault(asyncio.get_running_loop(), {})
 
 
-def gate(adapter: Adapter, purpose: str) -> asyncio.Semaphore:
-    """One semaphore per adapter, purpose and event loop, shared by all the batches this
+def gate(adapter: Adapter, purpose: str) -> Slots:
+    """One set of slots per adapter, purpose and event loop, shared by all the batches this
     process is sending: `send` admits the adapter's concurrency, `rate` one waiter."""
-    found: asyncio.Semaphore = per_loop().setdefault(
-        ("gate", adapter.name, purpose),
-        asyncio.Semaphore(adapter.capabilities.concurrency if purpose == "send" else 1))
+    gates = per_loop()
+    found: Slots | None = gates.get(("gate", adapter.name, purpose))
+    if found is None:  # (not setdefault: a gate made and thrown away for every message)
+        found = gates[("gate", adapter.name, purpose)] = Slots(
+            adapter.capabilities.concurrency if purpose == "send" else 1)
     return found
 
 

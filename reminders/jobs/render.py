@@ -66,3 +66,30 @@ def render_message(duty: Duty, occurrence: OccurrenceView, kind: str, code: str,
         head, tail = lines[:2], lines[2:]
         text = "\n".join([*head, detail, *tail])
     return OutgoingMessage(text=text[: capabilities.max_text], buttons=buttons, code=code)
+
+
+class RenderMemo:
+    """render_message for many deliveries of one occurrence (a batch of a burst): each message
+    is rendered once per duty, occurrence, kind, language, adapter and zone, and each
+    delivery's own code put in. Lives as long as one batch (it keys duties by identity)."""
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[object, ...], OutgoingMessage] = {}
+
+    def render(self, duty: Duty, occurrence: OccurrenceView, kind: str, code: str, language: str,
+               capabilities: Capabilities, zone: ZoneInfo | None = None) -> OutgoingMessage:
+        key = (id(duty), occurrence, kind, len(code), language, id(capabilities), zone)
+        made = self._made.get(key)
+        if made is None:
+            # A stand-in code of the same length: the text is cut at the same place.
+            made = self._made[key] = render_message(duty, occurrence, kind, _STAND_IN * len(code), language,
+                                                    capabilities, zone)
+        stand_in = _STAND_IN * len(code)
+        text = made.text.replace(stand_in, code)
+        if _STAND_IN in text:  # the cut fell inside the code: render this one in full
+            return render_message(duty, occurrence, kind, code, language, capabilities, zone)
+        return OutgoingMessage(text=text, buttons=tuple(Button(b.label, b.action, code) for b in made.buttons),
+                               code=code)
+
+
+_STAND_IN = "\ue000"  # a private-use character: in no duty's text

@@ -41,6 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from reminders.adapters.base import (
+    Adapter,
     OutgoingMessage,
     PermanentFailure,
     TemporaryFailure,
@@ -67,7 +68,8 @@ from reminders.jobs.ratelimit import (
     take_rate_slot,
     wait_for_chat_room,
 )
-from reminders.jobs.render import OccurrenceView, render_message
+from reminders.jobs.render import OccurrenceView, RenderMemo
+from reminders.jobs.slots import Slots
 from reminders.jobs.targets import Bindings, Target, resolve
 from reminders.kinds import (
     BindingStatus,
@@ -280,6 +282,25 @@ class Batch:
     send_by: datetime | None = None  # none is sent later (send_deadline): its claim would be running out
     after: list[Callable[[], None]] = field(default_factory=list)  # run once everything is recorded
     jitter: float = field(default_factory=lambda: random.uniform(1.0, 1.5))  # spreads the batch's comebacks
+    memo: RenderMemo = field(default_factory=RenderMemo)
+    views: dict[int, OccurrenceView] = field(default_factory=dict)
+    gates: dict[str, Slots] = field(default_factory=dict)
+
+    def view_of(self, occurrence: AnyRow) -> OccurrenceView:
+        """What rendering needs of an occurrence, once per occurrence of the batch."""
+        view = self.views.get(occurrence.id)
+        if view is None:
+            view = self.views[occurrence.id] = OccurrenceView(
+                occurrence.summary, from_naive_utc(occurrence.start_at), from_naive_utc(occurrence.end_at),
+                occurrence.all_day)
+        return view
+
+    def send_slots(self, adapter: Adapter) -> Slots:
+        """The process's send slots of `adapter` (jobs.ratelimit.gate), looked up once a batch."""
+        slots = self.gates.get(adapter.name)
+        if slots is None:
+            slots = self.gates[adapter.name] = gate(adapter, "send")
+        return slots
 
     def record(self, delivery_id: int, status: str, values: dict[str, Any], event: str | None = None) -> Record:
         """The Record of a delivery's outcome, and its status for the batch's report."""
@@ -396,9 +417,8 @@ def _prepare(rt: Runtime, item: Taken, now: datetime, batch: Batch) -> tuple[Rec
         log.warning("delivery %s failed: %s", item.id, reason)
         return batch.record(item.id, DeliveryStatus.FAILED, {"status": DeliveryStatus.FAILED, "error": reason},
                             "failed"), None
-    view = None if standalone or occ is None else OccurrenceView(occ.summary, from_naive_utc(occ.start_at),
-                                                                 from_naive_utc(occ.end_at), occ.all_day)
-    message = render_delivery(rt, duty, view, row, item.id, target)
+    view = None if standalone or occ is None else batch.view_of(occ)
+    message = render_delivery(rt, duty, view, row, item.id, target, batch.memo)
     if message is None:  # a follow-up with nothing left to say: everyone has answered
         return _cancel(batch, item, "nothing left to say: everyone has answered"), None
     batch.statuses[item.id] = "sending"
@@ -482,7 +502,7 @@ async def _send(batch: Batch, job: _Job) -> None:
     except Exception as exc:
         await writer.write([_limiter_down(batch, item, exc)])
         return
-    async with gate(adapter, "send"):
+    async with batch.send_slots(adapter):
         ticket = None
         try:
             if limits is not None:
@@ -574,7 +594,7 @@ def _failed_for_good(batch: Batch, job: _Job, exc: PermanentFailure) -> Record:
 
 
 def render_delivery(rt: Runtime, duty: Duty | None, view: OccurrenceView | None, row: AnyRow, delivery_id: int,
-                    target: Target) -> OutgoingMessage | None:
+                    target: Target, memo: RenderMemo) -> OutgoingMessage | None:
     if is_followup(row.kind):  # nudges, escalations, digests: reminders.followup
         return render_followup(rt, duty, view, row, delivery_id, target)
     # Past the follow-ups, a delivery has its duty and occurrence (_prepare cancels it otherwise).
@@ -588,8 +608,8 @@ def render_delivery(rt: Runtime, duty: Duty | None, view: OccurrenceView | None,
             return OutgoingMessage(text=t(target.language, PERSON_NOTICE, summary=view.summary,
                                           name=person.name if person else "?", platform=title))
         return OutgoingMessage(text=t(target.language, NOTICE, summary=view.summary, platform=title))
-    return render_message(duty, view, row.kind, delivery_code(delivery_id), target.language,
-                          target.adapter.capabilities, target.zone)
+    return memo.render(duty, view, row.kind, delivery_code(delivery_id), target.language,
+                       target.adapter.capabilities, target.zone)
 
 
 NOTICE = N_("⚠ I could not send \"{summary}\" to your team's {platform} group: the bot was blocked "
