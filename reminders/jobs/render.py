@@ -74,22 +74,33 @@ class RenderMemo:
     delivery's own code put in. Lives as long as one batch (it keys duties by identity)."""
 
     def __init__(self) -> None:
-        self._made: dict[tuple[object, ...], OutgoingMessage] = {}
+        self._made: dict[tuple[object, ...], OutgoingMessage | None] = {}
 
     def render(self, duty: Duty, occurrence: OccurrenceView, kind: str, code: str, language: str,
                capabilities: Capabilities, zone: ZoneInfo | None = None) -> OutgoingMessage:
         key = (id(duty), occurrence, kind, len(code), language, id(capabilities), zone)
-        made = self._made.get(key)
-        if made is None:
-            # A stand-in code of the same length: the text is cut at the same place.
-            made = self._made[key] = render_message(duty, occurrence, kind, _STAND_IN * len(code), language,
-                                                    capabilities, zone)
-        stand_in = _STAND_IN * len(code)
-        text = made.text.replace(stand_in, code)
-        if _STAND_IN in text:  # the cut fell inside the code: render this one in full
-            return render_message(duty, occurrence, kind, code, language, capabilities, zone)
-        return OutgoingMessage(text=text, buttons=tuple(Button(b.label, b.action, code) for b in made.buttons),
-                               code=code)
+        if key not in self._made:
+            self._made[key] = _template(duty, occurrence, kind, len(code), language, capabilities, zone)
+        made = self._made[key]
+        if made is not None:
+            text = made.text.replace(_STAND_IN * len(code), code)
+            if _STAND_IN not in text:  # else the cut fell inside the code: this one in full
+                return OutgoingMessage(text=text, code=code,
+                                       buttons=tuple(Button(b.label, b.action, code) for b in made.buttons))
+        return render_message(duty, occurrence, kind, code, language, capabilities, zone)
 
 
-_STAND_IN = "\ue000"  # a private-use character: in no duty's text
+_STAND_IN, _OTHER = "\ue000", "\ue001"  # private-use characters, standing in for a code
+
+
+def _template(duty: Duty, occurrence: OccurrenceView, kind: str, length: int, language: str,
+              capabilities: Capabilities, zone: ZoneInfo | None) -> OutgoingMessage | None:
+    """The message with a stand-in code of the given length (the text is cut at the same
+    place), or None where a stand-in is not safe to replace: the duty's own text holds one,
+    which the two stand-ins, put back to the same code, reveal."""
+    made = render_message(duty, occurrence, kind, _STAND_IN * length, language, capabilities, zone)
+    other = render_message(duty, occurrence, kind, _OTHER * length, language, capabilities, zone)
+    same = "\x00" * length
+    if made.text.replace(_STAND_IN * length, same) != other.text.replace(_OTHER * length, same):
+        return None
+    return made

@@ -41,7 +41,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from reminders.adapters.base import (
-    Adapter,
     OutgoingMessage,
     PermanentFailure,
     TemporaryFailure,
@@ -69,7 +68,6 @@ from reminders.jobs.ratelimit import (
     wait_for_chat_room,
 )
 from reminders.jobs.render import OccurrenceView, RenderMemo
-from reminders.jobs.slots import Slots
 from reminders.jobs.targets import Bindings, Target, resolve
 from reminders.kinds import (
     BindingStatus,
@@ -284,7 +282,6 @@ class Batch:
     jitter: float = field(default_factory=lambda: random.uniform(1.0, 1.5))  # spreads the batch's comebacks
     memo: RenderMemo = field(default_factory=RenderMemo)
     views: dict[int, OccurrenceView] = field(default_factory=dict)
-    gates: dict[str, Slots] = field(default_factory=dict)
 
     def view_of(self, occurrence: AnyRow) -> OccurrenceView:
         """What rendering needs of an occurrence, once per occurrence of the batch."""
@@ -294,13 +291,6 @@ class Batch:
                 occurrence.summary, from_naive_utc(occurrence.start_at), from_naive_utc(occurrence.end_at),
                 occurrence.all_day)
         return view
-
-    def send_slots(self, adapter: Adapter) -> Slots:
-        """The process's send slots of `adapter` (jobs.ratelimit.gate), looked up once a batch."""
-        slots = self.gates.get(adapter.name)
-        if slots is None:
-            slots = self.gates[adapter.name] = gate(adapter, "send")
-        return slots
 
     def record(self, delivery_id: int, status: str, values: dict[str, Any], event: str | None = None) -> Record:
         """The Record of a delivery's outcome, and its status for the batch's report."""
@@ -502,7 +492,7 @@ async def _send(batch: Batch, job: _Job) -> None:
     except Exception as exc:
         await writer.write([_limiter_down(batch, item, exc)])
         return
-    async with batch.send_slots(adapter):
+    async with gate(adapter, "send"):
         ticket = None
         try:
             if limits is not None:

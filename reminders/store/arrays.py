@@ -79,7 +79,7 @@ def _columns(dialect: Dialect, names: Sequence[str], columns: Sequence[Any],
     """Each column as SQL: a value the same in every row is one parameter, the others come
     from one JSON document of the rows (`json_array_elements`, one row per row; the first
     column is always there). Returns (name -> SQL, the FROM source, the parameters). Each
-    value goes through its column's bind processor. Why JSON: psycopg dumps an array element
+    value goes through its column's bind processor, in `rows` itself (the callers' own lists). Why JSON: psycopg dumps an array element
     by element in Python, `json.dumps` does the whole document in C."""
     values: dict[str, str] = {}
     params: dict[str, Any] = {}

@@ -1,7 +1,8 @@
 """A batch renders each message once per occurrence and puts each delivery's code in
 (jobs.render.RenderMemo): what it gives must be exactly what render_message gives, for every
 duty in calendars/, reminders and check-ins, both languages, with and without buttons, and
-texts cut by a small limit -- also where the cut falls inside the code."""
+texts cut by a small limit -- also where the cut falls inside the code, and titles that hold
+the stand-in characters the memo uses for the code."""
 
 from __future__ import annotations
 
@@ -17,13 +18,16 @@ from reminders.jobs.render import OccurrenceView, RenderMemo
 CALENDARS = Path(__file__).resolve().parents[2] / "calendars"
 
 
-def test_the_memo_renders_what_render_message_renders():
+def test_the_memo_renders_what_render_message_renders() -> None:
     roster = load_roster(CALENDARS / "roster.yaml")
     duties = load_duties(CALENDARS, roster)
     assert any(duty.checkin for duty in duties.values()) and any(duty.ack for duty in duties.values())
     start = datetime(2026, 10, 1, 0, 30, tzinfo=UTC)
     views = [OccurrenceView("Họp tổ", start, start + timedelta(hours=2), False),
-             OccurrenceView("Ngày Chuyển đổi số", start, start + timedelta(days=1), True)]
+             OccurrenceView("Ngày Chuyển đổi số", start, start + timedelta(days=1), True),
+             # a title that holds the memo's own stand-in characters must not be changed by it
+             OccurrenceView("Họp \ue000\ue000\ue000 \ue001\ue001\ue001\ue001\ue001\ue001\ue001 \ue000", start,
+                            start + timedelta(hours=1), False)]
     base = Capabilities(buttons=True, max_text=4096)
     plain = Capabilities(buttons=False, max_text=4096)
     limits = [4096, 300, 90, 60, 45]
