@@ -103,6 +103,10 @@ LIMITER_DOWN_WAIT = 5.0
 # Recording an outcome fails (the database is out of reach): tried again after these pauses,
 # about a minute in all, while the send slot stays held.
 RECORD_PAUSES = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+# A batch reaches its worker this long before its first delivery is due: the claims are
+# confirmed and the messages rendered beforehand, so at the due instant only the sends and
+# their records are left (a burst's lateness is the time those take, not the preparation's).
+PREPARE_AHEAD = timedelta(seconds=2)
 
 
 @dataclass
@@ -153,7 +157,7 @@ def take_batch(engine: Engine, ids: list[int], token: str, now: datetime, *, sen
             update(DELIVERY).where(one_of(conn, DELIVERY.c.id, ids), *_owned(token))
             .values(values)
             .returning(DELIVERY.c.id, DELIVERY.c.recipient, DELIVERY.c.team_id, DELIVERY.c.kind,
-                       DELIVERY.c.expires_at, DELIVERY.c.attempts, DELIVERY.c.occurrence_id)
+                       DELIVERY.c.expires_at, DELIVERY.c.attempts, DELIVERY.c.occurrence_id, DELIVERY.c.due_at)
         ).all()
         if not rows:
             return []
@@ -324,15 +328,29 @@ async def deliver_batch(delivery_ids: list[int], token: str) -> dict[int, str]:
     batch of the process) stays free for the sends: a request counted against a platform's
     limit goes out at once, not after another batch's rendering."""
     rt = current()
-    now = rt.clock()
+    taken_at = rt.clock()
     sending = sending_token(rt)
-    taken = await asyncio.to_thread(take_batch, rt.engine, list(delivery_ids), token, now, sending=sending)
-    batch = Batch(rt, sending, now, {item.id: item for item in taken}, recorder(rt.engine),
-                  {i: "skipped" for i in delivery_ids}, send_by=send_deadline(rt, now))
+    taken = await asyncio.to_thread(take_batch, rt.engine, list(delivery_ids), token, taken_at, sending=sending)
+    # The batch came ahead of its first delivery (enqueue: PREPARE_AHEAD): everything is
+    # decided as of that instant -- expired, quiet hours -- and nothing is sent before it.
+    at = sending_instant(taken, taken_at)
+    batch = Batch(rt, sending, at, {item.id: item for item in taken}, recorder(rt.engine),
+                  {i: "skipped" for i in delivery_ids}, send_by=send_deadline(rt, taken_at))
     decided, ready = await asyncio.to_thread(_prepare_all, batch, taken)
+    if ready and (wait := (at - rt.clock()).total_seconds()) > 0:
+        await asyncio.sleep(wait)
     await asyncio.gather(batch.recorder.write(decided), *(_send(batch, job) for job in ready))
     await asyncio.to_thread(_finish, batch)
     return batch.statuses
+
+
+def sending_instant(taken: list[Taken], taken_at: datetime) -> datetime:
+    """When a batch taken at `taken_at` goes out: when its first delivery is due, at most
+    PREPARE_AHEAD on (a batch is never held longer than it was sent ahead)."""
+    if not taken:
+        return taken_at
+    first_due = min(from_naive_utc(item.row.due_at) for item in taken)
+    return min(max(taken_at, first_due), taken_at + PREPARE_AHEAD)
 
 
 def _prepare_all(batch: Batch, taken: list[Taken]) -> tuple[list[Record], list[_Job]]:
@@ -679,8 +697,9 @@ def batches(claims: Iterable[Claim], size: int = BATCH_SIZE,
 
 
 def enqueue(claims: list[Claim], now: datetime) -> int:
-    """Hand claims to the workers, one broker message per batch, each sent when its first
-    delivery is due. Returns the number of messages.
+    """Hand claims to the workers, one broker message per batch, each sent PREPARE_AHEAD
+    before its first delivery is due (the worker prepares it, then sends it when due).
+    Returns the number of messages.
 
     Every dispatch calls it, first with no claims: if the broker restarted and lost its queue
     (Redis without persistence), every claim that was waiting in it is given back, to be
@@ -689,7 +708,7 @@ def enqueue(claims: list[Claim], now: datetime) -> int:
         log.warning("the broker lost its queue (restarted): %d waiting deliveries given back", released)
     grouped = batches(claims)
     for batch in grouped:
-        delay = max(0.0, (batch[0].due_at - now).total_seconds())
+        delay = max(0.0, (batch[0].due_at - PREPARE_AHEAD - now).total_seconds())
         send_batch.send_with_options(args=([c.delivery_id for c in batch], batch[0].token),
                                      delay=int(delay * 1000) if delay > 0 else None)
     return len(grouped)
