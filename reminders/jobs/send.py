@@ -82,10 +82,10 @@ from reminders.kinds import (
 from reminders.logs import redact
 from reminders.runtime import Runtime, current
 from reminders.schedule.dispatcher import Claim, release_queued
-from reminders.store.arrays import one_of, update_each
-from reminders.store.audit import AuditEvent, delivery_event, record_events
+from reminders.store.arrays import one_of
 from reminders.store.bindings import bind, bindings_for_many
 from reminders.store.models import ACKNOWLEDGEMENT, DELIVERY, OCCURRENCE, AnyRow
+from reminders.store.outcomes import Outcome, write_outcomes
 from reminders.store.workers import Heartbeat
 from reminders.timeutil import as_utc, from_naive_utc
 
@@ -189,27 +189,11 @@ def _confirmed_since_snooze(conn: Any, rows: Iterable[AnyRow]) -> dict[bool, set
 
 # -- recording outcomes as they happen ---------------------------------------------------
 
-@dataclass(frozen=True)
-class Record:
-    """One delivery's new column values under the token it is held by, and its audit event."""
-
-    delivery_id: int
-    token: str
-    values: dict[str, Any]
-    event: AuditEvent | None = None
-
-
-def write_records(engine: Engine, records: list[Record]) -> None:
-    """Records in one transaction: one guarded statement per set of columns (store.arrays),
-    then their audit events. A row no longer held under its token is left alone."""
-    groups: dict[tuple[str, ...], list[tuple[tuple[int, str], dict[str, Any]]]] = defaultdict(list)
-    for record in records:
-        groups[tuple(sorted(record.values))].append(((record.delivery_id, record.token), record.values))
+def write_records(engine: Engine, records: list[Outcome]) -> None:
+    """Records in one transaction (store.outcomes): a row no longer held under its token is
+    left alone; every record's audit event is written."""
     with engine.begin() as conn:
-        for rows in groups.values():
-            update_each(conn, DELIVERY, ("id", "claimed_by"), rows,
-                        only_if=DELIVERY.c.status == DeliveryStatus.CLAIMED)
-        record_events(conn, [r.event for r in records if r.event is not None])
+        write_outcomes(conn, records)
 
 
 class Recorder:
@@ -219,10 +203,10 @@ class Recorder:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._waiting: list[tuple[list[Record], asyncio.Future[None]]] = []
+        self._waiting: list[tuple[list[Outcome], asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def write(self, records: list[Record]) -> None:
+    async def write(self, records: list[Outcome]) -> None:
         if not records:
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -296,20 +280,16 @@ class Batch:
                 occurrence.all_day)
         return view
 
-    def record(self, delivery_id: int, status: str, values: dict[str, Any], event: str | None = None) -> Record:
-        """The Record of a delivery's outcome, and its status for the batch's report."""
+    def record(self, delivery_id: int, status: str, values: dict[str, Any], event: str | None = None) -> Outcome:
+        """The outcome of a delivery's outcome, and its status for the batch's report."""
         self.statuses[delivery_id] = status
         if "error" in values and values["error"]:
             values["error"] = redact(str(values["error"]))[:500]
-        audit = None
-        if event is not None:
-            audit = delivery_event(self.taken[delivery_id].row, delivery_id, event,
-                                   values.get("sent_at") or self.now, channel=values.get("channel"),
-                                   error=values.get("error"))
-        return Record(delivery_id, self.sending, values, audit)
+        return Outcome(delivery_id, self.sending, values, event,
+                      (values.get("sent_at") or as_utc(self.now)) if event is not None else None)
 
     def again_after(self, delivery_id: int, seconds: float, status: str, *, event: str | None = None,
-                    **values: Any) -> Record:
+                    **values: Any) -> Outcome:
         """Back through the broker in `seconds`, under this process's fresh token."""
         if not self.requeue_token:
             self.requeue_token = queued_token(self.rt)
@@ -353,8 +333,8 @@ def sending_instant(taken: list[Taken], taken_at: datetime) -> datetime:
     return min(max(taken_at, first_due), taken_at + PREPARE_AHEAD)
 
 
-def _prepare_all(batch: Batch, taken: list[Taken]) -> tuple[list[Record], list[_Job]]:
-    decided: list[Record] = []
+def _prepare_all(batch: Batch, taken: list[Taken]) -> tuple[list[Outcome], list[_Job]]:
+    decided: list[Outcome] = []
     ready: list[_Job] = []
     for item in taken:
         try:
@@ -402,7 +382,7 @@ class _Job:
     attempts: int
 
 
-def _prepare(rt: Runtime, item: Taken, now: datetime, batch: Batch) -> tuple[Record | None, _Job | None]:
+def _prepare(rt: Runtime, item: Taken, now: datetime, batch: Batch) -> tuple[Outcome | None, _Job | None]:
     """Decide what happens to one delivery before any network call: expired, cancelled,
     unreachable, or ready with its rendered message."""
     row, occ = item.row, item.occurrence
@@ -433,7 +413,7 @@ def _prepare(rt: Runtime, item: Taken, now: datetime, batch: Batch) -> tuple[Rec
     return None, _Job(item, target, message, row.attempts + 1)
 
 
-def _cancel(batch: Batch, item: Taken, reason: str) -> Record:
+def _cancel(batch: Batch, item: Taken, reason: str) -> Outcome:
     return batch.record(item.id, DeliveryStatus.CANCELLED, {"status": DeliveryStatus.CANCELLED, "error": reason},
                         "cancelled")
 
@@ -444,7 +424,7 @@ def backoff_seconds(attempts: int) -> float:
     return float(min(MIN_BACKOFF_MS * 2 ** max(0, attempts - 1), MAX_BACKOFF_MS)) / 1000
 
 
-def _temporary(batch: Batch, item: Taken, attempts: int, reason: str, channel: str | None = None) -> Record:
+def _temporary(batch: Batch, item: Taken, attempts: int, reason: str, channel: str | None = None) -> Outcome:
     """A failed attempt that may succeed later: again after a backoff, or failed for good
     after MAX_ATTEMPTS."""
     if attempts >= MAX_ATTEMPTS:
@@ -455,7 +435,7 @@ def _temporary(batch: Batch, item: Taken, attempts: int, reason: str, channel: s
                              error=reason)
 
 
-def _throttled(batch: Batch, item: Taken, wait: float, reason: str | None = None) -> Record:
+def _throttled(batch: Batch, item: Taken, wait: float, reason: str | None = None) -> Outcome:
     """Over a platform limit for longer than a batch waits (or the limiter out of reach):
     not a failed attempt; it comes back through the broker when the window has room."""
     values = {"error": reason} if reason else {}
@@ -573,13 +553,13 @@ def _release(ticket: Ticket | None) -> None:
             log.warning("rate limiter out of reach (%s): a slot lapses by itself", redact(str(exc))[:200])
 
 
-def _limiter_down(batch: Batch, item: Taken, exc: Exception) -> Record:
+def _limiter_down(batch: Batch, item: Taken, exc: Exception) -> Outcome:
     """The rate limiter (Redis) is out of reach: nothing is sent without it."""
     log.warning("rate limiter out of reach (%s): delivery %s waits", redact(str(exc))[:200], item.id)
     return _throttled(batch, item, LIMITER_DOWN_WAIT, f"rate limiter out of reach: {exc}")
 
 
-def _failed_for_good(batch: Batch, job: _Job, exc: PermanentFailure) -> Record:
+def _failed_for_good(batch: Batch, job: _Job, exc: PermanentFailure) -> Outcome:
     """Refused for good: failed; a group that blocked or removed the bot is flagged and its
     leaders told; so is a person whose chat is gone (blocked the bot), and a person the
     platform cannot reach is reported to their leaders."""

@@ -51,13 +51,13 @@ def update_each(conn: Connection, table: Table, match: Sequence[str], rows: Sequ
         return
     names = [*(f"_m_{n}" for n in match), *columns]
     types = [*(table.c[n] for n in match), *(table.c[n] for n in columns)]
-    values, source, params = _columns(conn.dialect, names, types,
+    values, source, params = json_rows(conn.dialect, names, types,
                                       [[*keys, *(new[c] for c in columns)] for keys, new in rows])
-    guard = f" AND {_literal(only_if, conn.dialect)}" if only_if is not None else ""
+    guard = f" AND {literal_sql(only_if, conn.dialect)}" if only_if is not None else ""
     sql = (f"UPDATE {table.name} SET " + ", ".join(f"{c} = {values[c]}" for c in columns)
            + f" FROM {source} WHERE "
            + " AND ".join(f"{table.name}.{n} = {values[f'_m_{n}']}" for n in match) + guard)
-    _raw(conn, sql, params)
+    execute_raw(conn, sql, params)
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -68,13 +68,13 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     if conn.dialect.name != "postgresql":
         conn.execute(insert(table), list(rows))
         return
-    values, source, params = _columns(conn.dialect, columns, [table.c[n] for n in columns],
+    values, source, params = json_rows(conn.dialect, columns, [table.c[n] for n in columns],
                                       [[row[c] for c in columns] for row in rows])
-    _raw(conn, f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(values[c] for c in columns)} "
+    execute_raw(conn, f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(values[c] for c in columns)} "
                f"FROM {source}", params)
 
 
-def _columns(dialect: Dialect, names: Sequence[str], columns: Sequence[Any],
+def json_rows(dialect: Dialect, names: Sequence[str], columns: Sequence[Any],
              rows: list[list[Any]]) -> tuple[dict[str, str], str, dict[str, Any]]:
     """Each column as SQL: a value the same in every row is one parameter, the others come
     from one JSON document of the rows (`json_array_elements`, one row per row; the first
@@ -120,11 +120,11 @@ def _processor(column_type: Any, dialect: Dialect) -> Callable[[Any], Any] | Non
     return column_type.bind_processor(dialect)  # type: ignore[no-any-return]
 
 
-def _literal(clause: ColumnElement[bool], dialect: Dialect) -> str:
+def literal_sql(clause: ColumnElement[bool], dialect: Dialect) -> str:
     return str(and_(clause).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
-def _raw(conn: Connection, sql: str, params: dict[str, Any]) -> None:
+def execute_raw(conn: Connection, sql: str, params: dict[str, Any]) -> None:
     """On the connection's own DBAPI cursor, in its transaction."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]  # open while conn is
     try:

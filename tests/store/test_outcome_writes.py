@@ -1,5 +1,6 @@
-"""Outcomes written in one statement (store.arrays) store what SQLAlchemy would, on SQLite and on
-PostgreSQL, and leave alone a row no longer held under the token it was sent under."""
+"""Outcomes written in one statement (store.outcomes, store.arrays) store what SQLAlchemy would, on
+SQLite and on PostgreSQL, leave alone a row no longer held under the token it was sent under,
+and come with the audit events `delivery_event` would make."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, select
 
-from reminders.jobs.send import Record, write_records
-from reminders.store.audit import AuditEvent
+from reminders.jobs.send import write_records
+from reminders.store.audit import delivery_event
 from reminders.store.models import AUDIT_EVENT, DELIVERY, OCCURRENCE
+from reminders.store.outcomes import Outcome as Record
 
 SENT_AT = datetime(2024, 10, 1, 1, 2, 3, 456789, tzinfo=UTC)
 
@@ -32,12 +34,11 @@ def test_outcomes_are_written_under_their_token_only(engine):
     sent = {"status": "sent", "sent_at": SENT_AT, "attempts": 1, "channel": "console", "address": None,
             "message_id": "7", "error": None}
     # Values the same in every row (one parameter) and values that differ (an array).
-    records = [Record(i, "w!0", {**sent, "message_id": str(i)},
-                      AuditEvent(SENT_AT, "sent", None, i, "t", actor="system", recipient=f"person:{i}",
-                                 detail="reminder-0 via console"))
-               for i in ids]
-    # A retry of another column set, and one under a token the row is no longer held by.
-    records.append(Record(ids[1], "w!1", {"error": "hết giờ 'x' %s", "attempts": 2}))
+    records = [Record(i, "w!0", {**sent, "message_id": str(i)}, "sent", SENT_AT) for i in ids]
+    # A retry of another column set (one with an event, one without), and one under a token
+    # the row is no longer held by.
+    records.append(Record(ids[1], "w!1", {"error": "hết giờ 'x' %s", "attempts": 2}, "retry", SENT_AT))
+    records.append(Record(ids[3], "w!1", {"error": "chờ", "attempts": 0}))
     write_records(engine, records)
     with engine.connect() as conn:
         rows = {r.id: r for r in conn.execute(select(DELIVERY))}
@@ -50,13 +51,22 @@ def test_outcomes_are_written_under_their_token_only(engine):
             assert row.sent_at.replace(tzinfo=UTC) == SENT_AT  # microseconds and zone kept
         elif i == ids[1]:
             assert (row.status, row.attempts, row.error) == ("claimed", 2, "hết giờ 'x' %s")
+        elif i == ids[3]:
+            assert (row.status, row.attempts, row.error) == ("claimed", 0, "chờ")
         else:
             assert (row.status, row.sent_at) == ("claimed", None)  # not its token: left alone
-    # The audit events are written for every record, as the caller decided them.
-    assert [e.delivery_id for e in events] == ids
-    assert [e.recipient for e in events] == [f"person:{i}" for i in ids]
-    assert {e.detail for e in events} == {"reminder-0 via console"}
-    assert events[0].at.replace(tzinfo=UTC) == SENT_AT
+    # An audit event for every record that has one, held or not (it says what the worker did),
+    # as store.audit.delivery_event makes it from the delivery row.
+    assert sorted((e.delivery_id, e.event) for e in events) == sorted([(i, "sent") for i in ids] + [(ids[1], "retry")])
+    for event in events:
+        row = rows[event.delivery_id]
+        record = next(r for r in records if r.delivery_id == row.id and r.event == event.event)
+        expected = delivery_event(row, row.id, event.event, SENT_AT, channel=record.values.get("channel"),
+                                  error=record.values.get("error"))
+        assert (event.occurrence_id, event.team_id, event.actor, event.recipient, event.detail) == (
+            expected.occurrence_id, expected.team_id, "system", expected.recipient, expected.detail)
+        assert event.at.replace(tzinfo=UTC) == SENT_AT
+    assert {e.detail for e in events} == {"reminder-0 via console", "reminder-0: hết giờ 'x' %s"}
 
 
 def test_a_value_longer_than_its_column_is_refused_on_postgresql_not_cut(engine):
