@@ -317,6 +317,56 @@ def test_followup_pass_and_rendering_stay_bounded_at_province_scale(tmp_path):
     engine.dispose()
 
 
+def test_a_pass_after_a_large_burst_plans_in_whole_occurrence_chunks(tmp_path, monkeypatch):
+    """A pass that finds thousands of (occurrence, team) pairs sent since the last one plans
+    them PLAN_CHUNK at a time (the scheduler's memory stays bounded after a 50,000 burst),
+    an occurrence's teams never split, and plans exactly what one pass over all of them would."""
+    from sqlalchemy import event, update
+
+    from reminders.adapters.console import ConsoleAdapter
+    from reminders.definitions.duties import load_duties
+    from reminders.runtime import Runtime
+    from reminders.schedule import followup
+    from reminders.schedule.planner import plan
+    from reminders.store.engine import make_engine
+    from reminders.timeutil import as_utc
+
+    directory = write_definitions(tmp_path)
+    roster, duties = _province(3, 10), load_duties(directory)
+
+    def planned(chunk: int, name: str) -> tuple[list[tuple], list[int]]:
+        monkeypatch.setattr(followup, "PLAN_CHUNK", chunk)
+        engine = make_engine(f"sqlite:///{tmp_path / name}")
+        plan(engine, duties, roster, vn(2024, 9, 30, 12), horizon=timedelta(days=2))
+        with engine.begin() as conn:  # day 1 and day 2 went out: two occurrences of 30 teams each
+            conn.execute(update(DeliveryRow).where(DeliveryRow.due_at <= as_utc(vn(2024, 10, 2, 19, 30)))
+                         .values(status="sent", sent_at=DeliveryRow.due_at))
+        inserts: list[int] = []
+
+        def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+            if statement.startswith("INSERT INTO delivery"):
+                inserts.append(len(parameters) if executemany else 1)
+
+        event.listen(engine, "before_cursor_execute", seen)
+        rt = Runtime(engine, Definitions(duties, roster), {"console": ConsoleAdapter(io.StringIO())})
+        followup.followup_pass(rt, vn(2024, 10, 2, 19, 31))
+        with engine.connect() as conn:
+            rows = conn.execute(select(DeliveryRow.occurrence_id, DeliveryRow.recipient, DeliveryRow.kind,
+                                       DeliveryRow.due_at, DeliveryRow.status)
+                                .where(DeliveryRow.kind.not_like("reminder-%"), DeliveryRow.kind.not_like("checkin-%"))
+                                .order_by(DeliveryRow.occurrence_id, DeliveryRow.recipient, DeliveryRow.kind)).all()
+        engine.dispose()
+        return [tuple(r) for r in rows], inserts
+
+    whole, whole_inserts = planned(10_000, "whole.db")
+    chunked, chunk_inserts = planned(1, "chunked.db")
+    assert chunked == whole and len(whole) > 100  # nudges, leader and commune escalations alike
+    # The planning's one insert became one per occurrence (30 teams each); the pass's later
+    # inserts (the settled escalations) are the same.
+    (planning, *later), (first, second, *chunk_later) = whole_inserts, chunk_inserts
+    assert first + second == planning and first == second and chunk_later == later
+
+
 def _sent(rt, recipient: str, kind: str) -> int:
     """Mark a planned follow-up sent, as the send path would; its delivery id."""
     from sqlalchemy import update
