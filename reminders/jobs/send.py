@@ -139,17 +139,18 @@ def send_lease(rt: Runtime) -> timedelta:
     return min(SEND_LEASE, rt.lease)
 
 
-def send_deadline(rt: Runtime, taken_at: datetime) -> datetime:
-    """The last moment a delivery of a batch taken at `taken_at` may start its request."""
+def send_deadline(rt: Runtime, start: datetime) -> datetime:
+    """The last moment a delivery of a batch going out at `start` may start its request."""
     lease = send_lease(rt)
-    return taken_at + lease - min(SEND_MARGIN, lease / 4)
+    return start + lease - min(SEND_MARGIN, lease / 4)
 
 
 def take_batch(engine: Engine, ids: list[int], token: str, now: datetime, *, sending: str | None = None) -> list[Taken]:
     """Confirm the claims still held under the message's `token`, re-token them to `sending`
     (this process), extend their lease for the send, and read their occurrences, chat
     bindings and -- for snoozed reminders -- acknowledgements: one transaction."""
-    values: dict[str, Any] = {"lease_until": as_utc(now + send_lease(current()))}
+    # The lease runs from when the batch may go out at the latest (sending_instant).
+    values: dict[str, Any] = {"lease_until": as_utc(now + PREPARE_AHEAD + send_lease(current()))}
     if sending is not None:
         values["claimed_by"] = sending
     with engine.begin() as conn:
@@ -315,9 +316,9 @@ async def deliver_batch(delivery_ids: list[int], token: str) -> dict[int, str]:
     # decided as of that instant -- expired, quiet hours -- and nothing is sent before it.
     at = sending_instant(taken, taken_at)
     batch = Batch(rt, sending, at, {item.id: item for item in taken}, recorder(rt.engine),
-                  {i: "skipped" for i in delivery_ids}, send_by=send_deadline(rt, taken_at))
+                  {i: "skipped" for i in delivery_ids}, send_by=send_deadline(rt, at))
     decided, ready = await asyncio.to_thread(_prepare_all, batch, taken)
-    if ready and (wait := (at - rt.clock()).total_seconds()) > 0:
+    if (wait := (at - rt.clock()).total_seconds()) > 0:  # what was decided is recorded then too
         await asyncio.sleep(wait)
     await asyncio.gather(batch.recorder.write(decided), *(_send(batch, job) for job in ready))
     await asyncio.to_thread(_finish, batch)

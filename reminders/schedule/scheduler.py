@@ -69,7 +69,9 @@ class Scheduler:
         missed = mark_missed(rt.engine, now)
         if missed:
             log.warning("%d reminders were missed (their occurrence was over before they went out)", missed)
-        dispatched = self._dispatch(now)
+        # Planning and the follow-ups took a while: claims and their broker delays (a batch
+        # reaches its worker PREPARE_AHEAD before it is due) count from now, not the tick's start.
+        dispatched = self._dispatch(max(now, rt.clock()))
         self._last_full = now  # only once it all went through: a failed tick is tried again at the next wake
         return TickReport(planned, missed, dispatched)
 
