@@ -282,7 +282,8 @@ class Batch:
         return view
 
     def record(self, delivery_id: int, status: str, values: dict[str, Any], event: str | None = None) -> Outcome:
-        """The outcome of a delivery's outcome, and its status for the batch's report."""
+        """What to record of a delivery (its values and audit event), and its status for the
+        batch's report."""
         self.statuses[delivery_id] = status
         if "error" in values and values["error"]:
             values["error"] = redact(str(values["error"]))[:500]

@@ -52,12 +52,18 @@ def update_each(conn: Connection, table: Table, match: Sequence[str], rows: Sequ
     names = [*(f"_m_{n}" for n in match), *columns]
     types = [*(table.c[n] for n in match), *(table.c[n] for n in columns)]
     values, source, params = json_rows(conn.dialect, names, types,
-                                      [[*keys, *(new[c] for c in columns)] for keys, new in rows])
-    guard = f" AND {literal_sql(only_if, conn.dialect)}" if only_if is not None else ""
-    sql = (f"UPDATE {table.name} SET " + ", ".join(f"{c} = {values[c]}" for c in columns)
-           + f" FROM {source} WHERE "
-           + " AND ".join(f"{table.name}.{n} = {values[f'_m_{n}']}" for n in match) + guard)
-    execute_raw(conn, sql, params)
+                                       [[*keys, *(new[c] for c in columns)] for keys, new in rows])
+    guard = [literal_sql(only_if, conn.dialect)] if only_if is not None else []
+    execute_raw(conn, update_sql(table, columns, match, values, f"{source} AS v", guard), params)
+
+
+def update_sql(table: Table, columns: Sequence[str], match: Sequence[str], values: Mapping[str, str], source: str,
+               guard: Sequence[str] = ()) -> str:
+    """UPDATE `table` SET each of `columns` to its SQL in `values` (json_rows), FROM `source`,
+    where each `match` column equals its `_m_<name>` value and every `guard` holds."""
+    where = [f"{table.name}.{n} = {values[f'_m_{n}']}" for n in match]
+    return (f"UPDATE {table.name} SET " + ", ".join(f"{c} = {values[c]}" for c in columns)
+            + f" FROM {source} WHERE " + " AND ".join([*where, *guard]))
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -69,16 +75,17 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         conn.execute(insert(table), list(rows))
         return
     values, source, params = json_rows(conn.dialect, columns, [table.c[n] for n in columns],
-                                      [[row[c] for c in columns] for row in rows])
+                                       [[row[c] for c in columns] for row in rows])
     execute_raw(conn, f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(values[c] for c in columns)} "
-               f"FROM {source}", params)
+                      f"FROM {source} AS v", params)
 
 
 def json_rows(dialect: Dialect, names: Sequence[str], columns: Sequence[Any],
-             rows: list[list[Any]]) -> tuple[dict[str, str], str, dict[str, Any]]:
+              rows: list[list[Any]]) -> tuple[dict[str, str], str, dict[str, Any]]:
     """Each column as SQL: a value the same in every row is one parameter, the others come
     from one JSON document of the rows (`json_array_elements`, one row per row; the first
-    column is always there). Returns (name -> SQL, the FROM source, the parameters). Each
+    column is always there). Returns (name -> SQL, a subquery of the rows, to be named `v`,
+    the parameters). Each
     value goes through its column's bind processor, in `rows` itself (the callers' own lists). Why JSON: psycopg dumps an array element
     by element in Python, `json.dumps` does the whole document in C."""
     values: dict[str, str] = {}
@@ -104,7 +111,7 @@ def json_rows(dialect: Dialect, names: Sequence[str], columns: Sequence[Any],
             values[name] = f"v.{name}"
     params["rows"] = json.dumps([[row[i] for i in varying] for row in rows], default=_json_value,
                                 ensure_ascii=False, separators=(",", ":"))
-    return values, f"(SELECT {', '.join(fields)} FROM json_array_elements(%(rows)s::json) AS e) AS v", params
+    return values, f"(SELECT {', '.join(fields)} FROM json_array_elements(%(rows)s::json) AS e)", params
 
 
 def _json_value(value: Any) -> str:

@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 
 from reminders.kinds import DeliveryStatus
-from reminders.store.arrays import execute_raw, json_rows, literal_sql, update_each
+from reminders.store.arrays import execute_raw, json_rows, literal_sql, update_each, update_sql
 from reminders.store.models import AUDIT_EVENT, DELIVERY
 
 
@@ -69,14 +69,12 @@ def _together(conn: Connection, group: list[Outcome]) -> None:
              AUDIT_EVENT.c.at]
     values, source, params = json_rows(conn.dialect, names, types, [
         [o.delivery_id, o.token, *(o.values[c] for c in columns), o.event, o.at] for o in group])
-    held = literal_sql(DELIVERY.c.status == DeliveryStatus.CLAIMED, conn.dialect)
-    update = ("UPDATE delivery SET " + ", ".join(f"{c} = {values[c]}" for c in columns)
-              + f" FROM v WHERE delivery.id = {values['_m_id']} AND delivery.claimed_by = {values['_m_claimed_by']}"
-              + f" AND {held}")
+    update = update_sql(DELIVERY, columns, ("id", "claimed_by"), values, "v",
+                        [literal_sql(DELIVERY.c.status == DeliveryStatus.CLAIMED, conn.dialect)])
     events = (_INSERT.format(at=values["_at"], event=values["_event"], channel=values.get("channel", "NULL"),
                              error=values.get("error", "NULL"))
               + f"v JOIN delivery AS d ON d.id = {values['_m_id']} WHERE {values['_event']} IS NOT NULL")
-    execute_raw(conn, f"WITH v AS {source.removesuffix(' AS v')}, written AS ({update}) {events}", params)
+    execute_raw(conn, f"WITH v AS {source}, written AS ({update}) {events}", params)
 
 
 def _one_by_one(conn: Connection, group: list[Outcome]) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import threading
 from datetime import UTC, datetime, timedelta
 
 from dramatiq import Message
@@ -73,11 +72,9 @@ class StampedConsole(ConsoleAdapter):
     def __init__(self, clock: ShiftedClock) -> None:
         super().__init__(io.StringIO(), clock)
         self.sent_at: list[datetime] = []
-        self._stamps = threading.Lock()
 
     async def send(self, address, message):  # type: ignore[no-untyped-def]
-        with self._stamps:
-            self.sent_at.append(self.clock())
+        self.sent_at.append(self.clock())
         return await super().send(address, message)
 
 
